@@ -1,0 +1,427 @@
+// Package config loads Axon's settings from an optional YAML file and from
+// AXON_* environment variables.
+//
+// Precedence, lowest to highest: built-in defaults, the YAML file, the
+// environment. An empty value, in the file or in the environment, means "use
+// the default"; that lets the generated axon.yaml list every setting without
+// pinning values that are derived from others (public_baseurl follows listen,
+// signing_key_path follows data_dir, and so on).
+//
+// Relative paths (data_dir, signing_key_path, database sqlite:PATH) are
+// resolved against the working directory of the Axon process, not against the
+// directory of the config file. The same value then means the same thing
+// whether it comes from the file or from an environment variable, which has no
+// directory of its own.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults for settings that do not derive from other settings.
+const (
+	DefaultServerName      = "localhost"
+	DefaultDataDir         = "./axon-data"
+	DefaultListen          = "127.0.0.1:8008"
+	DefaultRegistration    = RegistrationDisabled
+	DefaultMaxRequestBytes = 1 << 20
+	DefaultLogLevel        = "info"
+)
+
+// File names inside the data directory.
+const (
+	ConfigFileName     = "axon.yaml"
+	DatabaseFileName   = "axon.db"
+	SigningKeyFileName = "signing.key"
+)
+
+// Values of Config.Registration.
+const (
+	RegistrationDisabled = "disabled"
+	RegistrationToken    = "token"
+	RegistrationOpen     = "open"
+)
+
+// EnvPrefix starts every environment variable the package reads. The rest of
+// the name is the setting's YAML key in upper case with "." replaced by "_".
+const EnvPrefix = "AXON_"
+
+// RateLimit is a token bucket: PerSecond is the sustained rate and Burst the
+// number of requests that may arrive at once.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+// RateLimitSettings groups the rate limits for each class of request.
+type RateLimitSettings struct {
+	Login    RateLimit `yaml:"login"`
+	Register RateLimit `yaml:"register"`
+	Message  RateLimit `yaml:"message"`
+	Default  RateLimit `yaml:"default"`
+}
+
+// Config is the complete server configuration. See the generated axon.yaml
+// (DefaultFile) for what each setting does.
+type Config struct {
+	ServerName               string            `yaml:"server_name"`
+	DataDir                  string            `yaml:"data_dir"`
+	Listen                   string            `yaml:"listen"`
+	Database                 string            `yaml:"database"`
+	PublicBaseURL            string            `yaml:"public_baseurl"`
+	Registration             string            `yaml:"registration"`
+	RegistrationSharedSecret string            `yaml:"registration_shared_secret"`
+	RateLimits               bool              `yaml:"rate_limits"`
+	RateLimit                RateLimitSettings `yaml:"rate_limit"`
+	MaxRequestBytes          int64             `yaml:"max_request_bytes"`
+	SigningKeyPath           string            `yaml:"signing_key_path"`
+	LogLevel                 string            `yaml:"log_level"`
+	WellKnownClient          string            `yaml:"well_known_client_base_url"`
+}
+
+// DefaultRateLimits returns the rate limits used when the configuration does
+// not set them. Login and registration are slow on purpose: they are the
+// targets of password guessing and account spam.
+func DefaultRateLimits() RateLimitSettings {
+	return RateLimitSettings{
+		Login:    RateLimit{PerSecond: 0.2, Burst: 5},
+		Register: RateLimit{PerSecond: 0.1, Burst: 3},
+		Message:  RateLimit{PerSecond: 10, Burst: 50},
+		Default:  RateLimit{PerSecond: 20, Burst: 100},
+	}
+}
+
+// Default returns the configuration Load produces with no file and an empty
+// environment.
+func Default() *Config {
+	c := staticDefaults()
+	c.fillDefaults()
+	return c
+}
+
+// staticDefaults leaves derived settings empty, so that they can follow the
+// settings they derive from once the file and environment have been applied.
+func staticDefaults() *Config {
+	return &Config{
+		ServerName:      DefaultServerName,
+		DataDir:         DefaultDataDir,
+		Listen:          DefaultListen,
+		Registration:    DefaultRegistration,
+		RateLimits:      true,
+		RateLimit:       DefaultRateLimits(),
+		MaxRequestBytes: DefaultMaxRequestBytes,
+		LogLevel:        DefaultLogLevel,
+	}
+}
+
+// fillDefaults replaces empty strings by their defaults. An explicitly empty
+// value in the file (server_name: "") therefore behaves like an absent one.
+func (c *Config) fillDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.ServerName, DefaultServerName)
+	def(&c.DataDir, DefaultDataDir)
+	def(&c.Listen, DefaultListen)
+	def(&c.Registration, DefaultRegistration)
+	def(&c.LogLevel, DefaultLogLevel)
+	def(&c.SigningKeyPath, filepath.Join(c.DataDir, SigningKeyFileName))
+	def(&c.PublicBaseURL, baseURLFromListen(c.Listen))
+	// Matrix clients append API paths to the base URL; a missing slash would
+	// glue the last path segment of the base to "_matrix".
+	if !strings.HasSuffix(c.PublicBaseURL, "/") {
+		c.PublicBaseURL += "/"
+	}
+	def(&c.WellKnownClient, c.PublicBaseURL)
+}
+
+// baseURLFromListen guesses a URL for reaching the listener. A wildcard bind
+// address cannot be connected to, so it is replaced by localhost; anyone
+// serving other machines is expected to set public_baseurl.
+func baseURLFromListen(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen + "/"
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// DatabasePath returns the SQLite file to open, or "" when the database is
+// not SQLite.
+func (c *Config) DatabasePath() string {
+	if c.Database == "" {
+		return filepath.Join(c.DataDir, DatabaseFileName)
+	}
+	if scheme, rest, ok := strings.Cut(c.Database, ":"); ok && strings.EqualFold(scheme, "sqlite") {
+		return rest
+	}
+	return ""
+}
+
+// Load reads the YAML file at path (skipped when path is ""), applies AXON_*
+// overrides obtained from getenv (nil means no overrides), fills in defaults
+// and validates the result.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := staticDefaults()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := decodeYAML(data, path, c); err != nil {
+			return nil, err
+		}
+	}
+	if getenv != nil {
+		if err := c.applyEnv(getenv); err != nil {
+			return nil, err
+		}
+	}
+	c.fillDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeYAML walks the document itself rather than relying on the decoder's
+// KnownFields, so that every error can name the setting by its full key
+// (rate_limit.login.burst) instead of a Go type.
+func decodeYAML(data []byte, file string, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return fmt.Errorf("config: %s: %w", file, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config: %s: only one YAML document is allowed", file)
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil
+		}
+		root = root.Content[0]
+	}
+	if isNull(root) {
+		return nil
+	}
+	return decodeStruct(root, reflect.ValueOf(c).Elem(), "", file)
+}
+
+func decodeStruct(n *yaml.Node, v reflect.Value, prefix, file string) error {
+	n = unalias(n)
+	if n.Kind != yaml.MappingNode {
+		name := prefix
+		if name == "" {
+			name = "top level"
+		}
+		return fmt.Errorf("config: %s: expected a mapping of settings, got %s (%s)", name, describeNode(n), where(file, n))
+	}
+	// Decoding into a yaml.Node does not catch repeated keys, and silently
+	// taking the last one would hide which value is in effect.
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := n.Content[i], unalias(n.Content[i+1])
+		name := key.Value
+		if prefix != "" {
+			name = prefix + "." + key.Value
+		}
+		f, ok := fieldByKey(v, key.Value)
+		if !ok {
+			return fmt.Errorf("config: %s: unknown setting (%s)", name, where(file, key))
+		}
+		if line, dup := seen[key.Value]; dup {
+			return fmt.Errorf("config: %s: set twice, on line %d and %s", name, line, where(file, key))
+		}
+		seen[key.Value] = key.Line
+		if isNull(val) {
+			continue
+		}
+		if f.Kind() == reflect.Struct {
+			if err := decodeStruct(val, f, name, file); err != nil {
+				return err
+			}
+			continue
+		}
+		if val.Kind != yaml.ScalarNode {
+			return fmt.Errorf("config: %s: expected %s, got %s (%s)", name, describeType(f), describeNode(val), where(file, val))
+		}
+		if err := val.Decode(f.Addr().Interface()); err != nil {
+			return fmt.Errorf("config: %s: expected %s, got %q (%s)", name, describeType(f), val.Value, where(file, val))
+		}
+	}
+	return nil
+}
+
+func unalias(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+func where(file string, n *yaml.Node) string {
+	if file == "" {
+		return fmt.Sprintf("line %d", n.Line)
+	}
+	return fmt.Sprintf("%s line %d", file, n.Line)
+}
+
+func describeNode(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return strconv.Quote(n.Value)
+	}
+}
+
+func describeType(v reflect.Value) string {
+	switch v.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	default:
+		return v.Type().String()
+	}
+}
+
+// fieldByKey finds the struct field whose yaml tag is key.
+func fieldByKey(v reflect.Value, key string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := range t.NumField() {
+		if tag, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); tag == key {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// fieldByPath resolves a dotted key such as "rate_limit.login".
+func fieldByPath(c *Config, path string) (reflect.Value, bool) {
+	v := reflect.ValueOf(c).Elem()
+	for part := range strings.SplitSeq(path, ".") {
+		var ok bool
+		if v, ok = fieldByKey(v, part); !ok {
+			return reflect.Value{}, false
+		}
+	}
+	return v, true
+}
+
+// EnvName returns the environment variable that overrides the setting with
+// the given dotted YAML key, e.g. "rate_limit.login" -> AXON_RATE_LIMIT_LOGIN.
+func EnvName(key string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	for _, s := range settings {
+		if s.group {
+			continue
+		}
+		raw := getenv(EnvName(s.key))
+		if raw == "" {
+			continue
+		}
+		f, ok := fieldByPath(c, s.key)
+		if !ok {
+			panic("config: settings table names unknown key " + s.key)
+		}
+		if err := setFromEnv(f, raw); err != nil {
+			return fmt.Errorf("config: %s: %s: %w", s.key, EnvName(s.key), err)
+		}
+	}
+	return nil
+}
+
+func setFromEnv(f reflect.Value, raw string) error {
+	switch p := f.Addr().Interface().(type) {
+	case *string:
+		*p = raw
+	case *bool:
+		b, err := parseBool(raw)
+		if err != nil {
+			return err
+		}
+		*p = b
+	case *int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
+		if err != nil {
+			return fmt.Errorf("expected a whole number, got %q", raw)
+		}
+		*p = n
+	case *RateLimit:
+		rl, err := parseRateLimit(raw)
+		if err != nil {
+			return err
+		}
+		*p = rl
+	default:
+		panic(fmt.Sprintf("config: no environment parser for %s", f.Type()))
+	}
+	return nil
+}
+
+// parseBool accepts the spellings people commonly use in shell environments,
+// which strconv.ParseBool does not all cover.
+func parseBool(raw string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(raw)) {
+	case "true", "1", "yes", "on":
+		return true, nil
+	case "false", "0", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("expected true or false, got %q", raw)
+}
+
+// parseRateLimit reads the compact "PER_SECOND:BURST" form, since one
+// environment variable cannot hold a YAML mapping.
+func parseRateLimit(raw string) (RateLimit, error) {
+	rate, burst, ok := strings.Cut(strings.TrimSpace(raw), ":")
+	if !ok {
+		return RateLimit{}, fmt.Errorf("expected PER_SECOND:BURST such as 0.5:5, got %q", raw)
+	}
+	ps, err := strconv.ParseFloat(rate, 64)
+	if err != nil {
+		return RateLimit{}, fmt.Errorf("per second rate: expected a number, got %q", rate)
+	}
+	b, err := strconv.Atoi(burst)
+	if err != nil {
+		return RateLimit{}, fmt.Errorf("burst: expected a whole number, got %q", burst)
+	}
+	return RateLimit{PerSecond: ps, Burst: b}, nil
+}

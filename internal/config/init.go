@@ -1,0 +1,204 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// setting documents one key of axon.yaml. The table drives both the
+// environment overrides and the generated file, so a setting cannot be
+// documented in one place and forgotten in the other (a test checks that
+// every Config field is listed).
+type setting struct {
+	key string // dotted YAML key; the env var name is derived from it
+	doc string
+	// group marks a mapping whose members are listed separately; it has no
+	// environment variable of its own.
+	group bool
+}
+
+var settings = []setting{
+	{key: "server_name", doc: "The Matrix server name: the part after the colon in user IDs such as " +
+		"@alice:example.com. It is built into every user and room ID, so it cannot be changed once " +
+		"the server has users. A hostname, IPv4 address or [IPv6] address, optionally followed by :port."},
+	{key: "data_dir", doc: "Directory holding the database, the signing key and this file. " +
+		"Created with mode 0700 if missing. A relative path is taken from the directory Axon is started in."},
+	{key: "listen", doc: "Address (host:port) the HTTP listener binds to. 127.0.0.1 only accepts " +
+		"local connections, which suits running behind a reverse proxy; use 0.0.0.0:8008 or [::]:8008 " +
+		"to accept connections from other machines."},
+	{key: "database", doc: "Where data is stored. Empty: the SQLite file axon.db inside data_dir. " +
+		"sqlite:PATH: a SQLite file at PATH (relative to the start directory). postgres://... is " +
+		"reserved for PostgreSQL, which is not supported yet."},
+	{key: "public_baseurl", doc: "The URL clients and other servers use to reach this server. " +
+		"Empty: http://<listen>/, which only works on this machine; set your https:// address when " +
+		"running behind a reverse proxy."},
+	{key: "registration", doc: "Who may create accounts: disabled (nobody through the client API), " +
+		"token (only with a registration token) or open (anyone; open servers attract spam " +
+		"accounts, so keep rate limits on)."},
+	{key: "registration_shared_secret", doc: "Secret that lets administration tools register users " +
+		"even when registration is disabled. Empty turns shared-secret registration off. If you " +
+		"set it, keep this file readable only by Axon."},
+	{key: "rate_limits", doc: "Whether the rate limits below are enforced. Turning them off is " +
+		"meant for testing only."},
+	{key: "rate_limit", group: true, doc: "Per-client rate limits. per_second is the sustained " +
+		"request rate and burst how many requests may arrive at once."},
+	{key: "rate_limit.login", doc: "Login attempts; kept low to slow down password guessing."},
+	{key: "rate_limit.register", doc: "Account registration; kept low against account spam."},
+	{key: "rate_limit.message", doc: "Sending events into rooms."},
+	{key: "rate_limit.default", doc: "Every other request."},
+	{key: "max_request_bytes", doc: "Largest request body accepted, in bytes."},
+	{key: "signing_key_path", doc: "File holding the ed25519 key that signs this server's events and " +
+		"federation requests; created on first start. Empty: signing.key inside data_dir. Back it " +
+		"up: other servers remember it, and a lost key cannot be recovered."},
+	{key: "log_level", doc: "How much to log: debug, info, warn or error."},
+	{key: "well_known_client_base_url", doc: "Homeserver base URL advertised to clients in " +
+		"/.well-known/matrix/client. Empty: the same as public_baseurl."},
+}
+
+const fileHeader = `# Axon configuration file.
+#
+# Every setting below is shown with its default value. Each one can also be
+# set through the environment variable named in its comment; the environment
+# takes precedence over this file. An empty value ("") means the default.
+# Relative paths are relative to the directory Axon is started in, not to the
+# directory of this file.
+
+`
+
+// DefaultFile renders a commented axon.yaml holding the default value of
+// every setting, with data_dir set to dataDir ("" keeps the default).
+// Settings that derive from others are written as "" so that they keep
+// following their source when it is edited.
+func DefaultFile(dataDir string) []byte {
+	c := staticDefaults()
+	if dataDir != "" {
+		c.DataDir = dataDir
+	}
+	var b bytes.Buffer
+	b.WriteString(fileHeader)
+	for _, s := range settings {
+		depth := strings.Count(s.key, ".")
+		indent := strings.Repeat("  ", depth)
+		name := s.key[strings.LastIndexByte(s.key, '.')+1:]
+		for _, line := range wrap(s.doc, 78-len(indent)-2) {
+			b.WriteString(indent + "# " + line + "\n")
+		}
+		if s.group {
+			b.WriteString(indent + name + ":\n")
+			continue
+		}
+		env := EnvName(s.key)
+		v, ok := fieldByPath(c, s.key)
+		if !ok {
+			panic("config: settings table names unknown key " + s.key)
+		}
+		if v.Type() == reflect.TypeFor[RateLimit]() {
+			env += " (as PER_SECOND:BURST, e.g. 0.5:5)"
+		}
+		b.WriteString(indent + "# Environment: " + env + "\n")
+		if v.Kind() == reflect.Struct {
+			b.WriteString(indent + name + ":\n")
+			out, err := yaml.Marshal(v.Interface())
+			if err != nil {
+				panic(err)
+			}
+			for line := range strings.Lines(string(out)) {
+				b.WriteString(indent + "  " + line)
+			}
+		} else {
+			b.WriteString(indent + name + ": " + scalarYAML(v.Interface()) + "\n")
+		}
+		b.WriteString("\n")
+	}
+	return append(bytes.TrimRight(b.Bytes(), "\n"), '\n')
+}
+
+// scalarYAML always double-quotes strings: Go's quoting is valid YAML
+// double-quoted syntax, and unquoted YAML would misread values such as "no"
+// or a path containing ": ".
+func scalarYAML(v any) string {
+	switch v := v.(type) {
+	case string:
+		return strconv.Quote(v)
+	case bool:
+		return strconv.FormatBool(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	panic(fmt.Sprintf("config: cannot render %T", v))
+}
+
+func wrap(text string, width int) []string {
+	var lines []string
+	var cur strings.Builder
+	for _, w := range strings.Fields(text) {
+		if cur.Len() > 0 && cur.Len()+1+len(w) > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+		}
+		if cur.Len() > 0 {
+			cur.WriteByte(' ')
+		}
+		cur.WriteString(w)
+	}
+	if cur.Len() > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
+
+// Init prepares a configuration for `axon serve` without --config: it
+// creates the data directory (AXON_DATA_DIR or DefaultDataDir) with mode
+// 0700, writes a commented default axon.yaml into it unless one exists, and
+// loads that file with the environment applied. It returns the config and the
+// path of the file. getenv may be nil for an empty environment.
+func Init(getenv func(string) string) (*Config, string, error) {
+	dir := ""
+	if getenv != nil {
+		dir = getenv(EnvName("data_dir"))
+	}
+	if dir == "" {
+		dir = DefaultDataDir
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", fmt.Errorf("config: data_dir: %w", err)
+	}
+	path := filepath.Join(dir, ConfigFileName)
+	if err := writeNewFile(path, DefaultFile(dir)); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, path, fmt.Errorf("config: writing default config: %w", err)
+	}
+	c, err := Load(path, getenv)
+	return c, path, err
+}
+
+// writeNewFile never replaces an existing file, so a config written by the
+// operator (or by a concurrently starting process) always wins. Mode 0600
+// because the file may later hold registration_shared_secret.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		// A truncated file would be loaded on the next start as if it were
+		// deliberate, so remove it.
+		os.Remove(path)
+	}
+	return err
+}

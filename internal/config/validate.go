@@ -1,0 +1,200 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// SettingError reports an invalid value for one setting. Setting is the
+// dotted YAML key, so operators can find it in axon.yaml directly.
+type SettingError struct {
+	Setting string
+	Msg     string
+}
+
+func (e *SettingError) Error() string {
+	return "config: " + e.Setting + ": " + e.Msg
+}
+
+// Validate checks every setting and reports all problems at once (joined with
+// errors.Join), so a misconfigured server needs one restart, not one per
+// mistake.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(setting, format string, args ...any) {
+		errs = append(errs, &SettingError{Setting: setting, Msg: fmt.Sprintf(format, args...)})
+	}
+
+	if err := checkServerName(c.ServerName); err != nil {
+		bad("server_name", "%v (got %q)", err, c.ServerName)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%v (got %q)", err, c.Listen)
+	}
+	if err := checkDatabase(c.Database); err != nil {
+		bad("database", "%v", err)
+	}
+	if err := checkHTTPURL(c.PublicBaseURL); err != nil {
+		bad("public_baseurl", "%v (got %q)", err, c.PublicBaseURL)
+	}
+	switch c.Registration {
+	case RegistrationDisabled, RegistrationToken, RegistrationOpen:
+	default:
+		bad("registration", "must be one of %s, %s, %s (got %q)",
+			RegistrationDisabled, RegistrationToken, RegistrationOpen, c.Registration)
+	}
+	for _, rl := range []struct {
+		name string
+		rl   RateLimit
+	}{
+		{"login", c.RateLimit.Login},
+		{"register", c.RateLimit.Register},
+		{"message", c.RateLimit.Message},
+		{"default", c.RateLimit.Default},
+	} {
+		// Checked even with rate_limits off, so that switching them back on
+		// cannot turn a config that loaded fine into one that does not.
+		if ps := rl.rl.PerSecond; !(ps > 0) || math.IsInf(ps, 0) {
+			bad("rate_limit."+rl.name+".per_second", "must be a positive number (got %v)", ps)
+		}
+		if rl.rl.Burst < 1 {
+			bad("rate_limit."+rl.name+".burst", "must be at least 1 (got %d)", rl.rl.Burst)
+		}
+	}
+	if c.MaxRequestBytes <= 0 {
+		bad("max_request_bytes", "must be greater than 0 (got %d)", c.MaxRequestBytes)
+	}
+	if c.SigningKeyPath == "" {
+		bad("signing_key_path", "must not be empty")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be one of debug, info, warn, error (got %q)", c.LogLevel)
+	}
+	if err := checkHTTPURL(c.WellKnownClient); err != nil {
+		bad("well_known_client_base_url", "%v (got %q)", err, c.WellKnownClient)
+	}
+	return errors.Join(errs...)
+}
+
+// checkServerName follows the server name grammar of the Matrix spec
+// (appendix "Server Name"): hostname [":" port], where hostname is an IPv4
+// address, a bracketed IPv6 address or a DNS name. It is stricter than the
+// grammar about empty DNS labels, which no resolver can look up.
+func checkServerName(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	host, port, hasPort := s, "", false
+	if strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			return errors.New("must close the [IPv6] address with ]")
+		}
+		host = s[1:end]
+		if ip, err := netip.ParseAddr(host); err != nil || !ip.Is6() || ip.Zone() != "" {
+			return errors.New("must contain an IPv6 address between [ and ]")
+		}
+		if rest := s[end+1:]; rest != "" {
+			if rest[0] != ':' {
+				return errors.New("must have only :port after the [IPv6] address")
+			}
+			port, hasPort = rest[1:], true
+		}
+	} else {
+		if i := strings.LastIndexByte(s, ':'); i >= 0 {
+			host, port, hasPort = s[:i], s[i+1:], true
+		}
+		if strings.Contains(host, ":") {
+			return errors.New("must put an IPv6 address in brackets, e.g. [::1]")
+		}
+		if err := checkDNSName(host); err != nil {
+			return err
+		}
+	}
+	if hasPort {
+		n, err := strconv.Atoi(port)
+		if err != nil || len(port) > 5 || n < 1 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+			return errors.New("must have a port between 1 and 65535")
+		}
+	}
+	return nil
+}
+
+func checkDNSName(host string) error {
+	if host == "" || len(host) > 255 {
+		return errors.New("must be a hostname of 1 to 255 characters")
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.') {
+			return fmt.Errorf("must be a hostname made of letters, digits, '-' and '.' (found %q)", r)
+		}
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || len(label) > 63 {
+			return errors.New("must be a hostname whose dot-separated parts are 1 to 63 characters")
+		}
+	}
+	return nil
+}
+
+// checkListen requires a numeric port because public_baseurl is derived from
+// listen and a service name such as "http" would not survive that.
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return errors.New("must be host:port, e.g. 127.0.0.1:8008 or [::]:8008")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.TrimLeft(port, "0123456789") != "" {
+		return errors.New("must have a numeric port between 0 and 65535")
+	}
+	if host == "" {
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	return checkDNSName(host)
+}
+
+func checkDatabase(db string) error {
+	if db == "" {
+		return nil
+	}
+	scheme, rest, ok := strings.Cut(db, ":")
+	if !ok {
+		return fmt.Errorf("must be empty, sqlite:PATH or postgres://...; for a SQLite file write sqlite:%s", db)
+	}
+	switch strings.ToLower(scheme) {
+	case "sqlite":
+		if rest == "" {
+			return errors.New("sqlite: needs a file path, e.g. sqlite:/var/lib/axon/axon.db")
+		}
+		return nil
+	case "postgres", "postgresql":
+		return errors.New("PostgreSQL is not supported yet; leave database empty or use sqlite:PATH")
+	}
+	// Only the scheme is echoed: the rest of a database URL may hold a password.
+	return fmt.Errorf("must be empty, sqlite:PATH or postgres://... (got scheme %q)", scheme)
+}
+
+func checkHTTPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http:// or https:// URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must not contain user info, a query or a fragment")
+	}
+	return nil
+}
