@@ -1,0 +1,348 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// ResolveRoom turns a room ID or alias into a room ID.
+func (s *Service) ResolveRoom(ctx context.Context, roomIDOrAlias string) (string, error) {
+	if len(roomIDOrAlias) > 0 && roomIDOrAlias[0] == '#' {
+		roomID, _, err := s.db.ResolveAlias(ctx, roomIDOrAlias)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", mxerr.NotFound("Room alias %s not found", roomIDOrAlias)
+		}
+		return roomID, err
+	}
+	if len(roomIDOrAlias) == 0 || roomIDOrAlias[0] != '!' {
+		return "", mxerr.InvalidParam("Not a room ID or alias: %q", roomIDOrAlias)
+	}
+	return roomIDOrAlias, nil
+}
+
+// Membership returns a user's current membership in a room ("" if none).
+func (s *Service) Membership(ctx context.Context, roomID, userID string) (string, error) {
+	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.member", userID)
+	if err != nil || ev == nil {
+		return "", err
+	}
+	return membershipOf(ev), nil
+}
+
+func membershipOf(ev *Event) string {
+	var c struct {
+		Membership string `json:"membership"`
+	}
+	json.Unmarshal(ev.PDU.Content, &c)
+	return c.Membership
+}
+
+// MembershipOf returns the membership in a member event's content.
+func MembershipOf(ev *Event) string { return membershipOf(ev) }
+
+// MemberChange is a membership action on a room.
+type MemberChange struct {
+	RoomID   string
+	Sender   string
+	Target   string
+	Reason   string
+	IsDirect bool
+	// TxnDevice/TxnID are unused for membership; kept zero.
+}
+
+func (s *Service) sendMember(ctx context.Context, roomID, sender, target, membership, reason string, extra map[string]any) (*Event, error) {
+	content := map[string]any{"membership": membership}
+	if membership == "join" || membership == "invite" || membership == "knock" {
+		for k, v := range s.userProfileContent(ctx, target) {
+			content[k] = v
+		}
+	}
+	for k, v := range extra {
+		content[k] = v
+	}
+	if reason != "" {
+		content["reason"] = reason
+	}
+	return s.Send(ctx, SendRequest{RoomID: roomID, Sender: sender, Type: "m.room.member", StateKey: &target, Content: mustJSON(content)})
+}
+
+// Join joins user to a room (by ID or alias). A repeated join is a no-op
+// that returns the room ID, as clients expect.
+func (s *Service) Join(ctx context.Context, roomIDOrAlias, user, reason string) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, roomIDOrAlias)
+	if err != nil {
+		return "", err
+	}
+	cur, err := s.Membership(ctx, roomID, user)
+	if err != nil {
+		return "", err
+	}
+	if cur == "join" {
+		return roomID, nil
+	}
+	extra := map[string]any{}
+	if cur != "invite" {
+		if via, err := s.restrictedAuthoriser(ctx, roomID, user); err != nil {
+			return "", err
+		} else if via != "" {
+			extra["join_authorised_via_users_server"] = via
+		}
+	}
+	if _, err := s.sendMember(ctx, roomID, user, user, "join", reason, extra); err != nil {
+		return "", err
+	}
+	return roomID, nil
+}
+
+// restrictedAuthoriser picks a local member able to invite, when the room is
+// restricted and the user is joined to one of the allowed rooms.
+func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, user string) (string, error) {
+	jr, err := s.CurrentStateEvent(ctx, roomID, "m.room.join_rules", "")
+	if err != nil || jr == nil {
+		return "", err
+	}
+	var c event.JoinRulesEventContent
+	if err := json.Unmarshal(jr.PDU.Content, &c); err != nil {
+		return "", nil
+	}
+	if c.JoinRule != event.JoinRuleRestricted && c.JoinRule != event.JoinRuleKnockRestricted {
+		return "", nil
+	}
+	allowed := false
+	for _, a := range c.Allow {
+		if a.Type != event.JoinRuleAllowRoomMembership {
+			continue
+		}
+		if m, err := s.Membership(ctx, string(a.RoomID), user); err == nil && m == "join" {
+			allowed = true
+			break
+		}
+	}
+	if !allowed {
+		return "", nil
+	}
+	members, err := s.db.RoomMembers(ctx, roomID, "join")
+	if err != nil {
+		return "", err
+	}
+	pl, err := s.PowerLevels(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range members {
+		if id.UserID(m).Homeserver() == s.serverName && pl.UserLevel(m) >= pl.Invite {
+			return m, nil
+		}
+	}
+	return "", nil
+}
+
+// Invite invites target to a room.
+func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error {
+	if _, _, err := id.UserID(target).Parse(); err != nil {
+		return mxerr.InvalidParam("Invalid user ID %q", target)
+	}
+	if id.UserID(target).Homeserver() == s.serverName {
+		if u, err := s.db.GetUser(ctx, target); errors.Is(err, storage.ErrNotFound) || (err == nil && u.Deactivated) {
+			return mxerr.NotFound("User %s does not exist", target)
+		} else if err != nil {
+			return err
+		}
+	} else {
+		return mxerr.Forbidden("Inviting users of other servers needs federation, which this server does not run yet")
+	}
+	cur, err := s.Membership(ctx, roomID, target)
+	if err != nil {
+		return err
+	}
+	if cur == "invite" {
+		return nil
+	}
+	if cur == "join" {
+		return mxerr.Forbidden("%s is already in the room", target)
+	}
+	if cur == "ban" {
+		return mxerr.Forbidden("%s is banned from the room", target)
+	}
+	extra := map[string]any{}
+	if isDirect {
+		extra["is_direct"] = true
+	}
+	_, err = s.sendMember(ctx, roomID, sender, target, "invite", reason, extra)
+	return err
+}
+
+// Leave leaves (or rejects an invite to, or retracts a knock on) a room.
+func (s *Service) Leave(ctx context.Context, roomID, user, reason string) error {
+	cur, err := s.Membership(ctx, roomID, user)
+	if err != nil {
+		return err
+	}
+	if cur == "leave" || cur == "" || cur == "ban" {
+		if cur == "" {
+			return mxerr.Forbidden("You are not in this room")
+		}
+		return nil
+	}
+	_, err = s.sendMember(ctx, roomID, user, user, "leave", reason, nil)
+	return err
+}
+
+// Kick removes another user.
+func (s *Service) Kick(ctx context.Context, roomID, sender, target, reason string) error {
+	cur, err := s.Membership(ctx, roomID, target)
+	if err != nil {
+		return err
+	}
+	if cur != "join" && cur != "invite" && cur != "knock" {
+		return mxerr.Forbidden("%s is not in the room", target)
+	}
+	_, err = s.sendMember(ctx, roomID, sender, target, "leave", reason, nil)
+	return err
+}
+
+// Ban bans a user.
+func (s *Service) Ban(ctx context.Context, roomID, sender, target, reason string) error {
+	if _, _, err := id.UserID(target).Parse(); err != nil {
+		return mxerr.InvalidParam("Invalid user ID %q", target)
+	}
+	_, err := s.sendMember(ctx, roomID, sender, target, "ban", reason, nil)
+	return err
+}
+
+// Unban lifts a ban.
+func (s *Service) Unban(ctx context.Context, roomID, sender, target, reason string) error {
+	cur, err := s.Membership(ctx, roomID, target)
+	if err != nil {
+		return err
+	}
+	if cur != "ban" {
+		return mxerr.Forbidden("%s is not banned", target)
+	}
+	_, err = s.sendMember(ctx, roomID, sender, target, "leave", reason, nil)
+	return err
+}
+
+// Knock asks to join a knockable room.
+func (s *Service) Knock(ctx context.Context, roomIDOrAlias, user, reason string) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, roomIDOrAlias)
+	if err != nil {
+		return "", err
+	}
+	_, err = s.sendMember(ctx, roomID, user, user, "knock", reason, nil)
+	return roomID, err
+}
+
+// Levels is the parsed power levels of a room, with creators resolved.
+type Levels struct {
+	content  event.PowerLevelsEventContent
+	creators map[string]bool
+	Invite   int
+	Redact   int
+}
+
+// UserLevel is a user's power; creators of v12 rooms outrank everyone.
+func (l *Levels) UserLevel(user string) int {
+	if l.creators[user] {
+		return math.MaxInt
+	}
+	return l.content.GetUserLevel(id.UserID(user))
+}
+
+// EventLevel is the power needed to send an event type.
+func (l *Levels) EventLevel(typ string, state bool) int {
+	class := event.MessageEventType
+	if state {
+		class = event.StateEventType
+	}
+	return l.content.GetEventLevel(event.Type{Type: typ, Class: class})
+}
+
+// NotificationLevel is the power needed for a notification key such as "room".
+func (l *Levels) NotificationLevel(key string) int {
+	if key == "room" {
+		return l.content.Notifications.Room()
+	}
+	return 50
+}
+
+// PowerLevels returns the room's current power levels.
+func (s *Service) PowerLevels(ctx context.Context, roomID string) (*Levels, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	plID := r.state[storage.StateKey{Type: "m.room.power_levels"}]
+	createID := r.state[storage.StateKey{Type: "m.room.create"}]
+	version, creator := r.version, r.creator
+	r.mu.Unlock()
+	l := &Levels{creators: map[string]bool{}}
+	if plID != "" {
+		ev, err := s.Event(ctx, plID)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(ev.PDU.Content, &l.content); err != nil {
+			return nil, err
+		}
+	} else {
+		// Without power levels the creator has 100 and everyone else 0.
+		l.content.Users = map[id.UserID]int{id.UserID(creator): 100}
+	}
+	if version.PrivilegedRoomCreators() {
+		l.creators[creator] = true
+		if createID != "" {
+			if ev, err := s.Event(ctx, createID); err == nil {
+				var c struct {
+					Additional []string `json:"additional_creators"`
+				}
+				json.Unmarshal(ev.PDU.Content, &c)
+				for _, a := range c.Additional {
+					l.creators[a] = true
+				}
+			}
+		}
+	}
+	l.Invite = l.content.Invite()
+	l.Redact = l.content.Redact()
+	return l, nil
+}
+
+// Redact redacts an event: allowed for its sender and for users with the
+// room's redact power.
+func (s *Service) Redact(ctx context.Context, roomID, sender, target, reason, txnDevice, txnID string) (*Event, error) {
+	ev, err := s.Event(ctx, target)
+	if err != nil || ev.RoomID != roomID {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	if ev.Sender != sender {
+		pl, err := s.PowerLevels(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		if pl.UserLevel(sender) < pl.Redact {
+			return nil, mxerr.Forbidden("You may not redact other users' events")
+		}
+	}
+	version, err := s.RoomVersion(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	content := map[string]any{}
+	if reason != "" {
+		content["reason"] = reason
+	}
+	if version.RedactsInContent() {
+		content["redacts"] = target
+	}
+	return s.Send(ctx, SendRequest{RoomID: roomID, Sender: sender, Type: "m.room.redaction", Content: mustJSON(content),
+		Redacts: target, TxnDevice: txnDevice, TxnID: txnID})
+}

@@ -1,0 +1,366 @@
+// Package rooms is the heart of the server: it builds, signs, authorises and
+// persists room events, one writer per room, and answers questions about
+// room state at any event.
+package rooms
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json/v2"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"maunium.net/go/mautrix/federation/pdu"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// DefaultRoomVersion is what createRoom uses when the client names none.
+const DefaultRoomVersion = id.RoomVersion("12")
+
+// SupportedVersions are the room versions this server creates and joins.
+var SupportedVersions = []id.RoomVersion{"10", "11", "12"}
+
+// IsSupported reports whether v is a room version we create and join.
+func IsSupported(v id.RoomVersion) bool {
+	for _, s := range SupportedVersions {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Event is a stored PDU with its parsed form.
+type Event struct {
+	storage.Event
+	PDU     *pdu.PDU
+	Version id.RoomVersion
+}
+
+// IsState reports whether the event is a state event.
+func (e *Event) IsState() bool { return e.StateKey != nil }
+
+// Listener is told about every event after it is durably stored.
+type Listener func(ev *Event)
+
+// Service manages rooms.
+type Service struct {
+	db         *storage.DB
+	serverName string
+	keyID      id.KeyID
+	key        ed25519.PrivateKey
+	log        *slog.Logger
+	now        func() time.Time
+
+	mu        sync.Mutex
+	roomsByID map[string]*room
+
+	events *lru[string, *Event]
+	groups *lru[int64, storage.StateMap]
+
+	listenersMu sync.RWMutex
+	listeners   []Listener
+}
+
+// room is the in-memory head of one room. Its mutex is the room's single
+// writer: every event of the room is built and persisted under it.
+type room struct {
+	mu       sync.Mutex
+	loaded   bool
+	id       string
+	version  id.RoomVersion
+	creator  string
+	heads    []string
+	depth    int64
+	group    int64
+	chainLen int64
+	state    storage.StateMap
+}
+
+// New creates the service.
+func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateKey, log *slog.Logger) *Service {
+	return &Service{
+		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
+		now:       time.Now,
+		roomsByID: make(map[string]*room),
+		events:    newLRU[string, *Event](20000),
+		groups:    newLRU[int64, storage.StateMap](2000),
+	}
+}
+
+// ServerName is the server's Matrix name.
+func (s *Service) ServerName() string { return s.serverName }
+
+// DB exposes storage for read paths of other services.
+func (s *Service) DB() *storage.DB { return s.db }
+
+// Subscribe registers a listener for new events.
+func (s *Service) Subscribe(l Listener) {
+	s.listenersMu.Lock()
+	defer s.listenersMu.Unlock()
+	s.listeners = append(s.listeners, l)
+}
+
+func (s *Service) publish(ev *Event) {
+	s.listenersMu.RLock()
+	defer s.listenersMu.RUnlock()
+	for _, l := range s.listeners {
+		l(ev)
+	}
+}
+
+// getRoom returns the in-memory room, loading it on first use. The caller
+// must hold r.mu while using the mutable fields.
+func (s *Service) getRoom(roomID string) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.roomsByID[roomID]
+	if !ok {
+		r = &room{id: roomID}
+		s.roomsByID[roomID] = r
+	}
+	return r
+}
+
+// lockRoom locks the room's writer and makes sure it is loaded.
+func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
+	r := s.getRoom(roomID)
+	r.mu.Lock()
+	if r.loaded {
+		return r, nil
+	}
+	row, err := s.db.GetRoom(ctx, roomID)
+	if err != nil {
+		r.mu.Unlock()
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, mxerr.NotFound("Unknown room %s", roomID)
+		}
+		return nil, fmt.Errorf("load room %s: %w", roomID, err)
+	}
+	state, err := s.db.CurrentState(ctx, roomID)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("load room %s state: %w", roomID, err)
+	}
+	chain, err := s.chainLen(ctx, row.StateGroup)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, err
+	}
+	r.version = id.RoomVersion(row.RoomVersion)
+	r.creator = row.Creator
+	r.heads = row.Heads
+	r.depth = row.HeadDepth
+	r.group = row.StateGroup
+	r.chainLen = chain
+	r.state = state
+	r.loaded = true
+	return r, nil
+}
+
+func (s *Service) chainLen(ctx context.Context, group int64) (int64, error) {
+	var n int64
+	for g := group; g != 0; n++ {
+		prev, _, err := s.db.StateGroupEntries(ctx, g)
+		if err != nil {
+			return 0, fmt.Errorf("state chain: %w", err)
+		}
+		g = prev
+	}
+	return n, nil
+}
+
+// RoomVersion returns a room's version, or M_NOT_FOUND.
+func (s *Service) RoomVersion(ctx context.Context, roomID string) (id.RoomVersion, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	defer r.mu.Unlock()
+	return r.version, nil
+}
+
+// CurrentState returns a copy of the room's current state map.
+func (s *Service) CurrentState(ctx context.Context, roomID string) (storage.StateMap, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	out := make(storage.StateMap, len(r.state))
+	for k, v := range r.state {
+		out[k] = v
+	}
+	return out, nil
+}
+
+// CurrentStateEvent returns one current state event or nil.
+func (s *Service) CurrentStateEvent(ctx context.Context, roomID, typ, stateKey string) (*Event, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	evID, ok := r.state[storage.StateKey{Type: typ, StateKey: stateKey}]
+	r.mu.Unlock()
+	if !ok {
+		return nil, nil
+	}
+	return s.Event(ctx, evID)
+}
+
+// Event returns an event by ID, or M_NOT_FOUND.
+func (s *Service) Event(ctx context.Context, eventID string) (*Event, error) {
+	if ev, ok := s.events.get(eventID); ok {
+		return ev, nil
+	}
+	row, err := s.db.GetEvent(ctx, eventID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get event: %w", err)
+	}
+	return s.wrap(ctx, row)
+}
+
+// Events returns the events found among ids, in the order of ids (missing ones skipped).
+func (s *Service) Events(ctx context.Context, ids []string) ([]*Event, error) {
+	out := make([]*Event, 0, len(ids))
+	var missing []string
+	found := make(map[string]*Event, len(ids))
+	for _, id := range ids {
+		if ev, ok := s.events.get(id); ok {
+			found[id] = ev
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		rows, err := s.db.GetEvents(ctx, missing)
+		if err != nil {
+			return nil, fmt.Errorf("get events: %w", err)
+		}
+		for _, row := range rows {
+			ev, err := s.wrap(ctx, row)
+			if err != nil {
+				return nil, err
+			}
+			found[ev.EventID] = ev
+		}
+	}
+	for _, id := range ids {
+		if ev, ok := found[id]; ok {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// Wrap parses stored rows into events, using the cache where it can.
+func (s *Service) Wrap(ctx context.Context, rows []*storage.Event) ([]*Event, error) {
+	out := make([]*Event, 0, len(rows))
+	for _, row := range rows {
+		if ev, ok := s.events.get(row.EventID); ok && ev.RedactedBy == row.RedactedBy {
+			out = append(out, ev)
+			continue
+		}
+		ev, err := s.wrap(ctx, row)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+func (s *Service) wrap(ctx context.Context, row *storage.Event) (*Event, error) {
+	var p pdu.PDU
+	if err := json.Unmarshal(row.PDU, &p); err != nil {
+		return nil, fmt.Errorf("parse stored event %s: %w", row.EventID, err)
+	}
+	p.InternalMeta.EventID = id.EventID(row.EventID)
+	version, err := s.versionOf(ctx, row.RoomID)
+	if err != nil {
+		return nil, err
+	}
+	ev := &Event{Event: *row, PDU: &p, Version: version}
+	s.events.put(row.EventID, ev)
+	return ev, nil
+}
+
+func (s *Service) versionOf(ctx context.Context, roomID string) (id.RoomVersion, error) {
+	s.mu.Lock()
+	r, ok := s.roomsByID[roomID]
+	s.mu.Unlock()
+	if ok {
+		// version never changes once loaded; reading it without the room
+		// lock is safe after loaded was published under that lock.
+		r.mu.Lock()
+		v, loaded := r.version, r.loaded
+		r.mu.Unlock()
+		if loaded {
+			return v, nil
+		}
+	}
+	row, err := s.db.GetRoom(ctx, roomID)
+	if err != nil {
+		return "", fmt.Errorf("room version of %s: %w", roomID, err)
+	}
+	return id.RoomVersion(row.RoomVersion), nil
+}
+
+// StateAt returns the full state map of a state group.
+func (s *Service) StateAt(ctx context.Context, group int64) (storage.StateMap, error) {
+	if group == 0 {
+		return storage.StateMap{}, nil
+	}
+	if m, ok := s.groups.get(group); ok {
+		return m, nil
+	}
+	var deltas []storage.StateMap
+	var base storage.StateMap
+	for g := group; g != 0; {
+		if m, ok := s.groups.get(g); ok {
+			base = m
+			break
+		}
+		prev, entries, err := s.db.StateGroupEntries(ctx, g)
+		if err != nil {
+			return nil, err
+		}
+		deltas = append(deltas, entries)
+		g = prev
+	}
+	out := make(storage.StateMap, len(base)+8)
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := len(deltas) - 1; i >= 0; i-- {
+		for k, v := range deltas[i] {
+			out[k] = v
+		}
+	}
+	s.groups.put(group, out)
+	return out, nil
+}
+
+// StateEventsAt returns the state events of a group, optionally only the keys wanted.
+func (s *Service) StateEventsAt(ctx context.Context, group int64, want func(storage.StateKey) bool) ([]*Event, error) {
+	m, err := s.StateAt(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(m))
+	for k, v := range m {
+		if want == nil || want(k) {
+			ids = append(ids, v)
+		}
+	}
+	return s.Events(ctx, ids)
+}

@@ -1,0 +1,202 @@
+// Package storage owns the database: schema migrations, the single write path
+// and the global stream counter. SQL is written once in the subset SQLite and
+// PostgreSQL share ($n placeholders, ON CONFLICT, partial indexes).
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is the database handle. Writes go through Write, which serialises them:
+// SQLite has one writer anyway, and serial commits are what make the global
+// stream position safe to publish as soon as a transaction commits.
+type DB struct {
+	read  *sql.DB
+	write *sql.DB
+
+	writeMu sync.Mutex
+	// pos is the last stream position whose transaction has committed.
+	pos atomic.Int64
+}
+
+// Open opens (creating if needed) the SQLite database at path and migrates it.
+func Open(ctx context.Context, path string) (*DB, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite", dsn+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// Readers never block the writer in WAL mode; a handful is enough for 2 cores.
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db := &DB{read: r, write: w}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := db.loadPosition(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	entries, err := fs.ReadDir(migrations, "migrations/sqlite")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var n int
+		if err := db.write.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = $1`, name).Scan(&n); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		if n > 0 {
+			continue
+		}
+		body, err := migrations.ReadFile("migrations/sqlite/" + name)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		tx, err := db.write.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		for _, stmt := range splitStatements(string(body)) {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migrate %s: %w", name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES ($1)`, name); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migrate %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// splitStatements splits a migration file on semicolons at line ends; our
+// migrations contain no semicolons inside literals.
+func splitStatements(body string) []string {
+	var out []string
+	var cur strings.Builder
+	for _, line := range strings.Split(body, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") || trimmed == "" {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			out = append(out, cur.String())
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
+
+// streamTables are the tables whose rows carry a global stream position.
+var streamTables = []string{"events", "receipts", "account_data", "to_device", "presence", "device_list_changes"}
+
+func (db *DB) loadPosition(ctx context.Context) error {
+	var maxPos int64
+	for _, t := range streamTables {
+		var p sql.NullInt64
+		if err := db.read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM `+t).Scan(&p); err != nil {
+			return fmt.Errorf("load stream position: %w", err)
+		}
+		if p.Int64 > maxPos {
+			maxPos = p.Int64
+		}
+	}
+	db.pos.Store(maxPos)
+	return nil
+}
+
+// Position is the newest committed stream position.
+func (db *DB) Position() int64 { return db.pos.Load() }
+
+// Tx is a write transaction with access to the stream counter.
+type Tx struct {
+	*sql.Tx
+	next int64
+	used bool
+}
+
+// NextPos allocates the next global stream position inside this transaction.
+func (tx *Tx) NextPos() int64 {
+	tx.next++
+	tx.used = true
+	return tx.next
+}
+
+// Write runs fn in a write transaction. Positions allocated with tx.NextPos
+// become visible through Position only after the commit succeeds, so a
+// reader that sees position p sees every row at or below p.
+func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{Tx: sqlTx, next: db.pos.Load()}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if tx.used {
+		db.pos.Store(tx.next)
+	}
+	return nil
+}
+
+// Reader is the read-only pool.
+func (db *DB) Reader() *sql.DB { return db.read }

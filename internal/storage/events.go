@@ -1,0 +1,423 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Room is the per-room row: version and the head of its event graph.
+type Room struct {
+	RoomID      string
+	RoomVersion string
+	Creator     string
+	Published   bool
+	CreatedTS   int64
+	Heads       []string
+	HeadDepth   int64
+	StateGroup  int64
+}
+
+// Event is one stored PDU with the columns the server indexes it by.
+type Event struct {
+	StreamPos   int64
+	EventID     string
+	RoomID      string
+	Type        string
+	StateKey    *string
+	Sender      string
+	Depth       int64
+	OriginTS    int64
+	StateBefore int64
+	StateAfter  int64
+	PDU         []byte
+	RedactedBy  string
+	TxnDevice   string
+	TxnID       string
+	RelatesTo   string
+	RelType     string
+	ThreadRoot  string
+}
+
+// StateKey identifies one piece of room state.
+type StateKey struct{ Type, StateKey string }
+
+// StateMap maps state keys to event IDs.
+type StateMap map[StateKey]string
+
+// NewStateGroup describes a state group to create alongside an event: either
+// a delta over Prev or, when Prev is 0, a full snapshot.
+type NewStateGroup struct {
+	Prev     int64
+	ChainLen int64
+	Entries  StateMap
+}
+
+// PersistRequest is everything written when a room accepts an event.
+type PersistRequest struct {
+	Event    Event
+	NewGroup *NewStateGroup // nil for non-state events
+	NewRoom  *Room          // set for the create event
+	// Membership is the new membership when the event is an m.room.member event.
+	Membership string
+	// Redacts is the event a redaction redacts, marked on that row.
+	Redacts string
+}
+
+// ErrDuplicateTxn means the (sender, device, txn) triple was already used.
+var ErrDuplicateTxn = errors.New("duplicate transaction")
+
+// PersistEvent writes an event, its state group, the room's new head and
+// current state in one transaction and returns the event's stream position
+// and its state-after group.
+func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAfter int64, err error) {
+	err = db.Write(ctx, func(tx *Tx) error {
+		ev := r.Event
+		if r.NewRoom != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO rooms (room_id, room_version, creator, created_ts) VALUES ($1, $2, $3, $4)`,
+				r.NewRoom.RoomID, r.NewRoom.RoomVersion, r.NewRoom.Creator, r.NewRoom.CreatedTS); err != nil {
+				return fmt.Errorf("insert room: %w", err)
+			}
+		}
+		stateAfter = ev.StateBefore
+		if r.NewGroup != nil {
+			var prev any
+			if r.NewGroup.Prev != 0 {
+				prev = r.NewGroup.Prev
+			}
+			if err := tx.QueryRowContext(ctx, `INSERT INTO state_groups (room_id, prev_group, chain_len) VALUES ($1, $2, $3) RETURNING group_id`,
+				ev.RoomID, prev, r.NewGroup.ChainLen).Scan(&stateAfter); err != nil {
+				return fmt.Errorf("insert state group: %w", err)
+			}
+			for k, v := range r.NewGroup.Entries {
+				if _, err := tx.ExecContext(ctx, `INSERT INTO state_group_entries (group_id, type, state_key, event_id) VALUES ($1, $2, $3, $4)`,
+					stateAfter, k.Type, k.StateKey, v); err != nil {
+					return fmt.Errorf("insert state entry: %w", err)
+				}
+			}
+		}
+		pos = tx.NextPos()
+		_, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, depth, origin_ts,
+			state_before, state_after, pdu, txn_device, txn_id, relates_to, rel_type, thread_root)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			pos, ev.EventID, ev.RoomID, ev.Type, ev.StateKey, ev.Sender, ev.Depth, ev.OriginTS, ev.StateBefore, stateAfter,
+			string(ev.PDU), nullStr(ev.TxnDevice), nullStr(ev.TxnID), nullStr(ev.RelatesTo), nullStr(ev.RelType), nullStr(ev.ThreadRoot))
+		if isUniqueViolation(err) && ev.TxnID != "" {
+			return ErrDuplicateTxn
+		}
+		if err != nil {
+			return fmt.Errorf("insert event: %w", err)
+		}
+		heads, _ := json.Marshal([]string{ev.EventID})
+		if _, err := tx.ExecContext(ctx, `UPDATE rooms SET heads = $2, head_depth = $3, state_group = $4 WHERE room_id = $1`,
+			ev.RoomID, string(heads), ev.Depth, stateAfter); err != nil {
+			return fmt.Errorf("update room head: %w", err)
+		}
+		if ev.StateKey != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO current_state (room_id, type, state_key, event_id, membership, stream_pos)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id, membership = excluded.membership, stream_pos = excluded.stream_pos`,
+				ev.RoomID, ev.Type, *ev.StateKey, ev.EventID, nullStr(r.Membership), pos); err != nil {
+				return fmt.Errorf("update current state: %w", err)
+			}
+			if r.Membership == "join" {
+				if _, err := tx.ExecContext(ctx, `DELETE FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, *ev.StateKey, ev.RoomID); err != nil {
+					return err
+				}
+			}
+		}
+		if r.Redacts != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $2 WHERE event_id = $1 AND redacted_by IS NULL`, r.Redacts, ev.EventID); err != nil {
+				return fmt.Errorf("mark redacted: %w", err)
+			}
+		}
+		return nil
+	})
+	return pos, stateAfter, err
+}
+
+// GetRoom returns the room row or ErrNotFound.
+func (db *DB) GetRoom(ctx context.Context, roomID string) (*Room, error) {
+	var r Room
+	var heads string
+	err := db.read.QueryRowContext(ctx, `SELECT room_id, room_version, creator, published, created_ts, heads, head_depth, state_group
+		FROM rooms WHERE room_id = $1`, roomID).Scan(&r.RoomID, &r.RoomVersion, &r.Creator, &r.Published, &r.CreatedTS, &heads, &r.HeadDepth, &r.StateGroup)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(heads), &r.Heads); err != nil {
+		return nil, fmt.Errorf("room %s heads: %w", roomID, err)
+	}
+	return &r, nil
+}
+
+// SetRoomPublished sets the room directory visibility.
+func (db *DB) SetRoomPublished(ctx context.Context, roomID string, published bool) error {
+	return db.execOne(ctx, `UPDATE rooms SET published = $2 WHERE room_id = $1`, roomID, published)
+}
+
+// PublishedRooms lists rooms in the public directory.
+func (db *DB) PublishedRooms(ctx context.Context) ([]string, error) {
+	return db.strings(ctx, `SELECT room_id FROM rooms WHERE published = 1 ORDER BY room_id`)
+}
+
+func (db *DB) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+const eventCols = `stream_pos, event_id, room_id, type, state_key, sender, depth, origin_ts, state_before, state_after, pdu,
+	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, ''), COALESCE(relates_to, ''), COALESCE(rel_type, ''), COALESCE(thread_root, '')`
+
+func scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
+	var e Event
+	var sk sql.NullString
+	var pdu string
+	err := row.Scan(&e.StreamPos, &e.EventID, &e.RoomID, &e.Type, &sk, &e.Sender, &e.Depth, &e.OriginTS, &e.StateBefore, &e.StateAfter,
+		&pdu, &e.RedactedBy, &e.TxnDevice, &e.TxnID, &e.RelatesTo, &e.RelType, &e.ThreadRoot)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if sk.Valid {
+		e.StateKey = &sk.String
+	}
+	e.PDU = []byte(pdu)
+	return &e, nil
+}
+
+func (db *DB) queryEvents(ctx context.Context, q string, args ...any) ([]*Event, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+eventCols+` FROM events `+q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetEvent returns one event by ID or ErrNotFound.
+func (db *DB) GetEvent(ctx context.Context, eventID string) (*Event, error) {
+	return scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE event_id = $1`, eventID))
+}
+
+// GetEvents returns the events found among ids, in no particular order.
+func (db *DB) GetEvents(ctx context.Context, ids []string) ([]*Event, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ph := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		ph[i] = fmt.Sprintf("$%d", i+1)
+		args[i] = id
+	}
+	return db.queryEvents(ctx, `WHERE event_id IN (`+strings.Join(ph, ",")+`)`, args...)
+}
+
+// EventByTxn finds an event previously sent with a transaction ID.
+func (db *DB) EventByTxn(ctx context.Context, sender, device, txnID string) (*Event, error) {
+	return scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE sender = $1 AND txn_device = $2 AND txn_id = $3`,
+		sender, device, txnID))
+}
+
+// EventsAfter returns events with from < stream_pos <= to across all rooms,
+// oldest first, at most limit.
+func (db *DB) EventsAfter(ctx context.Context, from, to int64, limit int) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos LIMIT $3`, from, to, limit)
+}
+
+// RoomEventsBackward returns up to limit events of a room with
+// stream_pos < before and > after (0 for no bound), newest first.
+func (db *DB) RoomEventsBackward(ctx context.Context, roomID string, before, after int64, limit int) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos < $2 AND stream_pos > $3 ORDER BY stream_pos DESC LIMIT $4`,
+		roomID, before, after, limit)
+}
+
+// RoomEventsForward returns up to limit events of a room with
+// stream_pos > after and < before, oldest first.
+func (db *DB) RoomEventsForward(ctx context.Context, roomID string, after, before int64, limit int) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos > $2 AND stream_pos < $3 ORDER BY stream_pos LIMIT $4`,
+		roomID, after, before, limit)
+}
+
+// Relations returns events relating to eventID, newest first, with
+// stream_pos < before, optionally filtered by rel_type and event type.
+func (db *DB) Relations(ctx context.Context, eventID, relType, evType string, before, after int64, limit int, forward bool) ([]*Event, error) {
+	q := `WHERE relates_to = $1 AND ($2 = '' OR rel_type = $2) AND ($3 = '' OR type = $3) AND stream_pos < $4 AND stream_pos > $5 ORDER BY stream_pos`
+	if !forward {
+		q += ` DESC`
+	}
+	return db.queryEvents(ctx, q+` LIMIT $6`, eventID, relType, evType, before, after, limit)
+}
+
+// ThreadRoots returns the thread roots of a room ordered by latest activity,
+// with the latest activity position of each, before the given position.
+func (db *DB) ThreadRoots(ctx context.Context, roomID string, before int64, limit int) (roots []string, latest []int64, err error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT thread_root, MAX(stream_pos) AS last FROM events
+		WHERE room_id = $1 AND thread_root IS NOT NULL GROUP BY thread_root HAVING MAX(stream_pos) < $2 ORDER BY last DESC LIMIT $3`,
+		roomID, before, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r string
+		var p int64
+		if err := rows.Scan(&r, &p); err != nil {
+			return nil, nil, err
+		}
+		roots = append(roots, r)
+		latest = append(latest, p)
+	}
+	return roots, latest, rows.Err()
+}
+
+// ThreadSummary returns the number of events in a thread and the latest one.
+func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64) (count int64, latest *Event, err error) {
+	if err = db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`,
+		root, upto).Scan(&count); err != nil || count == 0 {
+		return
+	}
+	latest, err = scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE thread_root = $1 AND rel_type = 'm.thread'
+		AND stream_pos <= $2 ORDER BY stream_pos DESC LIMIT 1`, root, upto))
+	return
+}
+
+// StateGroupEntries returns a state group's own rows and its prev group.
+func (db *DB) StateGroupEntries(ctx context.Context, group int64) (prev int64, entries StateMap, err error) {
+	var p sql.NullInt64
+	if err = db.read.QueryRowContext(ctx, `SELECT prev_group FROM state_groups WHERE group_id = $1`, group).Scan(&p); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			err = fmt.Errorf("state group %d: %w", group, ErrNotFound)
+		}
+		return
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT type, state_key, event_id FROM state_group_entries WHERE group_id = $1`, group)
+	if err != nil {
+		return
+	}
+	defer rows.Close()
+	entries = StateMap{}
+	for rows.Next() {
+		var k StateKey
+		var v string
+		if err = rows.Scan(&k.Type, &k.StateKey, &v); err != nil {
+			return
+		}
+		entries[k] = v
+	}
+	return p.Int64, entries, rows.Err()
+}
+
+// Membership is a user's membership in one room.
+type Membership struct {
+	RoomID     string
+	Membership string
+	EventID    string
+	StreamPos  int64
+}
+
+// UserMemberships returns the user's current memberships (all kinds).
+func (db *DB) UserMemberships(ctx context.Context, userID string) ([]Membership, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT room_id, membership, event_id, stream_pos FROM current_state
+		WHERE type = 'm.room.member' AND state_key = $1`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		var m Membership
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamPos); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// RoomMembers returns user IDs with the given membership in a room.
+func (db *DB) RoomMembers(ctx context.Context, roomID, membership string) ([]string, error) {
+	return db.strings(ctx, `SELECT state_key FROM current_state WHERE room_id = $1 AND type = 'm.room.member' AND membership = $2`,
+		roomID, membership)
+}
+
+// CurrentState returns the room's current state map.
+func (db *DB) CurrentState(ctx context.Context, roomID string) (StateMap, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT type, state_key, event_id FROM current_state WHERE room_id = $1`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := StateMap{}
+	for rows.Next() {
+		var k StateKey
+		var v string
+		if err := rows.Scan(&k.Type, &k.StateKey, &v); err != nil {
+			return nil, err
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
+}
+
+// MemberEventsFor returns the member events whose state_key is userID with
+// from < stream_pos <= to: how sync learns of joins, invites and leaves.
+func (db *DB) MemberEventsFor(ctx context.Context, userID string, from, to int64) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE type = 'm.room.member' AND state_key = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`,
+		userID, from, to)
+}
+
+// ForgetRoom hides a left room from the user.
+func (db *DB) ForgetRoom(ctx context.Context, userID, roomID string) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
+		return err
+	})
+}
+
+// ForgottenRooms returns the rooms a user has forgotten.
+func (db *DB) ForgottenRooms(ctx context.Context, userID string) ([]string, error) {
+	return db.strings(ctx, `SELECT room_id FROM forgotten_rooms WHERE user_id = $1`, userID)
+}
+
+// AllRoomIDs lists every room.
+func (db *DB) AllRoomIDs(ctx context.Context) ([]string, error) {
+	return db.strings(ctx, `SELECT room_id FROM rooms`)
+}
+
+// CountNotifying counts events in a room after a position, not sent by
+// userID, of the types that notify by default.
+func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after int64, limit int) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos > $2 AND sender != $3
+		AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.room.member', 'm.poll.start', 'org.matrix.msc3381.poll.start')
+		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $4`, roomID, after, userID, limit)
+}
