@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -86,9 +87,13 @@ func TestChecksVerdicts(t *testing.T) {
 }
 
 // buildAxon builds cmd/axon into a temporary directory, or skips the test
-// when it does not build (yet).
+// when it does not build (yet). AXON_BENCH_BINARY names a ready binary
+// to use instead.
 func buildAxon(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("AXON_BENCH_BINARY"); bin != "" {
+		return bin
+	}
 	bin := filepath.Join(t.TempDir(), "axon")
 	cmd := exec.Command("go", "build", "-o", bin, "github.com/axon-matrix/axon/cmd/axon")
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -192,5 +197,32 @@ func TestRunReportsStartFailure(t *testing.T) {
 	_, err := Run(ctx, Options{Binary: "/bin/false", StartTimeout: 10 * time.Second}, nil)
 	if err == nil || !strings.Contains(err.Error(), "exited") {
 		t.Fatalf("Run with /bin/false: err = %v, want a server-exited error", err)
+	}
+}
+
+// TestRunFullScale runs the whole benchmark at full scale and prints the
+// table; it only runs when AXON_BENCH_FULL=1 (it takes a minute or more):
+//
+//	AXON_BENCH_FULL=1 go test -run TestRunFullScale -v -timeout 30m ./internal/bench/
+//
+// AXON_BENCH_SCENARIOS (comma-separated) selects scenarios. Missed targets
+// are logged, not failures; operational errors fail.
+func TestRunFullScale(t *testing.T) {
+	if os.Getenv("AXON_BENCH_FULL") != "1" {
+		t.Skip("set AXON_BENCH_FULL=1 to run the full-scale benchmark")
+	}
+	bin := buildAxon(t)
+	var scenarios []string
+	if s := os.Getenv("AXON_BENCH_SCENARIOS"); s != "" {
+		scenarios = []string{s}
+	}
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{Binary: bin, Scenarios: scenarios}, &out)
+	t.Logf("output:\n%s", out.String())
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if !res.Passed() {
+		t.Log("some targets missed")
 	}
 }

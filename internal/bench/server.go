@@ -125,8 +125,8 @@ func (s *server) deadErr() error {
 }
 
 // stop sends SIGTERM, waits up to 10 s, then kills, and removes the
-// temporary directory. It returns an error if the process had already died
-// or did not stop cleanly.
+// temporary directory. It returns an error if the process had already died,
+// failed its shutdown or did not stop in time.
 func (s *server) stop() error {
 	defer os.RemoveAll(s.dir)
 	defer s.logFile.Close()
@@ -138,8 +138,11 @@ func (s *server) stop() error {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-s.exited:
-		if s.waitErr != nil {
-			return fmt.Errorf("server stopped with %v after SIGTERM%s", s.waitErr, s.logTail())
+		// Dying of the signal itself (no handler) is a stop too; a non-zero
+		// exit status means the server's own shutdown failed.
+		var ee *exec.ExitError
+		if errors.As(s.waitErr, &ee) && ee.ExitCode() > 0 {
+			return fmt.Errorf("server exited with %v after SIGTERM%s", s.waitErr, s.logTail())
 		}
 		return nil
 	case <-time.After(10 * time.Second):
