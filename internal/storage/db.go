@@ -34,7 +34,26 @@ type DB struct {
 	writeMu sync.Mutex
 	// pos is the last stream position whose transaction has committed.
 	pos atomic.Int64
+	// streamPos is, per stream, the last committed position of that stream:
+	// sync skips the queries of streams that have not moved since a token.
+	streamPos [numStreams]atomic.Int64
 }
+
+// Stream names one kind of update that carries stream positions.
+type Stream int
+
+// The streams, one per table with a stream_pos column.
+const (
+	StreamEvents Stream = iota
+	StreamReceipts
+	StreamAccountData
+	StreamToDevice
+	StreamPresence
+	StreamDeviceLists
+	numStreams
+)
+
+var streamTables = [numStreams]string{"events", "receipts", "account_data", "to_device", "presence", "device_list_changes"}
 
 // Open opens (creating if needed) the SQLite database at path and migrates it.
 func Open(ctx context.Context, path string) (*DB, error) {
@@ -139,16 +158,14 @@ func splitStatements(body string) []string {
 	return out
 }
 
-// streamTables are the tables whose rows carry a global stream position.
-var streamTables = []string{"events", "receipts", "account_data", "to_device", "presence", "device_list_changes"}
-
 func (db *DB) loadPosition(ctx context.Context) error {
 	var maxPos int64
-	for _, t := range streamTables {
+	for i, t := range streamTables {
 		var p sql.NullInt64
 		if err := db.read.QueryRowContext(ctx, `SELECT MAX(stream_pos) FROM `+t).Scan(&p); err != nil {
 			return fmt.Errorf("load stream position: %w", err)
 		}
+		db.streamPos[i].Store(p.Int64)
 		if p.Int64 > maxPos {
 			maxPos = p.Int64
 		}
@@ -160,17 +177,22 @@ func (db *DB) loadPosition(ctx context.Context) error {
 // Position is the newest committed stream position.
 func (db *DB) Position() int64 { return db.pos.Load() }
 
+// StreamPosition is the newest committed position of one stream.
+func (db *DB) StreamPosition(s Stream) int64 { return db.streamPos[s].Load() }
+
 // Tx is a write transaction with access to the stream counter.
 type Tx struct {
 	*sql.Tx
-	next int64
-	used bool
+	next    int64
+	used    bool
+	streams [numStreams]int64
 }
 
-// NextPos allocates the next global stream position inside this transaction.
-func (tx *Tx) NextPos() int64 {
+// NextPos allocates the next global stream position for a row of stream s.
+func (tx *Tx) NextPos(s Stream) int64 {
 	tx.next++
 	tx.used = true
+	tx.streams[s] = tx.next
 	return tx.next
 }
 
@@ -193,6 +215,11 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	if tx.used {
+		for i, p := range tx.streams {
+			if p != 0 {
+				db.streamPos[i].Store(p)
+			}
+		}
 		db.pos.Store(tx.next)
 	}
 	return nil

@@ -99,7 +99,7 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 				}
 			}
 		}
-		pos = tx.NextPos()
+		pos = tx.NextPos(StreamEvents)
 		_, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, depth, origin_ts,
 			state_before, state_after, pdu, txn_device, txn_id, relates_to, rel_type, thread_root)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
@@ -420,4 +420,19 @@ func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after int
 	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos > $2 AND sender != $3
 		AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.room.member', 'm.poll.start', 'org.matrix.msc3381.poll.start')
 		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $4`, roomID, after, userID, limit)
+}
+
+// IsThreadRoot reports whether any event is in a thread rooted at eventID.
+func (db *DB) IsThreadRoot(ctx context.Context, eventID string) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE thread_root = $1 LIMIT 1)`, eventID).Scan(&n)
+	return n > 0, err
+}
+
+// UserParticipatedInThread reports whether user sent the root or a reply.
+func (db *DB) UserParticipatedInThread(ctx context.Context, root, user string) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE (thread_root = $1 OR event_id = $1) AND sender = $2 LIMIT 1)`,
+		root, user).Scan(&n)
+	return n > 0, err
 }

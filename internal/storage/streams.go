@@ -68,7 +68,7 @@ func (db *DB) PutReceipt(ctx context.Context, r Receipt) (bool, error) {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
 			event_pos = excluded.event_pos, ts = excluded.ts, stream_pos = excluded.stream_pos`,
-			r.RoomID, r.UserID, r.Type, r.ThreadID, r.EventID, r.EventPos, r.TS, tx.NextPos())
+			r.RoomID, r.UserID, r.Type, r.ThreadID, r.EventID, r.EventPos, r.TS, tx.NextPos(StreamReceipts))
 		stored = err == nil
 		return err
 	})
@@ -145,7 +145,7 @@ func (db *DB) PutAccountData(ctx context.Context, userID, roomID, typ string, co
 	return db.Write(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
-			userID, roomID, typ, string(content), tx.NextPos())
+			userID, roomID, typ, string(content), tx.NextPos(StreamAccountData))
 		return err
 	})
 }
@@ -227,7 +227,7 @@ func (db *DB) QueueToDevice(ctx context.Context, sender, senderDevice, txnID, ty
 			}
 			for _, d := range devices {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO to_device (stream_pos, user_id, device_id, sender, type, content) VALUES ($1, $2, $3, $4, $5, $6)`,
-					tx.NextPos(), t.UserID, d, sender, typ, string(t.Content)); err != nil {
+					tx.NextPos(StreamToDevice), t.UserID, d, sender, typ, string(t.Content)); err != nil {
 					return err
 				}
 			}
@@ -302,7 +302,7 @@ func (db *DB) SetPresence(ctx context.Context, p Presence, bumpOnlyAfter int64) 
 		_, err = tx.ExecContext(ctx, `INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,
 			last_active_ts = excluded.last_active_ts, stream_pos = excluded.stream_pos`,
-			p.UserID, p.State, p.StatusMsg, p.LastActiveTS, tx.NextPos())
+			p.UserID, p.State, p.StatusMsg, p.LastActiveTS, tx.NextPos(StreamPresence))
 		return err
 	})
 	return changed, err

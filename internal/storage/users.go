@@ -114,7 +114,7 @@ func (db *DB) DeactivateUser(ctx context.Context, userID string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(), userID)
+		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
 		return err
 	})
 }
@@ -157,7 +157,7 @@ func (db *DB) UpsertDevice(ctx context.Context, userID, deviceID, displayName, t
 			VALUES ($1, $2, $3, $4, $5, $5)`, userID, deviceID, nullStr(displayName), tokenHash, now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(), userID)
+		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
 		return err
 	})
 }
@@ -234,7 +234,7 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 			}
 		}
 		if len(deviceIDs) > 0 {
-			_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(), userID)
+			_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
 			return err
 		}
 		return nil

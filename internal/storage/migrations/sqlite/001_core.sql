@@ -70,7 +70,7 @@ CREATE TABLE events (
 CREATE INDEX events_room ON events (room_id, stream_pos);
 CREATE INDEX events_member ON events (state_key, stream_pos) WHERE type = 'm.room.member';
 CREATE INDEX events_relates ON events (relates_to, stream_pos) WHERE relates_to IS NOT NULL;
-CREATE INDEX events_thread ON events (room_id, thread_root, stream_pos) WHERE thread_root IS NOT NULL;
+CREATE INDEX events_thread ON events (thread_root, stream_pos) WHERE thread_root IS NOT NULL;
 CREATE UNIQUE INDEX events_txn ON events (sender, txn_device, txn_id) WHERE txn_id IS NOT NULL;
 
 -- State groups: a snapshot is a chain of deltas ending in a full snapshot

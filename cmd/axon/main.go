@@ -1,0 +1,46 @@
+// Command axon is the Axon homeserver and its tools in one binary.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `axon — a Matrix homeserver
+
+Usage:
+  axon serve [--config FILE]          run the homeserver
+  axon user create|list|deactivate|reset-password ...
+  axon token create|list|revoke ...   registration tokens
+  axon bench [--url URL] [--scenario NAME]...   load benchmark
+  axon version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	args := os.Args[2:]
+	var code int
+	switch os.Args[1] {
+	case "serve":
+		code = serveCommand(args)
+	case "user":
+		code = userCommand(args)
+	case "token":
+		code = tokenCommand(args)
+	case "bench":
+		code = benchCommand(args)
+	case "version":
+		fmt.Println("axon", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "axon: unknown command %q\n\n%s", os.Args[1], usage)
+		code = 2
+	}
+	os.Exit(code)
+}
+
+var version = "0.1.0-dev"

@@ -1,0 +1,29 @@
+// Package clientapi holds the client-server API handlers, one file per spec
+// module. Handlers decode and validate, call one service method and encode
+// the result; the logic lives in the services.
+package clientapi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// API is the set of services the handlers use.
+type API struct {
+	Cfg      *config.Config
+	DB       *storage.DB
+	Rooms    *rooms.Service
+	Accounts *account.Service
+	Sync     *sync.Service
+	Log      *slog.Logger
+
+	// SetPresenceFromSync records presence implied by a /sync request
+	// (set by the presence module; nil means presence is not tracked).
+	SetPresenceFromSync func(ctx context.Context, user, state string)
+}

@@ -1,0 +1,52 @@
+package clientapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/rooms"
+)
+
+// specVersions are the spec versions whose client-server API we serve.
+var specVersions = []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"}
+
+func (a *API) versions(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"versions": specVersions,
+		"unstable_features": map[string]bool{
+			"org.matrix.msc3440.stable": true, // threads
+			"org.matrix.msc2285.stable": true, // private read receipts
+			"org.matrix.msc3771":        true, // threaded receipts
+			"org.matrix.msc3773":        true, // thread notifications
+		},
+	})
+}
+
+func (a *API) wellKnown(w http.ResponseWriter, r *http.Request) {
+	base := a.Cfg.WellKnownClient
+	if base == "" {
+		base = a.Cfg.PublicBaseURL
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"m.homeserver": map[string]string{"base_url": strings.TrimSuffix(base, "/")},
+	})
+}
+
+func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
+	available := map[string]string{}
+	for _, v := range rooms.SupportedVersions {
+		available[string(v)] = "stable"
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"capabilities": map[string]any{
+			"m.change_password":     map[string]bool{"enabled": true},
+			"m.room_versions":       map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
+			"m.set_displayname":     map[string]bool{"enabled": true},
+			"m.set_avatar_url":      map[string]bool{"enabled": true},
+			"m.3pid_changes":        map[string]bool{"enabled": false},
+			"m.get_login_token":     map[string]bool{"enabled": false},
+			"m.profile_fields":      map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+		},
+	})
+}

@@ -1,0 +1,651 @@
+package clientapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+func viewer(r *http.Request) rooms.Viewer {
+	c := httpapi.CallerOf(r)
+	return rooms.Viewer{UserID: c.UserID, DeviceID: c.DeviceID}
+}
+
+func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Visibility                string                     `json:"visibility"`
+		RoomAliasName             string                     `json:"room_alias_name"`
+		Name                      *string                    `json:"name"`
+		Topic                     *string                    `json:"topic"`
+		Invite                    []string                   `json:"invite"`
+		RoomVersion               string                     `json:"room_version"`
+		CreationContent           map[string]json.RawMessage `json:"creation_content"`
+		InitialState              []rooms.StateEvent         `json:"initial_state"`
+		Preset                    string                     `json:"preset"`
+		IsDirect                  bool                       `json:"is_direct"`
+		PowerLevelContentOverride map[string]json.RawMessage `json:"power_level_content_override"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	roomID, err := a.Rooms.CreateRoom(r.Context(), rooms.CreateRequest{
+		Creator: httpapi.CallerOf(r).UserID, Visibility: body.Visibility, RoomAliasName: body.RoomAliasName,
+		Name: body.Name, Topic: body.Topic, Invite: body.Invite, RoomVersion: body.RoomVersion,
+		CreationContent: body.CreationContent, InitialState: body.InitialState, Preset: body.Preset,
+		IsDirect: body.IsDirect, PowerLevelContentOverride: body.PowerLevelContentOverride,
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+type reasonBody struct {
+	UserID string `json:"user_id"`
+	Reason string `json:"reason"`
+}
+
+func decodeReason(r *http.Request, needUser bool) (reasonBody, error) {
+	var b reasonBody
+	if err := httpapi.DecodeJSON(r, &b); err != nil {
+		return b, err
+	}
+	if needUser && b.UserID == "" {
+		return b, mxerr.MissingParam("user_id is required")
+	}
+	return b, nil
+}
+
+func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
+	target := r.PathValue("roomIdOrAlias")
+	if target == "" {
+		target = r.PathValue("roomId")
+	}
+	b, err := decodeReason(r, false)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	roomID, err := a.Rooms.Join(r.Context(), target, httpapi.CallerOf(r).UserID, b.Reason)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+func (a *API) knockRoom(w http.ResponseWriter, r *http.Request) {
+	b, err := decodeReason(r, false)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	roomID, err := a.Rooms.Knock(r.Context(), r.PathValue("roomIdOrAlias"), httpapi.CallerOf(r).UserID, b.Reason)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+// memberAction runs a membership change that takes {user_id, reason}.
+func (a *API) memberAction(w http.ResponseWriter, r *http.Request, needUser bool,
+	do func(ctx context.Context, roomID, sender string, b reasonBody) error) {
+	b, err := decodeReason(r, needUser)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := do(r.Context(), r.PathValue("roomId"), httpapi.CallerOf(r).UserID, b); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) inviteUser(w http.ResponseWriter, r *http.Request) {
+	a.memberAction(w, r, true, func(ctx context.Context, roomID, sender string, b reasonBody) error {
+		return a.Rooms.Invite(ctx, roomID, sender, b.UserID, b.Reason, false)
+	})
+}
+
+func (a *API) leaveRoom(w http.ResponseWriter, r *http.Request) {
+	a.memberAction(w, r, false, func(ctx context.Context, roomID, sender string, b reasonBody) error {
+		return a.Rooms.Leave(ctx, roomID, sender, b.Reason)
+	})
+}
+
+func (a *API) kickUser(w http.ResponseWriter, r *http.Request) {
+	a.memberAction(w, r, true, func(ctx context.Context, roomID, sender string, b reasonBody) error {
+		return a.Rooms.Kick(ctx, roomID, sender, b.UserID, b.Reason)
+	})
+}
+
+func (a *API) banUser(w http.ResponseWriter, r *http.Request) {
+	a.memberAction(w, r, true, func(ctx context.Context, roomID, sender string, b reasonBody) error {
+		return a.Rooms.Ban(ctx, roomID, sender, b.UserID, b.Reason)
+	})
+}
+
+func (a *API) unbanUser(w http.ResponseWriter, r *http.Request) {
+	a.memberAction(w, r, true, func(ctx context.Context, roomID, sender string, b reasonBody) error {
+		return a.Rooms.Unban(ctx, roomID, sender, b.UserID, b.Reason)
+	})
+}
+
+func (a *API) forgetRoom(w http.ResponseWriter, r *http.Request) {
+	user := httpapi.CallerOf(r).UserID
+	roomID := r.PathValue("roomId")
+	m, err := a.Rooms.Membership(r.Context(), roomID, user)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if m == "join" || m == "invite" || m == "knock" {
+		httpapi.WriteError(w, r, mxerr.Unknown("You must leave the room before forgetting it").WithStatus(http.StatusBadRequest))
+		return
+	}
+	if err := a.DB.ForgetRoom(r.Context(), user, roomID); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request) {
+	ms, err := a.DB.UserMemberships(r.Context(), httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	out := []string{}
+	for _, m := range ms {
+		if m.Membership == "join" {
+			out = append(out, m.RoomID)
+		}
+	}
+	sort.Strings(out)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"joined_rooms": out})
+}
+
+func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
+	body, err := httpapi.ReadBody(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	c := httpapi.CallerOf(r)
+	ev, err := a.Rooms.Send(r.Context(), rooms.SendRequest{
+		RoomID: r.PathValue("roomId"), Sender: c.UserID, Type: r.PathValue("eventType"), Content: body,
+		TxnDevice: c.DeviceID, TxnID: r.PathValue("txnId"),
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": ev.EventID})
+}
+
+func (a *API) putState(w http.ResponseWriter, r *http.Request) {
+	body, err := httpapi.ReadBody(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	stateKey := r.PathValue("stateKey")
+	ev, err := a.Rooms.Send(r.Context(), rooms.SendRequest{
+		RoomID: r.PathValue("roomId"), Sender: httpapi.CallerOf(r).UserID, Type: r.PathValue("eventType"),
+		StateKey: &stateKey, Content: body,
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": ev.EventID})
+}
+
+// readableState returns the state a user may read: the current state for
+// members (and world-readable rooms), the state at their departure for
+// users who left.
+func (a *API) readableState(ctx context.Context, roomID, user string) (storage.StateMap, error) {
+	ok, err := a.Rooms.CanReadRoom(ctx, roomID, user)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return a.Rooms.CurrentState(ctx, roomID)
+	}
+	ev, err := a.Rooms.CurrentStateEvent(ctx, roomID, "m.room.member", user)
+	if err != nil {
+		return nil, err
+	}
+	if ev != nil {
+		if m := rooms.MembershipOf(ev); m == "leave" || m == "ban" {
+			return a.Rooms.StateAt(ctx, ev.StateBefore)
+		}
+	}
+	return nil, mxerr.Forbidden("You are not allowed to see this room's state")
+}
+
+func (a *API) getAllState(w http.ResponseWriter, r *http.Request) {
+	roomID := r.PathValue("roomId")
+	state, err := a.readableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	ids := make([]string, 0, len(state))
+	for _, v := range state {
+		ids = append(ids, v)
+	}
+	evs, err := a.Rooms.Events(r.Context(), ids)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	sort.Slice(evs, func(i, j int) bool { return evs[i].StreamPos < evs[j].StreamPos })
+	httpapi.WriteJSON(w, http.StatusOK, a.Rooms.FormatAll(r.Context(), evs, viewer(r), rooms.FormatOpts{NoAggregations: true}))
+}
+
+func (a *API) getState(w http.ResponseWriter, r *http.Request) {
+	roomID := r.PathValue("roomId")
+	state, err := a.readableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	evID, ok := state[storage.StateKey{Type: r.PathValue("eventType"), StateKey: r.PathValue("stateKey")}]
+	if !ok {
+		httpapi.WriteError(w, r, mxerr.NotFound("Event not found"))
+		return
+	}
+	ev, err := a.Rooms.Event(r.Context(), evID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	ce := a.Rooms.Format(r.Context(), ev, viewer(r), rooms.FormatOpts{NoAggregations: true})
+	if r.URL.Query().Get("format") == "event" {
+		httpapi.WriteJSON(w, http.StatusOK, ce)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, ce.Content)
+}
+
+func (a *API) redactEvent(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	c := httpapi.CallerOf(r)
+	ev, err := a.Rooms.Redact(r.Context(), r.PathValue("roomId"), c.UserID, r.PathValue("eventId"), body.Reason, c.DeviceID, r.PathValue("txnId"))
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": ev.EventID})
+}
+
+// visibleEvent loads an event the caller may see, or M_NOT_FOUND.
+func (a *API) visibleEvent(ctx context.Context, roomID, eventID, user string) (*rooms.Event, error) {
+	ev, err := a.Rooms.Event(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	if ev.RoomID != roomID {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	ok, err := a.Rooms.CanSee(ctx, user, ev)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	return ev, nil
+}
+
+func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
+	ev, err := a.visibleEvent(r.Context(), r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, a.Rooms.Format(r.Context(), ev, viewer(r), rooms.FormatOpts{}))
+}
+
+func (a *API) getMembers(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	q := r.URL.Query()
+	state, err := a.readableState(ctx, roomID, httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if at := q.Get("at"); at != "" {
+		tok, err := sync.ParseToken(at)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		rows, err := a.DB.RoomEventsBackward(ctx, roomID, tok.Pos+1, 0, 1)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		if len(rows) > 0 {
+			if state, err = a.Rooms.StateAt(ctx, rows[0].StateAfter); err != nil {
+				httpapi.WriteError(w, r, err)
+				return
+			}
+		}
+	}
+	var ids []string
+	for k, v := range state {
+		if k.Type == "m.room.member" {
+			ids = append(ids, v)
+		}
+	}
+	evs, err := a.Rooms.Events(ctx, ids)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	want, notWant := q.Get("membership"), q.Get("not_membership")
+	out := evs[:0]
+	for _, ev := range evs {
+		m := rooms.MembershipOf(ev)
+		if (want != "" && m != want) || (notWant != "" && m == notWant) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StreamPos < out[j].StreamPos })
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": a.Rooms.FormatAll(ctx, out, viewer(r), rooms.FormatOpts{NoAggregations: true})})
+}
+
+func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	ok, err := a.Rooms.CanReadRoom(ctx, roomID, httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if !ok {
+		httpapi.WriteError(w, r, mxerr.Forbidden("You are not in this room"))
+		return
+	}
+	state, err := a.Rooms.CurrentState(ctx, roomID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var ids []string
+	for k, v := range state {
+		if k.Type == "m.room.member" {
+			ids = append(ids, v)
+		}
+	}
+	evs, err := a.Rooms.Events(ctx, ids)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	joined := map[string]any{}
+	for _, ev := range evs {
+		var c struct {
+			Membership  string  `json:"membership"`
+			DisplayName *string `json:"displayname"`
+			AvatarURL   *string `json:"avatar_url"`
+		}
+		json.Unmarshal(ev.PDU.Content, &c)
+		if c.Membership == "join" {
+			joined[*ev.StateKey] = map[string]any{"display_name": c.DisplayName, "avatar_url": c.AvatarURL}
+		}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"joined": joined})
+}
+
+func parseLimit(s string, def, max int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, mxerr.InvalidParam("limit must be a non-negative integer")
+	}
+	if n > max {
+		n = max
+	}
+	return n, nil
+}
+
+// mayPaginate checks that the user has or had access to the room at all;
+// per-event visibility is applied to the results.
+func (a *API) mayPaginate(ctx context.Context, roomID, user string) error {
+	m, err := a.Rooms.Membership(ctx, roomID, user)
+	if err != nil {
+		return err
+	}
+	if m != "" {
+		return nil
+	}
+	ok, err := a.Rooms.CanReadRoom(ctx, roomID, user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return mxerr.Forbidden("You are not in this room")
+	}
+	return nil
+}
+
+func (a *API) getMessages(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	user := httpapi.CallerOf(r).UserID
+	q := r.URL.Query()
+	if err := a.mayPaginate(ctx, roomID, user); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	dir := q.Get("dir")
+	if dir == "" {
+		dir = "b"
+	}
+	if dir != "b" && dir != "f" {
+		httpapi.WriteError(w, r, mxerr.InvalidParam("dir must be b or f"))
+		return
+	}
+	limit, err := parseLimit(q.Get("limit"), 10, 1000)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var rf *filter.RoomEventFilter
+	if fs := q.Get("filter"); fs != "" {
+		if rf, err = filter.ParseRoomEventFilter([]byte(fs)); err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		if rf.Limit != nil && *rf.Limit < limit {
+			limit = *rf.Limit
+		}
+	}
+	var from, to int64
+	if f := q.Get("from"); f != "" {
+		tok, err := sync.ParseToken(f)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		from = tok.Pos
+	} else if dir == "b" {
+		from = a.DB.Position()
+	}
+	if t := q.Get("to"); t != "" {
+		tok, err := sync.ParseToken(t)
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		to = tok.Pos
+	}
+	var rows []*storage.Event
+	if dir == "b" {
+		rows, err = a.DB.RoomEventsBackward(ctx, roomID, from+1, to, limit)
+	} else {
+		upper := int64(1) << 62
+		if to != 0 {
+			upper = to + 1
+		}
+		rows, err = a.DB.RoomEventsForward(ctx, roomID, from, upper, limit)
+	}
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	evs, err := a.Rooms.Wrap(ctx, rows)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	resp := map[string]any{"start": sync.Token{Pos: from}.String()}
+	if len(rows) == limit && limit > 0 {
+		last := rows[len(rows)-1].StreamPos
+		if dir == "b" {
+			resp["end"] = sync.Token{Pos: last - 1}.String()
+		} else {
+			resp["end"] = sync.Token{Pos: last}.String()
+		}
+	}
+	filtered := evs[:0:0]
+	for _, ev := range evs {
+		if rf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
+			filtered = append(filtered, ev)
+		}
+	}
+	visible, err := a.Rooms.FilterVisible(ctx, user, filtered)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	resp["chunk"] = a.Rooms.FormatAll(ctx, visible, viewer(r), rooms.FormatOpts{})
+	if rf != nil && rf.LazyLoadMembers && len(visible) > 0 {
+		resp["state"] = a.memberStateFor(ctx, visible, viewer(r))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+// memberStateFor returns the member events of the senders of evs, for
+// lazy-loading clients.
+func (a *API) memberStateFor(ctx context.Context, evs []*rooms.Event, v rooms.Viewer) []rooms.ClientEvent {
+	state, err := a.Rooms.CurrentState(ctx, evs[0].RoomID)
+	if err != nil {
+		return []rooms.ClientEvent{}
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, ev := range evs {
+		if seen[ev.Sender] {
+			continue
+		}
+		seen[ev.Sender] = true
+		if id, ok := state[storage.StateKey{Type: "m.room.member", StateKey: ev.Sender}]; ok {
+			ids = append(ids, id)
+		}
+	}
+	members, err := a.Rooms.Events(ctx, ids)
+	if err != nil {
+		return []rooms.ClientEvent{}
+	}
+	return a.Rooms.FormatAll(ctx, members, v, rooms.FormatOpts{NoAggregations: true})
+}
+
+func (a *API) getContext(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	roomID := r.PathValue("roomId")
+	user := httpapi.CallerOf(r).UserID
+	limit, err := parseLimit(r.URL.Query().Get("limit"), 10, 100)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	ev, err := a.visibleEvent(ctx, roomID, r.PathValue("eventId"), user)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	before := limit / 2
+	after := limit - before
+	bRows, err := a.DB.RoomEventsBackward(ctx, roomID, ev.StreamPos, 0, before)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	aRows, err := a.DB.RoomEventsForward(ctx, roomID, ev.StreamPos, int64(1)<<62, after)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	bEvs, err := a.Rooms.Wrap(ctx, bRows)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	aEvs, err := a.Rooms.Wrap(ctx, aRows)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if bEvs, err = a.Rooms.FilterVisible(ctx, user, bEvs); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if aEvs, err = a.Rooms.FilterVisible(ctx, user, aEvs); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	start, end := ev.StreamPos-1, ev.StreamPos
+	if len(bRows) > 0 {
+		start = bRows[len(bRows)-1].StreamPos - 1
+	}
+	if len(aRows) > 0 {
+		end = aRows[len(aRows)-1].StreamPos
+	}
+	lastGroup := ev.StateAfter
+	if len(aRows) > 0 {
+		lastGroup = aRows[len(aRows)-1].StateAfter
+	}
+	stateEvs, err := a.Rooms.StateEventsAt(ctx, lastGroup, nil)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	sort.Slice(stateEvs, func(i, j int) bool { return stateEvs[i].StreamPos < stateEvs[j].StreamPos })
+	v := viewer(r)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"event":         a.Rooms.Format(ctx, ev, v, rooms.FormatOpts{}),
+		"events_before": a.Rooms.FormatAll(ctx, bEvs, v, rooms.FormatOpts{}),
+		"events_after":  a.Rooms.FormatAll(ctx, aEvs, v, rooms.FormatOpts{}),
+		"start":         sync.Token{Pos: start}.String(),
+		"end":           sync.Token{Pos: end}.String(),
+		"state":         a.Rooms.FormatAll(ctx, stateEvs, v, rooms.FormatOpts{NoAggregations: true}),
+	})
+}

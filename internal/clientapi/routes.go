@@ -1,0 +1,71 @@
+package clientapi
+
+import (
+	"net/http"
+
+	"github.com/axon-matrix/axon/internal/httpapi"
+)
+
+// Prefixes under which the versioned client API is served. r0 is kept
+// because some clients and tools still use it.
+var Prefixes = []string{"/_matrix/client/v3", "/_matrix/client/r0"}
+
+// Routes is the client-server API route table, under Prefixes.
+func (a *API) Routes() []httpapi.Route {
+	const (
+		no  = httpapi.NoAuth
+		yes = httpapi.RequireAuth
+	)
+	return []httpapi.Route{
+		// rooms.go
+		{Method: http.MethodPost, Path: "/createRoom", Auth: yes, Limit: "message", Handler: a.createRoom},
+		{Method: http.MethodPost, Path: "/join/{roomIdOrAlias}", Auth: yes, Handler: a.joinRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/join", Auth: yes, Handler: a.joinRoom},
+		{Method: http.MethodPost, Path: "/knock/{roomIdOrAlias}", Auth: yes, Handler: a.knockRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/invite", Auth: yes, Handler: a.inviteUser},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/leave", Auth: yes, Handler: a.leaveRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/forget", Auth: yes, Handler: a.forgetRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/kick", Auth: yes, Handler: a.kickUser},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/ban", Auth: yes, Handler: a.banUser},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/unban", Auth: yes, Handler: a.unbanUser},
+		{Method: http.MethodGet, Path: "/joined_rooms", Auth: yes, Handler: a.joinedRooms},
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/send/{eventType}/{txnId}", Auth: yes, Limit: "message", Handler: a.sendMessage},
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Limit: "message", Handler: a.putState},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Handler: a.getState},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/state", Auth: yes, Handler: a.getAllState},
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/redact/{eventId}/{txnId}", Auth: yes, Limit: "message", Handler: a.redactEvent},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/event/{eventId}", Auth: yes, Handler: a.getEvent},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/members", Auth: yes, Handler: a.getMembers},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/joined_members", Auth: yes, Handler: a.joinedMembers},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/messages", Auth: yes, Handler: a.getMessages},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/context/{eventId}", Auth: yes, Handler: a.getContext},
+
+		// sync.go
+		{Method: http.MethodGet, Path: "/sync", Auth: yes, Handler: a.sync},
+		{Method: http.MethodPost, Path: "/user/{userId}/filter", Auth: yes, Handler: a.createFilter},
+		{Method: http.MethodGet, Path: "/user/{userId}/filter/{filterId}", Auth: yes, Handler: a.getFilter},
+
+		// misc.go
+		{Method: http.MethodGet, Path: "/capabilities", Auth: yes, Handler: a.capabilities},
+	}
+}
+
+// V1Routes are served under /_matrix/client/v1.
+func (a *API) V1Routes() []httpapi.Route {
+	const yes = httpapi.RequireAuth
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}", Auth: yes, Handler: a.getRelations},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}", Auth: yes, Handler: a.getRelations},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", Auth: yes, Handler: a.getRelations},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
+	}
+}
+
+// UnversionedRoutes are served at fixed paths.
+func (a *API) UnversionedRoutes() []httpapi.Route {
+	const no = httpapi.NoAuth
+	return []httpapi.Route{
+		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, Handler: a.versions},
+		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
+	}
+}

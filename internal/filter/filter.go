@@ -1,0 +1,164 @@
+// Package filter implements the client-server API's event filters.
+package filter
+
+import (
+	"encoding/json"
+	"path"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+)
+
+// EventFilter selects events by type and sender.
+type EventFilter struct {
+	Limit      *int      `json:"limit,omitempty"`
+	Types      *[]string `json:"types,omitempty"`
+	NotTypes   []string  `json:"not_types,omitempty"`
+	Senders    *[]string `json:"senders,omitempty"`
+	NotSenders []string  `json:"not_senders,omitempty"`
+}
+
+// RoomEventFilter adds room and content conditions.
+type RoomEventFilter struct {
+	EventFilter
+	Rooms                     *[]string `json:"rooms,omitempty"`
+	NotRooms                  []string  `json:"not_rooms,omitempty"`
+	ContainsURL               *bool     `json:"contains_url,omitempty"`
+	LazyLoadMembers           bool      `json:"lazy_load_members,omitempty"`
+	IncludeRedundantMembers   bool      `json:"include_redundant_members,omitempty"`
+	UnreadThreadNotifications bool      `json:"unread_thread_notifications,omitempty"`
+}
+
+// RoomFilter is the room part of a sync filter.
+type RoomFilter struct {
+	Rooms        *[]string       `json:"rooms,omitempty"`
+	NotRooms     []string        `json:"not_rooms,omitempty"`
+	IncludeLeave bool            `json:"include_leave,omitempty"`
+	Timeline     RoomEventFilter `json:"timeline"`
+	State        RoomEventFilter `json:"state"`
+	Ephemeral    RoomEventFilter `json:"ephemeral"`
+	AccountData  RoomEventFilter `json:"account_data"`
+}
+
+// Filter is a whole sync filter.
+type Filter struct {
+	EventFields []string    `json:"event_fields,omitempty"`
+	EventFormat string      `json:"event_format,omitempty"`
+	Presence    EventFilter `json:"presence"`
+	AccountData EventFilter `json:"account_data"`
+	Room        RoomFilter  `json:"room"`
+}
+
+// Parse decodes and validates a filter definition.
+func Parse(b []byte) (*Filter, error) {
+	var f Filter
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, mxerr.BadJSON("Invalid filter: %v", err)
+	}
+	if f.EventFormat != "" && f.EventFormat != "client" && f.EventFormat != "federation" {
+		return nil, mxerr.BadJSON("event_format must be client or federation")
+	}
+	for _, l := range []*int{f.Presence.Limit, f.AccountData.Limit, f.Room.Timeline.Limit, f.Room.State.Limit, f.Room.Ephemeral.Limit} {
+		if l != nil && *l < 0 {
+			return nil, mxerr.BadJSON("limit must not be negative")
+		}
+	}
+	return &f, nil
+}
+
+// ParseRoomEventFilter decodes a RoomEventFilter (as /messages takes).
+func ParseRoomEventFilter(b []byte) (*RoomEventFilter, error) {
+	var f RoomEventFilter
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, mxerr.BadJSON("Invalid filter: %v", err)
+	}
+	return &f, nil
+}
+
+func matchAny(patterns []string, s string) bool {
+	for _, p := range patterns {
+		if p == s {
+			return true
+		}
+		if ok, _ := path.Match(p, s); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether an event of this type and sender passes.
+func (f *EventFilter) Allows(typ, sender string) bool {
+	if f == nil {
+		return true
+	}
+	if matchAny(f.NotTypes, typ) {
+		return false
+	}
+	if f.Types != nil && !matchAny(*f.Types, typ) {
+		return false
+	}
+	for _, s := range f.NotSenders {
+		if s == sender {
+			return false
+		}
+	}
+	if f.Senders != nil {
+		found := false
+		for _, s := range *f.Senders {
+			if s == sender {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+// AllowsRoom reports whether a room passes the filter's room conditions.
+func AllowsRoom(rooms *[]string, notRooms []string, roomID string) bool {
+	for _, r := range notRooms {
+		if r == roomID {
+			return false
+		}
+	}
+	if rooms != nil {
+		for _, r := range *rooms {
+			if r == roomID {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// AllowsEvent checks a room event filter against an event.
+func (f *RoomEventFilter) AllowsEvent(roomID, typ, sender string, content []byte) bool {
+	if f == nil {
+		return true
+	}
+	if !AllowsRoom(f.Rooms, f.NotRooms, roomID) || !f.EventFilter.Allows(typ, sender) {
+		return false
+	}
+	if f.ContainsURL != nil {
+		var c struct {
+			URL *string `json:"url"`
+		}
+		json.Unmarshal(content, &c)
+		if (c.URL != nil) != *f.ContainsURL {
+			return false
+		}
+	}
+	return true
+}
+
+// LimitOr returns the filter's limit or def.
+func (f *EventFilter) LimitOr(def int) int {
+	if f == nil || f.Limit == nil {
+		return def
+	}
+	return *f.Limit
+}

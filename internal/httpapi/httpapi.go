@@ -1,0 +1,294 @@
+// Package httpapi is the HTTP edge: it turns route tables into a mux with
+// the middleware every Matrix endpoint shares (CORS, body limits, auth,
+// rate limits, JSON errors) and maps service errors to Matrix errors.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/ratelimit"
+)
+
+// AuthMode says whether a route needs an access token.
+type AuthMode int
+
+const (
+	// NoAuth routes ignore access tokens.
+	NoAuth AuthMode = iota
+	// RequireAuth routes need a valid access token.
+	RequireAuth
+	// OptionalAuth routes use a token when one is given.
+	OptionalAuth
+)
+
+// Route is one row of a route table.
+type Route struct {
+	Method  string
+	Path    string // Go mux pattern without method, e.g. /rooms/{roomId}/join
+	Auth    AuthMode
+	Limit   string // rate limit class ("" for default)
+	Handler http.HandlerFunc
+}
+
+// Caller is the authenticated user of a request.
+type Caller struct {
+	UserID   string
+	DeviceID string
+	IsAdmin  bool
+	Token    string
+}
+
+type callerKey struct{}
+
+// CallerOf returns the authenticated caller (zero if none).
+func CallerOf(r *http.Request) Caller {
+	c, _ := r.Context().Value(callerKey{}).(Caller)
+	return c
+}
+
+// Authenticator resolves access tokens.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (Caller, error)
+}
+
+// Options configures the edge.
+type Options struct {
+	Auth            Authenticator
+	Limiters        map[string]*ratelimit.Limiter // by class; "default" for unnamed
+	MaxRequestBytes int64
+	Log             *slog.Logger
+}
+
+// Mux builds the handler for groups of routes mounted under prefixes.
+type Mux struct {
+	opts     Options
+	mux      *http.ServeMux
+	patterns map[string]map[string]Route
+	order    []string
+}
+
+// NewMux creates an empty mux.
+func NewMux(opts Options) *Mux {
+	return &Mux{opts: opts, mux: http.NewServeMux(), patterns: map[string]map[string]Route{}}
+}
+
+// Mount adds routes under each prefix.
+func (m *Mux) Mount(prefixes []string, routes []Route) {
+	for _, p := range prefixes {
+		for _, rt := range routes {
+			pattern := p + rt.Path
+			if m.patterns[pattern] == nil {
+				m.patterns[pattern] = map[string]Route{}
+				m.order = append(m.order, pattern)
+			}
+			m.patterns[pattern][rt.Method] = rt
+		}
+	}
+}
+
+// Handler returns the finished handler.
+func (m *Mux) Handler() http.Handler {
+	for _, pattern := range m.order {
+		methods := m.patterns[pattern]
+		m.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rt, ok := methods[r.Method]
+			if !ok {
+				WriteError(w, r, mxerr.New("M_UNRECOGNIZED", "Method not allowed").WithStatus(http.StatusMethodNotAllowed))
+				return
+			}
+			m.serveRoute(w, r, rt)
+		}))
+	}
+	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, mxerr.New("M_UNRECOGNIZED", "Unrecognized request"))
+	})
+	return m.cors(m.recoverer(m.mux))
+}
+
+func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
+	if r.Body != nil && m.opts.MaxRequestBytes > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, m.opts.MaxRequestBytes)
+	}
+	if rt.Auth != NoAuth {
+		token := accessToken(r)
+		if token == "" && rt.Auth == RequireAuth {
+			WriteError(w, r, mxerr.New("M_MISSING_TOKEN", "Missing access token"))
+			return
+		}
+		if token != "" {
+			c, err := m.opts.Auth.Authenticate(r.Context(), token)
+			if err != nil {
+				WriteError(w, r, err)
+				return
+			}
+			c.Token = token
+			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
+		}
+	}
+	if lim := m.limiter(rt.Limit); lim != nil {
+		key := CallerOf(r).UserID
+		if key == "" {
+			key = clientIP(r)
+		}
+		if ok, retry := lim.Allow(rt.Limit + "\x00" + key); !ok {
+			e := mxerr.New("M_LIMIT_EXCEEDED", "Too many requests")
+			e.Extra = map[string]any{"retry_after_ms": retry.Milliseconds() + 1}
+			w.Header().Set("Retry-After", strconv.FormatInt(int64(retry.Seconds())+1, 10))
+			WriteError(w, r, e)
+			return
+		}
+	}
+	rt.Handler(w, r)
+}
+
+func (m *Mux) limiter(class string) *ratelimit.Limiter {
+	if class == "" {
+		class = "default"
+	}
+	return m.opts.Limiters[class]
+}
+
+func accessToken(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		return strings.TrimSpace(h[len("Bearer "):])
+	}
+	return r.URL.Query().Get("access_token")
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ClientIP is the remote address of a request (no proxy headers trusted).
+func ClientIP(r *http.Request) string { return clientIP(r) }
+
+func (m *Mux) cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (m *Mux) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				m.opts.Log.Error("panic in handler", "path", r.URL.Path, "panic", v)
+				WriteError(w, r, mxerr.Unknown("Internal server error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// WriteJSON writes v as a JSON response.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"errcode":"M_UNKNOWN","error":"Internal server error"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// logger is used by WriteError for unexpected errors; set by the server.
+var errLog = slog.Default()
+
+// SetErrorLogger sets where unexpected handler errors are logged.
+func SetErrorLogger(l *slog.Logger) { errLog = l }
+
+// WriteError writes err as a Matrix error; errors that are not Matrix
+// errors are internal failures, logged and answered with M_UNKNOWN.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	e, ok := mxerr.As(err)
+	if !ok {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			e = mxerr.New("M_TOO_LARGE", "Request body too large")
+		} else if errors.Is(err, context.Canceled) {
+			e = mxerr.Unknown("Request cancelled")
+		} else {
+			errLog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			e = mxerr.Unknown("Internal server error")
+		}
+	}
+	body := map[string]any{"errcode": e.Code, "error": e.Msg}
+	for k, v := range e.Extra {
+		body[k] = v
+	}
+	WriteJSON(w, mxerr.StatusOf(e), body)
+}
+
+// DecodeJSON reads a JSON object body into v. An empty body decodes as {}.
+func DecodeJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return mxerr.New("M_TOO_LARGE", "Request body too large")
+		}
+		return mxerr.New("M_NOT_JSON", "Could not read request body")
+	}
+	return DecodeBytes(body, v)
+}
+
+// DecodeBytes decodes a JSON object, distinguishing syntax (M_NOT_JSON)
+// from shape (M_BAD_JSON) errors.
+func DecodeBytes(body []byte, v any) error {
+	trimmed := strings.TrimSpace(string(body))
+	if trimmed == "" {
+		trimmed = "{}"
+	}
+	if !json.Valid([]byte(trimmed)) {
+		return mxerr.New("M_NOT_JSON", "Content not JSON")
+	}
+	if trimmed[0] != '{' {
+		return mxerr.BadJSON("Request body must be a JSON object")
+	}
+	if err := json.Unmarshal([]byte(trimmed), v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return mxerr.BadJSON("Field %q has the wrong type", te.Field)
+		}
+		return mxerr.BadJSON("Malformed JSON: %v", err)
+	}
+	return nil
+}
+
+// ReadBody reads the raw body, mapping limit overruns to M_TOO_LARGE.
+func ReadBody(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, mxerr.New("M_TOO_LARGE", "Request body too large")
+		}
+		return nil, mxerr.New("M_NOT_JSON", "Could not read request body")
+	}
+	return body, nil
+}

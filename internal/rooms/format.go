@@ -1,0 +1,149 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"maunium.net/go/mautrix/federation/pdu"
+
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// ClientEvent is the client-server API form of an event.
+type ClientEvent struct {
+	Content        json.RawMessage `json:"content"`
+	EventID        string          `json:"event_id"`
+	OriginServerTS int64           `json:"origin_server_ts"`
+	RoomID         string          `json:"room_id,omitempty"`
+	Sender         string          `json:"sender"`
+	StateKey       *string         `json:"state_key,omitempty"`
+	Type           string          `json:"type"`
+	Redacts        string          `json:"redacts,omitempty"`
+	Unsigned       map[string]any  `json:"unsigned,omitempty"`
+}
+
+// Viewer is who an event is formatted for.
+type Viewer struct {
+	UserID   string
+	DeviceID string
+}
+
+// FormatOpts adjusts formatting.
+type FormatOpts struct {
+	// OmitRoomID drops room_id, as /sync does inside a room section.
+	OmitRoomID bool
+	// NoAggregations skips thread summaries (used on hot paths).
+	NoAggregations bool
+}
+
+// Format renders an event for a client.
+func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOpts) ClientEvent {
+	ce := ClientEvent{
+		Content:        json.RawMessage(ev.PDU.Content),
+		EventID:        ev.EventID,
+		OriginServerTS: ev.OriginTS,
+		Sender:         ev.Sender,
+		StateKey:       ev.StateKey,
+		Type:           ev.Type,
+		Unsigned:       map[string]any{},
+	}
+	if !opts.OmitRoomID {
+		ce.RoomID = ev.RoomID
+	}
+	if ev.PDU.Redacts != nil {
+		ce.Redacts = string(*ev.PDU.Redacts)
+	} else if ev.Type == "m.room.redaction" {
+		var c struct {
+			Redacts string `json:"redacts"`
+		}
+		json.Unmarshal(ev.PDU.Content, &c)
+		ce.Redacts = c.Redacts
+	}
+	ce.Unsigned["age"] = time.Since(time.UnixMilli(ev.OriginTS)).Milliseconds()
+	if ev.TxnID != "" && v.UserID == ev.Sender && v.DeviceID == ev.TxnDevice {
+		ce.Unsigned["transaction_id"] = ev.TxnID
+	}
+	if ev.RedactedBy != "" {
+		ce.Content = json.RawMessage(pdu.RedactContent(ev.Type, ev.PDU.Content, ev.Version))
+		if red, err := s.Event(ctx, ev.RedactedBy); err == nil {
+			rc := s.Format(ctx, red, v, FormatOpts{OmitRoomID: opts.OmitRoomID, NoAggregations: true})
+			ce.Unsigned["redacted_because"] = rc
+		}
+	}
+	if ev.StateKey != nil {
+		if before, err := s.StateAt(ctx, ev.StateBefore); err == nil {
+			if prevID, ok := before[storage.StateKey{Type: ev.Type, StateKey: *ev.StateKey}]; ok {
+				ce.Unsigned["replaces_state"] = prevID
+				if prev, err := s.Event(ctx, prevID); err == nil {
+					content := prev.PDU.Content
+					if prev.RedactedBy != "" {
+						content = pdu.RedactContent(prev.Type, content, prev.Version)
+					}
+					ce.Unsigned["prev_content"] = json.RawMessage(content)
+					ce.Unsigned["prev_sender"] = prev.Sender
+				}
+			}
+		}
+	}
+	if !opts.NoAggregations && ev.RedactedBy == "" {
+		if rel := s.threadSummary(ctx, ev, v); rel != nil {
+			ce.Unsigned["m.relations"] = map[string]any{"m.thread": rel}
+		}
+	}
+	return ce
+}
+
+func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[string]any {
+	if ok, err := s.db.IsThreadRoot(ctx, ev.EventID); err != nil || !ok {
+		return nil
+	}
+	count, latest, err := s.db.ThreadSummary(ctx, ev.EventID, s.db.Position())
+	if err != nil || latest == nil {
+		return nil
+	}
+	evs, err := s.Wrap(ctx, []*storage.Event{latest})
+	if err != nil {
+		return nil
+	}
+	participated, _ := s.db.UserParticipatedInThread(ctx, ev.EventID, v.UserID)
+	return map[string]any{
+		"count":                    count,
+		"latest_event":             s.Format(ctx, evs[0], v, FormatOpts{NoAggregations: true}),
+		"current_user_participated": participated,
+	}
+}
+
+// FormatAll formats a list of events.
+func (s *Service) FormatAll(ctx context.Context, evs []*Event, v Viewer, opts FormatOpts) []ClientEvent {
+	out := make([]ClientEvent, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, s.Format(ctx, ev, v, opts))
+	}
+	return out
+}
+
+// StrippedState is the stripped form of state events sent with invites.
+type StrippedState struct {
+	Content  json.RawMessage `json:"content"`
+	Sender   string          `json:"sender"`
+	StateKey string          `json:"state_key"`
+	Type     string          `json:"type"`
+}
+
+// InviteState returns the stripped state a user sees for an invite or knock.
+func (s *Service) InviteState(ctx context.Context, roomID string, group int64, target string) []StrippedState {
+	keep := map[string]bool{"m.room.create": true, "m.room.join_rules": true, "m.room.name": true, "m.room.avatar": true,
+		"m.room.canonical_alias": true, "m.room.encryption": true, "m.room.topic": true}
+	evs, err := s.StateEventsAt(ctx, group, func(k storage.StateKey) bool {
+		return keep[k.Type] || (k.Type == "m.room.member" && k.StateKey == target)
+	})
+	if err != nil {
+		return nil
+	}
+	out := make([]StrippedState, 0, len(evs))
+	for _, ev := range evs {
+		out = append(out, StrippedState{Content: json.RawMessage(ev.PDU.Content), Sender: ev.Sender, StateKey: *ev.StateKey, Type: ev.Type})
+	}
+	return out
+}

@@ -1,0 +1,110 @@
+// Package server wires the services and the HTTP edge into a homeserver.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/clientapi"
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/ratelimit"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// Server is a running homeserver's parts.
+type Server struct {
+	Cfg      *config.Config
+	DB       *storage.DB
+	Rooms    *rooms.Service
+	Accounts *account.Service
+	Sync     *sync.Service
+	API      *clientapi.API
+	Handler  http.Handler
+	Log      *slog.Logger
+}
+
+// New opens the database and builds every service.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	key, err := config.LoadOrCreateSigningKey(cfg.SigningKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	db, err := storage.Open(ctx, cfg.DatabasePath())
+	if err != nil {
+		return nil, err
+	}
+	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
+	accounts := account.New(db, cfg, log)
+	ss := sync.New(db, rs, log)
+	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Log: log}
+
+	limiters := map[string]*ratelimit.Limiter{}
+	if cfg.RateLimits {
+		rl := cfg.RateLimit
+		limiters["login"] = ratelimit.New(rl.Login.PerSecond, rl.Login.Burst)
+		limiters["register"] = ratelimit.New(rl.Register.PerSecond, rl.Register.Burst)
+		limiters["message"] = ratelimit.New(rl.Message.PerSecond, rl.Message.Burst)
+		limiters["default"] = ratelimit.New(rl.Default.PerSecond, rl.Default.Burst)
+	}
+	httpapi.SetErrorLogger(log)
+	mux := httpapi.NewMux(httpapi.Options{
+		Auth: authAdapter{accounts}, Limiters: limiters, MaxRequestBytes: cfg.MaxRequestBytes, Log: log,
+	})
+	mux.Mount(clientapi.Prefixes, api.Routes())
+	mux.Mount([]string{"/_matrix/client/v1"}, api.V1Routes())
+	mux.Mount([]string{""}, api.UnversionedRoutes())
+	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Handler: mux.Handler(), Log: log}, nil
+}
+
+type authAdapter struct{ a *account.Service }
+
+func (x authAdapter) Authenticate(ctx context.Context, token string) (httpapi.Caller, error) {
+	u, d, admin, err := x.a.Authenticate(ctx, token)
+	if err != nil {
+		return httpapi.Caller{}, err
+	}
+	return httpapi.Caller{UserID: u, DeviceID: d, IsAdmin: admin}, nil
+}
+
+// Close releases the database.
+func (s *Server) Close() error { return s.DB.Close() }
+
+// Serve serves HTTP on ln until ctx ends, then shuts down gracefully:
+// in-flight requests (including long-polls) get a few seconds to finish.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = hs.Close()
+	}
+	return err
+}

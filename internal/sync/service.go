@@ -1,0 +1,794 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	stdsync "sync"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// KeyCounts reports a device's one-time key counts and unused fallback key
+// types; the E2EE key server plugs in here.
+type KeyCounts func(ctx context.Context, user, device string) (map[string]int, []string)
+
+// Service builds sync responses.
+type Service struct {
+	db       *storage.DB
+	rooms    *rooms.Service
+	Notifier *Notifier
+	Typing   *Typing
+	log      *slog.Logger
+
+	// KeyCounts may be replaced by the key server.
+	KeyCounts KeyCounts
+
+	ackMu stdsync.Mutex
+	acked map[string]int64
+}
+
+// New creates the sync service and subscribes it to room events.
+func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
+	n := NewNotifier(db)
+	rs.Subscribe(n.OnEvent)
+	return &Service{
+		db: db, rooms: rs, Notifier: n, Typing: NewTyping(n), log: log,
+		KeyCounts: func(context.Context, string, string) (map[string]int, []string) {
+			return map[string]int{"signed_curve25519": 0}, []string{}
+		},
+		acked: map[string]int64{},
+	}
+}
+
+// Request is a /sync request.
+type Request struct {
+	UserID    string
+	DeviceID  string
+	Since     string
+	FullState bool
+	Filter    *filter.Filter
+	Timeout   time.Duration
+}
+
+// Current returns the token for "now".
+func (s *Service) Current() Token {
+	return Token{Pos: s.db.Position(), Typing: s.Typing.Serial()}
+}
+
+// Sync answers a /sync request, long-polling up to req.Timeout when there is
+// nothing new for the user.
+func (s *Service) Sync(ctx context.Context, req Request) (*Response, error) {
+	since, err := ParseToken(req.Since)
+	if err != nil {
+		return nil, err
+	}
+	if req.Filter == nil {
+		req.Filter = &filter.Filter{}
+	}
+	deadline := time.Now().Add(req.Timeout)
+	var timer *time.Timer
+	for {
+		wake := s.Notifier.Listen(req.UserID)
+		resp, empty, err := s.build(ctx, req, since)
+		if err != nil {
+			return nil, err
+		}
+		remaining := time.Until(deadline)
+		if !empty || req.Since == "" || req.FullState || remaining <= 0 {
+			return resp, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(remaining)
+			defer timer.Stop()
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return resp, nil
+		case <-ctx.Done():
+			return resp, nil
+		}
+	}
+}
+
+// build assembles one response from since to now and reports whether it
+// holds nothing for the client.
+func (s *Service) build(ctx context.Context, req Request, since Token) (*Response, bool, error) {
+	to := Token{Pos: s.db.Position(), Typing: s.Typing.Serial(), ToDevice: since.ToDevice}
+	resp := &Response{
+		Rooms: RoomsSection{Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{},
+			Leave: map[string]*LeftRoom{}, Knock: map[string]*KnockedRoom{}},
+		Presence: EventList{Events: []any{}}, AccountData: EventList{Events: []any{}}, ToDevice: EventList{Events: []any{}},
+		DeviceLists: DeviceLists{Changed: []string{}, Left: []string{}},
+	}
+	b := &builder{s: s, req: req, since: since, to: to, resp: resp, f: req.Filter,
+		viewer: rooms.Viewer{UserID: req.UserID, DeviceID: req.DeviceID}}
+	if err := b.rooms(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := b.accountData(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := b.toDevice(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := b.presence(ctx); err != nil {
+		return nil, false, err
+	}
+	if err := b.deviceLists(ctx); err != nil {
+		return nil, false, err
+	}
+	resp.DeviceOneTimeKeysCount, resp.UnusedFallbackKeyTypes = s.KeyCounts(ctx, req.UserID, req.DeviceID)
+	resp.NextBatch = b.to.String()
+	empty := len(resp.Rooms.Join) == 0 && len(resp.Rooms.Invite) == 0 && len(resp.Rooms.Leave) == 0 && len(resp.Rooms.Knock) == 0 &&
+		len(resp.AccountData.Events) == 0 && len(resp.ToDevice.Events) == 0 && len(resp.Presence.Events) == 0 &&
+		len(resp.DeviceLists.Changed) == 0 && len(resp.DeviceLists.Left) == 0
+	return resp, empty, nil
+}
+
+type builder struct {
+	s      *Service
+	req    Request
+	since  Token
+	to     Token
+	resp   *Response
+	f      *filter.Filter
+	viewer rooms.Viewer
+	// joined is the set of rooms the user is joined to now.
+	joined map[string]bool
+	// newMembers are users seen joining the user's rooms in this batch.
+	newMembers map[string]bool
+}
+
+// maxScan bounds the events an incremental sync reads in one range scan;
+// past it, the sync falls back to per-room queries.
+const maxScan = 1000
+
+func (b *builder) rooms(ctx context.Context) error {
+	memberships, err := b.s.db.UserMemberships(ctx, b.req.UserID)
+	if err != nil {
+		return err
+	}
+	b.joined = map[string]bool{}
+	b.newMembers = map[string]bool{}
+	current := map[string]storage.Membership{}
+	for _, m := range memberships {
+		current[m.RoomID] = m
+		if m.Membership == "join" {
+			b.joined[m.RoomID] = true
+		}
+	}
+	rf := &b.f.Room
+	allowRoom := func(roomID string) bool { return filter.AllowsRoom(rf.Rooms, rf.NotRooms, roomID) }
+
+	if b.since.Pos == 0 {
+		forgotten := map[string]bool{}
+		if rf.IncludeLeave {
+			fr, err := b.s.db.ForgottenRooms(ctx, b.req.UserID)
+			if err != nil {
+				return err
+			}
+			for _, r := range fr {
+				forgotten[r] = true
+			}
+		}
+		for _, m := range memberships {
+			if !allowRoom(m.RoomID) {
+				continue
+			}
+			switch m.Membership {
+			case "join":
+				if err := b.joinedRoom(ctx, m.RoomID, nil, true); err != nil {
+					return err
+				}
+			case "invite", "knock":
+				b.strippedRoom(ctx, m)
+			case "leave", "ban":
+				if rf.IncludeLeave && !forgotten[m.RoomID] {
+					if err := b.leftRoom(ctx, m, nil); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
+	}
+
+	// Incremental: what happened in (since, to]?
+	byRoom := map[string][]*rooms.Event{}
+	var myMember map[string]*rooms.Event
+	if b.s.db.StreamPosition(storage.StreamEvents) > b.since.Pos {
+		rows, err := b.s.db.EventsAfter(ctx, b.since.Pos, b.to.Pos, maxScan+1)
+		if err != nil {
+			return err
+		}
+		myMember = map[string]*rooms.Event{}
+		if len(rows) > maxScan {
+			// Too far behind for one scan: ask per room instead.
+			rows = nil
+			mine, err := b.s.db.MemberEventsFor(ctx, b.req.UserID, b.since.Pos, b.to.Pos)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, mine...)
+			for roomID := range b.joined {
+				limit := b.f.Room.Timeline.LimitOr(10)
+				rr, err := b.s.db.RoomEventsBackward(ctx, roomID, b.to.Pos+1, b.since.Pos, limit+1)
+				if err != nil {
+					return err
+				}
+				for i := len(rr) - 1; i >= 0; i-- {
+					rows = append(rows, rr[i])
+				}
+			}
+		}
+		evs, err := b.s.rooms.Wrap(ctx, rows)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, ev := range evs {
+			if seen[ev.EventID] {
+				continue
+			}
+			seen[ev.EventID] = true
+			if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == b.req.UserID {
+				myMember[ev.RoomID] = ev
+			}
+			byRoom[ev.RoomID] = append(byRoom[ev.RoomID], ev)
+		}
+		for _, list := range byRoom {
+			sort.Slice(list, func(i, j int) bool { return list[i].StreamPos < list[j].StreamPos })
+		}
+	}
+
+	// Rooms whose receipts or typing changed are included for their
+	// ephemeral events and (for the user's own receipts) new counts.
+	touched := map[string]bool{}
+	if b.s.db.StreamPosition(storage.StreamReceipts) > b.since.Pos {
+		rs, err := b.s.db.ReceiptsAfter(ctx, b.since.Pos, b.to.Pos)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			touched[r.RoomID] = true
+		}
+	}
+	if b.to.Typing != b.since.Typing {
+		for roomID := range b.joined {
+			if _, ok := b.s.Typing.Changed(roomID, b.since.Typing); ok {
+				touched[roomID] = true
+			}
+		}
+	}
+	if b.s.db.StreamPosition(storage.StreamAccountData) > b.since.Pos {
+		ads, err := b.s.db.AccountDataAfter(ctx, b.req.UserID, b.since.Pos, b.to.Pos)
+		if err != nil {
+			return err
+		}
+		for _, a := range ads {
+			if a.RoomID != "" {
+				touched[a.RoomID] = true
+			}
+		}
+	}
+
+	for roomID, mev := range myMember {
+		if !allowRoom(roomID) {
+			continue
+		}
+		cur := current[roomID]
+		switch cur.Membership {
+		case "join":
+			// A join in this batch (not a profile change) sends the room whole.
+			fresh := b.prevMembership(ctx, mev) != "join"
+			if err := b.joinedRoom(ctx, roomID, byRoom[roomID], fresh || b.req.FullState); err != nil {
+				return err
+			}
+		case "invite", "knock":
+			b.strippedRoom(ctx, cur)
+		case "leave", "ban":
+			if err := b.leftRoom(ctx, cur, byRoom[roomID]); err != nil {
+				return err
+			}
+		}
+	}
+	for roomID := range b.joined {
+		if _, done := myMember[roomID]; done || !allowRoom(roomID) {
+			continue
+		}
+		if len(byRoom[roomID]) > 0 || touched[roomID] || b.req.FullState {
+			if err := b.joinedRoom(ctx, roomID, byRoom[roomID], b.req.FullState); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// prevMembership is the user's membership before a member event.
+func (b *builder) prevMembership(ctx context.Context, ev *rooms.Event) string {
+	before, err := b.s.rooms.StateAt(ctx, ev.StateBefore)
+	if err != nil {
+		return ""
+	}
+	id, ok := before[storage.StateKey{Type: "m.room.member", StateKey: *ev.StateKey}]
+	if !ok {
+		return ""
+	}
+	prev, err := b.s.rooms.Event(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return rooms.MembershipOf(prev)
+}
+
+func (b *builder) format(ctx context.Context, evs []*rooms.Event) []rooms.ClientEvent {
+	return b.s.rooms.FormatAll(ctx, evs, b.viewer, rooms.FormatOpts{OmitRoomID: true})
+}
+
+// timeline picks the timeline events: the new ones in an incremental sync,
+// or the latest ones up to the limit when the room is sent whole.
+func (b *builder) timeline(ctx context.Context, roomID string, newEvents []*rooms.Event, full bool, upto int64) ([]*rooms.Event, bool, error) {
+	tf := &b.f.Room.Timeline
+	limit := tf.LimitOr(10)
+	var evs []*rooms.Event
+	limited := false
+	if full {
+		rows, err := b.s.db.RoomEventsBackward(ctx, roomID, upto+1, 0, limit+1)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(rows) > limit {
+			limited = true
+			rows = rows[:limit]
+		}
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		if evs, err = b.s.rooms.Wrap(ctx, rows); err != nil {
+			return nil, false, err
+		}
+	} else {
+		for _, ev := range newEvents {
+			if ev.StreamPos <= upto {
+				evs = append(evs, ev)
+			}
+		}
+		if len(evs) > limit {
+			limited = true
+			evs = evs[len(evs)-limit:]
+		}
+	}
+	out := evs[:0:0]
+	for _, ev := range evs {
+		if tf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
+			out = append(out, ev)
+		}
+	}
+	out, err := b.s.rooms.FilterVisible(ctx, b.req.UserID, out)
+	return out, limited, err
+}
+
+func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*rooms.Event, full bool) error {
+	jr := &JoinedRoom{Ephemeral: EventList{Events: []any{}}, AccountData: EventList{Events: []any{}}}
+	tl, limited, err := b.timeline(ctx, roomID, newEvents, full, b.to.Pos)
+	if err != nil {
+		return err
+	}
+	jr.Timeline = Timeline{Events: b.format(ctx, tl), Limited: limited}
+	if jr.Timeline.Events == nil {
+		jr.Timeline.Events = []rooms.ClientEvent{}
+	}
+	startPos := b.to.Pos + 1
+	if len(tl) > 0 {
+		startPos = tl[0].StreamPos
+	}
+	jr.Timeline.PrevBatch = Token{Pos: startPos - 1, Typing: b.to.Typing, ToDevice: b.to.ToDevice}.String()
+
+	state, err := b.stateBefore(ctx, roomID, tl, full, limited)
+	if err != nil {
+		return err
+	}
+	jr.State.Events = b.format(ctx, state)
+	if jr.State.Events == nil {
+		jr.State.Events = []rooms.ClientEvent{}
+	}
+
+	memberChange := full
+	for _, ev := range append(append([]*rooms.Event{}, tl...), state...) {
+		if ev.Type == "m.room.member" {
+			memberChange = true
+			if rooms.MembershipOf(ev) == "join" && ev.StreamPos > b.since.Pos && ev.StateKey != nil {
+				b.newMembers[*ev.StateKey] = true
+			}
+		}
+	}
+	if memberChange {
+		jr.Summary = b.summary(ctx, roomID)
+	}
+	if err := b.ephemeral(ctx, roomID, jr, full); err != nil {
+		return err
+	}
+	if err := b.roomAccountData(ctx, roomID, &jr.AccountData, full); err != nil {
+		return err
+	}
+	counts, threads, err := b.s.unreadCounts(ctx, roomID, b.req.UserID, b.f.Room.Timeline.UnreadThreadNotifications)
+	if err != nil {
+		return err
+	}
+	jr.UnreadNotifications = counts
+	if b.f.Room.Timeline.UnreadThreadNotifications {
+		jr.UnreadThreadNotifications = threads
+	}
+	b.resp.Rooms.Join[roomID] = jr
+	return nil
+}
+
+// stateBefore returns the state section: the whole state before the
+// timeline when the room is sent whole, else the state that changed in a
+// gap a limited timeline skipped.
+func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Event, full, limited bool) ([]*rooms.Event, error) {
+	sf := &b.f.Room.State
+	var group int64
+	if len(tl) > 0 {
+		group = tl[0].StateBefore
+	} else {
+		cur, err := b.s.rooms.CurrentState(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		return b.stateFromMap(ctx, roomID, cur, tl, full, limited, sf)
+	}
+	m, err := b.s.rooms.StateAt(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	return b.stateFromMap(ctx, roomID, m, tl, full, limited, sf)
+}
+
+func (b *builder) stateFromMap(ctx context.Context, roomID string, m storage.StateMap, tl []*rooms.Event, full, limited bool,
+	sf *filter.RoomEventFilter) ([]*rooms.Event, error) {
+	if !full && !limited && !sf.LazyLoadMembers {
+		return nil, nil
+	}
+	senders := map[string]bool{b.req.UserID: true}
+	for _, ev := range tl {
+		senders[ev.Sender] = true
+	}
+	inTimeline := map[string]bool{}
+	for _, ev := range tl {
+		inTimeline[ev.EventID] = true
+	}
+	ids := make([]string, 0, len(m))
+	for k, v := range m {
+		if inTimeline[v] {
+			continue
+		}
+		if k.Type == "m.room.member" && sf.LazyLoadMembers && !senders[k.StateKey] {
+			continue
+		}
+		ids = append(ids, v)
+	}
+	evs, err := b.s.rooms.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := evs[:0]
+	for _, ev := range evs {
+		if !sf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
+			continue
+		}
+		// In an incremental sync, only state that changed since the token,
+		// plus lazily-loaded members of the timeline's senders.
+		if !full && ev.StreamPos <= b.since.Pos && !(sf.LazyLoadMembers && ev.Type == "m.room.member" && len(tl) > 0) {
+			continue
+		}
+		out = append(out, ev)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StreamPos < out[j].StreamPos })
+	return out, nil
+}
+
+func (b *builder) summary(ctx context.Context, roomID string) *Summary {
+	joined, _ := b.s.db.RoomMembers(ctx, roomID, "join")
+	invited, _ := b.s.db.RoomMembers(ctx, roomID, "invite")
+	jc, ic := len(joined), len(invited)
+	sum := &Summary{JoinedCount: &jc, InvitedCount: &ic}
+	cands := append(append([]string{}, joined...), invited...)
+	sort.Strings(cands)
+	for _, u := range cands {
+		if u != b.req.UserID && len(sum.Heroes) < 5 {
+			sum.Heroes = append(sum.Heroes, u)
+		}
+	}
+	if len(sum.Heroes) == 0 {
+		left, _ := b.s.db.RoomMembers(ctx, roomID, "leave")
+		sort.Strings(left)
+		for _, u := range left {
+			if u != b.req.UserID && len(sum.Heroes) < 5 {
+				sum.Heroes = append(sum.Heroes, u)
+			}
+		}
+	}
+	return sum
+}
+
+func (b *builder) ephemeral(ctx context.Context, roomID string, jr *JoinedRoom, full bool) error {
+	ef := &b.f.Room.Ephemeral
+	if !filter.AllowsRoom(ef.Rooms, ef.NotRooms, roomID) {
+		return nil
+	}
+	if ef.EventFilter.Allows("m.typing", "") {
+		since := b.since.Typing
+		if full {
+			since = 0
+		}
+		if users, ok := b.s.Typing.Changed(roomID, since); ok {
+			if users == nil {
+				users = []string{}
+			}
+			jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{"type": "m.typing", "content": map[string]any{"user_ids": users}})
+		}
+	}
+	if !ef.EventFilter.Allows("m.receipt", "") {
+		return nil
+	}
+	var rs []storage.Receipt
+	var err error
+	if full {
+		rs, err = b.s.db.RoomReceipts(ctx, roomID)
+	} else if b.s.db.StreamPosition(storage.StreamReceipts) > b.since.Pos {
+		all, e := b.s.db.ReceiptsAfter(ctx, b.since.Pos, b.to.Pos)
+		err = e
+		for _, r := range all {
+			if r.RoomID == roomID {
+				rs = append(rs, r)
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if c := ReceiptContent(rs, b.req.UserID); c != nil {
+		jr.Ephemeral.Events = append(jr.Ephemeral.Events, map[string]any{"type": "m.receipt", "content": c})
+	}
+	return nil
+}
+
+// ReceiptContent builds m.receipt content; private receipts are shown only
+// to their owner.
+func ReceiptContent(rs []storage.Receipt, viewer string) map[string]map[string]map[string]any {
+	out := map[string]map[string]map[string]any{}
+	for _, r := range rs {
+		if r.Type == "m.read.private" && r.UserID != viewer {
+			continue
+		}
+		if out[r.EventID] == nil {
+			out[r.EventID] = map[string]map[string]any{}
+		}
+		if out[r.EventID][r.Type] == nil {
+			out[r.EventID][r.Type] = map[string]any{}
+		}
+		data := map[string]any{"ts": r.TS}
+		if r.ThreadID != "" {
+			data["thread_id"] = r.ThreadID
+		}
+		out[r.EventID][r.Type][r.UserID] = data
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (b *builder) roomAccountData(ctx context.Context, roomID string, into *EventList, full bool) error {
+	from := b.since.Pos
+	if full {
+		from = 0
+	} else if b.s.db.StreamPosition(storage.StreamAccountData) <= from {
+		return nil
+	}
+	ads, err := b.s.db.AccountDataAfter(ctx, b.req.UserID, from, b.to.Pos)
+	if err != nil {
+		return err
+	}
+	af := &b.f.Room.AccountData
+	for _, a := range ads {
+		if a.RoomID == roomID && af.AllowsEvent(roomID, a.Type, "", nil) {
+			into.Events = append(into.Events, rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)})
+		}
+	}
+	return nil
+}
+
+func (b *builder) strippedRoom(ctx context.Context, m storage.Membership) {
+	ev, err := b.s.rooms.Event(ctx, m.EventID)
+	if err != nil {
+		return
+	}
+	state := b.s.rooms.InviteState(ctx, m.RoomID, ev.StateBefore, b.req.UserID)
+	own := rooms.StrippedState{Content: json.RawMessage(ev.PDU.Content), Sender: ev.Sender, StateKey: *ev.StateKey, Type: ev.Type}
+	filtered := state[:0]
+	for _, st := range state {
+		if !(st.Type == "m.room.member" && st.StateKey == b.req.UserID) {
+			filtered = append(filtered, st)
+		}
+	}
+	filtered = append(filtered, own)
+	if m.Membership == "invite" {
+		ir := &InvitedRoom{}
+		ir.InviteState.Events = filtered
+		b.resp.Rooms.Invite[m.RoomID] = ir
+	} else {
+		kr := &KnockedRoom{}
+		kr.KnockState.Events = filtered
+		b.resp.Rooms.Knock[m.RoomID] = kr
+	}
+}
+
+func (b *builder) leftRoom(ctx context.Context, m storage.Membership, newEvents []*rooms.Event) error {
+	leave, err := b.s.rooms.Event(ctx, m.EventID)
+	if err != nil {
+		return err
+	}
+	full := b.since.Pos == 0 || newEvents == nil
+	tl, limited, err := b.timeline(ctx, m.RoomID, newEvents, full, leave.StreamPos)
+	if err != nil {
+		return err
+	}
+	lr := &LeftRoom{AccountData: EventList{Events: []any{}}}
+	lr.Timeline = Timeline{Events: b.format(ctx, tl), Limited: limited}
+	if lr.Timeline.Events == nil {
+		lr.Timeline.Events = []rooms.ClientEvent{}
+	}
+	start := leave.StreamPos + 1
+	if len(tl) > 0 {
+		start = tl[0].StreamPos
+	}
+	lr.Timeline.PrevBatch = Token{Pos: start - 1}.String()
+	state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited)
+	if err != nil {
+		return err
+	}
+	lr.State.Events = b.format(ctx, state)
+	if lr.State.Events == nil {
+		lr.State.Events = []rooms.ClientEvent{}
+	}
+	b.resp.Rooms.Leave[m.RoomID] = lr
+	return nil
+}
+
+func (b *builder) accountData(ctx context.Context) error {
+	if b.since.Pos != 0 && b.s.db.StreamPosition(storage.StreamAccountData) <= b.since.Pos {
+		return nil
+	}
+	ads, err := b.s.db.AccountDataAfter(ctx, b.req.UserID, b.since.Pos, b.to.Pos)
+	if err != nil {
+		return err
+	}
+	for _, a := range ads {
+		if a.RoomID == "" && b.f.AccountData.Allows(a.Type, "") {
+			b.resp.AccountData.Events = append(b.resp.AccountData.Events, rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)})
+		}
+	}
+	return nil
+}
+
+// maxToDevice bounds to-device messages per response; the rest follow.
+const maxToDevice = 100
+
+func (b *builder) toDevice(ctx context.Context) error {
+	key := b.req.UserID + "\x00" + b.req.DeviceID
+	if b.since.ToDevice > 0 {
+		b.s.ackMu.Lock()
+		done := b.s.acked[key] >= b.since.ToDevice
+		b.s.ackMu.Unlock()
+		if !done {
+			if err := b.s.db.AckToDevice(ctx, b.req.UserID, b.req.DeviceID, b.since.ToDevice); err != nil {
+				return err
+			}
+			b.s.ackMu.Lock()
+			b.s.acked[key] = b.since.ToDevice
+			b.s.ackMu.Unlock()
+		}
+	}
+	if b.since.Pos != 0 && b.s.db.StreamPosition(storage.StreamToDevice) <= b.since.ToDevice {
+		return nil
+	}
+	msgs, err := b.s.db.ToDeviceFor(ctx, b.req.UserID, b.req.DeviceID, b.to.Pos, maxToDevice)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.StreamPos <= b.since.ToDevice {
+			continue
+		}
+		b.resp.ToDevice.Events = append(b.resp.ToDevice.Events, rawEvent{Type: m.Type, Content: json.RawMessage(m.Content), Sender: m.Sender})
+		b.to.ToDevice = m.StreamPos
+	}
+	return nil
+}
+
+// sharedUsers returns the users sharing a joined room with the user.
+func (b *builder) sharedUsers(ctx context.Context) map[string]bool {
+	out := map[string]bool{b.req.UserID: true}
+	for roomID := range b.joined {
+		for _, u := range b.s.Notifier.RoomMembers(ctx, roomID) {
+			out[u] = true
+		}
+	}
+	return out
+}
+
+func (b *builder) presence(ctx context.Context) error {
+	if b.s.db.StreamPosition(storage.StreamPresence) <= b.since.Pos {
+		return nil
+	}
+	ps, err := b.s.db.PresenceAfter(ctx, b.since.Pos, b.to.Pos)
+	if err != nil {
+		return err
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	shared := b.sharedUsers(ctx)
+	for _, p := range ps {
+		if !shared[p.UserID] || !b.f.Presence.Allows("m.presence", p.UserID) {
+			continue
+		}
+		b.resp.Presence.Events = append(b.resp.Presence.Events, map[string]any{
+			"type": "m.presence", "sender": p.UserID, "content": PresenceContent(p),
+		})
+	}
+	return nil
+}
+
+// PresenceContent renders a presence row as m.presence content.
+func PresenceContent(p storage.Presence) map[string]any {
+	c := map[string]any{
+		"presence":         p.State,
+		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
+		"currently_active": p.State == "online" && time.Since(time.UnixMilli(p.LastActiveTS)) < 5*time.Minute,
+	}
+	if p.StatusMsg != nil {
+		c["status_msg"] = *p.StatusMsg
+	}
+	return c
+}
+
+func (b *builder) deviceLists(ctx context.Context) error {
+	if b.since.Pos == 0 {
+		return nil
+	}
+	changed := map[string]bool{}
+	for u := range b.newMembers {
+		if u != b.req.UserID {
+			changed[u] = true
+		}
+	}
+	if b.s.db.StreamPosition(storage.StreamDeviceLists) > b.since.Pos {
+		users, err := b.s.db.DeviceListChangesAfter(ctx, b.since.Pos, b.to.Pos)
+		if err != nil {
+			return err
+		}
+		if len(users) > 0 {
+			shared := b.sharedUsers(ctx)
+			for _, u := range users {
+				if shared[u] {
+					changed[u] = true
+				}
+			}
+		}
+	}
+	for u := range changed {
+		b.resp.DeviceLists.Changed = append(b.resp.DeviceLists.Changed, u)
+	}
+	sort.Strings(b.resp.DeviceLists.Changed)
+	return nil
+}
