@@ -40,13 +40,13 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"capabilities": map[string]any{
-			"m.change_password":     map[string]bool{"enabled": true},
-			"m.room_versions":       map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
-			"m.set_displayname":     map[string]bool{"enabled": true},
-			"m.set_avatar_url":      map[string]bool{"enabled": true},
-			"m.3pid_changes":        map[string]bool{"enabled": false},
-			"m.get_login_token":     map[string]bool{"enabled": false},
-			"m.profile_fields":      map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+			"m.change_password": map[string]bool{"enabled": true},
+			"m.room_versions":   map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
+			"m.set_displayname": map[string]bool{"enabled": true},
+			"m.set_avatar_url":  map[string]bool{"enabled": true},
+			"m.3pid_changes":    map[string]bool{"enabled": false},
+			"m.get_login_token": map[string]bool{"enabled": false},
+			"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
 		},
 	})
 }

@@ -108,8 +108,8 @@ func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[st
 	}
 	participated, _ := s.db.UserParticipatedInThread(ctx, ev.EventID, v.UserID)
 	return map[string]any{
-		"count":                    count,
-		"latest_event":             s.Format(ctx, evs[0], v, FormatOpts{NoAggregations: true}),
+		"count":                     count,
+		"latest_event":              s.Format(ctx, evs[0], v, FormatOpts{NoAggregations: true}),
 		"current_user_participated": participated,
 	}
 }

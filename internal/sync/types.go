@@ -8,14 +8,14 @@ import (
 
 // Response is the /sync response body.
 type Response struct {
-	NextBatch              string            `json:"next_batch"`
-	Rooms                  RoomsSection      `json:"rooms"`
-	Presence               EventList         `json:"presence"`
-	AccountData            EventList         `json:"account_data"`
-	ToDevice               EventList         `json:"to_device"`
-	DeviceLists            DeviceLists       `json:"device_lists"`
-	DeviceOneTimeKeysCount map[string]int    `json:"device_one_time_keys_count"`
-	UnusedFallbackKeyTypes []string          `json:"device_unused_fallback_key_types"`
+	NextBatch              string         `json:"next_batch"`
+	Rooms                  RoomsSection   `json:"rooms"`
+	Presence               EventList      `json:"presence"`
+	AccountData            EventList      `json:"account_data"`
+	ToDevice               EventList      `json:"to_device"`
+	DeviceLists            DeviceLists    `json:"device_lists"`
+	DeviceOneTimeKeysCount map[string]int `json:"device_one_time_keys_count"`
+	UnusedFallbackKeyTypes []string       `json:"device_unused_fallback_key_types"`
 }
 
 // RoomsSection groups rooms by the user's membership.
@@ -51,9 +51,9 @@ type StateSection struct {
 
 // Summary is the room summary.
 type Summary struct {
-	Heroes      []string `json:"m.heroes,omitempty"`
-	JoinedCount *int     `json:"m.joined_member_count,omitempty"`
-	InvitedCount *int    `json:"m.invited_member_count,omitempty"`
+	Heroes       []string `json:"m.heroes,omitempty"`
+	JoinedCount  *int     `json:"m.joined_member_count,omitempty"`
+	InvitedCount *int     `json:"m.invited_member_count,omitempty"`
 }
 
 // Counts are notification counts.
@@ -64,12 +64,12 @@ type Counts struct {
 
 // JoinedRoom is a room the user is joined to.
 type JoinedRoom struct {
-	Summary                  *Summary          `json:"summary,omitempty"`
-	State                    StateSection      `json:"state"`
-	Timeline                 Timeline          `json:"timeline"`
-	Ephemeral                EventList         `json:"ephemeral"`
-	AccountData              EventList         `json:"account_data"`
-	UnreadNotifications      Counts            `json:"unread_notifications"`
+	Summary                   *Summary          `json:"summary,omitempty"`
+	State                     StateSection      `json:"state"`
+	Timeline                  Timeline          `json:"timeline"`
+	Ephemeral                 EventList         `json:"ephemeral"`
+	AccountData               EventList         `json:"account_data"`
+	UnreadNotifications       Counts            `json:"unread_notifications"`
 	UnreadThreadNotifications map[string]Counts `json:"unread_thread_notifications,omitempty"`
 }
 

@@ -148,7 +148,6 @@ func (s *Service) mentionNames(ctx context.Context, roomID, user string) []strin
 	return names
 }
 
-
 // containsWord matches name in body at word boundaries, case-insensitively.
 func containsWord(body, name string) bool {
 	if name == "" || body == "" {
@@ -174,4 +173,3 @@ func containsWord(body, name string) bool {
 func isWordChar(c byte) bool {
 	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
-
