@@ -1,0 +1,217 @@
+package account
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// Profile fields Axon stores.
+const (
+	FieldDisplayName = "displayname"
+	FieldAvatarURL   = "avatar_url"
+)
+
+// Limits on profile values, as Synapse's.
+const (
+	maxDisplayNameLen = 256
+	maxAvatarURLLen   = 1000
+	maxProfileKeyLen  = 255
+)
+
+// profileKeyRE is the grammar of profile field names (GET/PUT
+// /profile/{userId}/{keyName}).
+var profileKeyRE = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
+
+// Profile is a user's global profile; empty strings are unset fields.
+type Profile struct {
+	DisplayName string
+	AvatarURL   string
+}
+
+// Fields returns the profile as the JSON object of GET /profile/{userId}.
+func (p *Profile) Fields() map[string]string {
+	out := map[string]string{}
+	if p.DisplayName != "" {
+		out[FieldDisplayName] = p.DisplayName
+	}
+	if p.AvatarURL != "" {
+		out[FieldAvatarURL] = p.AvatarURL
+	}
+	return out
+}
+
+// GetProfile returns a local user's profile, or M_NOT_FOUND for unknown
+// users (remote profiles are not fetched over federation).
+func (s *Service) GetProfile(ctx context.Context, userID string) (*Profile, error) {
+	if !strings.HasPrefix(userID, "@") || !strings.Contains(userID, ":") {
+		return nil, mxerr.InvalidParam("Invalid user ID %q", userID)
+	}
+	if !s.IsLocal(userID) {
+		return nil, mxerr.NotFound("Profile not found")
+	}
+	u, err := s.db.GetUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, mxerr.NotFound("Profile not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get profile: %w", err)
+	}
+	return &Profile{DisplayName: u.DisplayName, AvatarURL: u.AvatarURL}, nil
+}
+
+// GetProfileField returns one field, or M_NOT_FOUND when it is unset or
+// the user unknown.
+func (s *Service) GetProfileField(ctx context.Context, userID, key string) (string, error) {
+	if err := checkProfileKey(key); err != nil {
+		return "", err
+	}
+	p, err := s.GetProfile(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	v := p.Fields()[key]
+	if v == "" {
+		return "", mxerr.NotFound("Profile field not found")
+	}
+	return v, nil
+}
+
+func checkProfileKey(key string) error {
+	if len(key) > maxProfileKeyLen {
+		return mxerr.New("M_KEY_TOO_LARGE", "Profile key may not be longer than %d bytes", maxProfileKeyLen)
+	}
+	if !profileKeyRE.MatchString(key) {
+		return mxerr.InvalidParam("Invalid profile key %q", key)
+	}
+	return nil
+}
+
+// SetProfileField sets (value non-nil) or removes (value nil) a profile
+// field of target on behalf of caller, then announces the change in every
+// room target has joined. Only displayname and avatar_url are stored.
+func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target, key string, value *string) error {
+	if err := checkProfileKey(key); err != nil {
+		return err
+	}
+	if caller != target {
+		return mxerr.Forbidden("You may only change your own profile")
+	}
+	var displayName, avatarURL *string
+	switch key {
+	case FieldDisplayName:
+		if value != nil && len(*value) > maxDisplayNameLen {
+			return mxerr.InvalidParam("displayname may not be longer than %d bytes", maxDisplayNameLen)
+		}
+		displayName = orEmpty(value)
+	case FieldAvatarURL:
+		if value != nil && len(*value) > maxAvatarURLLen {
+			return mxerr.InvalidParam("avatar_url may not be longer than %d bytes", maxAvatarURLLen)
+		}
+		if value != nil && *value != "" && !strings.HasPrefix(*value, "mxc://") {
+			return mxerr.InvalidParam("avatar_url must be an mxc:// URI")
+		}
+		avatarURL = orEmpty(value)
+	default:
+		return mxerr.Forbidden("Profile field %q is not supported by this server", key)
+	}
+	if _, err := s.GetProfile(ctx, target); err != nil {
+		return err
+	}
+	if err := s.db.SetProfile(ctx, target, displayName, avatarURL); err != nil {
+		return fmt.Errorf("set profile: %w", err)
+	}
+	if rm != nil {
+		// The profile is stored; the announcements must not stop halfway
+		// because the client hung up.
+		s.propagateProfile(context.WithoutCancel(ctx), rm, target, displayName, avatarURL)
+	}
+	return nil
+}
+
+func orEmpty(v *string) *string {
+	if v == nil {
+		e := ""
+		return &e
+	}
+	return v
+}
+
+// propagateProfile sends a new join event with the changed fields into
+// every room the user has joined, keeping the rest of the current member
+// content. A failure in one room is logged and does not stop the others:
+// the profile itself has changed.
+func (s *Service) propagateProfile(ctx context.Context, rm Rooms, userID string, displayName, avatarURL *string) {
+	ms, err := s.db.UserMemberships(ctx, userID)
+	if err != nil {
+		s.log.Error("listing rooms for profile update", "user", userID, "err", err)
+		return
+	}
+	for _, m := range ms {
+		if m.Membership != "join" {
+			continue
+		}
+		if err := s.updateMemberEvent(ctx, rm, m.RoomID, userID, displayName, avatarURL); err != nil {
+			s.log.Warn("updating profile in room", "user", userID, "room", m.RoomID, "err", err)
+		}
+	}
+}
+
+func (s *Service) updateMemberEvent(ctx context.Context, rm Rooms, roomID, userID string, displayName, avatarURL *string) error {
+	cur, err := rm.CurrentStateEvent(ctx, roomID, "m.room.member", userID)
+	if err != nil {
+		return err
+	}
+	content := map[string]any{}
+	if cur != nil && cur.PDU != nil && len(cur.PDU.Content) > 0 {
+		if err := json.Unmarshal(cur.PDU.Content, &content); err != nil {
+			return fmt.Errorf("member content: %w", err)
+		}
+	}
+	if m, _ := content["membership"].(string); m != "join" {
+		return nil // left meanwhile
+	}
+	changed := false
+	set := func(key string, v *string) {
+		if v == nil {
+			return
+		}
+		old, had := content[key]
+		if *v == "" {
+			if had {
+				delete(content, key)
+				changed = true
+			}
+			return
+		}
+		if !had || old != *v {
+			content[key] = *v
+			changed = true
+		}
+	}
+	set(FieldDisplayName, displayName)
+	set(FieldAvatarURL, avatarURL)
+	// Per-event fields of the previous membership change do not carry over.
+	for _, k := range []string{"reason", "join_authorised_via_users_server"} {
+		if _, ok := content[k]; ok {
+			delete(content, k)
+		}
+	}
+	if !changed {
+		return nil
+	}
+	body, err := json.Marshal(content)
+	if err != nil {
+		return err
+	}
+	sk := userID
+	_, err = rm.Send(ctx, rooms.SendRequest{RoomID: roomID, Sender: userID, Type: "m.room.member", StateKey: &sk, Content: body})
+	return err
+}
