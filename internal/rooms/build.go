@@ -192,6 +192,9 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 		s.groups.put(after, newState)
 	}
 	s.events.put(ev.EventID, ev)
+	if row.ThreadRoot != "" {
+		s.addThreadRoot(ctx, row.ThreadRoot)
+	}
 	if req.Redacts != "" {
 		s.events.remove(req.Redacts)
 	}

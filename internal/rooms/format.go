@@ -95,7 +95,7 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 }
 
 func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[string]any {
-	if ok, err := s.db.IsThreadRoot(ctx, ev.EventID); err != nil || !ok {
+	if !s.IsThreadRoot(ctx, ev.EventID) {
 		return nil
 	}
 	count, latest, err := s.db.ThreadSummary(ctx, ev.EventID, s.db.Position())

@@ -66,6 +66,12 @@ type Service struct {
 
 	listenersMu sync.RWMutex
 	listeners   []Listener
+
+	// threadRoots is the set of events with thread replies, so formatting
+	// an event asks storage for a thread summary only when there is one.
+	threadRootsOnce sync.Once
+	threadRootsMu   sync.RWMutex
+	threadRoots     map[string]struct{}
 }
 
 // room is the in-memory head of one room. Its mutex is the room's single
@@ -85,6 +91,9 @@ type room struct {
 
 // New creates the service.
 func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateKey, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
 	return &Service{
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
 		now:       time.Now,
@@ -92,6 +101,33 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		events:    newLRU[string, *Event](20000),
 		groups:    newLRU[int64, storage.StateMap](2000),
 	}
+}
+
+// IsThreadRoot reports whether an event has thread replies.
+func (s *Service) IsThreadRoot(ctx context.Context, eventID string) bool {
+	s.threadRootsOnce.Do(func() {
+		ids, err := s.db.ThreadRootIDs(ctx)
+		s.threadRootsMu.Lock()
+		defer s.threadRootsMu.Unlock()
+		s.threadRoots = make(map[string]struct{}, len(ids))
+		if err != nil {
+			s.log.Error("load thread roots", "err", err)
+		}
+		for _, id := range ids {
+			s.threadRoots[id] = struct{}{}
+		}
+	})
+	s.threadRootsMu.RLock()
+	defer s.threadRootsMu.RUnlock()
+	_, ok := s.threadRoots[eventID]
+	return ok
+}
+
+func (s *Service) addThreadRoot(ctx context.Context, eventID string) {
+	s.IsThreadRoot(ctx, eventID) // make sure the set is loaded first
+	s.threadRootsMu.Lock()
+	s.threadRoots[eventID] = struct{}{}
+	s.threadRootsMu.Unlock()
 }
 
 // ServerName is the server's Matrix name.

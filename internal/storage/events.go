@@ -422,17 +422,15 @@ func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after int
 		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $4`, roomID, after, userID, limit)
 }
 
-// IsThreadRoot reports whether any event is in a thread rooted at eventID.
-func (db *DB) IsThreadRoot(ctx context.Context, eventID string) (bool, error) {
-	var n int
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE thread_root = $1 LIMIT 1)`, eventID).Scan(&n)
-	return n > 0, err
-}
-
 // UserParticipatedInThread reports whether user sent the root or a reply.
 func (db *DB) UserParticipatedInThread(ctx context.Context, root, user string) (bool, error) {
 	var n int
 	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE (thread_root = $1 OR event_id = $1) AND sender = $2 LIMIT 1)`,
 		root, user).Scan(&n)
 	return n > 0, err
+}
+
+// ThreadRootIDs returns every event that has thread replies.
+func (db *DB) ThreadRootIDs(ctx context.Context) ([]string, error) {
+	return db.strings(ctx, `SELECT DISTINCT thread_root FROM events WHERE thread_root IS NOT NULL`)
 }

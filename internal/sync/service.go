@@ -143,6 +143,10 @@ type builder struct {
 	joined map[string]bool
 	// newMembers are users seen joining the user's rooms in this batch.
 	newMembers map[string]bool
+	// roomData holds the room account data changed in this batch (all of
+	// it for rooms sent whole), loaded once per response.
+	roomData    map[string][]storage.AccountData
+	allRoomData map[string][]storage.AccountData
 }
 
 // maxScan bounds the events an incremental sync reads in one range scan;
@@ -587,20 +591,37 @@ func ReceiptContent(rs []storage.Receipt, viewer string) map[string]map[string]m
 	return out
 }
 
-func (b *builder) roomAccountData(ctx context.Context, roomID string, into *EventList, full bool) error {
-	from := b.since.Pos
-	if full {
-		from = 0
-	} else if b.s.db.StreamPosition(storage.StreamAccountData) <= from {
-		return nil
+// loadRoomData reads the user's account data changed after from, grouped by room.
+func (b *builder) loadRoomData(ctx context.Context, from int64) (map[string][]storage.AccountData, error) {
+	out := map[string][]storage.AccountData{}
+	if from > 0 && b.s.db.StreamPosition(storage.StreamAccountData) <= from {
+		return out, nil
 	}
 	ads, err := b.s.db.AccountDataAfter(ctx, b.req.UserID, from, b.to.Pos)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	for _, a := range ads {
+		out[a.RoomID] = append(out[a.RoomID], a)
+	}
+	return out, nil
+}
+
+func (b *builder) roomAccountData(ctx context.Context, roomID string, into *EventList, full bool) error {
+	var err error
+	cache := &b.roomData
+	from := b.since.Pos
+	if full {
+		cache, from = &b.allRoomData, 0
+	}
+	if *cache == nil {
+		if *cache, err = b.loadRoomData(ctx, from); err != nil {
+			return err
+		}
 	}
 	af := &b.f.Room.AccountData
-	for _, a := range ads {
-		if a.RoomID == roomID && af.AllowsEvent(roomID, a.Type, "", nil) {
+	for _, a := range (*cache)[roomID] {
+		if af.AllowsEvent(roomID, a.Type, "", nil) {
 			into.Events = append(into.Events, rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)})
 		}
 	}
