@@ -47,6 +47,46 @@ func (a *API) Routes() []httpapi.Route {
 
 		// misc.go
 		{Method: http.MethodGet, Path: "/capabilities", Auth: yes, Handler: a.capabilities},
+
+		// receipts.go
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/receipt/{receiptType}/{eventId}", Auth: yes, Handler: a.postReceipt},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/read_markers", Auth: yes, Handler: a.setReadMarkers},
+
+		// typing.go
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/typing/{userId}", Auth: yes, Handler: a.setTyping},
+
+		// account_data.go
+		{Method: http.MethodGet, Path: "/user/{userId}/account_data/{type}", Auth: yes, Handler: a.getAccountData},
+		{Method: http.MethodPut, Path: "/user/{userId}/account_data/{type}", Auth: yes, Handler: a.putAccountData},
+		{Method: http.MethodGet, Path: "/user/{userId}/rooms/{roomId}/account_data/{type}", Auth: yes, Handler: a.getAccountData},
+		{Method: http.MethodPut, Path: "/user/{userId}/rooms/{roomId}/account_data/{type}", Auth: yes, Handler: a.putAccountData},
+		{Method: http.MethodGet, Path: "/user/{userId}/rooms/{roomId}/tags", Auth: yes, Handler: a.getTags},
+		{Method: http.MethodPut, Path: "/user/{userId}/rooms/{roomId}/tags/{tag}", Auth: yes, Handler: a.putTag},
+		{Method: http.MethodDelete, Path: "/user/{userId}/rooms/{roomId}/tags/{tag}", Auth: yes, Handler: a.deleteTag},
+
+		// presence.go
+		{Method: http.MethodGet, Path: "/presence/{userId}/status", Auth: yes, Handler: a.getPresence},
+		{Method: http.MethodPut, Path: "/presence/{userId}/status", Auth: yes, Handler: a.putPresence},
+
+		// to_device.go
+		{Method: http.MethodPut, Path: "/sendToDevice/{eventType}/{txnId}", Auth: yes, Handler: a.sendToDevice},
+
+		// directory.go
+		{Method: http.MethodGet, Path: "/directory/room/{roomAlias}", Auth: no, Handler: a.getRoomAlias},
+		{Method: http.MethodPut, Path: "/directory/room/{roomAlias}", Auth: yes, Handler: a.putRoomAlias},
+		{Method: http.MethodDelete, Path: "/directory/room/{roomAlias}", Auth: yes, Handler: a.deleteRoomAlias},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/aliases", Auth: yes, Handler: a.getLocalAliases},
+		{Method: http.MethodGet, Path: "/directory/list/room/{roomId}", Auth: no, Handler: a.getDirectoryVisibility},
+		{Method: http.MethodPut, Path: "/directory/list/room/{roomId}", Auth: yes, Handler: a.putDirectoryVisibility},
+		{Method: http.MethodGet, Path: "/publicRooms", Auth: httpapi.OptionalAuth, Handler: a.getPublicRooms},
+		{Method: http.MethodPost, Path: "/publicRooms", Auth: yes, Handler: a.postPublicRooms},
+
+		// user_directory.go
+		{Method: http.MethodPost, Path: "/user_directory/search", Auth: yes, Handler: a.searchUserDirectory},
+
+		// pushrules.go
+		{Method: http.MethodGet, Path: "/pushrules/{$}", Auth: yes, Handler: a.getPushRules},
+		{Method: http.MethodGet, Path: "/pushrules/global/{$}", Auth: yes, Handler: a.getGlobalPushRules},
 	}
 }
 

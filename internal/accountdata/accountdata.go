@@ -1,0 +1,211 @@
+// Package accountdata stores per-user configuration: global and per-room
+// account data, room tags (kept as the m.tag room account data event) and
+// the server-managed types clients may read but not write.
+package accountdata
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// Waker wakes the long-polls of users; *sync.Notifier is one.
+type Waker interface {
+	Wake(users ...string)
+}
+
+// Service reads and writes account data.
+type Service struct {
+	db   *storage.DB
+	wake Waker
+}
+
+// New creates the service.
+func New(db *storage.DB, w Waker) *Service {
+	return &Service{db: db, wake: w}
+}
+
+// serverManaged are the types the server maintains itself: the spec has
+// clients read them as usual but refuses writes with 405 M_BAD_JSON.
+var serverManaged = map[string]bool{"m.fully_read": true, "m.push_rules": true}
+
+// MaxTagBytes is the spec's limit on a tag name.
+const MaxTagBytes = 255
+
+// ValidRoomID reports whether s looks like a room ID. Room version 12 IDs
+// have no server part, so only the sigil and a non-empty body are required.
+func ValidRoomID(s string) bool {
+	return len(s) > 1 && s[0] == '!' && len(s) <= 255
+}
+
+func checkRoom(roomID string) error {
+	if roomID != "" && !ValidRoomID(roomID) {
+		return mxerr.InvalidParam("%q is not a valid room ID", roomID)
+	}
+	return nil
+}
+
+// Get returns one entry's content; roomID "" is global account data.
+func (s *Service) Get(ctx context.Context, userID, roomID, typ string) (json.RawMessage, error) {
+	if err := checkRoom(roomID); err != nil {
+		return nil, err
+	}
+	c, err := s.db.GetAccountData(ctx, userID, roomID, typ)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, mxerr.NotFound("Account data not found")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get account data: %w", err)
+	}
+	return c, nil
+}
+
+// Put stores an entry a client sent. content must be a JSON object.
+func (s *Service) Put(ctx context.Context, userID, roomID, typ string, content []byte) error {
+	if err := checkRoom(roomID); err != nil {
+		return err
+	}
+	if typ == "" {
+		return mxerr.InvalidParam("Account data type must not be empty")
+	}
+	if serverManaged[typ] {
+		return mxerr.BadJSON("Cannot set %s through this API", typ).WithStatus(http.StatusMethodNotAllowed)
+	}
+	compact, err := compactObject(content)
+	if err != nil {
+		return err
+	}
+	return s.PutManaged(ctx, userID, roomID, typ, compact)
+}
+
+// PutManaged stores an entry without the client-side restrictions; the
+// server uses it for the types it manages.
+func (s *Service) PutManaged(ctx context.Context, userID, roomID, typ string, content []byte) error {
+	if err := s.db.PutAccountData(ctx, userID, roomID, typ, content); err != nil {
+		return fmt.Errorf("put account data: %w", err)
+	}
+	s.wake.Wake(userID)
+	return nil
+}
+
+// Update replaces an entry with what fn makes of the old content (nil when
+// absent), atomically; fn reports whether to write. It wakes the user when
+// something was written and reports whether it was.
+func (s *Service) Update(ctx context.Context, userID, roomID, typ string,
+	fn func(old []byte) ([]byte, bool, error)) (bool, error) {
+	written, err := s.db.UpdateAccountData(ctx, userID, roomID, typ, fn)
+	if err != nil {
+		if _, ok := mxerr.As(err); ok {
+			return false, err
+		}
+		return false, fmt.Errorf("update account data: %w", err)
+	}
+	if written {
+		s.wake.Wake(userID)
+	}
+	return written, nil
+}
+
+// compactObject checks that b is a JSON object and returns it compacted.
+func compactObject(b []byte) ([]byte, error) {
+	trimmed := bytes.TrimSpace(b)
+	if !json.Valid(trimmed) {
+		return nil, mxerr.New("M_NOT_JSON", "Content not JSON")
+	}
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, mxerr.BadJSON("Content must be a JSON object")
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, trimmed); err != nil {
+		return nil, mxerr.New("M_NOT_JSON", "Content not JSON")
+	}
+	return buf.Bytes(), nil
+}
+
+// tagContent is the m.tag event content.
+type tagContent struct {
+	Tags map[string]json.RawMessage `json:"tags"`
+}
+
+func parseTags(old []byte) map[string]json.RawMessage {
+	var c tagContent
+	if old != nil {
+		// A malformed stored m.tag (it is client-writable through the
+		// account data API) is treated as no tags rather than an error.
+		_ = json.Unmarshal(old, &c)
+	}
+	if c.Tags == nil {
+		c.Tags = map[string]json.RawMessage{}
+	}
+	return c.Tags
+}
+
+// Tags returns the user's tags on a room (empty when none).
+func (s *Service) Tags(ctx context.Context, userID, roomID string) (map[string]json.RawMessage, error) {
+	if err := checkRoom(roomID); err != nil {
+		return nil, err
+	}
+	c, err := s.db.GetAccountData(ctx, userID, roomID, "m.tag")
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("get tags: %w", err)
+	}
+	return parseTags(c), nil
+}
+
+// SetTag adds or replaces a tag; body is the tag object (e.g. {"order":0.5}).
+func (s *Service) SetTag(ctx context.Context, userID, roomID, tag string, body []byte) error {
+	if err := checkRoom(roomID); err != nil {
+		return err
+	}
+	if tag == "" || len(tag) > MaxTagBytes {
+		return mxerr.InvalidParam("Tag names must be 1 to %d bytes", MaxTagBytes)
+	}
+	compact, err := compactObject(body)
+	if err != nil {
+		return err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(compact, &fields); err != nil {
+		return mxerr.BadJSON("Tag must be a JSON object")
+	}
+	if raw, ok := fields["order"]; ok {
+		var order float64
+		if err := json.Unmarshal(raw, &order); err != nil || math.IsNaN(order) {
+			return mxerr.InvalidParam("Tag order must be a number")
+		}
+		if order < 0 || order > 1 {
+			return mxerr.InvalidParam("Tag order must be between 0 and 1")
+		}
+	}
+	_, err = s.Update(ctx, userID, roomID, "m.tag", func(old []byte) ([]byte, bool, error) {
+		tags := parseTags(old)
+		tags[tag] = compact
+		b, err := json.Marshal(tagContent{Tags: tags})
+		return b, true, err
+	})
+	return err
+}
+
+// DeleteTag removes a tag; removing an absent tag succeeds.
+func (s *Service) DeleteTag(ctx context.Context, userID, roomID, tag string) error {
+	if err := checkRoom(roomID); err != nil {
+		return err
+	}
+	_, err := s.Update(ctx, userID, roomID, "m.tag", func(old []byte) ([]byte, bool, error) {
+		tags := parseTags(old)
+		if _, ok := tags[tag]; !ok {
+			return nil, false, nil
+		}
+		delete(tags, tag)
+		b, err := json.Marshal(tagContent{Tags: tags})
+		return b, true, err
+	})
+	return err
+}
