@@ -48,6 +48,27 @@ func (a *API) Routes() []httpapi.Route {
 		// misc.go
 		{Method: http.MethodGet, Path: "/capabilities", Auth: yes, Handler: a.capabilities},
 
+		// account.go
+		{Method: http.MethodGet, Path: "/login", Auth: no, Handler: a.loginFlows},
+		{Method: http.MethodPost, Path: "/login", Auth: no, Limit: "login", Handler: a.login},
+		{Method: http.MethodPost, Path: "/logout", Auth: yes, Handler: a.logout},
+		{Method: http.MethodPost, Path: "/logout/all", Auth: yes, Handler: a.logoutAll},
+		{Method: http.MethodGet, Path: "/account/whoami", Auth: yes, Handler: a.whoami},
+		{Method: http.MethodPost, Path: "/register", Auth: no, Limit: "register", Handler: a.register},
+		{Method: http.MethodGet, Path: "/register/available", Auth: no, Handler: a.registerAvailable},
+		{Method: http.MethodPost, Path: "/account/password", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.changePassword},
+		{Method: http.MethodPost, Path: "/account/deactivate", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.deactivateAccount},
+		{Method: http.MethodGet, Path: "/account/3pid", Auth: yes, Handler: a.threepids},
+		{Method: http.MethodGet, Path: "/devices", Auth: yes, Handler: a.getDevices},
+		{Method: http.MethodGet, Path: "/devices/{deviceId}", Auth: yes, Handler: a.getDevice},
+		{Method: http.MethodPut, Path: "/devices/{deviceId}", Auth: yes, Handler: a.putDevice},
+		{Method: http.MethodDelete, Path: "/devices/{deviceId}", Auth: yes, Handler: a.deleteDevice},
+		{Method: http.MethodPost, Path: "/delete_devices", Auth: yes, Handler: a.deleteDevices},
+		{Method: http.MethodGet, Path: "/profile/{userId}", Auth: no, Handler: a.getProfile},
+		{Method: http.MethodGet, Path: "/profile/{userId}/{keyName}", Auth: no, Handler: a.getProfileField},
+		{Method: http.MethodPut, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.putProfileField},
+		{Method: http.MethodDelete, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.deleteProfileField},
+
 		// receipts.go
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/receipt/{receiptType}/{eventId}", Auth: yes, Handler: a.postReceipt},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/read_markers", Auth: yes, Handler: a.setReadMarkers},
@@ -98,6 +119,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
+		// account.go
+		{Method: http.MethodGet, Path: "/register/m.login.registration_token/validity", Auth: httpapi.NoAuth, Limit: "login", Handler: a.registrationTokenValidity},
 	}
 }
 
@@ -107,5 +130,8 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, Handler: a.versions},
 		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
+		// account.go: Synapse's shared-secret registration (register_new_matrix_user)
+		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretNonce},
+		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},
 	}
 }

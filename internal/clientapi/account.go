@@ -1,0 +1,382 @@
+package clientapi
+
+// Handlers of the spec's "Client Authentication" (login, logout,
+// registration, account management), "Device management" and "Profiles"
+// modules, plus Synapse's shared-secret registration admin endpoint. The
+// logic is in internal/account.
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// writeAccountError writes err, answering an incomplete user-interactive
+// authentication with its 401 body.
+func writeAccountError(w http.ResponseWriter, r *http.Request, err error) {
+	var ar *account.AuthRequired
+	if errors.As(err, &ar) {
+		httpapi.WriteJSON(w, http.StatusUnauthorized, ar.Body())
+		return
+	}
+	httpapi.WriteError(w, r, err)
+}
+
+func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
+		"flows": []map[string]string{{"type": account.LoginTypePassword}},
+	})
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Type                     string              `json:"type"`
+		Identifier               *account.Identifier `json:"identifier"`
+		User                     string              `json:"user"`
+		Medium                   string              `json:"medium"`
+		Address                  string              `json:"address"`
+		Password                 *string             `json:"password"`
+		DeviceID                 string              `json:"device_id"`
+		InitialDeviceDisplayName string              `json:"initial_device_display_name"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if body.Type == "" {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing login type"))
+		return
+	}
+	s, err := a.Accounts.Login(r.Context(), account.LoginRequest{
+		Type: body.Type, Identifier: body.Identifier, User: body.User, Medium: body.Medium, Address: body.Address,
+		Password: body.Password, DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	resp := a.sessionJSON(s)
+	if base := a.clientBaseURL(); base != "" {
+		resp["well_known"] = map[string]any{"m.homeserver": map[string]string{"base_url": base}}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, resp)
+}
+
+func (a *API) clientBaseURL() string {
+	base := a.Cfg.WellKnownClient
+	if base == "" {
+		base = a.Cfg.PublicBaseURL
+	}
+	return strings.TrimSuffix(base, "/")
+}
+
+func (a *API) sessionJSON(s *account.Session) map[string]any {
+	return map[string]any{
+		"user_id":      s.UserID,
+		"access_token": s.AccessToken,
+		"device_id":    s.DeviceID,
+		"home_server":  a.Cfg.ServerName,
+	}
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) {
+	c := httpapi.CallerOf(r)
+	if err := a.Accounts.Logout(r.Context(), c.UserID, c.DeviceID); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) logoutAll(w http.ResponseWriter, r *http.Request) {
+	if err := a.Accounts.LogoutAll(r.Context(), httpapi.CallerOf(r).UserID); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
+	c := httpapi.CallerOf(r)
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": c.UserID, "device_id": c.DeviceID, "is_guest": false})
+}
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Username                 string            `json:"username"`
+		Password                 string            `json:"password"`
+		DeviceID                 string            `json:"device_id"`
+		InitialDeviceDisplayName string            `json:"initial_device_display_name"`
+		InhibitLogin             bool              `json:"inhibit_login"`
+		Auth                     *account.AuthDict `json:"auth"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	reg, err := a.Accounts.Register(r.Context(), account.RegisterRequest{
+		Kind: r.URL.Query().Get("kind"), Username: body.Username, Password: body.Password,
+		DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
+		InhibitLogin: body.InhibitLogin, Auth: body.Auth,
+	})
+	if err != nil {
+		writeAccountError(w, r, err)
+		return
+	}
+	if reg.Session == nil {
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": reg.UserID, "home_server": a.Cfg.ServerName})
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, a.sessionJSON(reg.Session))
+}
+
+func (a *API) registerAvailable(w http.ResponseWriter, r *http.Request) {
+	username := r.URL.Query().Get("username")
+	if username == "" {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing username"))
+		return
+	}
+	if err := a.Accounts.UsernameAvailable(r.Context(), username); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"available": true})
+}
+
+func (a *API) registrationTokenValidity(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("token") {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing token"))
+		return
+	}
+	valid, err := a.Accounts.RegistrationTokenValid(r.Context(), q.Get("token"))
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]bool{"valid": valid})
+}
+
+func (a *API) sharedSecretNonce(w http.ResponseWriter, r *http.Request) {
+	nonce, err := a.Accounts.SharedSecretNonce()
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"nonce": nonce})
+}
+
+func (a *API) sharedSecretRegister(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Nonce       *string `json:"nonce"`
+		Username    *string `json:"username"`
+		Password    *string `json:"password"`
+		Mac         *string `json:"mac"`
+		Admin       bool    `json:"admin"`
+		UserType    string  `json:"user_type"`
+		DisplayName string  `json:"displayname"`
+		DeviceID    string  `json:"device_id"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	s, err := a.Accounts.SharedSecretRegister(r.Context(), account.SharedSecretRequest{
+		Nonce: body.Nonce, Username: body.Username, Password: body.Password, Mac: body.Mac,
+		Admin: body.Admin, UserType: body.UserType, DisplayName: body.DisplayName, DeviceID: body.DeviceID,
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, a.sessionJSON(s))
+}
+
+func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		NewPassword   *string           `json:"new_password"`
+		LogoutDevices *bool             `json:"logout_devices"`
+		Auth          *account.AuthDict `json:"auth"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	c := httpapi.CallerOf(r)
+	err := a.Accounts.ChangePassword(r.Context(), account.ChangePasswordRequest{
+		UserID: c.UserID, DeviceID: c.DeviceID,
+		NewPassword: body.NewPassword, LogoutDevices: body.LogoutDevices, Auth: body.Auth,
+	})
+	if err != nil {
+		writeAccountError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) deactivateAccount(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Auth *account.AuthDict `json:"auth"`
+		// id_server and erase are accepted and have nothing to act on:
+		// the server binds no 3PIDs and keeps no erasure state.
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	err := a.Accounts.Deactivate(r.Context(), a.Rooms, account.DeactivateRequest{UserID: httpapi.CallerOf(r).UserID, Auth: body.Auth})
+	if err != nil {
+		writeAccountError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "success"})
+}
+
+func (a *API) threepids(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"threepids": []any{}})
+}
+
+func deviceJSON(d storage.Device) map[string]any {
+	out := map[string]any{"device_id": d.DeviceID}
+	if d.DisplayName != "" {
+		out["display_name"] = d.DisplayName
+	}
+	if d.LastSeenIP != "" {
+		out["last_seen_ip"] = d.LastSeenIP
+	}
+	if d.LastSeenTS != 0 {
+		out["last_seen_ts"] = d.LastSeenTS
+	}
+	return out
+}
+
+func (a *API) getDevices(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.Accounts.Devices(r.Context(), httpapi.CallerOf(r).UserID)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	out := make([]map[string]any, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, deviceJSON(d))
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (a *API) getDevice(w http.ResponseWriter, r *http.Request) {
+	d, err := a.Accounts.Device(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("deviceId"))
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, deviceJSON(*d))
+}
+
+func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		DisplayName *string `json:"display_name"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := a.Accounts.RenameDevice(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("deviceId"), body.DisplayName); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Auth *account.AuthDict `json:"auth"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.CallerOf(r).UserID, []string{r.PathValue("deviceId")}, body.Auth); err != nil {
+		writeAccountError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Devices *[]string         `json:"devices"`
+		Auth    *account.AuthDict `json:"auth"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if body.Devices == nil {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing devices"))
+		return
+	}
+	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.CallerOf(r).UserID, *body.Devices, body.Auth); err != nil {
+		writeAccountError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
+	p, err := a.Accounts.GetProfile(r.Context(), r.PathValue("userId"))
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, p.Fields())
+}
+
+func (a *API) getProfileField(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("keyName")
+	v, err := a.Accounts.GetProfileField(r.Context(), r.PathValue("userId"), key)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{key: v})
+}
+
+func (a *API) putProfileField(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("keyName")
+	var body map[string]json.RawMessage
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	raw, ok := body[key]
+	if !ok {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing %s", key))
+		return
+	}
+	var value string
+	if err := json.Unmarshal(raw, &value); err != nil || string(raw) == "null" {
+		httpapi.WriteError(w, r, mxerr.InvalidParam("%s must be a string", key))
+		return
+	}
+	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), key, &value)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+func (a *API) deleteProfileField(w http.ResponseWriter, r *http.Request) {
+	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), r.PathValue("keyName"), nil)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
