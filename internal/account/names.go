@@ -126,3 +126,25 @@ func checkDeviceID(deviceID string) error {
 	}
 	return nil
 }
+
+// LocalpartFromName accepts a new account's name as a localpart or as a
+// full user ID on this server, for the command line, and validates it.
+// Unlike registration it does not fold case: an operator who typed
+// upper case should be told, not second-guessed.
+func (s *Service) LocalpartFromName(name string) (string, error) {
+	localpart := name
+	if strings.HasPrefix(name, "@") {
+		lp, server, ok := strings.Cut(name[1:], ":")
+		if !ok {
+			return "", mxerr.New("M_INVALID_USERNAME", "%q is not a user ID", name)
+		}
+		if server != s.cfg.ServerName {
+			return "", mxerr.New("M_INVALID_USERNAME", "%s is not on this server (%s)", name, s.cfg.ServerName)
+		}
+		localpart = lp
+	}
+	if _, err := s.CheckLocalpart(localpart); err != nil {
+		return "", err
+	}
+	return localpart, nil
+}
