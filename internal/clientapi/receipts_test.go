@@ -1,0 +1,311 @@
+package clientapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// Helpers shared by the tests of the user-data endpoints (receipts,
+// typing, account data, presence, to-device, directories, push rules).
+
+// apiCall sends a JSON request as c to a client-API path under /v3 and
+// returns the status and decoded body.
+func apiCall(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	switch b := body.(type) {
+	case nil:
+		rd = bytes.NewReader(nil)
+	case string:
+		rd = bytes.NewReader([]byte(b))
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	token := ""
+	if c != nil {
+		token = c.AccessToken
+	}
+	status, raw := r.Do(method, "/_matrix/client/v3"+path, token, rd)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
+	}
+	return status, out
+}
+
+// wantAPIError checks a raw response is the given Matrix error.
+func wantAPIError(t *testing.T, status int, body map[string]any, wantStatus int, wantCode string) {
+	t.Helper()
+	if status != wantStatus || body["errcode"] != wantCode {
+		t.Fatalf("got %d %v, want %d %s", status, body, wantStatus, wantCode)
+	}
+}
+
+// wantClientError checks a mautrix call failed with the given Matrix error.
+func wantClientError(t *testing.T, err error, wantStatus int, wantCode string) {
+	t.Helper()
+	var he mautrix.HTTPError
+	if !errors.As(err, &he) || he.Response == nil || he.RespError == nil {
+		t.Fatalf("got %v, want %d %s", err, wantStatus, wantCode)
+	}
+	if he.Response.StatusCode != wantStatus || he.RespError.ErrCode != wantCode {
+		t.Fatalf("got %d %s (%s), want %d %s", he.Response.StatusCode, he.RespError.ErrCode, he.RespError.Err, wantStatus, wantCode)
+	}
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// syncUntil long-polls from since until cond holds for one response (or
+// fails after a deadline) and returns that response.
+func syncUntil(t *testing.T, c *mautrix.Client, since string, cond func(*mautrix.RespSync) bool) *mautrix.RespSync {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := c.SyncRequest(context.Background(), 2000, since, "", false, event.PresenceOffline)
+		if err != nil {
+			t.Fatalf("sync: %v", err)
+		}
+		if cond(resp) {
+			return resp
+		}
+		since = resp.NextBatch
+	}
+	t.Fatalf("condition not met by any sync of %s", c.UserID)
+	return nil
+}
+
+// initialSync returns a fresh token for c.
+func initialSync(t *testing.T, c *mautrix.Client) string {
+	t.Helper()
+	resp, err := c.SyncRequest(context.Background(), 0, "", "", false, event.PresenceOffline)
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	return resp.NextBatch
+}
+
+// ephemeralOf returns the ephemeral events of a joined room in a response.
+func ephemeralOf(resp *mautrix.RespSync, roomID id.RoomID) []*event.Event {
+	if jr := resp.Rooms.Join[roomID]; jr != nil {
+		return jr.Ephemeral.Events
+	}
+	return nil
+}
+
+// sharedRoom creates a private room of alice's that bob has joined and
+// returns it with one message of alice's in it.
+func sharedRoom(t *testing.T, alice, bob *mautrix.Client) (id.RoomID, id.EventID) {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	if err != nil {
+		t.Fatalf("create room: %v", err)
+	}
+	if _, err := bob.JoinRoomByID(ctx, resp.RoomID); err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	sent, err := alice.SendText(ctx, resp.RoomID, "hello")
+	if err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	return resp.RoomID, sent.EventID
+}
+
+// receiptOf finds user's receipt of type typ in m.receipt ephemeral events.
+func receiptOf(evs []*event.Event, typ, user string) (eventID string, data map[string]any) {
+	for _, ev := range evs {
+		if ev.Type.Type != "m.receipt" {
+			continue
+		}
+		for evID, byType := range ev.Content.Raw {
+			users, _ := byType.(map[string]any)[typ].(map[string]any)
+			if d, ok := users[user].(map[string]any); ok {
+				return evID, d
+			}
+		}
+	}
+	return "", nil
+}
+
+func TestReceiptsReachOtherMembers(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, msg := sharedRoom(t, alice, bob)
+	since := initialSync(t, alice)
+
+	if err := bob.SendReceipt(ctx, roomID, msg, event.ReceiptTypeRead, map[string]any{}); err != nil {
+		t.Fatalf("receipt: %v", err)
+	}
+	resp := syncUntil(t, alice, since, func(s *mautrix.RespSync) bool {
+		got, _ := receiptOf(ephemeralOf(s, roomID), "m.read", bob.UserID.String())
+		return got == msg.String()
+	})
+	_, data := receiptOf(ephemeralOf(resp, roomID), "m.read", bob.UserID.String())
+	if _, ok := data["ts"].(float64); !ok || data["thread_id"] != nil {
+		t.Fatalf("receipt data %v", data)
+	}
+
+	// A private receipt is seen by its owner only.
+	second, err := alice.SendText(ctx, roomID, "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceSince, bobSince := initialSync(t, alice), initialSync(t, bob)
+	if err := bob.SendReceipt(ctx, roomID, second.EventID, event.ReceiptTypeReadPrivate, map[string]any{}); err != nil {
+		t.Fatalf("private receipt: %v", err)
+	}
+	syncUntil(t, bob, bobSince, func(s *mautrix.RespSync) bool {
+		got, _ := receiptOf(ephemeralOf(s, roomID), "m.read.private", bob.UserID.String())
+		return got == second.EventID.String()
+	})
+	quiet, err := alice.SyncRequest(ctx, 300, aliceSince, "", false, event.PresenceOffline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := receiptOf(ephemeralOf(quiet, roomID), "m.read.private", bob.UserID.String()); got != "" {
+		t.Fatalf("alice saw bob's private receipt")
+	}
+
+	// Threaded receipt on the main timeline carries its thread_id.
+	if err := bob.SendReceipt(ctx, roomID, second.EventID, event.ReceiptTypeRead, map[string]any{"thread_id": "main"}); err != nil {
+		t.Fatalf("threaded receipt: %v", err)
+	}
+	syncUntil(t, alice, aliceSince, func(s *mautrix.RespSync) bool {
+		got, d := receiptOf(ephemeralOf(s, roomID), "m.read", bob.UserID.String())
+		return got == second.EventID.String() && d["thread_id"] == "main"
+	})
+}
+
+func TestReceiptErrors(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	roomID, msg := sharedRoom(t, alice, bob)
+	other, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherMsg, err := carol.SendText(ctx, other.RoomID, "elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := func(room id.RoomID, typ string, ev id.EventID) string {
+		return "/rooms/" + esc(room.String()) + "/receipt/" + typ + "/" + esc(ev.String())
+	}
+	cases := []struct {
+		name   string
+		as     *mautrix.Client
+		path   string
+		body   any
+		status int
+		code   string
+	}{
+		{"unknown type", bob, path(roomID, "m.seen", msg), map[string]any{}, 400, "M_INVALID_PARAM"},
+		{"unknown event", bob, path(roomID, "m.read", "$nope"), map[string]any{}, 404, "M_NOT_FOUND"},
+		{"event of another room", alice, path(roomID, "m.read", otherMsg.EventID), map[string]any{}, 404, "M_NOT_FOUND"},
+		{"not joined", carol, path(roomID, "m.read", msg), map[string]any{}, 403, "M_FORBIDDEN"},
+		{"unknown room", bob, path("!nowhere:axon.test", "m.read", msg), map[string]any{}, 404, "M_NOT_FOUND"},
+		{"empty thread", bob, path(roomID, "m.read", msg), map[string]any{"thread_id": ""}, 400, "M_INVALID_PARAM"},
+		{"thread not a string", bob, path(roomID, "m.read", msg), map[string]any{"thread_id": 5}, 400, "M_INVALID_PARAM"},
+		{"thread on fully_read", bob, path(roomID, "m.fully_read", msg), map[string]any{"thread_id": "main"}, 400, "M_INVALID_PARAM"},
+		{"bad thread id", bob, path(roomID, "m.read", msg), map[string]any{"thread_id": "thread"}, 400, "M_INVALID_PARAM"},
+		{"not json", bob, path(roomID, "m.read", msg), "{", 400, "M_NOT_JSON"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := apiCall(t, r, c.as, http.MethodPost, c.path, c.body)
+			wantAPIError(t, status, body, c.status, c.code)
+		})
+	}
+
+	// A thread reply cannot be acknowledged as main-timeline or another thread.
+	reply, err := alice.SendMessageEvent(ctx, roomID, event.EventMessage, map[string]any{
+		"msgtype": "m.text", "body": "in thread",
+		"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": msg.String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body := apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "main"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	status, body = apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "$other"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	if status, body := apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": msg.String()}); status != 200 {
+		t.Fatalf("threaded receipt: %d %v", status, body)
+	}
+}
+
+func TestReadMarkers(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, first := sharedRoom(t, alice, bob)
+	second, err := alice.SendText(ctx, roomID, "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobSince, aliceSince := initialSync(t, bob), initialSync(t, alice)
+
+	if err := bob.SetReadMarkers(ctx, roomID, map[string]any{"m.fully_read": second.EventID, "m.read": second.EventID}); err != nil {
+		t.Fatalf("read markers: %v", err)
+	}
+	syncUntil(t, bob, bobSince, func(s *mautrix.RespSync) bool {
+		jr := s.Rooms.Join[roomID]
+		if jr == nil {
+			return false
+		}
+		for _, ev := range jr.AccountData.Events {
+			if ev.Type.Type == "m.fully_read" && ev.Content.Raw["event_id"] == second.EventID.String() {
+				return true
+			}
+		}
+		return false
+	})
+	syncUntil(t, alice, aliceSince, func(s *mautrix.RespSync) bool {
+		got, _ := receiptOf(ephemeralOf(s, roomID), "m.read", bob.UserID.String())
+		return got == second.EventID.String()
+	})
+
+	// The marker never moves backwards, through either endpoint.
+	if err := bob.SetReadMarkers(ctx, roomID, map[string]any{"m.fully_read": first}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.SendReceipt(ctx, roomID, first, event.ReceiptType("m.fully_read"), map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	var marker struct {
+		EventID string `json:"event_id"`
+	}
+	status, body := apiCall(t, r, bob, http.MethodGet, "/user/"+esc(bob.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/m.fully_read", nil)
+	if status != 200 {
+		t.Fatalf("get marker: %d %v", status, body)
+	}
+	marker.EventID, _ = body["event_id"].(string)
+	if marker.EventID != second.EventID.String() {
+		t.Fatalf("marker moved back to %s", marker.EventID)
+	}
+
+	// Clients cannot write the marker directly; a bad event changes nothing.
+	err = bob.SetRoomAccountData(ctx, roomID, "m.fully_read", map[string]any{"event_id": first})
+	wantClientError(t, err, http.StatusMethodNotAllowed, "M_BAD_JSON")
+	status, body = apiCall(t, r, bob, http.MethodPost, "/rooms/"+esc(roomID.String())+"/read_markers",
+		map[string]any{"m.read": first, "m.fully_read": "$missing"})
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+}
