@@ -1,0 +1,147 @@
+package clientapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+func TestAccountDataRoundTripAndSync(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, _ := sharedRoom(t, alice, bob)
+	since := initialSync(t, alice)
+
+	if err := alice.SetAccountData(ctx, "org.example.settings", map[string]any{"theme": "dark"}); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	var got map[string]any
+	if err := alice.GetAccountData(ctx, "org.example.settings", &got); err != nil || got["theme"] != "dark" {
+		t.Fatalf("get: %v %v", got, err)
+	}
+	if err := alice.SetRoomAccountData(ctx, roomID, "org.example.room", map[string]any{"pinned": true}); err != nil {
+		t.Fatalf("set room: %v", err)
+	}
+	syncUntil(t, alice, since, func(s *mautrix.RespSync) bool {
+		global := false
+		for _, ev := range s.AccountData.Events {
+			global = global || (ev.Type.Type == "org.example.settings" && ev.Content.Raw["theme"] == "dark")
+		}
+		room := false
+		if jr := s.Rooms.Join[roomID]; jr != nil {
+			for _, ev := range jr.AccountData.Events {
+				room = room || (ev.Type.Type == "org.example.room" && ev.Content.Raw["pinned"] == true)
+			}
+		}
+		return global && room
+	})
+
+	// Room and global data are separate: no fallback.
+	status, body := apiCall(t, r, alice, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.settings", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = apiCall(t, r, alice, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.room", nil)
+	if status != 200 || body["pinned"] != true {
+		t.Fatalf("room get: %d %v", status, body)
+	}
+
+	// Server-managed types can be read but not written.
+	for _, typ := range []string{"m.push_rules", "m.fully_read"} {
+		err := alice.SetAccountData(ctx, typ, map[string]any{})
+		wantClientError(t, err, http.StatusMethodNotAllowed, "M_BAD_JSON")
+		err = alice.SetRoomAccountData(ctx, roomID, typ, map[string]any{})
+		wantClientError(t, err, http.StatusMethodNotAllowed, "M_BAD_JSON")
+	}
+}
+
+func TestAccountDataErrors(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	me, other := "/user/"+esc(alice.UserID.String()), "/user/"+esc(bob.UserID.String())
+	cases := []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               string
+	}{
+		{"absent", http.MethodGet, me + "/account_data/org.example.none", nil, 404, "M_NOT_FOUND"},
+		{"other user get", http.MethodGet, other + "/account_data/org.example", nil, 403, "M_FORBIDDEN"},
+		{"other user put", http.MethodPut, other + "/account_data/org.example", map[string]any{}, 403, "M_FORBIDDEN"},
+		{"other user room", http.MethodPut, other + "/rooms/" + esc("!r:axon.test") + "/account_data/org.example", map[string]any{}, 403, "M_FORBIDDEN"},
+		{"not json", http.MethodPut, me + "/account_data/org.example", "{nope", 400, "M_NOT_JSON"},
+		{"not object", http.MethodPut, me + "/account_data/org.example", "[1]", 400, "M_BAD_JSON"},
+		{"bad room id", http.MethodPut, me + "/rooms/roomid/account_data/org.example", map[string]any{}, 400, "M_INVALID_PARAM"},
+		{"bad room id get", http.MethodGet, me + "/rooms/roomid/account_data/org.example", nil, 400, "M_INVALID_PARAM"},
+		{"other user tags", http.MethodGet, other + "/rooms/" + esc("!r:axon.test") + "/tags", nil, 403, "M_FORBIDDEN"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := apiCall(t, r, alice, c.method, c.path, c.body)
+			wantAPIError(t, status, body, c.status, c.code)
+		})
+	}
+}
+
+func TestTags(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, _ := sharedRoom(t, alice, bob)
+	since := initialSync(t, alice)
+
+	tags, err := alice.GetTags(ctx, roomID)
+	if err != nil || len(tags.Tags) != 0 {
+		t.Fatalf("initial tags: %v %v", tags, err)
+	}
+	if err := alice.AddTag(ctx, roomID, event.RoomTagFavourite, 0.25); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	if err := alice.AddTagWithCustomData(ctx, roomID, "u.work", map[string]any{}); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	tags, err = alice.GetTags(ctx, roomID)
+	if order, _ := tags.Tags[event.RoomTagFavourite].Order.Float64(); err != nil || len(tags.Tags) != 2 || order != 0.25 {
+		t.Fatalf("tags: %+v %v", tags, err)
+	}
+	syncUntil(t, alice, since, func(s *mautrix.RespSync) bool {
+		jr := s.Rooms.Join[roomID]
+		if jr == nil {
+			return false
+		}
+		for _, ev := range jr.AccountData.Events {
+			if ev.Type.Type == "m.tag" {
+				m, _ := ev.Content.Raw["tags"].(map[string]any)
+				fav, _ := m["m.favourite"].(map[string]any)
+				return len(m) == 2 && fav["order"] == 0.25
+			}
+		}
+		return false
+	})
+	if err := alice.RemoveTag(ctx, roomID, event.RoomTagFavourite); err != nil {
+		t.Fatalf("remove: %v", err)
+	}
+	if err := alice.RemoveTag(ctx, roomID, "u.never"); err != nil {
+		t.Fatalf("remove absent: %v", err)
+	}
+	tags, err = alice.GetTags(ctx, roomID)
+	if err != nil || len(tags.Tags) != 1 {
+		t.Fatalf("after remove: %+v %v", tags, err)
+	}
+
+	path := "/user/" + esc(alice.UserID.String()) + "/rooms/" + esc(roomID.String()) + "/tags/"
+	for _, body := range []any{map[string]any{"order": "first"}, map[string]any{"order": 1.5}, map[string]any{"order": -0.1}} {
+		status, resp := apiCall(t, r, alice, http.MethodPut, path+"m.lowpriority", body)
+		wantAPIError(t, status, resp, 400, "M_INVALID_PARAM")
+	}
+	long := make([]byte, 256)
+	for i := range long {
+		long[i] = 'a'
+	}
+	status, resp := apiCall(t, r, alice, http.MethodPut, path+string(long), map[string]any{})
+	wantAPIError(t, status, resp, 400, "M_INVALID_PARAM")
+}
