@@ -28,8 +28,10 @@ var ErrNotFound = errors.New("not found")
 // SQLite has one writer anyway, and serial commits are what make the global
 // stream position safe to publish as soon as a transaction commits.
 type DB struct {
-	read  *sql.DB
-	write *sql.DB
+	readPool *sql.DB
+	write    *sql.DB
+	read     rdb
+	wcache   *stmtCache
 
 	writeMu sync.Mutex
 	// pos is the last stream position whose transaction has committed.
@@ -72,7 +74,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// Readers never block the writer in WAL mode; a handful is enough for 2 cores.
 	r.SetMaxOpenConns(8)
 	r.SetMaxIdleConns(8)
-	db := &DB{read: r, write: w}
+	db := &DB{readPool: r, write: w, read: rdb{newStmtCache(r)}, wcache: newStmtCache(w)}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -86,7 +88,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	return errors.Join(db.read.Close(), db.write.Close())
+	db.read.c.close()
+	db.wcache.close()
+	return errors.Join(db.readPool.Close(), db.write.Close())
 }
 
 func (db *DB) migrate(ctx context.Context) error {
@@ -183,6 +187,8 @@ func (db *DB) StreamPosition(s Stream) int64 { return db.streamPos[s].Load() }
 // Tx is a write transaction with access to the stream counter.
 type Tx struct {
 	*sql.Tx
+	cache   *stmtCache
+	misses  []string
 	next    int64
 	used    bool
 	streams [numStreams]int64
@@ -206,13 +212,16 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{Tx: sqlTx, next: db.pos.Load()}
+	tx := &Tx{Tx: sqlTx, cache: db.wcache, next: db.pos.Load()}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, q := range tx.misses {
+		db.wcache.get(ctx, q) // best effort: a failure just means no cache
 	}
 	if tx.used {
 		for i, p := range tx.streams {
@@ -226,4 +235,4 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 }
 
 // Reader is the read-only pool.
-func (db *DB) Reader() *sql.DB { return db.read }
+func (db *DB) Reader() *sql.DB { return db.readPool }
