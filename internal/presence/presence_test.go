@@ -1,0 +1,87 @@
+package presence
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+type fakeNotifier struct{ woken []string }
+
+func (f *fakeNotifier) Wake(users ...string) { f.woken = append(f.woken, users...) }
+func (f *fakeNotifier) RoomMembers(context.Context, string) []string {
+	return nil
+}
+
+func newService(t *testing.T) (*Service, *storage.DB, *fakeNotifier, *time.Time) {
+	t.Helper()
+	db, err := storage.Open(context.Background(), filepath.Join(t.TempDir(), "axon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	n := &fakeNotifier{}
+	s := New(db, n, "axon.test")
+	now := time.UnixMilli(1_700_000_000_000)
+	s.now = func() time.Time { return now }
+	return s, db, n, &now
+}
+
+func TestFromSync(t *testing.T) {
+	ctx := context.Background()
+	s, db, n, now := newService(t)
+	const u = "@alice:axon.test"
+
+	// offline leaves presence alone.
+	if err := s.FromSync(ctx, u, "offline"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetPresence(ctx, u); err != storage.ErrNotFound {
+		t.Fatalf("offline sync stored presence: %v", err)
+	}
+	// The default marks the user online and wakes them.
+	if err := s.FromSync(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, err := db.GetPresence(ctx, u)
+	if err != nil || p.State != Online || p.LastActiveTS != now.UnixMilli() || len(n.woken) == 0 {
+		t.Fatalf("after online sync: %+v %v woken %v", p, err, n.woken)
+	}
+	// Syncing again soon changes nothing: no stream update.
+	pos := db.StreamPosition(storage.StreamPresence)
+	*now = now.Add(time.Minute)
+	if err := s.FromSync(ctx, u, "online"); err != nil {
+		t.Fatal(err)
+	}
+	if db.StreamPosition(storage.StreamPresence) != pos {
+		t.Fatal("a heartbeat sync wrote presence")
+	}
+	// After the bump interval last_active moves.
+	*now = now.Add(syncBump)
+	if err := s.FromSync(ctx, u, "online"); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := db.GetPresence(ctx, u); p.LastActiveTS != now.UnixMilli() {
+		t.Fatalf("last active not bumped: %+v", p)
+	}
+	// unavailable keeps the status message and last active time.
+	msg := "brb"
+	if err := s.Set(ctx, u, Online, &msg); err != nil {
+		t.Fatal(err)
+	}
+	active := now.UnixMilli()
+	*now = now.Add(time.Minute)
+	if err := s.FromSync(ctx, u, "unavailable"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = db.GetPresence(ctx, u)
+	if p.State != Unavailable || p.StatusMsg == nil || *p.StatusMsg != "brb" || p.LastActiveTS != active {
+		t.Fatalf("after unavailable sync: %+v", p)
+	}
+	if err := s.FromSync(ctx, u, "away"); err == nil {
+		t.Fatal("invalid set_presence accepted")
+	}
+}
