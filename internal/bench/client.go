@@ -28,7 +28,7 @@ type HTTPError struct {
 
 const (
 	maxErrorBody   = 512
-	requestTimeout = 2 * time.Minute
+	requestTimeout = time.Minute
 )
 
 func (e *HTTPError) Error() string {
