@@ -1,0 +1,508 @@
+package clientapi_test
+
+// End-to-end tests of account.go: a real server on a loopback port,
+// driven by mautrix-go's client where it covers the endpoint and by raw
+// JSON where the test needs to see the exact wire format (UIA 401 bodies,
+// errcodes).
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// acctDo sends a JSON request (token may be "") and decodes the answer.
+func acctDo(t *testing.T, r *testrig.Rig, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	status, raw := r.Do(method, path, token, rd)
+	var out map[string]any
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out); err != nil {
+			t.Fatalf("%s %s: %d, body not a JSON object: %q", method, path, status, raw)
+		}
+	}
+	return status, out
+}
+
+func acctWant(t *testing.T, what string, status int, body map[string]any, wantStatus int, wantCode string) {
+	t.Helper()
+	if status != wantStatus || (wantCode != "" && body["errcode"] != wantCode) {
+		t.Fatalf("%s: got %d %v, want %d %s", what, status, body, wantStatus, wantCode)
+	}
+}
+
+// acctChallenge checks a user-interactive auth 401 and returns its session.
+func acctChallenge(t *testing.T, what string, status int, body map[string]any, wantStages ...string) string {
+	t.Helper()
+	if status != http.StatusUnauthorized {
+		t.Fatalf("%s: got %d %v, want a 401 challenge", what, status, body)
+	}
+	if _, has := body["errcode"]; has {
+		t.Fatalf("%s: first challenge carries an errcode: %v", what, body)
+	}
+	flows, _ := body["flows"].([]any)
+	if len(flows) != 1 {
+		t.Fatalf("%s: flows %v", what, body["flows"])
+	}
+	var stages []string
+	for _, s := range flows[0].(map[string]any)["stages"].([]any) {
+		stages = append(stages, s.(string))
+	}
+	if !slices.Equal(stages, wantStages) {
+		t.Fatalf("%s: stages %v, want %v", what, stages, wantStages)
+	}
+	if _, ok := body["params"].(map[string]any); !ok {
+		t.Fatalf("%s: no params object: %v", what, body)
+	}
+	session, _ := body["session"].(string)
+	if session == "" {
+		t.Fatalf("%s: no session: %v", what, body)
+	}
+	return session
+}
+
+func acctClient(t *testing.T, r *testrig.Rig) *mautrix.Client {
+	t.Helper()
+	c, err := mautrix.NewClient(r.URL, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func acctLogin(t *testing.T, r *testrig.Rig, user, password, deviceID string) *mautrix.Client {
+	t.Helper()
+	c := acctClient(t, r)
+	_, err := c.Login(context.Background(), &mautrix.ReqLogin{
+		Type:       mautrix.AuthTypePassword,
+		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: user},
+		Password:   password, DeviceID: id.DeviceID(deviceID), StoreCredentials: true,
+	})
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c
+}
+
+func acctWantHTTPError(t *testing.T, what string, err error, status int, code string) {
+	t.Helper()
+	var he mautrix.HTTPError
+	if !errors.As(err, &he) || he.Response == nil || he.Response.StatusCode != status || he.RespError == nil || he.RespError.ErrCode != code {
+		t.Fatalf("%s: got %v, want %d %s", what, err, status, code)
+	}
+}
+
+func passwordAuth(session, user, password string) map[string]any {
+	return map[string]any{
+		"type": "m.login.password", "session": session, "password": password,
+		"identifier": map[string]any{"type": "m.id.user", "user": user},
+	}
+}
+
+func TestAccountRegisterLoginLogout(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	anon := acctClient(t, r)
+
+	flows, err := anon.GetLoginFlows(ctx)
+	if err != nil || !flows.HasFlow(mautrix.AuthTypePassword) {
+		t.Fatalf("login flows: %+v %v", flows, err)
+	}
+	avail, err := anon.RegisterAvailable(ctx, "alice")
+	if err != nil || !avail.Available {
+		t.Fatalf("available: %+v %v", avail, err)
+	}
+	reg, err := anon.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "alice", Password: "wonderland", InitialDeviceDisplayName: "first"})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	if reg.UserID != r.UserID("alice") || reg.AccessToken == "" || reg.DeviceID == "" {
+		t.Fatalf("register response: %+v", reg)
+	}
+	_, err = anon.RegisterAvailable(ctx, "alice")
+	acctWantHTTPError(t, "available after registering", err, 400, "M_USER_IN_USE")
+	_, err = anon.RegisterAvailable(ctx, "Not Valid")
+	acctWantHTTPError(t, "invalid username", err, 400, "M_INVALID_USERNAME")
+
+	alice := acctLogin(t, r, "alice", "wonderland", "LAPTOP")
+	who, err := alice.Whoami(ctx)
+	if err != nil || who.UserID != r.UserID("alice") || who.DeviceID != "LAPTOP" {
+		t.Fatalf("whoami: %+v %v", who, err)
+	}
+	status, body := acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", alice.AccessToken, nil)
+	if status != 200 || body["is_guest"] != false {
+		t.Fatalf("whoami body: %d %v", status, body)
+	}
+
+	// The raw login answer carries the deprecated home_server and well_known.
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{
+		"type": "m.login.password", "user": "@alice:" + r.Server.Cfg.ServerName, "password": "wonderland",
+	})
+	if status != 200 || body["home_server"] != r.Server.Cfg.ServerName || body["well_known"] == nil {
+		t.Fatalf("legacy login: %d %v", status, body)
+	}
+
+	_, err = anon.Login(ctx, &mautrix.ReqLogin{Type: mautrix.AuthTypePassword,
+		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: "alice"}, Password: "wrong"})
+	acctWantHTTPError(t, "wrong password", err, 403, "M_FORBIDDEN")
+	_, err = anon.Login(ctx, &mautrix.ReqLogin{Type: mautrix.AuthTypePassword,
+		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: "nobody"}, Password: "wonderland"})
+	acctWantHTTPError(t, "unknown user", err, 403, "M_FORBIDDEN")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.sso"})
+	acctWant(t, "unknown login type", status, body, 400, "M_UNKNOWN")
+
+	if _, err := alice.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err = alice.Whoami(ctx)
+	acctWantHTTPError(t, "whoami after logout", err, 401, "M_UNKNOWN_TOKEN")
+
+	// logout/all ends every session, including the registration's.
+	a1 := acctLogin(t, r, "alice", "wonderland", "")
+	if _, err := a1.LogoutAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", reg.AccessToken, nil)
+	acctWant(t, "registration token after logout/all", status, body, 401, "M_UNKNOWN_TOKEN")
+}
+
+func TestAccountRegisterWireFormat(t *testing.T) {
+	r := testrig.Start(t)
+	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "pw"})
+	session := acctChallenge(t, "register", status, body, "m.login.dummy")
+	if c, _ := body["completed"].([]any); c == nil || len(c) != 0 {
+		t.Fatalf("completed: %v", body["completed"])
+	}
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{
+		"username": "bob", "password": "pw", "inhibit_login": true,
+		"auth": map[string]any{"type": "m.login.dummy", "session": session},
+	})
+	if status != 200 || body["user_id"] != r.UserID("bob").String() || body["access_token"] != nil || body["device_id"] != nil {
+		t.Fatalf("inhibited registration: %d %v", status, body)
+	}
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{})
+	acctWant(t, "guest", status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob"})
+	acctWant(t, "taken before auth", status, body, 400, "M_USER_IN_USE")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "b:ob"})
+	acctWant(t, "invalid before auth", status, body, 400, "M_INVALID_USERNAME")
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/register/available", "", nil)
+	acctWant(t, "available without username", status, body, 400, "M_MISSING_PARAM")
+	// r0 is served too, for old tools.
+	status, _ = acctDo(t, r, "GET", "/_matrix/client/r0/register/available?username=carol", "", nil)
+	if status != 200 {
+		t.Fatalf("r0 available: %d", status)
+	}
+}
+
+func TestAccountRegistrationDisabled(t *testing.T) {
+	r := testrig.Start(t, func(c *config.Config) { c.Registration = config.RegistrationDisabled })
+	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "auth": map[string]any{"type": "m.login.dummy"}})
+	acctWant(t, "register", status, body, 403, "M_FORBIDDEN")
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/register/available?username=bob", "", nil)
+	if status != 200 || body["available"] != true {
+		t.Fatalf("available in disabled mode: %d %v", status, body)
+	}
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token=x", "", nil)
+	acctWant(t, "validity", status, body, 403, "M_FORBIDDEN")
+}
+
+func TestAccountRegistrationToken(t *testing.T) {
+	r := testrig.Start(t, func(c *config.Config) { c.Registration = config.RegistrationToken })
+	ctx := context.Background()
+	tok, err := r.Server.Accounts.NewRegistrationToken(ctx, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	validity := func(token string) any {
+		t.Helper()
+		status, body := acctDo(t, r, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token="+url.QueryEscape(token), "", nil)
+		if status != 200 {
+			t.Fatalf("validity: %d %v", status, body)
+		}
+		return body["valid"]
+	}
+	if validity(tok.Token) != true || validity("nope") != false {
+		t.Fatal("validity answers wrong")
+	}
+
+	anon := acctClient(t, r)
+	_, err = anon.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "dave", Password: "pw"})
+	if err == nil {
+		t.Fatal("dummy registration accepted in token mode")
+	}
+	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw"})
+	session := acctChallenge(t, "register", status, body, "m.login.registration_token")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+		"auth": map[string]any{"type": "m.login.registration_token", "token": "wrong", "session": session}})
+	if status != 401 || body["errcode"] == nil || body["session"] != session {
+		t.Fatalf("wrong token: %d %v", status, body)
+	}
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+		"auth": map[string]any{"type": "m.login.registration_token", "token": tok.Token, "session": session}})
+	if status != 200 || body["access_token"] == nil {
+		t.Fatalf("token registration: %d %v", status, body)
+	}
+	if validity(tok.Token) != false {
+		t.Fatal("a token with one use is still valid after registering")
+	}
+	acctLogin(t, r, "dave", "pw", "")
+}
+
+// registerNewMatrixUser does what Synapse's register_new_matrix_user
+// script does, byte for byte: GET a nonce, POST the HMAC-SHA1 of
+// nonce\0user\0password\0admin|notadmin with user_type null.
+func registerNewMatrixUser(t *testing.T, r *testrig.Rig, secret, user, password string, admin bool) (int, map[string]any) {
+	t.Helper()
+	status, body := acctDo(t, r, "GET", "/_synapse/admin/v1/register", "", nil)
+	if status != 200 {
+		return status, body
+	}
+	nonce := body["nonce"].(string)
+	mac := hmac.New(sha1.New, []byte(secret))
+	mac.Write([]byte(nonce + "\x00" + user + "\x00" + password + "\x00"))
+	if admin {
+		mac.Write([]byte("admin"))
+	} else {
+		mac.Write([]byte("notadmin"))
+	}
+	return acctDo(t, r, "POST", "/_synapse/admin/v1/register", "", map[string]any{
+		"nonce": nonce, "username": user, "password": password, "mac": hex.EncodeToString(mac.Sum(nil)),
+		"admin": admin, "user_type": nil,
+	})
+}
+
+func TestSharedSecretRegistration(t *testing.T) {
+	off := testrig.Start(t)
+	status, body := acctDo(t, off, "GET", "/_synapse/admin/v1/register", "", nil)
+	acctWant(t, "nonce without a secret", status, body, 400, "M_UNKNOWN")
+
+	const secret = "the shared secret"
+	r := testrig.Start(t, func(c *config.Config) {
+		c.RegistrationSharedSecret = secret
+		c.Registration = config.RegistrationDisabled
+	})
+	status, body = registerNewMatrixUser(t, r, secret, "admin", "adminpw", true)
+	if status != 200 || body["user_id"] != r.UserID("admin").String() || body["access_token"] == nil || body["device_id"] == nil || body["home_server"] != r.Server.Cfg.ServerName {
+		t.Fatalf("shared-secret registration: %d %v", status, body)
+	}
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", body["access_token"].(string), nil)
+	if status != 200 {
+		t.Fatalf("token from shared-secret registration: %d %v", status, body)
+	}
+	u, err := r.Server.DB.GetUser(context.Background(), r.UserID("admin").String())
+	if err != nil || !u.IsAdmin {
+		t.Fatalf("admin flag: %+v %v", u, err)
+	}
+	acctLogin(t, r, "admin", "adminpw", "")
+
+	status, body = registerNewMatrixUser(t, r, "wrong secret", "eve", "pw", false)
+	acctWant(t, "wrong secret", status, body, 403, "M_FORBIDDEN")
+	status, body = registerNewMatrixUser(t, r, secret, "admin", "pw", false)
+	acctWant(t, "taken", status, body, 400, "M_USER_IN_USE")
+	status, body = acctDo(t, r, "POST", "/_synapse/admin/v1/register", "", map[string]any{"nonce": "made-up", "username": "x", "password": "y", "mac": "00"})
+	acctWant(t, "unknown nonce", status, body, 400, "M_UNKNOWN")
+}
+
+func TestAccountDevices(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "erin", Password: "pw", DeviceID: "FIRST", InitialDeviceDisplayName: "Phone"}); err != nil {
+		t.Fatal(err)
+	}
+	erin := acctLogin(t, r, "erin", "pw", "SECOND")
+	acctLogin(t, r, "erin", "pw", "THIRD")
+	acctLogin(t, r, "erin", "pw", "FOURTH")
+
+	list, err := erin.GetDevicesInfo(ctx)
+	if err != nil || len(list.Devices) != 4 {
+		t.Fatalf("devices: %+v %v", list, err)
+	}
+	d, err := erin.GetDeviceInfo(ctx, "FIRST")
+	if err != nil || d.DisplayName != "Phone" {
+		t.Fatalf("device: %+v %v", d, err)
+	}
+	if err := erin.SetDeviceInfo(ctx, "FIRST", &mautrix.ReqDeviceInfo{DisplayName: "Old phone"}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := erin.GetDeviceInfo(ctx, "FIRST"); d.DisplayName != "Old phone" {
+		t.Fatalf("rename: %+v", d)
+	}
+	_, err = erin.GetDeviceInfo(ctx, "NOPE")
+	acctWantHTTPError(t, "unknown device", err, 404, "M_NOT_FOUND")
+	err = erin.SetDeviceInfo(ctx, "NOPE", &mautrix.ReqDeviceInfo{DisplayName: "x"})
+	acctWantHTTPError(t, "rename unknown device", err, 404, "M_NOT_FOUND")
+
+	// DELETE /devices/{id}: 401 challenge, wrong password, then success.
+	status, body := acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{})
+	session := acctChallenge(t, "delete device", status, body, "m.login.password")
+	status, body = acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, "erin", "wrong")})
+	if status != 401 || body["errcode"] != "M_FORBIDDEN" || body["session"] != session {
+		t.Fatalf("wrong password: %d %v", status, body)
+	}
+	status, body = acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, r.UserID("erin").String(), "pw")})
+	if status != 200 {
+		t.Fatalf("delete device: %d %v", status, body)
+	}
+	_, err = erin.GetDeviceInfo(ctx, "FIRST")
+	acctWantHTTPError(t, "deleted device", err, 404, "M_NOT_FOUND")
+
+	// POST /delete_devices.
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{"devices": []string{"THIRD", "FOURTH"}})
+	session = acctChallenge(t, "delete_devices", status, body, "m.login.password")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{
+		"devices": []string{"THIRD", "FOURTH"}, "auth": passwordAuth(session, "erin", "pw")})
+	if status != 200 {
+		t.Fatalf("delete_devices: %d %v", status, body)
+	}
+	list, _ = erin.GetDevicesInfo(ctx)
+	if len(list.Devices) != 1 || list.Devices[0].DeviceID != "SECOND" {
+		t.Fatalf("devices left: %+v", list.Devices)
+	}
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{})
+	acctWant(t, "delete_devices without devices", status, body, 400, "M_MISSING_PARAM")
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/3pid", erin.AccessToken, nil)
+	if status != 200 || body["threepids"] == nil || len(body["threepids"].([]any)) != 0 {
+		t.Fatalf("3pid: %d %v", status, body)
+	}
+}
+
+func TestAccountPasswordAndDeactivation(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "fay", Password: "old"}); err != nil {
+		t.Fatal(err)
+	}
+	fay := acctLogin(t, r, "fay", "old", "MAIN")
+	other := acctLogin(t, r, "fay", "old", "OTHER")
+
+	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{"new_password": "new"})
+	session := acctChallenge(t, "password", status, body, "m.login.password")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{
+		"new_password": "new", "auth": passwordAuth(session, "fay", "old")})
+	if status != 200 {
+		t.Fatalf("change password: %d %v", status, body)
+	}
+	if _, err := fay.Whoami(ctx); err != nil {
+		t.Fatalf("the requesting session was logged out: %v", err)
+	}
+	_, err := other.Whoami(ctx)
+	acctWantHTTPError(t, "other session after password change", err, 401, "M_UNKNOWN_TOKEN")
+	acctLogin(t, r, "fay", "new", "")
+
+	// Fay is in a room with gus; deactivation makes her leave it.
+	gus := r.CreateUser("gus")
+	room, err := gus.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fay.JoinRoomByID(ctx, room.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
+	session = acctChallenge(t, "deactivate", status, body, "m.login.password")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
+		"auth": passwordAuth(session, "fay", "new"), "erase": false})
+	if status != 200 || body["id_server_unbind_result"] != "success" {
+		t.Fatalf("deactivate: %d %v", status, body)
+	}
+	var member event.MemberEventContent
+	if err := gus.StateEvent(ctx, room.RoomID, event.StateMember, r.UserID("fay").String(), &member); err != nil {
+		t.Fatal(err)
+	}
+	if member.Membership != event.MembershipLeave {
+		t.Fatalf("fay's membership after deactivation: %q", member.Membership)
+	}
+	_, err = fay.Whoami(ctx)
+	acctWantHTTPError(t, "token after deactivation", err, 401, "M_UNKNOWN_TOKEN")
+	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{
+		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "fay"}, "password": "new"})
+	acctWant(t, "login after deactivation", status, body, 403, "M_USER_DEACTIVATED")
+}
+
+func TestAccountProfile(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	hal, ida := r.CreateUser("hal"), r.CreateUser("ida")
+	room, err := hal.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ida.JoinRoomByID(ctx, room.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	if err := hal.SetDisplayName(ctx, "Hal 9000"); err != nil {
+		t.Fatal(err)
+	}
+	avatar := id.ContentURI{Homeserver: r.Server.Cfg.ServerName, FileID: "abcdef"}
+	if err := hal.SetAvatarURL(ctx, avatar); err != nil {
+		t.Fatal(err)
+	}
+	// Everyone sees the new profile, globally and in the room.
+	p, err := ida.GetProfile(ctx, hal.UserID)
+	if err != nil || p.DisplayName != "Hal 9000" || p.AvatarURL != avatar {
+		t.Fatalf("profile: %+v %v", p, err)
+	}
+	dn, err := ida.GetDisplayName(ctx, hal.UserID)
+	if err != nil || dn.DisplayName != "Hal 9000" {
+		t.Fatalf("displayname: %+v %v", dn, err)
+	}
+	var member event.MemberEventContent
+	if err := ida.StateEvent(ctx, room.RoomID, event.StateMember, hal.UserID.String(), &member); err != nil {
+		t.Fatal(err)
+	}
+	if member.Displayname != "Hal 9000" || member.AvatarURL != avatar.CUString() || member.Membership != event.MembershipJoin {
+		t.Fatalf("member event: %+v", member)
+	}
+
+	// Only one's own profile can be changed.
+	status, body := acctDo(t, r, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String())+"/displayname", ida.AccessToken, map[string]any{"displayname": "pwned"})
+	acctWant(t, "set someone else's name", status, body, 403, "M_FORBIDDEN")
+	status, body = acctDo(t, r, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(ida.UserID.String())+"/displayname", ida.AccessToken, map[string]any{})
+	acctWant(t, "missing value", status, body, 400, "M_MISSING_PARAM")
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName), "", nil)
+	acctWant(t, "unknown user", status, body, 404, "M_NOT_FOUND")
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName)+"/displayname", "", nil)
+	acctWant(t, "unknown user's displayname", status, body, 404, "M_NOT_FOUND")
+
+	// Removing the avatar removes it everywhere.
+	if err := hal.DeleteProfileField(ctx, "avatar_url"); err != nil {
+		t.Fatal(err)
+	}
+	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String()), "", nil)
+	if status != 200 || body["avatar_url"] != nil || body["displayname"] != "Hal 9000" {
+		t.Fatalf("profile after delete: %d %v", status, body)
+	}
+	member = event.MemberEventContent{}
+	if err := ida.StateEvent(ctx, room.RoomID, event.StateMember, hal.UserID.String(), &member); err != nil {
+		t.Fatal(err)
+	}
+	if member.AvatarURL != "" || member.Displayname != "Hal 9000" {
+		t.Fatalf("member event after delete: %+v", member)
+	}
+}
