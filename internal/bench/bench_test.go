@@ -216,9 +216,8 @@ func TestRunFullScale(t *testing.T) {
 	if s := os.Getenv("AXON_BENCH_SCENARIOS"); s != "" {
 		scenarios = []string{s}
 	}
-	var out bytes.Buffer
-	res, err := Run(context.Background(), Options{Binary: bin, Scenarios: scenarios}, &out)
-	t.Logf("output:\n%s", out.String())
+	// Progress goes straight to stdout: the run is long enough to watch.
+	res, err := Run(context.Background(), Options{Binary: bin, Scenarios: scenarios}, os.Stdout)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
