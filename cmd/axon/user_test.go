@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/auth"
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+func TestParseArgsInterspersed(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	admin := fs.Bool("admin", false, "")
+	name := fs.String("displayname", "", "")
+	pos, err := parseArgs(fs, []string{"alice", "--admin", "--displayname", "Alice A", "--", "--literal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*admin || *name != "Alice A" || !slices.Equal(pos, []string{"alice", "--literal"}) {
+		t.Fatalf("admin=%v name=%q pos=%q", *admin, *name, pos)
+	}
+}
+
+func TestParseLongDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"90m": 90 * time.Minute, "48h": 48 * time.Hour, "7d": 7 * 24 * time.Hour, "1.5d": 36 * time.Hour} {
+		if got, err := parseLongDuration(in); err != nil || got != want {
+			t.Errorf("%q: %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "-1d", "0h", "3x", "tomorrow"} {
+		if _, err := parseLongDuration(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+// withStdin runs fn with standard input reading s.
+func withStdin(t *testing.T, s string, fn func()) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { io.WriteString(w, s); w.Close() }()
+	old := os.Stdin
+	os.Stdin = r
+	defer func() { os.Stdin = old; r.Close() }()
+	fn()
+}
+
+// TestUserAndTokenCommands runs the commands against a fresh data
+// directory, as an operator would, and checks the database after each.
+func TestUserAndTokenCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("AXON_DATA_DIR", dir)
+	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	// Real argon2 parameters cost tens of milliseconds: keep them, so the
+	// command is tested as shipped, but only for a handful of hashes.
+	run := func(want int, stdin string, cmd func([]string) int, args ...string) {
+		t.Helper()
+		var got int
+		withStdin(t, stdin, func() { got = cmd(args) })
+		if got != want {
+			t.Fatalf("%q: exit %d, want %d", args, got, want)
+		}
+	}
+	run(0, "s3cret\n", userCommand, "create", "alice", "--admin", "--password-stdin", "--displayname", "Alice")
+	run(0, "pw\n", userCommand, "create", "@bob:cli.test", "--password-stdin")
+	run(1, "pw\n", userCommand, "create", "alice", "--password-stdin")
+	run(1, "pw\n", userCommand, "create", "Carol", "--password-stdin")
+	run(1, "pw\n", userCommand, "create", "@carol:other.test", "--password-stdin")
+	run(1, "\n", userCommand, "create", "carol", "--password-stdin")
+	run(1, "", userCommand, "create", "carol") // no terminal, no --password-stdin
+	run(2, "", userCommand, "create")
+	run(2, "", userCommand, "frobnicate")
+	run(0, "", userCommand, "list")
+	run(0, "newpw\n", userCommand, "reset-password", "bob", "--password-stdin")
+	run(1, "x\n", userCommand, "reset-password", "nobody", "--password-stdin")
+	run(0, "", userCommand, "deactivate", "@bob:cli.test")
+	run(1, "", userCommand, "deactivate", "nobody")
+	run(0, "", tokenCommand, "create", "--uses", "3", "--expires", "2d")
+	run(2, "", tokenCommand, "create", "--expires", "soon")
+	run(0, "", tokenCommand, "list")
+	run(1, "", tokenCommand, "revoke", "not-a-token")
+
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	alice, err := db.GetUser(ctx, "@alice:cli.test")
+	if err != nil || !alice.IsAdmin || alice.DisplayName != "Alice" {
+		t.Fatalf("alice: %+v %v", alice, err)
+	}
+	if ok, err := auth.CheckPassword(alice.PasswordHash, "s3cret"); !ok || err != nil {
+		t.Fatalf("alice's password: %v %v", ok, err)
+	}
+	bob, err := db.GetUser(ctx, "@bob:cli.test")
+	if err != nil || !bob.Deactivated || bob.IsAdmin {
+		t.Fatalf("bob: %+v %v", bob, err)
+	}
+	if _, err := db.GetUser(ctx, "@carol:cli.test"); err == nil {
+		t.Fatal("carol was created")
+	}
+	tokens, err := db.ListRegistrationTokens(ctx)
+	if err != nil || len(tokens) != 1 || *tokens[0].UsesAllowed != 3 || tokens[0].ExpiryTS == nil {
+		t.Fatalf("tokens: %+v %v", tokens, err)
+	}
+	run(0, "", tokenCommand, "revoke", tokens[0].Token)
+	if ok, _ := db.RegistrationTokenValid(ctx, tokens[0].Token, time.Now().UnixMilli()); ok {
+		t.Fatal("revoked token still valid")
+	}
+}
