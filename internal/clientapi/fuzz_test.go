@@ -46,7 +46,7 @@ func FuzzRequestBodies(f *testing.F) {
 			n++
 			path += "txn" + string(rune('a'+n%26)) + string(rune('a'+(n/26)%26)) + string(rune('a'+(n/676)%26))
 		}
-		status, resp := r.Do(ep.method, path, token, bytes.NewReader([]byte(body)))
+		status, resp := r.DoT(t, ep.method, path, token, bytes.NewReader([]byte(body)))
 		if status >= 500 {
 			t.Fatalf("%s %s with %q: %d %s", ep.method, path, body, status, resp)
 		}

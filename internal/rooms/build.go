@@ -190,6 +190,9 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 		r.chainLen = preq.NewGroup.ChainLen
 		r.state = newState
 		s.groups.put(after, newState)
+		if preq.Membership != "" {
+			r.members[*p.StateKey] = preq.Membership
+		}
 	}
 	s.events.put(ev.EventID, ev)
 	if row.ThreadRoot != "" {

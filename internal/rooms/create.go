@@ -90,14 +90,17 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		create["additional_creators"] = req.Invite
 	}
 
-	r := &room{loaded: true, version: version, creator: req.Creator, state: storage.StateMap{}}
+	r := &room{loaded: true, version: version, creator: req.Creator, state: storage.StateMap{}, members: map[string]string{}}
 	if !version.RoomIDIsCreateEventID() {
 		r.id = "!" + randomID(18) + ":" + s.serverName
 	}
 	r.mu.Lock()
-	var hook buildHook
-	if version.RoomIDIsCreateEventID() {
-		hook = func(p *pdu.PDU) { p.RoomID = "" }
+	ts := s.createTS()
+	hook := func(p *pdu.PDU) {
+		p.OriginServerTS = ts
+		if version.RoomIDIsCreateEventID() {
+			p.RoomID = ""
+		}
 	}
 	createEv, err := s.sendLocked(ctx, r, SendRequest{Sender: req.Creator, Type: "m.room.create", StateKey: ptr(""), Content: mustJSON(create)}, hook)
 	if err != nil {

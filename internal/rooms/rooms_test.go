@@ -315,3 +315,17 @@ func TestUnsupportedVersion(t *testing.T) {
 		t.Fatal("not a Matrix error")
 	}
 }
+
+func TestManyRoomsInOneMillisecond(t *testing.T) {
+	s, _ := newService(t)
+	fixed := time.UnixMilli(1_700_000_000_000)
+	s.now = func() time.Time { return fixed }
+	seen := map[string]bool{}
+	for i := 0; i < 5; i++ {
+		id := create(t, s, "12", "public_chat")
+		if seen[id] {
+			t.Fatalf("room ID %s reused", id)
+		}
+		seen[id] = true
+	}
+}

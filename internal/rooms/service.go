@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"maunium.net/go/mautrix/federation/pdu"
@@ -69,6 +70,11 @@ type Service struct {
 
 	// threadRoots is the set of events with thread replies, so formatting
 	// an event asks storage for a thread summary only when there is one.
+	// lastCreateTS makes create-event timestamps strictly increasing: a v12
+	// room ID is the hash of its create event, so two rooms created by one
+	// user in the same millisecond would otherwise collide.
+	lastCreateTS atomic.Int64
+
 	threadRootsOnce sync.Once
 	threadRootsMu   sync.RWMutex
 	threadRoots     map[string]struct{}
@@ -87,6 +93,9 @@ type room struct {
 	group    int64
 	chainLen int64
 	state    storage.StateMap
+	// members maps users to their current membership, for summaries and
+	// member counts without reading member events.
+	members map[string]string
 }
 
 // New creates the service.
@@ -128,6 +137,19 @@ func (s *Service) addThreadRoot(ctx context.Context, eventID string) {
 	s.threadRootsMu.Lock()
 	s.threadRoots[eventID] = struct{}{}
 	s.threadRootsMu.Unlock()
+}
+
+// createTS returns a timestamp for a create event, later than any before.
+func (s *Service) createTS() int64 {
+	for {
+		now, last := s.now().UnixMilli(), s.lastCreateTS.Load()
+		if now <= last {
+			now = last + 1
+		}
+		if s.lastCreateTS.CompareAndSwap(last, now) {
+			return now
+		}
+	}
 }
 
 // ServerName is the server's Matrix name.
@@ -189,6 +211,12 @@ func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 		r.mu.Unlock()
 		return nil, err
 	}
+	members, err := s.db.CurrentMemberships(ctx, roomID)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("load room %s members: %w", roomID, err)
+	}
+	r.members = members
 	r.version = id.RoomVersion(row.RoomVersion)
 	r.creator = row.Creator
 	r.heads = row.Heads
@@ -232,6 +260,20 @@ func (s *Service) CurrentState(ctx context.Context, roomID string) (storage.Stat
 	out := make(storage.StateMap, len(r.state))
 	for k, v := range r.state {
 		out[k] = v
+	}
+	return out, nil
+}
+
+// MembersByMembership returns the users with each membership in the room now.
+func (s *Service) MembersByMembership(ctx context.Context, roomID string) (map[string][]string, error) {
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer r.mu.Unlock()
+	out := map[string][]string{}
+	for u, m := range r.members {
+		out[m] = append(out[m], u)
 	}
 	return out, nil
 }

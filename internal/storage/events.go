@@ -414,12 +414,12 @@ func (db *DB) AllRoomIDs(ctx context.Context) ([]string, error) {
 	return db.strings(ctx, `SELECT room_id FROM rooms`)
 }
 
-// CountNotifying counts events in a room after a position, not sent by
-// userID, of the types that notify by default.
-func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after int64, limit int) ([]*Event, error) {
-	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos > $2 AND sender != $3
-		AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.room.member', 'm.poll.start', 'org.matrix.msc3381.poll.start')
-		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $4`, roomID, after, userID, limit)
+// UnreadEvents returns a room's events in (after, upto] not sent by userID,
+// of the types that can notify, newest first, at most limit.
+func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after, upto int64, limit int) ([]*Event, error) {
+	return db.queryEvents(ctx, `WHERE room_id = $1 AND stream_pos > $2 AND stream_pos <= $3 AND sender != $4
+		AND type IN ('m.room.message', 'm.room.encrypted', 'm.sticker', 'm.call.invite', 'm.poll.start', 'org.matrix.msc3381.poll.start')
+		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $5`, roomID, after, upto, userID, limit)
 }
 
 // UserParticipatedInThread reports whether user sent the root or a reply.
@@ -433,4 +433,24 @@ func (db *DB) UserParticipatedInThread(ctx context.Context, root, user string) (
 // ThreadRootIDs returns every event that has thread replies.
 func (db *DB) ThreadRootIDs(ctx context.Context) ([]string, error) {
 	return db.strings(ctx, `SELECT DISTINCT thread_root FROM events WHERE thread_root IS NOT NULL`)
+}
+
+// CurrentMemberships maps each user with a member event in the room's
+// current state to their membership.
+func (db *DB) CurrentMemberships(ctx context.Context, roomID string) (map[string]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT state_key, membership FROM current_state WHERE room_id = $1 AND type = 'm.room.member'`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var u string
+		var m sql.NullString
+		if err := rows.Scan(&u, &m); err != nil {
+			return nil, err
+		}
+		out[u] = m.String
+	}
+	return out, rows.Err()
 }

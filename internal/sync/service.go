@@ -30,19 +30,33 @@ type Service struct {
 
 	ackMu stdsync.Mutex
 	acked map[string]int64
+	// toDeviceChecked is, per device, the to-device stream position up to
+	// which the device's queue was read and found complete, so idle syncs
+	// skip the query.
+	toDeviceChecked map[string]int64
+
+	countsMu stdsync.Mutex
+	counts   map[countsKey]countsEntry
 }
 
 // New creates the sync service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 	n := NewNotifier(db)
 	rs.Subscribe(n.OnEvent)
-	return &Service{
+	s := &Service{
 		db: db, rooms: rs, Notifier: n, Typing: NewTyping(n), log: log,
 		KeyCounts: func(context.Context, string, string) (map[string]int, []string) {
 			return map[string]int{"signed_curve25519": 0}, []string{}
 		},
-		acked: map[string]int64{},
+		acked: map[string]int64{}, toDeviceChecked: map[string]int64{},
+		counts: map[countsKey]countsEntry{},
 	}
+	rs.Subscribe(func(ev *rooms.Event) {
+		if ev.Type == "m.room.redaction" {
+			s.invalidateCounts(ev.RoomID)
+		}
+	})
+	return s
 }
 
 // Request is a /sync request.
@@ -422,7 +436,7 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 	if err := b.roomAccountData(ctx, roomID, &jr.AccountData, full); err != nil {
 		return err
 	}
-	counts, threads, err := b.s.unreadCounts(ctx, roomID, b.req.UserID, b.f.Room.Timeline.UnreadThreadNotifications)
+	counts, threads, err := b.s.unreadCounts(ctx, roomID, b.req.UserID, b.f.Room.Timeline.UnreadThreadNotifications, b.to.Pos)
 	if err != nil {
 		return err
 	}
@@ -500,8 +514,8 @@ func (b *builder) stateFromMap(ctx context.Context, roomID string, m storage.Sta
 }
 
 func (b *builder) summary(ctx context.Context, roomID string) *Summary {
-	joined, _ := b.s.db.RoomMembers(ctx, roomID, "join")
-	invited, _ := b.s.db.RoomMembers(ctx, roomID, "invite")
+	byMembership, _ := b.s.rooms.MembersByMembership(ctx, roomID)
+	joined, invited := byMembership["join"], byMembership["invite"]
 	jc, ic := len(joined), len(invited)
 	sum := &Summary{JoinedCount: &jc, InvitedCount: &ic}
 	cands := append(append([]string{}, joined...), invited...)
@@ -512,7 +526,7 @@ func (b *builder) summary(ctx context.Context, roomID string) *Summary {
 		}
 	}
 	if len(sum.Heroes) == 0 {
-		left, _ := b.s.db.RoomMembers(ctx, roomID, "leave")
+		left := append(byMembership["leave"], byMembership["ban"]...)
 		sort.Strings(left)
 		for _, u := range left {
 			if u != b.req.UserID && len(sum.Heroes) < 5 {
@@ -719,12 +733,23 @@ func (b *builder) toDevice(ctx context.Context) error {
 			b.s.ackMu.Unlock()
 		}
 	}
-	if b.since.Pos != 0 && b.s.db.StreamPosition(storage.StreamToDevice) <= b.since.ToDevice {
+	streamPos := b.s.db.StreamPosition(storage.StreamToDevice)
+	b.s.ackMu.Lock()
+	checked := b.s.toDeviceChecked[key]
+	b.s.ackMu.Unlock()
+	if streamPos <= b.since.ToDevice || streamPos <= checked {
 		return nil
 	}
 	msgs, err := b.s.db.ToDeviceFor(ctx, b.req.UserID, b.req.DeviceID, b.to.Pos, maxToDevice)
 	if err != nil {
 		return err
+	}
+	if len(msgs) < maxToDevice && len(msgs) == 0 {
+		// Nothing queued up to here: later syncs need not look again
+		// until the stream moves.
+		b.s.ackMu.Lock()
+		b.s.toDeviceChecked[key] = min(streamPos, b.to.Pos)
+		b.s.ackMu.Unlock()
 	}
 	for _, m := range msgs {
 		if m.StreamPos <= b.since.ToDevice {

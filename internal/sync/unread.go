@@ -12,11 +12,39 @@ import (
 // are shown as this number, which no client distinguishes from more.
 const maxUnreadScan = 1000
 
+// countsEntry caches a user's counts in a room as of a read position and a
+// stream position, so a sync after one new message evaluates one event
+// rather than every unread one.
+type countsEntry struct {
+	readPos    int64
+	upto       int64
+	main       Counts
+	threads    map[string]Counts
+	threadRead map[string]int64
+}
+
+type countsKey struct{ room, user string }
+
+// maxCountsEntries bounds the cache; it is rebuilt from storage on a miss.
+const maxCountsEntries = 100000
+
+// invalidateCounts drops a room's cached counts (after a redaction, which
+// can lower them).
+func (s *Service) invalidateCounts(roomID string) {
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	for k := range s.counts {
+		if k.room == roomID {
+			delete(s.counts, k)
+		}
+	}
+}
+
 // unreadCounts computes the notification and highlight counts of a room for
-// a user: events from others after the user's latest read receipt that the
-// default push rules make notify. (Per-user push rules replace this rule
-// set when the push rule engine lands.)
-func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threaded bool) (Counts, map[string]Counts, error) {
+// a user up to stream position upto: events from others after the user's
+// latest read receipt (or join) that the default push rules make notify.
+// (Per-user push rules replace this rule set when the push rule engine lands.)
+func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threaded bool, upto int64) (Counts, map[string]Counts, error) {
 	readPos, err := s.db.UserReadPosition(ctx, roomID, user)
 	if err != nil {
 		return Counts{}, nil, err
@@ -26,46 +54,69 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 	if me, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.member", user); err == nil && me != nil && me.StreamPos > readPos {
 		readPos = me.StreamPos
 	}
-	var threadRead map[string]int64
-	if threaded {
-		if threadRead, err = s.db.UserThreadReadPositions(ctx, roomID, user); err != nil {
+	key := countsKey{roomID, user}
+	s.countsMu.Lock()
+	cached, ok := s.counts[key]
+	s.countsMu.Unlock()
+	var e countsEntry
+	from := readPos
+	if ok && cached.readPos == readPos && cached.upto <= upto && (cached.threadRead != nil) == threaded {
+		e = cached
+		e.threads = make(map[string]Counts, len(cached.threads))
+		for k, v := range cached.threads {
+			e.threads[k] = v
+		}
+		from = cached.upto
+	} else {
+		e = countsEntry{readPos: readPos, threads: map[string]Counts{}}
+		if threaded {
+			if e.threadRead, err = s.db.UserThreadReadPositions(ctx, roomID, user); err != nil {
+				return Counts{}, nil, err
+			}
+		}
+	}
+	if from < upto {
+		rows, err := s.db.UnreadEvents(ctx, roomID, user, from, upto, maxUnreadScan)
+		if err != nil {
 			return Counts{}, nil, err
 		}
-	}
-	rows, err := s.db.UnreadEvents(ctx, roomID, user, readPos, maxUnreadScan)
-	if err != nil || len(rows) == 0 {
-		return Counts{}, nil, err
-	}
-	evs, err := s.rooms.Wrap(ctx, rows)
-	if err != nil {
-		return Counts{}, nil, err
-	}
-	var main Counts
-	threads := map[string]Counts{}
-	var names []string
-	for _, ev := range evs {
-		notify, highlight := s.evaluate(ctx, ev, user, &names)
-		if !notify {
-			continue
+		evs, err := s.rooms.Wrap(ctx, rows)
+		if err != nil {
+			return Counts{}, nil, err
 		}
-		c := &main
-		var tc Counts
-		if threaded && ev.ThreadRoot != "" {
-			if ev.StreamPos <= threadRead[ev.ThreadRoot] {
+		var names []string
+		for _, ev := range evs {
+			notify, highlight := s.evaluate(ctx, ev, user, &names)
+			if !notify {
 				continue
 			}
-			tc = threads[ev.ThreadRoot]
-			c = &tc
+			c := &e.main
+			var tc Counts
+			inThread := threaded && ev.ThreadRoot != ""
+			if inThread {
+				if ev.StreamPos <= e.threadRead[ev.ThreadRoot] {
+					continue
+				}
+				tc = e.threads[ev.ThreadRoot]
+				c = &tc
+			}
+			c.NotificationCount++
+			if highlight {
+				c.HighlightCount++
+			}
+			if inThread {
+				e.threads[ev.ThreadRoot] = tc
+			}
 		}
-		c.NotificationCount++
-		if highlight {
-			c.HighlightCount++
-		}
-		if threaded && ev.ThreadRoot != "" {
-			threads[ev.ThreadRoot] = tc
-		}
+		e.upto = upto
 	}
-	return main, threads, nil
+	s.countsMu.Lock()
+	if len(s.counts) >= maxCountsEntries {
+		s.counts = map[countsKey]countsEntry{}
+	}
+	s.counts[key] = e
+	s.countsMu.Unlock()
+	return e.main, e.threads, nil
 }
 
 type msgContent struct {

@@ -139,16 +139,22 @@ func (r *Rig) CreateUserDevice(localpart, deviceID string, create bool) *mautrix
 // Do sends a raw request with an optional access token and returns status and body.
 func (r *Rig) Do(method, path, token string, body io.Reader) (int, []byte) {
 	r.T.Helper()
+	return r.DoT(r.T, method, path, token, body)
+}
+
+// DoT is Do reporting failures to t (a fuzz target must not use the rig's *testing.F).
+func (r *Rig) DoT(t testing.TB, method, path, token string, body io.Reader) (int, []byte) {
+	t.Helper()
 	req, err := http.NewRequest(method, r.URL+path, body)
 	if err != nil {
-		r.T.Fatal(err)
+		t.Fatal(err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		r.T.Fatalf("%s %s: %v", method, path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
