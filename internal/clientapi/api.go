@@ -4,7 +4,6 @@
 package clientapi
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/axon-matrix/axon/internal/account"
@@ -22,8 +21,4 @@ type API struct {
 	Accounts *account.Service
 	Sync     *sync.Service
 	Log      *slog.Logger
-
-	// SetPresenceFromSync records presence implied by a /sync request
-	// (set by the presence module; nil means presence is not tracked).
-	SetPresenceFromSync func(ctx context.Context, user, state string)
 }

@@ -38,16 +38,9 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Filter = f
 	}
-	if sp := q.Get("set_presence"); sp != "" {
-		if sp != "online" && sp != "offline" && sp != "unavailable" {
-			httpapi.WriteError(w, r, mxerr.InvalidParam("set_presence must be online, offline or unavailable"))
-			return
-		}
-		if a.SetPresenceFromSync != nil {
-			a.SetPresenceFromSync(ctx, c.UserID, sp)
-		}
-	} else if a.SetPresenceFromSync != nil {
-		a.SetPresenceFromSync(ctx, c.UserID, "online")
+	if err := a.setPresenceFromSync(ctx, c.UserID, q.Get("set_presence")); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
 	}
 	resp, err := a.Sync.Sync(ctx, req)
 	if err != nil {
