@@ -506,3 +506,50 @@ func TestAccountProfile(t *testing.T) {
 		t.Fatalf("member event after delete: %+v", member)
 	}
 }
+
+// FuzzAccountBodies throws arbitrary bodies at the account endpoints: the
+// answer must be JSON, never a 5xx, and every error must carry an errcode
+// except a user-interactive auth challenge, which carries flows instead.
+func FuzzAccountBodies(f *testing.F) {
+	for _, seed := range []string{`{}`, `[]`, `nul`, `"x"`, "\x00\xff", `{"type":"m.login.password","user":"alice","password":"pw"}`,
+		`{"identifier":{"type":"m.id.user","user":5}}`, `{"identifier":"x"}`, `{"auth":{"type":"m.login.dummy"}}`,
+		`{"auth":{"type":"m.login.password","session":"x"}}`, `{"auth":[]}`, `{"username":"Ä","password":"p"}`,
+		`{"devices":null}`, `{"devices":[1]}`, `{"displayname":null}`, `{"displayname":{"a":1}}`, `{"avatar_url":"mxc://x/y"}`,
+		`{"new_password":"n","logout_devices":"yes"}`, `{"nonce":"n","username":"u","password":"p","mac":"zz","admin":"y"}`,
+		`{"display_name":7}`} {
+		for i := range 8 {
+			f.Add(seed, uint8(i))
+		}
+	}
+	r := testrig.Start(f, func(c *config.Config) { c.RegistrationSharedSecret = "fuzz" })
+	alice := r.CreateUser("alice")
+	me := url.PathEscape(alice.UserID.String())
+	endpoints := []struct{ method, path string }{
+		{http.MethodPost, "/_matrix/client/v3/login"},
+		{http.MethodPost, "/_matrix/client/v3/register"},
+		{http.MethodPost, "/_matrix/client/v3/account/password"},
+		{http.MethodPost, "/_matrix/client/v3/delete_devices"},
+		{http.MethodPut, "/_matrix/client/v3/profile/" + me + "/displayname"},
+		{http.MethodPut, "/_matrix/client/v3/profile/" + me + "/avatar_url"},
+		{http.MethodPut, "/_matrix/client/v3/devices/DEV_alice"},
+		{http.MethodPost, "/_synapse/admin/v1/register"},
+	}
+	f.Fuzz(func(t *testing.T, body string, which uint8) {
+		ep := endpoints[int(which)%len(endpoints)]
+		status, resp := r.DoT(t, ep.method, ep.path, alice.AccessToken, bytes.NewReader([]byte(body)))
+		if status >= 500 {
+			t.Fatalf("%s %s with %q: %d %s", ep.method, ep.path, body, status, resp)
+		}
+		var parsed map[string]any
+		if err := json.Unmarshal(resp, &parsed); err != nil {
+			t.Fatalf("%s %s with %q: non-JSON answer %q", ep.method, ep.path, body, resp)
+		}
+		if status >= 400 {
+			_, hasCode := parsed["errcode"].(string)
+			_, hasFlows := parsed["flows"]
+			if !hasCode && !(status == 401 && hasFlows) {
+				t.Fatalf("%s %s with %q: error without errcode: %s", ep.method, ep.path, body, resp)
+			}
+		}
+	})
+}
