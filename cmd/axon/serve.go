@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/axon-matrix/axon/internal/config"
@@ -29,6 +30,9 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
+// softMemoryLimit is the default Go heap soft limit (GOMEMLIMIT overrides).
+const softMemoryLimit = 80 << 20
+
 func serveCommand(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "configuration file (default: <data_dir>/axon.yaml, created if missing)")
@@ -41,6 +45,11 @@ func serveCommand(args []string) int {
 		return 1
 	}
 	log := newLogger(cfg.LogLevel)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft heap limit keeps a small server small: the collector works
+		// harder near it instead of letting garbage grow the RSS.
+		debug.SetMemoryLimit(softMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := server.New(ctx, cfg, log)

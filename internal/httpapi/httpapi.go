@@ -57,7 +57,9 @@ func CallerOf(r *http.Request) Caller {
 
 // Authenticator resolves access tokens.
 type Authenticator interface {
-	Authenticate(ctx context.Context, token string) (Caller, error)
+	// Authenticate resolves a token; ip is the client's address, for the
+	// device's last-seen record.
+	Authenticate(ctx context.Context, token, ip string) (Caller, error)
 }
 
 // Options configures the edge.
@@ -125,7 +127,7 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			return
 		}
 		if token != "" {
-			c, err := m.opts.Auth.Authenticate(r.Context(), token)
+			c, err := m.opts.Auth.Authenticate(r.Context(), token, clientIP(r))
 			if err != nil {
 				WriteError(w, r, err)
 				return

@@ -107,8 +107,8 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
 		now:       time.Now,
 		roomsByID: make(map[string]*room),
-		events:    newLRU[string, *Event](20000),
-		groups:    newLRU[int64, storage.StateMap](2000),
+		events:    newLRU[string, *Event](4096),
+		groups:    newLRU[int64, storage.StateMap](256),
 	}
 }
 

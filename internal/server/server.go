@@ -51,6 +51,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
 	accounts := account.New(db, cfg, log)
 	ss := sync.New(db, rs, log)
+	// Accounts deactivated with the CLI while the server was down still
+	// have memberships: leave those rooms now, through the room writers.
+	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {
+		log.Error("leaving rooms of deactivated users", "err", err)
+	} else if n > 0 {
+		log.Info("left rooms of deactivated users", "rooms", n)
+	}
 	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Log: log}
 
 	limiters := map[string]*ratelimit.Limiter{}
@@ -73,11 +80,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 
 type authAdapter struct{ a *account.Service }
 
-func (x authAdapter) Authenticate(ctx context.Context, token string) (httpapi.Caller, error) {
+func (x authAdapter) Authenticate(ctx context.Context, token, ip string) (httpapi.Caller, error) {
 	u, d, admin, err := x.a.Authenticate(ctx, token)
 	if err != nil {
 		return httpapi.Caller{}, err
 	}
+	x.a.SeenDevice(ctx, u, d, ip)
 	return httpapi.Caller{UserID: u, DeviceID: d, IsAdmin: admin}, nil
 }
 
