@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildAxon compiles the binary once per test run.
+func buildAxon(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "axon-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "axon")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+func startServe(t *testing.T, bin, dataDir, addr string, extraEnv ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "AXON_DATA_DIR="+dataDir, "AXON_LISTEN="+addr, "AXON_SERVER_NAME=durable.test",
+		"AXON_REGISTRATION=open", "AXON_RATE_LIMITS=false", "AXON_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, extraEnv...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, url: "http://" + addr}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.url + "/_matrix/client/versions")
+		if err == nil {
+			resp.Body.Close()
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	t.Fatal("server did not start")
+	return nil
+}
+
+// TestKill9LosesNothing sends messages, kills the server with SIGKILL right
+// after the last acknowledgement, restarts it and finds every message.
+func TestKill9LosesNothing(t *testing.T) {
+	ctx := context.Background()
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := startServe(t, bin, dir, addr)
+	c, err := mautrix.NewClient(p.url, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "durable", Password: "correct horse battery"})
+	if err != nil {
+		t.Fatalf("register: %v", err)
+	}
+	c.SetCredentials(reg.UserID, reg.AccessToken)
+	room, err := c.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent []id.EventID
+	for i := 0; i < 200; i++ {
+		resp, err := c.SendText(ctx, room.RoomID, fmt.Sprint("message ", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, resp.EventID)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+
+	p = startServe(t, bin, dir, addr)
+	defer func() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() }()
+	msgs, err := c.Messages(ctx, room.RoomID, "", "", mautrix.DirectionBackward, nil, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[id.EventID]bool{}
+	for _, ev := range msgs.Chunk {
+		have[ev.ID] = true
+	}
+	for i, e := range sent {
+		if !have[e] {
+			t.Fatalf("acknowledged message %d (%s) lost after kill -9", i, e)
+		}
+	}
+	// The server keeps working after the crash: a new send and login succeed.
+	if _, err := c.SendText(ctx, room.RoomID, "after restart"); err != nil {
+		t.Fatalf("send after restart: %v", err)
+	}
+}
+
+// TestSIGTERMStopsCleanly checks a graceful stop exits 0.
+func TestSIGTERMStopsCleanly(t *testing.T) {
+	bin := buildAxon(t)
+	p := startServe(t, bin, t.TempDir(), freeAddr(t))
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		t.Fatal("server did not stop on SIGTERM")
+	}
+}
+
+// TestInvalidConfigRefused checks a bad setting stops the start with a
+// message naming it.
+func TestInvalidConfigRefused(t *testing.T) {
+	bin := buildAxon(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "AXON_DATA_DIR="+t.TempDir(), "AXON_REGISTRATION=sometimes")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("server started with an invalid registration mode")
+	}
+	if !strings.Contains(string(out), "registration") {
+		t.Fatalf("error does not name the setting: %s", out)
+	}
+}
+
+// TestDefaultSetup checks a bare start creates the data dir, config and key.
+func TestDefaultSetup(t *testing.T) {
+	bin := buildAxon(t)
+	work := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "AXON_LISTEN="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/_matrix/client/versions"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, f := range []string{"axon.yaml", "signing.key", "axon.db"} {
+		if _, err := os.Stat(filepath.Join(work, "axon-data", f)); err != nil {
+			t.Fatalf("%s not created: %v", f, err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join(work, "axon-data", "axon.yaml"))
+	if !strings.Contains(string(b), "#") {
+		t.Fatal("axon.yaml has no comments")
+	}
+}
