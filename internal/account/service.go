@@ -78,7 +78,7 @@ func (s *Service) ServerName() string { return s.cfg.ServerName }
 // process and remove devices directly in the database, and that must take
 // effect at once.
 func (s *Service) Authenticate(ctx context.Context, token string) (userID, deviceID string, isAdmin bool, err error) {
-	userID, deviceID, err = s.db.DeviceByToken(ctx, auth.HashToken(token))
+	userID, deviceID, isAdmin, err = s.db.DeviceByToken(ctx, auth.HashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
 		e := mxerr.New("M_UNKNOWN_TOKEN", "Unknown access token")
 		e.Extra = map[string]any{"soft_logout": false}
@@ -87,11 +87,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (userID, devic
 	if err != nil {
 		return "", "", false, fmt.Errorf("authenticate: %w", err)
 	}
-	u, err := s.db.GetUser(ctx, userID)
-	if err != nil {
-		return "", "", false, fmt.Errorf("authenticate: %w", err)
-	}
-	return userID, deviceID, u.IsAdmin, nil
+	return userID, deviceID, isAdmin, nil
 }
 
 // seenInterval is how stale a device's last-seen record may get. Writing

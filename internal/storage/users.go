@@ -162,10 +162,11 @@ func (db *DB) UpsertDevice(ctx context.Context, userID, deviceID, displayName, t
 	})
 }
 
-// DeviceByToken resolves an access token hash to its user and device.
-func (db *DB) DeviceByToken(ctx context.Context, tokenHash string) (userID, deviceID string, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT d.user_id, d.device_id FROM devices d JOIN users u ON u.user_id = d.user_id
-		WHERE d.token_hash = $1 AND u.deactivated = 0`, tokenHash).Scan(&userID, &deviceID)
+// DeviceByToken resolves an access token hash to its (active) user, device
+// and the user's admin flag, in one query: it runs on every request.
+func (db *DB) DeviceByToken(ctx context.Context, tokenHash string) (userID, deviceID string, isAdmin bool, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT d.user_id, d.device_id, u.is_admin FROM devices d JOIN users u ON u.user_id = d.user_id
+		WHERE d.token_hash = $1 AND u.deactivated = 0`, tokenHash).Scan(&userID, &deviceID, &isAdmin)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
