@@ -165,6 +165,7 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 			newState[k] = v
 		}
 		newState[key] = string(eventID)
+		preq.Event.Replaces = r.state[key]
 		if r.group == 0 || r.chainLen >= maxChainLen {
 			preq.NewGroup = &storage.NewStateGroup{ChainLen: 1, Entries: newState}
 		} else {
@@ -181,6 +182,7 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 	if err != nil {
 		return nil, err
 	}
+	row = preq.Event
 	row.StreamPos, row.StateAfter = pos, after
 	ev := &Event{Event: row, PDU: p, Version: r.version}
 	r.heads = []string{string(eventID)}

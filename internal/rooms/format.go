@@ -71,19 +71,15 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 			ce.Unsigned["redacted_because"] = rc
 		}
 	}
-	if ev.StateKey != nil {
-		if before, err := s.StateAt(ctx, ev.StateBefore); err == nil {
-			if prevID, ok := before[storage.StateKey{Type: ev.Type, StateKey: *ev.StateKey}]; ok {
-				ce.Unsigned["replaces_state"] = prevID
-				if prev, err := s.Event(ctx, prevID); err == nil {
-					content := prev.PDU.Content
-					if prev.RedactedBy != "" {
-						content = pdu.RedactContent(prev.Type, content, prev.Version)
-					}
-					ce.Unsigned["prev_content"] = json.RawMessage(content)
-					ce.Unsigned["prev_sender"] = prev.Sender
-				}
+	if ev.Replaces != "" {
+		ce.Unsigned["replaces_state"] = ev.Replaces
+		if prev, err := s.Event(ctx, ev.Replaces); err == nil {
+			content := prev.PDU.Content
+			if prev.RedactedBy != "" {
+				content = pdu.RedactContent(prev.Type, content, prev.Version)
 			}
+			ce.Unsigned["prev_content"] = json.RawMessage(content)
+			ce.Unsigned["prev_sender"] = prev.Sender
 		}
 	}
 	if !opts.NoAggregations && ev.RedactedBy == "" {

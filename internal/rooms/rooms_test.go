@@ -329,3 +329,22 @@ func TestManyRoomsInOneMillisecond(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestPrevContent(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t)
+	room := create(t, s, "12", "public_chat")
+	empty := ""
+	first, _ := send(t, s, room, user("alice"), "m.room.topic", &empty, map[string]any{"topic": "one"})
+	second, err := send(t, s, room, user("alice"), "m.room.topic", &empty, map[string]any{"topic": "two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cold := New(s.db, server, s.keyID, s.key, nil)
+	ev, _ := cold.Event(ctx, second.EventID)
+	ce := cold.Format(ctx, ev, Viewer{UserID: user("alice")}, FormatOpts{})
+	prev, _ := json.Marshal(ce.Unsigned["prev_content"])
+	if string(prev) != `{"topic":"one"}` || ce.Unsigned["replaces_state"] != first.EventID {
+		t.Fatalf("prev_content %s, replaces_state %v", prev, ce.Unsigned["replaces_state"])
+	}
+}

@@ -34,6 +34,7 @@ type Event struct {
 	StateBefore int64
 	StateAfter  int64
 	PDU         []byte
+	Replaces    string
 	RedactedBy  string
 	TxnDevice   string
 	TxnID       string
@@ -101,10 +102,10 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		}
 		pos = tx.NextPos(StreamEvents)
 		_, err := tx.ExecContext(ctx, `INSERT INTO events (stream_pos, event_id, room_id, type, state_key, sender, depth, origin_ts,
-			state_before, state_after, pdu, txn_device, txn_id, relates_to, rel_type, thread_root)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+			state_before, state_after, pdu, replaces, txn_device, txn_id, relates_to, rel_type, thread_root)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 			pos, ev.EventID, ev.RoomID, ev.Type, ev.StateKey, ev.Sender, ev.Depth, ev.OriginTS, ev.StateBefore, stateAfter,
-			string(ev.PDU), nullStr(ev.TxnDevice), nullStr(ev.TxnID), nullStr(ev.RelatesTo), nullStr(ev.RelType), nullStr(ev.ThreadRoot))
+			string(ev.PDU), nullStr(ev.Replaces), nullStr(ev.TxnDevice), nullStr(ev.TxnID), nullStr(ev.RelatesTo), nullStr(ev.RelType), nullStr(ev.ThreadRoot))
 		if isUniqueViolation(err) && ev.TxnID != "" {
 			return ErrDuplicateTxn
 		}
@@ -185,14 +186,14 @@ func (db *DB) strings(ctx context.Context, q string, args ...any) ([]string, err
 }
 
 const eventCols = `stream_pos, event_id, room_id, type, state_key, sender, depth, origin_ts, state_before, state_after, pdu,
-	COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, ''), COALESCE(relates_to, ''), COALESCE(rel_type, ''), COALESCE(thread_root, '')`
+	COALESCE(replaces, ''), COALESCE(redacted_by, ''), COALESCE(txn_device, ''), COALESCE(txn_id, ''), COALESCE(relates_to, ''), COALESCE(rel_type, ''), COALESCE(thread_root, '')`
 
 func scanEvent(row interface{ Scan(...any) error }) (*Event, error) {
 	var e Event
 	var sk sql.NullString
 	var pdu string
 	err := row.Scan(&e.StreamPos, &e.EventID, &e.RoomID, &e.Type, &sk, &e.Sender, &e.Depth, &e.OriginTS, &e.StateBefore, &e.StateAfter,
-		&pdu, &e.RedactedBy, &e.TxnDevice, &e.TxnID, &e.RelatesTo, &e.RelType, &e.ThreadRoot)
+		&pdu, &e.Replaces, &e.RedactedBy, &e.TxnDevice, &e.TxnID, &e.RelatesTo, &e.RelType, &e.ThreadRoot)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

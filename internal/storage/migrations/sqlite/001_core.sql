@@ -60,6 +60,9 @@ CREATE TABLE events (
     -- state group after it (differs only for state events)
     state_after  INTEGER NOT NULL,
     pdu         TEXT NOT NULL,
+    -- for state events, the event this one replaced in the room state
+    -- (clients get its content as unsigned.prev_content)
+    replaces    TEXT,
     redacted_by TEXT,
     txn_device  TEXT,
     txn_id      TEXT,
