@@ -111,6 +111,17 @@ func (a *API) Routes() []httpapi.Route {
 	}
 }
 
+// MediaPrefixes are where the legacy (unauthenticated) media API lives.
+var MediaPrefixes = []string{"/_matrix/media/v3", "/_matrix/media/r0"}
+
+// MediaRoutes are served under MediaPrefixes; the authenticated media
+// endpoints are in V1Routes under /_matrix/client/v1/media.
+func (a *API) MediaRoutes() []httpapi.Route {
+	return []httpapi.Route{
+		// media.go
+	}
+}
+
 // V1Routes are served under /_matrix/client/v1.
 func (a *API) V1Routes() []httpapi.Route {
 	const yes = httpapi.RequireAuth

@@ -74,6 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	})
 	mux.Mount(clientapi.Prefixes, api.Routes())
 	mux.Mount([]string{"/_matrix/client/v1"}, api.V1Routes())
+	mux.Mount(clientapi.MediaPrefixes, api.MediaRoutes())
 	mux.Mount([]string{""}, api.UnversionedRoutes())
 	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Handler: mux.Handler(), Log: log}, nil
 }
