@@ -649,3 +649,26 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) {
 		"state":         a.Rooms.FormatAll(ctx, stateEvs, v, rooms.FormatOpts{NoAggregations: true}),
 	})
 }
+
+func (a *API) upgradeRoom(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		NewVersion         string   `json:"new_version"`
+		AdditionalCreators []string `json:"additional_creators"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if body.NewVersion == "" {
+		httpapi.WriteError(w, r, mxerr.MissingParam("new_version is required"))
+		return
+	}
+	newRoom, err := a.Rooms.Upgrade(r.Context(), rooms.UpgradeRequest{
+		RoomID: r.PathValue("roomId"), Sender: httpapi.CallerOf(r).UserID, NewVersion: body.NewVersion, AdditionalCreators: body.AdditionalCreators,
+	})
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"replacement_room": newRoom})
+}

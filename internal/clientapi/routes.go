@@ -39,6 +39,7 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/joined_members", Auth: yes, Handler: a.joinedMembers},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/messages", Auth: yes, Handler: a.getMessages},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/context/{eventId}", Auth: yes, Handler: a.getContext},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/upgrade", Auth: yes, Limit: "message", Handler: a.upgradeRoom},
 
 		// sync.go
 		{Method: http.MethodGet, Path: "/sync", Auth: yes, Handler: a.sync},

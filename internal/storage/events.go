@@ -455,3 +455,13 @@ func (db *DB) CurrentMemberships(ctx context.Context, roomID string) (map[string
 	}
 	return out, rows.Err()
 }
+
+// IsRoomPublished reports whether a room is in the public directory.
+func (db *DB) IsRoomPublished(ctx context.Context, roomID string) (bool, error) {
+	var p bool
+	err := db.read.QueryRowContext(ctx, `SELECT published FROM rooms WHERE room_id = $1`, roomID).Scan(&p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, ErrNotFound
+	}
+	return p, err
+}

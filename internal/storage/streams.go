@@ -404,3 +404,8 @@ func escapeLike(s string) string {
 	}
 	return string(out)
 }
+
+// MoveAlias points an existing alias at another room.
+func (db *DB) MoveAlias(ctx context.Context, alias, roomID string) error {
+	return db.execOne(ctx, `UPDATE room_aliases SET room_id = $2 WHERE alias = $1`, alias, roomID)
+}
