@@ -194,6 +194,7 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 		s.groups.put(after, newState)
 		if preq.Membership != "" {
 			r.members[*p.StateKey] = preq.Membership
+			s.noteMembership(*p.StateKey, storage.Membership{RoomID: roomID, Membership: preq.Membership, EventID: row.EventID, StreamPos: pos})
 		}
 	}
 	s.events.put(ev.EventID, ev)

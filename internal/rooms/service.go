@@ -75,6 +75,14 @@ type Service struct {
 	// user in the same millisecond would otherwise collide.
 	lastCreateTS atomic.Int64
 
+	// userRooms caches each user's memberships (loaded on first use, kept
+	// current by sendLocked): every /sync asks for them.
+	userRoomsMu sync.Mutex
+	userRooms   map[string]map[string]storage.Membership
+	// memberGen counts member events applied; a load that raced with one
+	// is returned but not cached.
+	memberGen uint64
+
 	threadRootsOnce sync.Once
 	threadRootsMu   sync.RWMutex
 	threadRoots     map[string]struct{}
@@ -107,6 +115,7 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
 		now:       time.Now,
 		roomsByID: make(map[string]*room),
+		userRooms: make(map[string]map[string]storage.Membership),
 		events:    newLRU[string, *Event](4096),
 		groups:    newLRU[int64, storage.StateMap](256),
 	}
@@ -262,6 +271,55 @@ func (s *Service) CurrentState(ctx context.Context, roomID string) (storage.Stat
 		out[k] = v
 	}
 	return out, nil
+}
+
+// maxCachedUsers bounds the membership cache; it is dropped whole when
+// full and refilled from storage on demand.
+const maxCachedUsers = 50000
+
+// UserMemberships returns the user's current memberships in every room.
+func (s *Service) UserMemberships(ctx context.Context, user string) ([]storage.Membership, error) {
+	s.userRoomsMu.Lock()
+	m, ok := s.userRooms[user]
+	if ok {
+		out := make([]storage.Membership, 0, len(m))
+		for _, v := range m {
+			out = append(out, v)
+		}
+		s.userRoomsMu.Unlock()
+		return out, nil
+	}
+	gen := s.memberGen
+	s.userRoomsMu.Unlock()
+	list, err := s.db.UserMemberships(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	s.userRoomsMu.Lock()
+	defer s.userRoomsMu.Unlock()
+	if s.memberGen != gen {
+		// A member event landed while we read: our list may predate it.
+		return list, nil
+	}
+	if len(s.userRooms) >= maxCachedUsers {
+		s.userRooms = make(map[string]map[string]storage.Membership)
+	}
+	m = make(map[string]storage.Membership, len(list))
+	for _, v := range list {
+		m[v.RoomID] = v
+	}
+	s.userRooms[user] = m
+	return list, nil
+}
+
+// noteMembership applies a persisted member event to the cache.
+func (s *Service) noteMembership(user string, mb storage.Membership) {
+	s.userRoomsMu.Lock()
+	defer s.userRoomsMu.Unlock()
+	s.memberGen++
+	if m, ok := s.userRooms[user]; ok {
+		m[mb.RoomID] = mb
+	}
 }
 
 // MembersByMembership returns the users with each membership in the room now.

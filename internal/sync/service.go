@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -37,6 +38,8 @@ type Service struct {
 
 	countsMu stdsync.Mutex
 	counts   map[countsKey]countsEntry
+	// push evaluates users' push rules for the counts (unread.go).
+	push *push.Evaluator
 }
 
 // New creates the sync service and subscribes it to room events.
@@ -50,6 +53,7 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 		},
 		acked: map[string]int64{}, toDeviceChecked: map[string]int64{},
 		counts: map[countsKey]countsEntry{},
+		push:   push.NewEvaluator(rs, nil),
 	}
 	rs.Subscribe(func(ev *rooms.Event) {
 		if ev.Type == "m.room.redaction" {
@@ -157,6 +161,9 @@ type builder struct {
 	joined map[string]bool
 	// newMembers are users seen joining the user's rooms in this batch.
 	newMembers map[string]bool
+	// goneMembers are users who may no longer share a room with the user:
+	// they left one of its rooms, or were in a room the user left.
+	goneMembers map[string]bool
 	// roomData holds the room account data changed in this batch (all of
 	// it for rooms sent whole), loaded once per response.
 	roomData    map[string][]storage.AccountData
@@ -168,12 +175,13 @@ type builder struct {
 const maxScan = 1000
 
 func (b *builder) rooms(ctx context.Context) error {
-	memberships, err := b.s.db.UserMemberships(ctx, b.req.UserID)
+	memberships, err := b.s.rooms.UserMemberships(ctx, b.req.UserID)
 	if err != nil {
 		return err
 	}
 	b.joined = map[string]bool{}
 	b.newMembers = map[string]bool{}
+	b.goneMembers = map[string]bool{}
 	current := map[string]storage.Membership{}
 	for _, m := range memberships {
 		current[m.RoomID] = m
@@ -422,9 +430,21 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 	for _, ev := range append(append([]*rooms.Event{}, tl...), state...) {
 		if ev.Type == "m.room.member" {
 			memberChange = true
-			if rooms.MembershipOf(ev) == "join" && ev.StreamPos > b.since.Pos && ev.StateKey != nil {
-				b.newMembers[*ev.StateKey] = true
+			if ev.StreamPos > b.since.Pos && ev.StateKey != nil {
+				switch rooms.MembershipOf(ev) {
+				case "join":
+					b.newMembers[*ev.StateKey] = true
+				case "leave", "ban":
+					b.goneMembers[*ev.StateKey] = true
+				}
 			}
+		}
+	}
+	if full && b.since.Pos > 0 {
+		// A room sent whole in an incremental sync was (re)joined: its
+		// members may be newly sharing a room with the user.
+		for _, u := range b.s.Notifier.RoomMembers(ctx, roomID) {
+			b.newMembers[u] = true
 		}
 	}
 	if memberChange {
@@ -696,6 +716,11 @@ func (b *builder) leftRoom(ctx context.Context, m storage.Membership, newEvents 
 		lr.State.Events = []rooms.ClientEvent{}
 	}
 	b.resp.Rooms.Leave[m.RoomID] = lr
+	if b.since.Pos > 0 {
+		for _, u := range b.s.Notifier.RoomMembers(ctx, m.RoomID) {
+			b.goneMembers[u] = true
+		}
+	}
 	return nil
 }
 
@@ -707,9 +732,18 @@ func (b *builder) accountData(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pushRules := false
 	for _, a := range ads {
 		if a.RoomID == "" && b.f.AccountData.Allows(a.Type, "") {
 			b.resp.AccountData.Events = append(b.resp.AccountData.Events, rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)})
+			pushRules = pushRules || a.Type == push.AccountDataType
+		}
+	}
+	// Clients read their push rules from the initial sync; a user who never
+	// changed one has the server defaults, stored nowhere.
+	if b.since.Pos == 0 && !pushRules && b.f.AccountData.Allows(push.AccountDataType, "") {
+		if c, err := json.Marshal(push.DefaultContent(b.req.UserID)); err == nil {
+			b.resp.AccountData.Events = append(b.resp.AccountData.Events, rawEvent{Type: push.AccountDataType, Content: c})
 		}
 	}
 	return nil
@@ -818,19 +852,33 @@ func (b *builder) deviceLists(ctx context.Context) error {
 			changed[u] = true
 		}
 	}
+	var shared map[string]bool
 	if b.s.db.StreamPosition(storage.StreamDeviceLists) > b.since.Pos {
 		users, err := b.s.db.DeviceListChangesAfter(ctx, b.since.Pos, b.to.Pos)
 		if err != nil {
 			return err
 		}
 		if len(users) > 0 {
-			shared := b.sharedUsers(ctx)
+			shared = b.sharedUsers(ctx)
 			for _, u := range users {
 				if shared[u] {
 					changed[u] = true
 				}
 			}
 		}
+	}
+	// Left: users who shared a room before and share none now.
+	if len(b.goneMembers) > 0 {
+		if shared == nil {
+			shared = b.sharedUsers(ctx)
+		}
+		for u := range b.goneMembers {
+			if !shared[u] {
+				b.resp.DeviceLists.Left = append(b.resp.DeviceLists.Left, u)
+				delete(changed, u)
+			}
+		}
+		sort.Strings(b.resp.DeviceLists.Left)
 	}
 	for u := range changed {
 		b.resp.DeviceLists.Changed = append(b.resp.DeviceLists.Changed, u)
