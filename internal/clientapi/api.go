@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
@@ -20,5 +21,6 @@ type API struct {
 	Rooms    *rooms.Service
 	Accounts *account.Service
 	Sync     *sync.Service
+	Media    *media.Service
 	Log      *slog.Logger
 }

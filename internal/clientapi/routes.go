@@ -118,8 +118,20 @@ var MediaPrefixes = []string{"/_matrix/media/v3", "/_matrix/media/r0"}
 // MediaRoutes are served under MediaPrefixes; the authenticated media
 // endpoints are in V1Routes under /_matrix/client/v1/media.
 func (a *API) MediaRoutes() []httpapi.Route {
+	const (
+		no     = httpapi.NoAuth
+		yes    = httpapi.RequireAuth
+		legacy = true
+	)
 	return []httpapi.Route{
 		// media.go
+		{Method: http.MethodPost, Path: "/upload", Auth: yes, MaxBodyBytes: httpapi.NoBodyLimit, Handler: a.mediaUpload},
+		{Method: http.MethodPut, Path: "/upload/{serverName}/{mediaId}", Auth: yes, MaxBodyBytes: httpapi.NoBodyLimit, Handler: a.mediaUploadTo},
+		{Method: http.MethodGet, Path: "/download/{serverName}/{mediaId}", Auth: no, Handler: a.mediaDownload(legacy)},
+		{Method: http.MethodGet, Path: "/download/{serverName}/{mediaId}/{fileName}", Auth: no, Handler: a.mediaDownload(legacy)},
+		{Method: http.MethodGet, Path: "/thumbnail/{serverName}/{mediaId}", Auth: no, Handler: a.mediaThumbnail(legacy)},
+		{Method: http.MethodGet, Path: "/config", Auth: yes, Handler: a.mediaConfig},
+		{Method: http.MethodGet, Path: "/preview_url", Auth: yes, Handler: a.mediaPreviewURL},
 	}
 }
 
@@ -131,6 +143,12 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
+		// media.go (authenticated media, spec v1.11)
+		{Method: http.MethodGet, Path: "/media/config", Auth: yes, Handler: a.mediaConfig},
+		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaDownload(false)},
+		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}/{fileName}", Auth: yes, Handler: a.mediaDownload(false)},
+		{Method: http.MethodGet, Path: "/media/thumbnail/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaThumbnail(false)},
+		{Method: http.MethodGet, Path: "/media/preview_url", Auth: yes, Handler: a.mediaPreviewURL},
 		// account.go
 		{Method: http.MethodGet, Path: "/register/m.login.registration_token/validity", Auth: httpapi.NoAuth, Limit: "login", Handler: a.registrationTokenValidity},
 	}

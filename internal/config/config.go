@@ -38,6 +38,7 @@ const (
 	DefaultRegistration    = RegistrationDisabled
 	DefaultMaxRequestBytes = 1 << 20
 	DefaultLogLevel        = "info"
+	DefaultMaxUploadBytes  = 50 << 20
 )
 
 // File names inside the data directory.
@@ -45,6 +46,7 @@ const (
 	ConfigFileName     = "axon.yaml"
 	DatabaseFileName   = "axon.db"
 	SigningKeyFileName = "signing.key"
+	MediaDirName       = "media"
 )
 
 // Values of Config.Registration.
@@ -73,6 +75,21 @@ type RateLimitSettings struct {
 	Default  RateLimit `yaml:"default"`
 }
 
+// MediaSettings configures the media repository.
+type MediaSettings struct {
+	MaxUploadBytes int64  `yaml:"max_upload_bytes"`
+	Dir            string `yaml:"dir"`
+	UserQuotaBytes int64  `yaml:"user_quota_bytes"`
+	URLPreviews    bool   `yaml:"url_previews"`
+	FreezeLegacy   bool   `yaml:"freeze_legacy"`
+}
+
+// PushSettings configures delivery to push gateways.
+type PushSettings struct {
+	AllowHTTP             bool `yaml:"allow_http"`
+	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
+}
+
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
@@ -89,6 +106,8 @@ type Config struct {
 	SigningKeyPath           string            `yaml:"signing_key_path"`
 	LogLevel                 string            `yaml:"log_level"`
 	WellKnownClient          string            `yaml:"well_known_client_base_url"`
+	Push                     PushSettings      `yaml:"push"`
+	Media                    MediaSettings     `yaml:"media"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does
@@ -123,6 +142,7 @@ func staticDefaults() *Config {
 		RateLimit:       DefaultRateLimits(),
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		LogLevel:        DefaultLogLevel,
+		Media:           MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
 	}
 }
 
@@ -140,6 +160,7 @@ func (c *Config) fillDefaults() {
 	def(&c.Registration, DefaultRegistration)
 	def(&c.LogLevel, DefaultLogLevel)
 	def(&c.SigningKeyPath, filepath.Join(c.DataDir, SigningKeyFileName))
+	def(&c.Media.Dir, filepath.Join(c.DataDir, MediaDirName))
 	def(&c.PublicBaseURL, baseURLFromListen(c.Listen))
 	// Matrix clients append API paths to the base URL; a missing slash would
 	// glue the last path segment of the base to "_matrix".

@@ -38,6 +38,7 @@ func TestDefaults(t *testing.T) {
 		SigningKeyPath:  filepath.Join("axon-data", "signing.key"),
 		LogLevel:        "info",
 		WellKnownClient: "http://127.0.0.1:8008/",
+		Media:           MediaSettings{MaxUploadBytes: 50 << 20, Dir: filepath.Join("axon-data", "media")},
 	}
 	want.RateLimit.Login = RateLimit{PerSecond: 0.2, Burst: 5}
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}
@@ -63,7 +64,11 @@ func TestEnvOverrides(t *testing.T) {
 		{"server name", map[string]string{"AXON_SERVER_NAME": "example.org"},
 			func(c *Config) { c.ServerName = "example.org" }},
 		{"data dir moves signing key", map[string]string{"AXON_DATA_DIR": "/srv/axon"},
-			func(c *Config) { c.DataDir = "/srv/axon"; c.SigningKeyPath = "/srv/axon/signing.key" }},
+			func(c *Config) {
+				c.DataDir = "/srv/axon"
+				c.SigningKeyPath = "/srv/axon/signing.key"
+				c.Media.Dir = "/srv/axon/media"
+			}},
 		{"listen moves base URLs", map[string]string{"AXON_LISTEN": "10.0.0.1:9000"},
 			func(c *Config) {
 				c.Listen = "10.0.0.1:9000"
@@ -125,6 +130,11 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) { c.LogLevel = "debug" }},
 		{"well-known client", map[string]string{"AXON_WELL_KNOWN_CLIENT_BASE_URL": "https://m.example.org"},
 			func(c *Config) { c.WellKnownClient = "https://m.example.org" }},
+		{"media", map[string]string{"AXON_MEDIA_MAX_UPLOAD_BYTES": "1000", "AXON_MEDIA_DIR": "/mnt/media",
+			"AXON_MEDIA_USER_QUOTA_BYTES": "5000", "AXON_MEDIA_URL_PREVIEWS": "on", "AXON_MEDIA_FREEZE_LEGACY": "yes"},
+			func(c *Config) {
+				c.Media = MediaSettings{MaxUploadBytes: 1000, Dir: "/mnt/media", UserQuotaBytes: 5000, URLPreviews: true, FreezeLegacy: true}
+			}},
 		{"empty value means default", map[string]string{"AXON_SERVER_NAME": "", "AXON_MAX_REQUEST_BYTES": ""},
 			func(c *Config) {}},
 	}
@@ -202,6 +212,7 @@ well_known_client_base_url: https://client.example.org
 	want.RateLimit.Message.Burst = 60 // per_second keeps its default
 	want.MaxRequestBytes = 4096
 	want.SigningKeyPath = "/var/lib/axon/signing.key"
+	want.Media.Dir = "/var/lib/axon/media"
 	want.LogLevel = "warn"
 	want.WellKnownClient = "https://client.example.org"
 	if !reflect.DeepEqual(got, want) {

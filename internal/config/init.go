@@ -62,6 +62,23 @@ var settings = []setting{
 	{key: "log_level", doc: "How much to log: debug, info, warn or error."},
 	{key: "well_known_client_base_url", doc: "Homeserver base URL advertised to clients in " +
 		"/.well-known/matrix/client. Empty: the same as public_baseurl."},
+	{key: "push", group: true, doc: "Delivery of push notifications to the push gateways of users' phones."},
+	{key: "push.allow_http", doc: "Accept pushers whose gateway URL is plain http://. The spec " +
+		"requires https://; allow http only for testing or a gateway on a trusted network."},
+	{key: "push.allow_private_addresses", doc: "Deliver to gateways on loopback, private and " +
+		"link-local addresses. Off by default so that users cannot make the server send requests " +
+		"into its own network; turn on for a gateway on this machine or in tests."},
+	{key: "media", group: true, doc: "The media repository: uploaded files, avatars and their thumbnails."},
+	{key: "media.max_upload_bytes", doc: "Largest file a user may upload, in bytes. Uploads are " +
+		"streamed to disk, so this does not bound memory use."},
+	{key: "media.dir", doc: "Directory holding uploaded files (stored once per distinct content) " +
+		"and thumbnails. Empty: media inside data_dir."},
+	{key: "media.user_quota_bytes", doc: "Total bytes each user may have uploaded; 0 means no quota."},
+	{key: "media.url_previews", doc: "Whether /preview_url fetches web pages for link previews. " +
+		"The server then makes requests to addresses chosen by users (public addresses only)."},
+	{key: "media.freeze_legacy", doc: "Serve media uploaded from now on only through the " +
+		"authenticated endpoints (/_matrix/client/v1/media), as Matrix 1.12 recommends; media " +
+		"uploaded before stays available on the old /_matrix/media/v3 paths."},
 }
 
 const fileHeader = `# Axon configuration file.

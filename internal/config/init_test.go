@@ -16,7 +16,8 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key := prefix + f.Tag.Get("yaml")
-		if f.Type == reflect.TypeFor[RateLimitSettings]() {
+		if f.Type == reflect.TypeFor[RateLimitSettings]() || f.Type == reflect.TypeFor[MediaSettings]() ||
+			f.Type == reflect.TypeFor[PushSettings]() {
 			keys = append(keys, key)
 			keys = append(keys, leafKeys(f.Type, key+".")...)
 			continue
@@ -114,6 +115,7 @@ func TestInitFromEnv(t *testing.T) {
 	want := Default()
 	want.DataDir = dir
 	want.SigningKeyPath = filepath.Join(dir, "signing.key")
+	want.Media.Dir = filepath.Join(dir, "media")
 	want.LogLevel = "debug"
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", c, want)

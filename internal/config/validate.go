@@ -73,6 +73,12 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes <= 0 {
 		bad("max_request_bytes", "must be greater than 0 (got %d)", c.MaxRequestBytes)
 	}
+	if c.Media.MaxUploadBytes <= 0 {
+		bad("media.max_upload_bytes", "must be greater than 0 (got %d)", c.Media.MaxUploadBytes)
+	}
+	if c.Media.UserQuotaBytes < 0 {
+		bad("media.user_quota_bytes", "must not be negative (got %d)", c.Media.UserQuotaBytes)
+	}
 	if c.SigningKeyPath == "" {
 		bad("signing_key_path", "must not be empty")
 	}

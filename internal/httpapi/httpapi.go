@@ -37,7 +37,15 @@ type Route struct {
 	Auth    AuthMode
 	Limit   string // rate limit class ("" for default)
 	Handler http.HandlerFunc
+	// MaxBodyBytes overrides Options.MaxRequestBytes for this route: 0 keeps
+	// the mux's limit, a positive value replaces it, and NoBodyLimit leaves
+	// the body unlimited for handlers that stream it and enforce their own
+	// limit (media uploads).
+	MaxBodyBytes int64
 }
+
+// NoBodyLimit is the Route.MaxBodyBytes of routes that limit bodies themselves.
+const NoBodyLimit = -1
 
 // Caller is the authenticated user of a request.
 type Caller struct {
@@ -117,8 +125,12 @@ func (m *Mux) Handler() http.Handler {
 }
 
 func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
-	if r.Body != nil && m.opts.MaxRequestBytes > 0 {
-		r.Body = http.MaxBytesReader(w, r.Body, m.opts.MaxRequestBytes)
+	limit := m.opts.MaxRequestBytes
+	if rt.MaxBodyBytes != 0 {
+		limit = rt.MaxBodyBytes
+	}
+	if r.Body != nil && limit > 0 {
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 	}
 	if rt.Auth != NoAuth {
 		token := accessToken(r)

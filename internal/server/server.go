@@ -17,6 +17,7 @@ import (
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -58,7 +59,15 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	} else if n > 0 {
 		log.Info("left rooms of deactivated users", "rooms", n)
 	}
-	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Log: log}
+	ms, err := media.New(db, media.Config{
+		ServerName: cfg.ServerName, Dir: cfg.Media.Dir, MaxUploadBytes: cfg.Media.MaxUploadBytes,
+		UserQuotaBytes: cfg.Media.UserQuotaBytes, URLPreviews: cfg.Media.URLPreviews, FreezeLegacy: cfg.Media.FreezeLegacy,
+	}, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Media: ms, Log: log}
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
@@ -75,6 +84,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux.Mount(clientapi.Prefixes, api.Routes())
 	mux.Mount([]string{"/_matrix/client/v1"}, api.V1Routes())
 	mux.Mount(clientapi.MediaPrefixes, api.MediaRoutes())
+	mux.Mount([]string{clientapi.MediaV1Prefix}, api.MediaV1Routes())
 	mux.Mount([]string{""}, api.UnversionedRoutes())
 	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Handler: mux.Handler(), Log: log}, nil
 }

@@ -1,0 +1,176 @@
+package media
+
+import (
+	"context"
+	"errors"
+
+	"html"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+)
+
+// Limits of URL previews: the server fetches pages named by users, so every
+// fetch is bounded in time and size and restricted to public addresses.
+const (
+	previewTimeout  = 10 * time.Second
+	previewMaxBytes = 1 << 20
+	previewMaxHops  = 5
+)
+
+type previewer struct {
+	client *http.Client
+	// allowIP decides which addresses may be dialled; tests widen it.
+	allowIP func(netip.Addr) bool
+}
+
+var errNotPublic = errors.New("address is not public")
+
+func newPreviewer(s *Service) *previewer {
+	p := &previewer{allowIP: publicIP}
+	dialer := &net.Dialer{
+		Timeout: previewTimeout,
+		// Checked on the resolved address of every connection, redirects
+		// included, so DNS tricks cannot reach internal services.
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil || !p.allowIP(ap.Addr().Unmap()) {
+				return errNotPublic
+			}
+			return nil
+		},
+	}
+	p.client = &http.Client{
+		Timeout: previewTimeout,
+		Transport: &http.Transport{
+			DialContext:           dialer.DialContext,
+			TLSHandshakeTimeout:   previewTimeout,
+			ResponseHeaderTimeout: previewTimeout,
+			MaxIdleConns:          4,
+			IdleConnTimeout:       30 * time.Second,
+		},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= previewMaxHops {
+				return errors.New("too many redirects")
+			}
+			return nil
+		},
+	}
+	return p
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+func publicIP(a netip.Addr) bool {
+	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) &&
+		!a.IsLoopback() && !a.IsLinkLocalUnicast()
+}
+
+// PreviewURL fetches a web page and returns its Open Graph data, as
+// GET /preview_url answers it.
+func (s *Service) PreviewURL(ctx context.Context, raw string) (map[string]any, error) {
+	if !s.cfg.URLPreviews {
+		return nil, mxerr.Forbidden("URL previews are disabled on this server")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, mxerr.InvalidParam("url must be an absolute http or https URL")
+	}
+	ctx, cancel := context.WithTimeout(ctx, previewTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, mxerr.InvalidParam("Invalid url")
+	}
+	req.Header.Set("User-Agent", "Axon URL preview (Matrix homeserver)")
+	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
+	resp, err := s.preview.client.Do(req)
+	if err != nil {
+		if errors.Is(err, errNotPublic) {
+			return nil, mxerr.Forbidden("URL previews are only made for public addresses")
+		}
+		return nil, mxerr.New("M_UNKNOWN", "Could not fetch the page").WithStatus(http.StatusBadGateway)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, mxerr.New("M_UNKNOWN", "The page answered %d", resp.StatusCode).WithStatus(http.StatusBadGateway)
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if ct != "text/html" && ct != "application/xhtml+xml" {
+		return map[string]any{}, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, previewMaxBytes))
+	if err != nil {
+		return nil, mxerr.New("M_UNKNOWN", "Could not read the page").WithStatus(http.StatusBadGateway)
+	}
+	return openGraph(string(body)), nil
+}
+
+var (
+	metaTagRe = regexp.MustCompile(`(?is)<meta\s[^>]*>`)
+	attrRe    = regexp.MustCompile(`(?is)([a-z:_-]+)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
+	titleRe   = regexp.MustCompile(`(?is)<title[^>]*>(.*?)</title>`)
+)
+
+// openGraph extracts og:* properties (and title and description fallbacks)
+// from an HTML page. A full HTML parser is not needed for <meta> tags.
+func openGraph(page string) map[string]any {
+	og := map[string]any{}
+	var description string
+	for _, tag := range metaTagRe.FindAllString(page, 200) {
+		attrs := map[string]string{}
+		for _, m := range attrRe.FindAllStringSubmatch(tag, -1) {
+			v := m[2]
+			if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') {
+				v = v[1 : len(v)-1]
+			}
+			attrs[strings.ToLower(m[1])] = html.UnescapeString(v)
+		}
+		key := attrs["property"]
+		if key == "" {
+			key = attrs["name"]
+		}
+		content, ok := attrs["content"]
+		if !ok {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(key, "og:") && !strings.HasPrefix(key, "og:image"):
+			if _, dup := og[key]; !dup {
+				og[key] = truncate(content, 1000)
+			}
+		case key == "description":
+			description = content
+		}
+	}
+	if _, ok := og["og:title"]; !ok {
+		if m := titleRe.FindStringSubmatch(page); m != nil {
+			og["og:title"] = truncate(strings.TrimSpace(html.UnescapeString(m[1])), 1000)
+		}
+	}
+	if _, ok := og["og:description"]; !ok && description != "" {
+		og["og:description"] = truncate(description, 1000)
+	}
+	return og
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
