@@ -9,6 +9,7 @@ import (
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/media"
+	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
@@ -23,4 +24,8 @@ type API struct {
 	Sync     *sync.Service
 	Media    *media.Service
 	Log      *slog.Logger
+
+	// Push holds pushers and delivery; PushRules the users' push rules.
+	Push      *push.Service
+	PushRules *push.Rules
 }

@@ -109,6 +109,18 @@ func (a *API) Routes() []httpapi.Route {
 		// pushrules.go
 		{Method: http.MethodGet, Path: "/pushrules/{$}", Auth: yes, Handler: a.getPushRules},
 		{Method: http.MethodGet, Path: "/pushrules/global/{$}", Auth: yes, Handler: a.getGlobalPushRules},
+		{Method: http.MethodGet, Path: "/pushrules/global/{kind}/{ruleId}", Auth: yes, Handler: a.getPushRule},
+		{Method: http.MethodPut, Path: "/pushrules/global/{kind}/{ruleId}", Auth: yes, Handler: a.putPushRule},
+		{Method: http.MethodDelete, Path: "/pushrules/global/{kind}/{ruleId}", Auth: yes, Handler: a.deletePushRule},
+		{Method: http.MethodGet, Path: "/pushrules/global/{kind}/{ruleId}/enabled", Auth: yes, Handler: a.getPushRuleEnabled},
+		{Method: http.MethodPut, Path: "/pushrules/global/{kind}/{ruleId}/enabled", Auth: yes, Handler: a.putPushRuleEnabled},
+		{Method: http.MethodGet, Path: "/pushrules/global/{kind}/{ruleId}/actions", Auth: yes, Handler: a.getPushRuleActions},
+		{Method: http.MethodPut, Path: "/pushrules/global/{kind}/{ruleId}/actions", Auth: yes, Handler: a.putPushRuleActions},
+
+		// pushers.go
+		{Method: http.MethodGet, Path: "/pushers", Auth: yes, Handler: a.getPushers},
+		{Method: http.MethodPost, Path: "/pushers/set", Auth: yes, Handler: a.setPusher},
+		{Method: http.MethodGet, Path: "/notifications", Auth: yes, Handler: a.getNotifications},
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/media"
+	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -32,8 +33,11 @@ type Server struct {
 	Accounts *account.Service
 	Sync     *sync.Service
 	API      *clientapi.API
+	Push     *push.Service
 	Handler  http.Handler
 	Log      *slog.Logger
+
+	stopPush context.CancelFunc
 }
 
 // New opens the database and builds every service.
@@ -52,6 +56,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
 	accounts := account.New(db, cfg, log)
 	ss := sync.New(db, rs, log)
+	pushRules := push.NewRules(db, ss.Notifier)
+	pushEval := push.NewEvaluator(rs, pushRules)
+	ss.SetPushEvaluator(pushEval)
+	pusher := push.New(db, rs, pushEval, cfg.Push, log)
+	pusher.UnreadTotal = ss.UnreadTotal
 	// Accounts deactivated with the CLI while the server was down still
 	// have memberships: leave those rooms now, through the room writers.
 	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {
@@ -67,7 +76,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Media: ms, Log: log}
+	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Media: ms, Log: log}
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
@@ -86,7 +95,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux.Mount(clientapi.MediaPrefixes, api.MediaRoutes())
 	mux.Mount([]string{clientapi.MediaV1Prefix}, api.MediaV1Routes())
 	mux.Mount([]string{""}, api.UnversionedRoutes())
-	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Handler: mux.Handler(), Log: log}, nil
+	// Push delivery runs until Close, independent of serving HTTP: queued
+	// pushes go out while the listener drains.
+	pushCtx, stopPush := context.WithCancel(context.Background())
+	if err := pusher.Start(pushCtx); err != nil {
+		stopPush()
+		db.Close()
+		return nil, err
+	}
+	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Push: pusher, Handler: mux.Handler(), Log: log,
+		stopPush: stopPush}, nil
 }
 
 type authAdapter struct{ a *account.Service }
@@ -100,8 +118,14 @@ func (x authAdapter) Authenticate(ctx context.Context, token, ip string) (httpap
 	return httpapi.Caller{UserID: u, DeviceID: d, IsAdmin: admin}, nil
 }
 
-// Close releases the database.
-func (s *Server) Close() error { return s.DB.Close() }
+// Close stops push delivery and releases the database.
+func (s *Server) Close() error {
+	if s.stopPush != nil {
+		s.stopPush()
+		s.Push.Wait()
+	}
+	return s.DB.Close()
+}
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully:
 // in-flight requests (including long-polls) get a few seconds to finish.

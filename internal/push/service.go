@@ -1,0 +1,580 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// Service owns pushers and delivers pushes to their gateways.
+//
+// Delivery is a durable pipeline that never runs on the send path: a room
+// event or a receipt only wakes the worker. The worker reads the events and
+// receipts streams from its stored cursors, evaluates the push rules of the
+// room's members that have pushers (nobody else: members without pushers
+// cost nothing here, their counts are computed at /sync time), and writes
+// one queue row per pusher for each notifying event, moving the cursors in
+// the same transaction. Rows are deleted once the gateway accepted them and
+// retried with exponential back-off otherwise, so a restart or a gateway
+// outage loses nothing.
+type Service struct {
+	db    *storage.DB
+	rooms *rooms.Service
+	eval  *Evaluator
+	cfg   config.PushSettings
+	log   *slog.Logger
+	now   func() time.Time
+
+	// UnreadTotal is the badge count of a user (sync.Service.UnreadTotal).
+	UnreadTotal func(ctx context.Context, user string) (int, error)
+	// BaseBackoff is the first retry delay, doubled per failed attempt up
+	// to MaxBackoff; jobs older than GiveUpAfter are dropped.
+	BaseBackoff, MaxBackoff, GiveUpAfter time.Duration
+
+	client *http.Client
+	wake   chan struct{}
+	done   chan struct{}
+
+	mu      sync.Mutex
+	pushers map[string][]storage.Pusher // by user; only users with pushers
+	// lastUnread is the unread count last delivered to each pusher, so a
+	// badge update goes out only when a receipt lowered it.
+	lastUnread map[string]int
+}
+
+// New creates the service. Call Start to run delivery.
+func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSettings, log *slog.Logger) *Service {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{
+		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
+		BaseBackoff: time.Second, MaxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
+		wake: make(chan struct{}, 1), pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
+	}
+	s.SetRootCAs(nil)
+	rs.Subscribe(func(*rooms.Event) { s.Kick() })
+	return s
+}
+
+// SetRootCAs sets the certificate authorities gateways are verified with
+// (nil: the system's, which honour SSL_CERT_FILE).
+func (s *Service) SetRootCAs(pool *x509.CertPool) {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !s.cfg.AllowPrivateAddresses {
+		dialer.Control = dialControl
+	}
+	s.client = &http.Client{
+		Timeout: 15 * time.Second,
+		Transport: &http.Transport{
+			Proxy:               nil, // a proxy would defeat the address check
+			DialContext:         dialer.DialContext,
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		},
+		// A gateway redirecting elsewhere is not followed: the URL was
+		// validated, its redirect target was not.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// Kick wakes the worker (new events or receipts to look at).
+func (s *Service) Kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the delivery worker until ctx ends; Wait waits for it.
+func (s *Service) Start(ctx context.Context) error {
+	if err := s.initCursors(ctx); err != nil {
+		return err
+	}
+	s.reloadAll(ctx)
+	s.done = make(chan struct{})
+	go s.run(ctx)
+	return nil
+}
+
+// Wait returns once a started worker has stopped.
+func (s *Service) Wait() {
+	if s.done != nil {
+		<-s.done
+	}
+}
+
+// The stream cursors of the worker.
+const (
+	cursorEvents   = "events"
+	cursorReceipts = "receipts"
+)
+
+// initCursors starts a fresh database at the current positions: history
+// from before push existed is not pushed.
+func (s *Service) initCursors(ctx context.Context) error {
+	set := map[string]int64{}
+	for name, stream := range map[string]storage.Stream{cursorEvents: storage.StreamEvents, cursorReceipts: storage.StreamReceipts} {
+		_, ok, err := s.db.PushCursor(ctx, name)
+		if err != nil {
+			return fmt.Errorf("push cursor: %w", err)
+		}
+		if !ok {
+			set[name] = s.db.StreamPosition(stream)
+		}
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return s.db.EnqueuePushes(ctx, nil, set)
+}
+
+func (s *Service) reloadAll(ctx context.Context) {
+	users, err := s.db.PusherUsers(ctx)
+	if err != nil {
+		s.log.Error("load pushers", "err", err)
+		return
+	}
+	m := map[string][]storage.Pusher{}
+	for _, u := range users {
+		ps, err := s.db.Pushers(ctx, u)
+		if err != nil {
+			s.log.Error("load pushers", "user", u, "err", err)
+			continue
+		}
+		m[u] = ps
+	}
+	s.mu.Lock()
+	s.pushers = m
+	s.mu.Unlock()
+}
+
+func (s *Service) reloadUser(ctx context.Context, user string) {
+	ps, err := s.db.Pushers(ctx, user)
+	if err != nil {
+		s.log.Error("load pushers", "user", user, "err", err)
+		return
+	}
+	s.mu.Lock()
+	if len(ps) == 0 {
+		delete(s.pushers, user)
+	} else {
+		s.pushers[user] = ps
+	}
+	s.mu.Unlock()
+}
+
+func (s *Service) pushersOf(user string) []storage.Pusher {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pushers[user]
+}
+
+func (s *Service) hasPushers() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pushers) > 0
+}
+
+func (s *Service) run(ctx context.Context) {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		if err := s.scan(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("push: reading streams", "err", err)
+		}
+		wait := s.deliver(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// scanBatch bounds the events read per transaction.
+const scanBatch = 500
+
+// scan turns new events and receipts into queue rows.
+func (s *Service) scan(ctx context.Context) error {
+	for {
+		evCur, _, err := s.db.PushCursor(ctx, cursorEvents)
+		if err != nil {
+			return err
+		}
+		upto := s.db.StreamPosition(storage.StreamEvents)
+		if evCur >= upto {
+			break
+		}
+		rows, err := s.db.EventsAfter(ctx, evCur, upto, scanBatch)
+		if err != nil {
+			return err
+		}
+		last := upto
+		if len(rows) == scanBatch {
+			last = rows[len(rows)-1].StreamPos
+		}
+		var jobs []storage.PushJob
+		if s.hasPushers() {
+			evs, err := s.rooms.Wrap(ctx, rows)
+			if err != nil {
+				return err
+			}
+			for _, ev := range evs {
+				jobs = append(jobs, s.eventJobs(ctx, ev)...)
+			}
+		}
+		if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorEvents: last}); err != nil {
+			return err
+		}
+		if last == upto {
+			break
+		}
+	}
+	rCur, _, err := s.db.PushCursor(ctx, cursorReceipts)
+	if err != nil {
+		return err
+	}
+	rUpto := s.db.StreamPosition(storage.StreamReceipts)
+	if rCur >= rUpto {
+		return nil
+	}
+	receipts, err := s.db.ReceiptsAfter(ctx, rCur, rUpto)
+	if err != nil {
+		return err
+	}
+	var jobs []storage.PushJob
+	seen := map[string]bool{}
+	for _, r := range receipts {
+		if (r.Type != "m.read" && r.Type != "m.read.private") || seen[r.UserID] {
+			continue
+		}
+		seen[r.UserID] = true
+		for _, p := range s.pushersOf(r.UserID) {
+			jobs = append(jobs, storage.PushJob{UserID: p.UserID, AppID: p.AppID, PushKey: p.PushKey, Tweaks: "{}", CreatedTS: s.now().UnixMilli()})
+		}
+	}
+	return s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorReceipts: rUpto})
+}
+
+// eventJobs evaluates an event for the room's local members with pushers.
+func (s *Service) eventJobs(ctx context.Context, ev *rooms.Event) []storage.PushJob {
+	if ev.RedactedBy != "" {
+		return nil
+	}
+	members, err := s.rooms.MembersByMembership(ctx, ev.RoomID)
+	if err != nil {
+		s.log.Error("push: room members", "room", ev.RoomID, "err", err)
+		return nil
+	}
+	targets := members["join"]
+	if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey != ev.Sender {
+		// The subject of a membership event (an invite above all) is a
+		// recipient even when not joined.
+		var c struct {
+			Membership string `json:"membership"`
+		}
+		_ = json.Unmarshal(ev.PDU.Content, &c)
+		if c.Membership == "invite" {
+			targets = append(targets, *ev.StateKey)
+		}
+	}
+	var jobs []storage.PushJob
+	for _, u := range targets {
+		ps := s.pushersOf(u)
+		if len(ps) == 0 || u == ev.Sender {
+			continue
+		}
+		o, err := s.eval.Evaluate(ctx, ev, u)
+		if err != nil {
+			s.log.Error("push: evaluate", "user", u, "event", ev.EventID, "err", err)
+			continue
+		}
+		if !o.Notify {
+			continue
+		}
+		tweaks, _ := json.Marshal(o.Tweaks)
+		for _, p := range ps {
+			// A pusher registered after the event does not get it.
+			if ev.OriginTS < p.CreatedTS-5000 {
+				continue
+			}
+			jobs = append(jobs, storage.PushJob{UserID: u, AppID: p.AppID, PushKey: p.PushKey, EventID: ev.EventID,
+				RoomID: ev.RoomID, Tweaks: string(tweaks), CreatedTS: s.now().UnixMilli()})
+		}
+	}
+	return jobs
+}
+
+// deliverBatch bounds the jobs read per round.
+const deliverBatch = 200
+
+// deliver sends due jobs, one goroutine per pusher so a slow gateway does
+// not hold up the others, in queue order within a pusher. It returns how
+// long to sleep before the next due job.
+func (s *Service) deliver(ctx context.Context) time.Duration {
+	const idle = time.Hour
+	for {
+		jobs, err := s.db.DuePushes(ctx, s.now().UnixMilli(), deliverBatch)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("push: read queue", "err", err)
+			}
+			return 5 * time.Second
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		byPusher := map[string][]storage.PushJob{}
+		var order []string
+		for _, j := range jobs {
+			k := pusherKey(j.UserID, j.AppID, j.PushKey)
+			if _, ok := byPusher[k]; !ok {
+				order = append(order, k)
+			}
+			byPusher[k] = append(byPusher[k], j)
+		}
+		var wg sync.WaitGroup
+		for _, k := range order {
+			wg.Add(1)
+			go func(list []storage.PushJob) {
+				defer wg.Done()
+				for _, j := range list {
+					if !s.deliverOne(ctx, j) {
+						return // the rest of this pusher's jobs wait for the retry
+					}
+				}
+			}(byPusher[k])
+		}
+		wg.Wait()
+		if ctx.Err() != nil || len(jobs) < deliverBatch {
+			break
+		}
+	}
+	next, ok, err := s.db.NextPushTime(ctx)
+	if err != nil || !ok {
+		return idle
+	}
+	wait := time.Until(time.UnixMilli(next))
+	if wait < 0 {
+		wait = 0
+	}
+	return wait
+}
+
+func pusherKey(user, appID, pushkey string) string {
+	return user + "\x00" + appID + "\x00" + pushkey
+}
+
+// deliverOne sends one job; false means it failed and will be retried.
+func (s *Service) deliverOne(ctx context.Context, j storage.PushJob) bool {
+	var pusher *storage.Pusher
+	for _, p := range s.pushersOf(j.UserID) {
+		if p.AppID == j.AppID && p.PushKey == j.PushKey {
+			pusher = &p
+			break
+		}
+	}
+	drop := func() bool {
+		if err := s.db.DeletePush(ctx, j.ID); err != nil && ctx.Err() == nil {
+			s.log.Error("push: delete job", "err", err)
+		}
+		return true
+	}
+	if pusher == nil {
+		return drop() // the pusher was removed
+	}
+	body, unread, send, err := s.payload(ctx, j, pusher)
+	if err != nil {
+		s.log.Error("push: build payload", "user", j.UserID, "event", j.EventID, "err", err)
+		return s.retry(ctx, j, err)
+	}
+	if !send {
+		return drop()
+	}
+	var data pusherData
+	_ = json.Unmarshal([]byte(pusher.Data), &data)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, data.URL, bytes.NewReader(body))
+	if err != nil {
+		s.log.Warn("push: bad gateway URL, dropping push", "url", data.URL, "err", err)
+		return drop()
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return s.retry(ctx, j, err)
+	}
+	defer resp.Body.Close()
+	respBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return s.retry(ctx, j, fmt.Errorf("gateway answered %s", resp.Status))
+	default:
+		// The gateway refuses this push for good (the spec does not say
+		// what a 4xx means); retrying would not change its mind.
+		s.log.Warn("push: gateway refused push", "url", data.URL, "status", resp.Status, "user", j.UserID)
+		return drop()
+	}
+	var r struct {
+		Rejected []string `json:"rejected"`
+	}
+	_ = json.Unmarshal(respBody, &r)
+	for _, key := range r.Rejected {
+		if key != pusher.PushKey {
+			continue
+		}
+		s.log.Info("push: gateway rejected pushkey, removing pusher", "user", j.UserID, "app_id", pusher.AppID)
+		if _, err := s.db.DeletePusher(ctx, j.UserID, pusher.AppID, key); err != nil {
+			s.log.Error("push: remove rejected pusher", "err", err)
+		}
+		s.reloadUser(ctx, j.UserID)
+	}
+	s.mu.Lock()
+	s.lastUnread[pusherKey(j.UserID, j.AppID, j.PushKey)] = unread
+	s.mu.Unlock()
+	return drop()
+}
+
+// retry schedules the next attempt with exponential back-off, or gives up
+// on a job that has failed for GiveUpAfter.
+func (s *Service) retry(ctx context.Context, j storage.PushJob, cause error) bool {
+	now := s.now()
+	if now.Sub(time.UnixMilli(j.CreatedTS)) > s.GiveUpAfter {
+		s.log.Warn("push: giving up", "user", j.UserID, "event", j.EventID, "attempts", j.Attempts+1, "err", cause)
+		_ = s.db.DeletePush(ctx, j.ID)
+		return true
+	}
+	delay := s.BaseBackoff << min(j.Attempts, 30)
+	if delay > s.MaxBackoff || delay <= 0 {
+		delay = s.MaxBackoff
+	}
+	s.log.Info("push: delivery failed, will retry", "user", j.UserID, "event", j.EventID, "in", delay, "err", cause)
+	if err := s.db.RetryPush(ctx, j, j.Attempts+1, now.Add(delay).UnixMilli()); err != nil && ctx.Err() == nil {
+		s.log.Error("push: record retry", "err", err)
+	}
+	return false
+}
+
+// Notification is the push gateway request body's notification object.
+type Notification struct {
+	EventID           string          `json:"event_id,omitempty"`
+	RoomID            string          `json:"room_id,omitempty"`
+	Type              string          `json:"type,omitempty"`
+	Sender            string          `json:"sender,omitempty"`
+	SenderDisplayName string          `json:"sender_display_name,omitempty"`
+	RoomName          string          `json:"room_name,omitempty"`
+	RoomAlias         string          `json:"room_alias,omitempty"`
+	UserIsTarget      bool            `json:"user_is_target,omitempty"`
+	Prio              string          `json:"prio,omitempty"`
+	Content           json.RawMessage `json:"content,omitempty"`
+	Counts            Counts          `json:"counts"`
+	Devices           []Device        `json:"devices"`
+}
+
+// Counts are the badge counts. unread is always sent, 0 included: a zero is
+// what clears the badge on the other devices.
+type Counts struct {
+	Unread int `json:"unread"`
+}
+
+// Device is one pusher in a notification.
+type Device struct {
+	AppID     string          `json:"app_id"`
+	PushKey   string          `json:"pushkey"`
+	PushKeyTS int64           `json:"pushkey_ts"`
+	Data      json.RawMessage `json:"data"`
+	Tweaks    json.RawMessage `json:"tweaks"`
+}
+
+// payload builds the request body of a job; send false means there is
+// nothing to say (a badge update that would not lower the badge, or an
+// event that was redacted meanwhile).
+func (s *Service) payload(ctx context.Context, j storage.PushJob, p *storage.Pusher) (body []byte, unread int, send bool, err error) {
+	var data map[string]any
+	_ = json.Unmarshal([]byte(p.Data), &data)
+	format, _ := data["format"].(string)
+	delete(data, "url")
+	dataJSON, _ := json.Marshal(data)
+	if s.UnreadTotal != nil {
+		if unread, err = s.UnreadTotal(ctx, j.UserID); err != nil {
+			return nil, 0, false, err
+		}
+	}
+	tweaks := json.RawMessage(j.Tweaks)
+	if j.EventID == "" {
+		tweaks = json.RawMessage(`{}`)
+	}
+	n := Notification{
+		Counts:  Counts{Unread: unread},
+		Devices: []Device{{AppID: p.AppID, PushKey: p.PushKey, PushKeyTS: p.CreatedTS / 1000, Data: dataJSON, Tweaks: tweaks}},
+	}
+	if j.EventID == "" {
+		s.mu.Lock()
+		last, known := s.lastUnread[pusherKey(j.UserID, j.AppID, j.PushKey)]
+		s.mu.Unlock()
+		if known && unread >= last {
+			return nil, unread, false, nil
+		}
+	} else {
+		ev, err := s.rooms.Event(ctx, j.EventID)
+		if err != nil {
+			return nil, 0, false, nil // gone: nothing to push
+		}
+		if ev.RedactedBy != "" {
+			return nil, 0, false, nil
+		}
+		var tw map[string]any
+		_ = json.Unmarshal([]byte(j.Tweaks), &tw)
+		hl, _ := tw["highlight"].(bool)
+		_, sound := tw["sound"]
+		n.Prio = "low"
+		if hl || sound {
+			n.Prio = "high"
+		}
+		n.EventID, n.RoomID = ev.EventID, ev.RoomID
+		if format != "event_id_only" {
+			n.Type, n.Sender = ev.Type, ev.Sender
+			n.Content = json.RawMessage(ev.PDU.Content)
+			n.SenderDisplayName = s.stateString(ctx, ev.RoomID, "m.room.member", ev.Sender, "displayname")
+			n.RoomName = s.stateString(ctx, ev.RoomID, "m.room.name", "", "name")
+			n.RoomAlias = s.stateString(ctx, ev.RoomID, "m.room.canonical_alias", "", "alias")
+			n.UserIsTarget = ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == j.UserID
+		}
+	}
+	body, err = json.Marshal(map[string]any{"notification": n})
+	return body, unread, err == nil, err
+}
+
+// stateString reads a string field of a current state event ("" if none).
+func (s *Service) stateString(ctx context.Context, roomID, typ, stateKey, field string) string {
+	ev, err := s.rooms.CurrentStateEvent(ctx, roomID, typ, stateKey)
+	if err != nil || ev == nil {
+		return ""
+	}
+	var c map[string]any
+	_ = json.Unmarshal(ev.PDU.Content, &c)
+	v, _ := c[field].(string)
+	return v
+}
