@@ -67,7 +67,6 @@ func openCrypto(ctx context.Context, cli *mautrix.Client, stateDir string, pickl
 		c.Close()
 		return nil, fmt.Errorf("%w: crypto store belongs to device %s, session to %s: remove %s", ErrConfig, stored, cli.DeviceID, filepath.Join(stateDir, cryptoDBFile))
 	}
-	cli.StateStore = c.state
 	log := zerolog.Nop()
 	c.mach = crypto.NewOlmMachine(cli, &log, c.store, c.state)
 	if err := c.mach.Load(ctx); err != nil {
@@ -80,6 +79,7 @@ func openCrypto(ctx context.Context, cli *mautrix.Client, stateDir string, pickl
 			return nil, fmt.Errorf("upload device keys: %w", classify(err))
 		}
 	}
+	cli.StateStore = c.state
 	return c, nil
 }
 
