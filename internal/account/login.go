@@ -149,6 +149,7 @@ func (s *Service) Logout(ctx context.Context, userID, deviceID string) error {
 	if err := s.db.DeleteDevices(ctx, userID, []string{deviceID}, ""); err != nil {
 		return fmt.Errorf("logout: %w", err)
 	}
+	s.devicesChanged(ctx, userID)
 	return nil
 }
 
@@ -157,5 +158,6 @@ func (s *Service) LogoutAll(ctx context.Context, userID string) error {
 	if err := s.db.DeleteDevices(ctx, userID, nil, ""); err != nil {
 		return fmt.Errorf("logout all: %w", err)
 	}
+	s.devicesChanged(ctx, userID)
 	return nil
 }

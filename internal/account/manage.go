@@ -87,6 +87,7 @@ func (s *Service) setPassword(ctx context.Context, userID, password string, logo
 		if err := s.db.DeleteDevices(ctx, userID, nil, keepDevice); err != nil {
 			return fmt.Errorf("log out devices: %w", err)
 		}
+		s.devicesChanged(ctx, userID)
 	}
 	s.log.Info("password changed", "user", userID, "logged_out_devices", logout)
 	return nil
@@ -245,6 +246,7 @@ func (s *Service) DeleteDevices(ctx context.Context, userID string, deviceIDs []
 		if err := s.db.DeleteDevices(ctx, userID, deviceIDs, ""); err != nil {
 			return fmt.Errorf("delete devices: %w", err)
 		}
+		s.devicesChanged(ctx, userID)
 	}
 	s.uia.remove(sess.id)
 	return nil

@@ -39,6 +39,10 @@ type Service struct {
 
 	seenMu sync.Mutex
 	seen   map[deviceKey]seenEntry
+
+	// OnDevicesDeleted, if set, is told after devices of a user were
+	// deleted (the key server wakes whoever tracks that user's devices).
+	OnDevicesDeleted func(ctx context.Context, userID string)
 }
 
 type deviceKey struct{ user, device string }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -22,6 +23,7 @@ type API struct {
 	Rooms    *rooms.Service
 	Accounts *account.Service
 	Sync     *sync.Service
+	Keys     *keys.Service
 	Media    *media.Service
 	Log      *slog.Logger
 

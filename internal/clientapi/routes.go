@@ -90,6 +90,30 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/presence/{userId}/status", Auth: yes, Handler: a.getPresence},
 		{Method: http.MethodPut, Path: "/presence/{userId}/status", Auth: yes, Handler: a.putPresence},
 
+		// keys.go
+		{Method: http.MethodPost, Path: "/keys/upload", Auth: yes, Handler: a.uploadKeys},
+		{Method: http.MethodPost, Path: "/keys/query", Auth: yes, Handler: a.queryKeys},
+		{Method: http.MethodPost, Path: "/keys/claim", Auth: yes, Handler: a.claimKeys},
+		{Method: http.MethodGet, Path: "/keys/changes", Auth: yes, Handler: a.keyChanges},
+		{Method: http.MethodPost, Path: "/keys/device_signing/upload", Auth: yes, Handler: a.uploadDeviceSigning},
+		{Method: http.MethodPost, Path: "/keys/signatures/upload", Auth: yes, Handler: a.uploadSignatures},
+
+		// room_keys.go
+		{Method: http.MethodPost, Path: "/room_keys/version", Auth: yes, Handler: a.createBackupVersion},
+		{Method: http.MethodGet, Path: "/room_keys/version", Auth: yes, Handler: a.getBackupVersion},
+		{Method: http.MethodGet, Path: "/room_keys/version/{version}", Auth: yes, Handler: a.getBackupVersion},
+		{Method: http.MethodPut, Path: "/room_keys/version/{version}", Auth: yes, Handler: a.putBackupVersion},
+		{Method: http.MethodDelete, Path: "/room_keys/version/{version}", Auth: yes, Handler: a.deleteBackupVersion},
+		{Method: http.MethodPut, Path: "/room_keys/keys", Auth: yes, Handler: a.putRoomKeys},
+		{Method: http.MethodGet, Path: "/room_keys/keys", Auth: yes, Handler: a.getRoomKeys},
+		{Method: http.MethodDelete, Path: "/room_keys/keys", Auth: yes, Handler: a.deleteRoomKeys},
+		{Method: http.MethodPut, Path: "/room_keys/keys/{roomId}", Auth: yes, Handler: a.putRoomKeys},
+		{Method: http.MethodGet, Path: "/room_keys/keys/{roomId}", Auth: yes, Handler: a.getRoomKeys},
+		{Method: http.MethodDelete, Path: "/room_keys/keys/{roomId}", Auth: yes, Handler: a.deleteRoomKeys},
+		{Method: http.MethodPut, Path: "/room_keys/keys/{roomId}/{sessionId}", Auth: yes, Handler: a.putRoomKeys},
+		{Method: http.MethodGet, Path: "/room_keys/keys/{roomId}/{sessionId}", Auth: yes, Handler: a.getRoomKeys},
+		{Method: http.MethodDelete, Path: "/room_keys/keys/{roomId}/{sessionId}", Auth: yes, Handler: a.deleteRoomKeys},
+
 		// to_device.go
 		{Method: http.MethodPut, Path: "/sendToDevice/{eventType}/{txnId}", Auth: yes, Handler: a.sendToDevice},
 

@@ -17,6 +17,7 @@ import (
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
@@ -61,6 +62,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, log)
 	pusher.UnreadTotal = ss.UnreadTotal
+	ks := keys.New(db, accounts, ss.Notifier, cfg.ServerName)
+	ss.KeyCounts = ks.Counts
+	accounts.OnDevicesDeleted = ks.DeviceListChanged
 	// Accounts deactivated with the CLI while the server was down still
 	// have memberships: leave those rooms now, through the room writers.
 	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {
@@ -76,7 +80,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Media: ms, Log: log}
+	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log}
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {

@@ -114,6 +114,11 @@ func (db *DB) DeactivateUser(ctx context.Context, userID string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		for _, t := range []string{"device_keys", "one_time_keys", "fallback_keys"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE user_id = $1`, userID); err != nil {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
 		return err
 	})
@@ -208,7 +213,7 @@ func (db *DB) TouchDevice(ctx context.Context, userID, deviceID, ip string, now 
 
 // DeleteDevices removes devices (all of the user's when deviceIDs is nil
 // and keep is ""; keep names one device to spare). It also drops their
-// pending to-device messages and marks the device list changed.
+// pending to-device messages and E2EE keys and marks the device list changed.
 func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []string, keep string) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		if deviceIDs == nil {
@@ -231,6 +236,9 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE user_id = $1 AND device_id = $2`, userID, d); err != nil {
+				return err
+			}
+			if err := deleteDeviceKeys(ctx, tx, userID, d); err != nil {
 				return err
 			}
 		}

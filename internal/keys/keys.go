@@ -1,0 +1,361 @@
+// Package keys is the end-to-end encryption key server: device identity
+// keys, one-time and fallback keys, cross-signing keys and signatures, room
+// key backup, and the device-list change stream that tells clients whose
+// keys to fetch again. The server never sees plaintext; what it must get
+// exactly right is handing each one-time key out once, keeping uploaded
+// objects byte-faithful (clients verify their signatures) and telling every
+// interested user when keys change.
+package keys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"maunium.net/go/mautrix/crypto/signatures"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// Waker wakes long-polling /sync requests; *sync.Notifier is one.
+type Waker interface {
+	Wake(users ...string)
+	WakeRoom(ctx context.Context, roomID string)
+}
+
+// Service is the key server.
+type Service struct {
+	db         *storage.DB
+	accounts   *account.Service
+	wake       Waker
+	serverName string
+}
+
+// New creates the key server.
+func New(db *storage.DB, accounts *account.Service, wake Waker, serverName string) *Service {
+	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName}
+}
+
+// DeviceListChanged wakes the user and everyone sharing a room with them,
+// after their devices or keys changed (the change row is already stored).
+func (s *Service) DeviceListChanged(ctx context.Context, user string) {
+	s.wake.Wake(user)
+	rooms, err := s.db.JoinedRooms(ctx, user)
+	if err != nil {
+		return
+	}
+	for _, r := range rooms {
+		s.wake.WakeRoom(ctx, r)
+	}
+}
+
+func (s *Service) isLocal(user string) bool {
+	return strings.HasSuffix(user, ":"+s.serverName)
+}
+
+// object is a JSON object whose members are kept as raw JSON, so that
+// re-encoding changes nothing a signature covers (encoding/json sorts map
+// keys, which canonical JSON requires anyway).
+type object map[string]json.RawMessage
+
+func parseObject(raw json.RawMessage) (object, error) {
+	var o object
+	if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+		return nil, mxerr.BadJSON("Expected a JSON object")
+	}
+	return o, nil
+}
+
+func (o object) str(key string) string {
+	var s string
+	_ = json.Unmarshal(o[key], &s)
+	return s
+}
+
+func (o object) signatures() map[string]map[string]string {
+	sigs := map[string]map[string]string{}
+	_ = json.Unmarshal(o["signatures"], &sigs)
+	return sigs
+}
+
+func (o object) keys() map[string]string {
+	k := map[string]string{}
+	_ = json.Unmarshal(o["keys"], &k)
+	return k
+}
+
+func (o object) marshal() []byte {
+	b, _ := json.Marshal(o)
+	return b
+}
+
+// verify checks signatures[user][keyID] on o with an ed25519 public key.
+func verify(o object, user, keyID, pub string) bool {
+	keyName := strings.TrimPrefix(keyID, "ed25519:")
+	ok, err := signatures.VerifySignatureJSON(json.RawMessage(o.marshal()), id.UserID(user), keyName, id.Ed25519(pub))
+	return err == nil && ok
+}
+
+// UploadRequest is the body of POST /keys/upload.
+type UploadRequest struct {
+	DeviceKeys   json.RawMessage            `json:"device_keys"`
+	OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
+	FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
+}
+
+// Upload validates and stores a device's keys and returns its one-time
+// key counts.
+func (s *Service) Upload(ctx context.Context, user, device string, req UploadRequest) (map[string]int, error) {
+	up := storage.KeyUpload{UserID: user, DeviceID: device}
+	var signingKey string
+	if len(req.DeviceKeys) > 0 && string(req.DeviceKeys) != "null" {
+		dk, err := parseObject(req.DeviceKeys)
+		if err != nil {
+			return nil, err
+		}
+		if dk.str("user_id") != user || dk.str("device_id") != device {
+			return nil, mxerr.InvalidParam("device_keys.user_id and device_id must be the caller's (%s, %s)", user, device)
+		}
+		var algs []string
+		if err := json.Unmarshal(dk["algorithms"], &algs); err != nil || len(algs) == 0 {
+			return nil, mxerr.InvalidParam("device_keys.algorithms must be a non-empty list")
+		}
+		signingKey = dk.keys()["ed25519:"+device]
+		if signingKey == "" || dk.keys()["curve25519:"+device] == "" {
+			return nil, mxerr.InvalidParam("device_keys.keys must hold ed25519:%s and curve25519:%s", device, device)
+		}
+		if !verify(dk, user, "ed25519:"+device, signingKey) {
+			return nil, mxerr.InvalidParam("device_keys must be signed by the device's own ed25519 key")
+		}
+		delete(dk, "unsigned")
+		up.DeviceKeys = dk.marshal()
+	} else {
+		stored, err := s.db.DeviceKeys(ctx, user, []string{device})
+		if err != nil {
+			return nil, fmt.Errorf("upload keys: %w", err)
+		}
+		if len(stored) == 1 {
+			if dk, err := parseObject(stored[0].KeyJSON); err == nil {
+				signingKey = dk.keys()["ed25519:"+device]
+			}
+		}
+	}
+	var err error
+	if up.OneTimeKeys, err = checkKeys(req.OneTimeKeys, user, device, signingKey, "one_time_keys", false); err != nil {
+		return nil, err
+	}
+	if up.FallbackKeys, err = checkKeys(req.FallbackKeys, user, device, signingKey, "fallback_keys", true); err != nil {
+		return nil, err
+	}
+	counts, err := s.db.UploadKeys(ctx, up)
+	if errors.Is(err, storage.ErrKeyConflict) {
+		return nil, mxerr.InvalidParam("One-time key already exists with different content")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upload keys: %w", err)
+	}
+	if up.DeviceKeys != nil {
+		s.DeviceListChanged(ctx, user)
+	}
+	if _, ok := counts["signed_curve25519"]; !ok {
+		counts["signed_curve25519"] = 0
+	}
+	return counts, nil
+}
+
+// checkKeys validates one-time or fallback keys: IDs are "<algorithm>:<id>",
+// signed keys carry a valid signature of the device when its key is known.
+func checkKeys(in map[string]json.RawMessage, user, device, signingKey, field string, fallback bool) (map[string][]byte, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string][]byte, len(in))
+	algs := map[string]bool{}
+	for keyID, raw := range in {
+		alg, kid, ok := strings.Cut(keyID, ":")
+		if !ok || alg == "" || kid == "" {
+			return nil, mxerr.InvalidParam("%s: key ID %q is not <algorithm>:<id>", field, keyID)
+		}
+		if fallback && algs[alg] {
+			return nil, mxerr.InvalidParam("%s: one key per algorithm", field)
+		}
+		algs[alg] = true
+		raw = json.RawMessage(strings.TrimSpace(string(raw)))
+		if len(raw) > 0 && raw[0] == '"' {
+			out[keyID] = raw
+			continue
+		}
+		o, err := parseObject(raw)
+		if err != nil {
+			return nil, mxerr.BadJSON("%s: %s must be a string or an object", field, keyID)
+		}
+		if o.str("key") == "" {
+			return nil, mxerr.InvalidParam("%s: %s has no key", field, keyID)
+		}
+		if strings.HasPrefix(alg, "signed_") {
+			if _, ok := o.signatures()[user]["ed25519:"+device]; !ok {
+				return nil, mxerr.InvalidParam("%s: %s is not signed by the device", field, keyID)
+			}
+			if signingKey != "" && !verify(o, user, "ed25519:"+device, signingKey) {
+				return nil, mxerr.InvalidParam("%s: %s has an invalid signature", field, keyID)
+			}
+		}
+		out[keyID] = o.marshal()
+	}
+	return out, nil
+}
+
+// Counts reports a device's one-time key counts and unused fallback key
+// types for /sync; errors degrade to "no keys", which makes clients upload
+// more rather than fail.
+func (s *Service) Counts(ctx context.Context, user, device string) (map[string]int, []string) {
+	counts, err := s.db.OneTimeKeyCounts(ctx, user, device)
+	if err != nil || counts == nil {
+		counts = map[string]int{}
+	}
+	if _, ok := counts["signed_curve25519"]; !ok {
+		counts["signed_curve25519"] = 0
+	}
+	types, err := s.db.UnusedFallbackKeyTypes(ctx, user, device)
+	if err != nil || types == nil {
+		types = []string{}
+	}
+	return counts, types
+}
+
+// QueryResponse is the answer of POST /keys/query.
+type QueryResponse struct {
+	DeviceKeys      map[string]map[string]json.RawMessage `json:"device_keys"`
+	MasterKeys      map[string]json.RawMessage            `json:"master_keys"`
+	SelfSigningKeys map[string]json.RawMessage            `json:"self_signing_keys"`
+	UserSigningKeys map[string]json.RawMessage            `json:"user_signing_keys"`
+	Failures        map[string]any                        `json:"failures"`
+}
+
+// Query returns the device and cross-signing keys of users, with the
+// signatures uploaded separately merged in. The requester sees the
+// signatures other users made on a master key only if they made them.
+func (s *Service) Query(ctx context.Context, requester string, users map[string][]string) (*QueryResponse, error) {
+	resp := &QueryResponse{
+		DeviceKeys: map[string]map[string]json.RawMessage{}, MasterKeys: map[string]json.RawMessage{},
+		SelfSigningKeys: map[string]json.RawMessage{}, UserSigningKeys: map[string]json.RawMessage{}, Failures: map[string]any{},
+	}
+	for user, devices := range users {
+		if !s.isLocal(user) {
+			// Keys of remote users need federation's /user/keys/query.
+			_, server, _ := strings.Cut(user, ":")
+			resp.Failures[server] = map[string]any{"errcode": "M_UNAVAILABLE", "error": "Federation is not available"}
+			continue
+		}
+		sigs, err := s.db.KeySignaturesFor(ctx, user)
+		if err != nil {
+			return nil, fmt.Errorf("query keys: %w", err)
+		}
+		extra := map[string][]storage.KeySignature{}
+		for _, sig := range sigs {
+			if sig.SignerUser == user || sig.SignerUser == requester {
+				extra[sig.TargetKey] = append(extra[sig.TargetKey], sig)
+			}
+		}
+		rows, err := s.db.DeviceKeys(ctx, user, devices)
+		if err != nil {
+			return nil, fmt.Errorf("query keys: %w", err)
+		}
+		resp.DeviceKeys[user] = map[string]json.RawMessage{}
+		for _, r := range rows {
+			o, err := parseObject(r.KeyJSON)
+			if err != nil {
+				continue
+			}
+			mergeSignatures(o, extra[r.DeviceID])
+			if r.DisplayName != "" {
+				unsigned, _ := json.Marshal(map[string]string{"device_display_name": r.DisplayName})
+				o["unsigned"] = unsigned
+			}
+			resp.DeviceKeys[user][r.DeviceID] = o.marshal()
+		}
+		cs, err := s.db.CrossSigningKeys(ctx, user)
+		if err != nil {
+			return nil, fmt.Errorf("query keys: %w", err)
+		}
+		for typ, into := range map[string]map[string]json.RawMessage{
+			"master": resp.MasterKeys, "self_signing": resp.SelfSigningKeys, "user_signing": resp.UserSigningKeys,
+		} {
+			raw, ok := cs[typ]
+			if !ok || (typ == "user_signing" && user != requester) {
+				continue
+			}
+			o, err := parseObject(raw)
+			if err != nil {
+				continue
+			}
+			if pub := publicKey(o); pub != "" {
+				mergeSignatures(o, extra[pub])
+			}
+			into[user] = o.marshal()
+		}
+	}
+	return resp, nil
+}
+
+func mergeSignatures(o object, extra []storage.KeySignature) {
+	if len(extra) == 0 {
+		return
+	}
+	sigs := o.signatures()
+	for _, e := range extra {
+		if sigs[e.SignerUser] == nil {
+			sigs[e.SignerUser] = map[string]string{}
+		}
+		sigs[e.SignerUser][e.SignerKey] = e.Signature
+	}
+	o["signatures"], _ = json.Marshal(sigs)
+}
+
+// ClaimResponse is the answer of POST /keys/claim.
+type ClaimResponse struct {
+	OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`
+	Failures    map[string]any                                   `json:"failures"`
+}
+
+// Claim hands out one key per requested device: a one-time key, each to
+// exactly one claimer, or else the device's fallback key.
+func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (*ClaimResponse, error) {
+	resp := &ClaimResponse{OneTimeKeys: map[string]map[string]map[string]json.RawMessage{}, Failures: map[string]any{}}
+	var reqs []storage.ClaimRequest
+	users := make([]string, 0, len(req))
+	for u := range req {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	for _, user := range users {
+		if !s.isLocal(user) {
+			_, server, _ := strings.Cut(user, ":")
+			resp.Failures[server] = map[string]any{"errcode": "M_UNAVAILABLE", "error": "Federation is not available"}
+			continue
+		}
+		for device, alg := range req[user] {
+			reqs = append(reqs, storage.ClaimRequest{UserID: user, DeviceID: device, Algorithm: alg})
+		}
+	}
+	if len(reqs) == 0 {
+		return resp, nil
+	}
+	claimed, err := s.db.ClaimKeys(ctx, reqs)
+	if err != nil {
+		return nil, fmt.Errorf("claim keys: %w", err)
+	}
+	for _, c := range claimed {
+		if resp.OneTimeKeys[c.UserID] == nil {
+			resp.OneTimeKeys[c.UserID] = map[string]map[string]json.RawMessage{}
+		}
+		resp.OneTimeKeys[c.UserID][c.DeviceID] = map[string]json.RawMessage{c.KeyID: c.KeyJSON}
+	}
+	return resp, nil
+}
