@@ -12,6 +12,7 @@ Usage:
   axon serve [--config FILE]          run the homeserver
   axon user create|list|deactivate|reset-password ...
   axon token create|list|revoke ...   registration tokens
+  axon media purge --before DATE | --user USER | --deactivated
   axon bench [--url URL] [--scenario NAME]...   load benchmark
   axon version
 `
@@ -30,6 +31,8 @@ func main() {
 		code = userCommand(args)
 	case "token":
 		code = tokenCommand(args)
+	case "media":
+		code = mediaCommand(args)
 	case "bench":
 		code = benchCommand(args)
 	case "version":
