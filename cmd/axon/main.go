@@ -14,6 +14,8 @@ Usage:
   axon token create|list|revoke ...   registration tokens
   axon media purge --before DATE | --user USER | --deactivated
   axon bench [--url URL] [--scenario NAME]...   load benchmark
+  axon notify [flags] MESSAGE         post an alert from this machine to a room (axon notify help)
+  axon bot --config FILE              answer allow-listed commands from a room (axon bot help)
   axon version
 `
 
@@ -35,6 +37,10 @@ func main() {
 		code = mediaCommand(args)
 	case "bench":
 		code = benchCommand(args)
+	case "notify":
+		code = notifyCommand(args)
+	case "bot":
+		code = botCommand(args)
 	case "version":
 		fmt.Println("axon", version)
 	case "help", "-h", "--help":

@@ -33,6 +33,9 @@ type roomCrypto interface {
 	// BootstrapCrossSigning creates and publishes cross-signing keys, signs
 	// this device and returns the recovery key ("" if keys already exist).
 	BootstrapCrossSigning(ctx context.Context, password string) (string, error)
+	// SignWithRecoveryKey fetches the cross-signing keys from secret
+	// storage with the recovery key and signs this device with them.
+	SignWithRecoveryKey(ctx context.Context, recoveryKey string) error
 	Close() error
 }
 

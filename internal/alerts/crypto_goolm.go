@@ -192,3 +192,10 @@ func (c *olmCrypto) BootstrapCrossSigning(ctx context.Context, password string) 
 	}
 	return recovery, nil
 }
+
+func (c *olmCrypto) SignWithRecoveryKey(ctx context.Context, recoveryKey string) error {
+	if err := c.mach.VerifyWithRecoveryKey(ctx, recoveryKey); err != nil {
+		return fmt.Errorf("recovery key: %w", err)
+	}
+	return nil
+}

@@ -240,3 +240,25 @@ func temporary(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ue) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
 }
+
+// CrossSign bootstraps cross-signing for the logged-in bot (creating the
+// keys and printing-worthy recovery key on first use) or, when the account
+// already has cross-signing keys and recoveryKey is given, signs this
+// device with them. It needs a build with encryption and a server with the
+// cross-signing endpoints.
+func CrossSign(ctx context.Context, cfg *Config, password, recoveryKey string) (newRecoveryKey string, err error) {
+	cli, s, err := connect(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	n := &notifier{cfg: cfg, cli: cli, sess: s}
+	c, err := n.openCrypto(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	if recoveryKey != "" {
+		return "", c.SignWithRecoveryKey(ctx, recoveryKey)
+	}
+	return c.BootstrapCrossSigning(ctx, password)
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/alerts"
+)
+
+const notifyUsage = `Usage:
+  axon notify [flags] MESSAGE...     post "<hostname>: MESSAGE" to the configured room
+  axon notify [flags] [-]            read the message from standard input
+  axon notify login [--password-stdin] [--recovery-key-stdin]
+  axon notify setup --homeserver URL --user NAME --invite @you:server [--register]
+                    [--registration-token T] [--unencrypted] [--room-name NAME] [--password-stdin]
+  axon notify flush                  deliver spooled alerts now
+  axon notify status                 show the session and the spool
+
+Flags:
+  --config FILE      configuration (default /etc/axon/notify.yaml, ~/.config/axon/notify.yaml)
+  --room ROOM        room ID (!...) or alias (#...) instead of the configured one
+  --title TEXT       a title line above the message
+  --level LEVEL      info (default), warning, or critical (mentions people: pushes as a highlight)
+  --markdown         render the message as Markdown (sent as sanitised HTML)
+  --text             send m.text instead of m.notice (notices do not ping bots)
+  --no-hostname      do not prefix the message with this machine's name
+  --file PATH        also send this file (encrypted in encrypted rooms)
+
+Environment: AXON_NOTIFY_HOMESERVER, AXON_NOTIFY_USER, AXON_NOTIFY_PASSWORD_FILE,
+AXON_NOTIFY_TOKEN, AXON_NOTIFY_ROOM, AXON_NOTIFY_STATE_DIR, AXON_NOTIFY_HOSTNAME.
+
+Exit codes: 0 delivered; 2 usage; 3 configuration; 4 authentication (alert kept
+in the spool); 5 room missing or not allowed; 6 encrypted room but no encryption
+in this build; 75 temporarily undelivered, kept in the spool; 1 anything else.
+`
+
+// maxStdin bounds a message read from standard input (events are at most 64 KiB).
+const maxStdin = 32 << 10
+
+func notifyCommand(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "login":
+			return notifyLogin(args[1:])
+		case "setup":
+			return notifySetup(args[1:])
+		case "flush":
+			return notifyFlush(args[1:])
+		case "status":
+			return notifyStatus(args[1:])
+		case "help", "-h", "--help":
+			fmt.Print(notifyUsage)
+			return 0
+		}
+	}
+	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfgPath := fs.String("config", "", "")
+	var a alerts.Alert
+	fs.StringVar(&a.Room, "room", "", "")
+	fs.StringVar(&a.Title, "title", "", "")
+	fs.StringVar(&a.Level, "level", "info", "")
+	fs.BoolVar(&a.Markdown, "markdown", false, "")
+	fs.BoolVar(&a.Text, "text", false, "")
+	notice := fs.Bool("notice", true, "")
+	fs.BoolVar(&a.NoHostname, "no-hostname", false, "")
+	fs.StringVar(&a.File, "file", "", "")
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "axon notify: %v\n\n%s", err, notifyUsage)
+		return alerts.ExitUsage
+	}
+	_ = notice // the default; --text overrides it
+	if len(rest) == 0 || (len(rest) == 1 && rest[0] == "-") {
+		if len(rest) == 0 && term.IsTerminal(int(os.Stdin.Fd())) {
+			fmt.Fprint(os.Stderr, "axon notify: no message (give one, or pipe it in)\n\n"+notifyUsage)
+			return alerts.ExitUsage
+		}
+		msg, err := readMessage(os.Stdin)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "axon notify: stdin: %v\n", err)
+			return alerts.ExitFailure
+		}
+		a.Message = msg
+	} else {
+		a.Message = strings.Join(rest, " ")
+	}
+	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	if err != nil {
+		return notifyFail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := alerts.Notify(ctx, cfg, a)
+	if res.Flushed > 0 {
+		fmt.Fprintf(os.Stderr, "axon notify: delivered %d spooled alert(s)\n", res.Flushed)
+	}
+	if err != nil {
+		return notifyFail(err)
+	}
+	return alerts.ExitOK
+}
+
+func notifyFail(err error) int {
+	fmt.Fprintf(os.Stderr, "axon notify: %v\n", err)
+	return alerts.ExitCode(err)
+}
+
+// readMessage reads standard input, keeping at most maxStdin bytes.
+func readMessage(r io.Reader) (string, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxStdin+1))
+	if err != nil {
+		return "", err
+	}
+	msg := string(data)
+	if len(data) > maxStdin {
+		msg = strings.ToValidUTF8(string(data[:maxStdin]), "") + "\n… (truncated)"
+		_, _ = io.Copy(io.Discard, r)
+	}
+	return strings.TrimRight(msg, "\n"), nil
+}
+
+// parseInterspersed parses flags anywhere among the arguments
+// (axon notify "disk full" --level critical); "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return rest, nil
+		}
+		if args[0] == "--" {
+			return append(rest, args[1:]...), nil
+		}
+		rest = append(rest, args[0])
+		args = args[1:]
+	}
+}
+
+func notifyLogin(args []string) int {
+	fs := flag.NewFlagSet("notify login", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "")
+	pwStdin := fs.Bool("password-stdin", false, "")
+	rkStdin := fs.Bool("recovery-key-stdin", false, "")
+	if err := fs.Parse(args); err != nil {
+		return alerts.ExitUsage
+	}
+	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	if err != nil {
+		return notifyFail(err)
+	}
+	return loginAndCrossSign(cfg, *pwStdin, *rkStdin, "axon notify")
+}
+
+func loginAndCrossSign(cfg *alerts.Config, pwStdin, rkStdin bool, who string) int {
+	in := bufio.NewReader(os.Stdin)
+	pw, err := readSecret(in, pwStdin, "Password for "+cfg.User+": ")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", who, err)
+		return alerts.ExitUsage
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	user, device, err := alerts.Login(ctx, cfg, pw)
+	if err != nil {
+		return notifyFail(err)
+	}
+	fmt.Printf("logged in as %s, device %s; session in %s\n", user, device, cfg.StateDir)
+	if !alerts.CryptoSupported() {
+		fmt.Println("this build has no end-to-end encryption (build with -tags goolm)")
+		return alerts.ExitOK
+	}
+	var rk string
+	if rkStdin {
+		if rk, err = readSecret(in, true, ""); err != nil {
+			return notifyFail(err)
+		}
+	}
+	key, err := alerts.CrossSign(ctx, cfg, pw, rk)
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%s: cross-signing not set up (alerts still work, shown as unverified): %v\n", who, err)
+	case rk != "":
+		fmt.Println("this device is now signed with the bot's cross-signing keys")
+	case key != "":
+		fmt.Printf("cross-signing set up and this device signed.\nRECOVERY KEY (shown once; keep it to sign the bot's devices on other machines):\n  %s\n", key)
+	default:
+		fmt.Println("the account already has cross-signing keys: sign this device with --recovery-key-stdin")
+	}
+	return alerts.ExitOK
+}
+
+// readSecret reads one line from stdin (fromStdin) or prompts on the terminal.
+func readSecret(in *bufio.Reader, fromStdin bool, prompt string) (string, error) {
+	fd := int(os.Stdin.Fd())
+	if !fromStdin && term.IsTerminal(fd) {
+		fmt.Fprint(os.Stderr, prompt)
+		b, err := term.ReadPassword(fd)
+		fmt.Fprintln(os.Stderr)
+		return string(b), err
+	}
+	line, err := in.ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", fmt.Errorf("reading from standard input: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func notifySetup(args []string) int {
+	fs := flag.NewFlagSet("notify setup", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "")
+	homeserver := fs.String("homeserver", "", "")
+	user := fs.String("user", "", "")
+	register := fs.Bool("register", false, "")
+	token := fs.String("registration-token", "", "")
+	unencrypted := fs.Bool("unencrypted", false, "")
+	roomName := fs.String("room-name", "PushNotifications", "")
+	pwStdin := fs.Bool("password-stdin", false, "")
+	var invites []id.UserID
+	fs.Func("invite", "", func(s string) error {
+		if _, _, err := id.UserID(s).Parse(); err != nil {
+			return fmt.Errorf("--invite %q: want a user ID like @you:example.org", s)
+		}
+		invites = append(invites, id.UserID(s))
+		return nil
+	})
+	if err := fs.Parse(args); err != nil {
+		fmt.Fprintf(os.Stderr, "axon notify setup: %v\n", err)
+		return alerts.ExitUsage
+	}
+	cfg, err := alerts.LoadConfig(optionalConfig(*cfgPath), os.Getenv)
+	if err != nil {
+		return notifyFail(err)
+	}
+	if *homeserver != "" {
+		cfg.Homeserver = strings.TrimRight(*homeserver, "/")
+	}
+	if *user != "" {
+		cfg.User = *user
+	}
+	pw, err := readSecret(bufio.NewReader(os.Stdin), *pwStdin, "Password for "+cfg.User+": ")
+	if err != nil {
+		return notifyFail(err)
+	}
+	write := *cfgPath
+	if write == "" {
+		home, _ := os.UserHomeDir()
+		write = alerts.DefaultConfigPaths(home)[len(alerts.DefaultConfigPaths(home))-1]
+		if os.Geteuid() == 0 {
+			write = alerts.DefaultConfigPaths(home)[0]
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := alerts.Setup(ctx, cfg, alerts.SetupOptions{Password: pw, Register: *register, RegistrationToken: *token,
+		RoomName: *roomName, Invite: invites, Encrypted: !*unencrypted, WriteConfig: write})
+	if err != nil {
+		return notifyFail(err)
+	}
+	fmt.Printf("bot %s (device %s) posts to room %s\n", res.UserID, res.DeviceID, res.RoomID)
+	if res.ConfigWrote {
+		fmt.Printf("wrote %s\n", write)
+	} else {
+		fmt.Printf("%s exists: add   room: %q   to it\n", write, res.RoomID)
+	}
+	if res.RecoveryKey != "" {
+		fmt.Printf("RECOVERY KEY (shown once; keep it to sign the bot's devices on other machines):\n  %s\n", res.RecoveryKey)
+	}
+	if res.CrossSignErr != nil {
+		fmt.Fprintf(os.Stderr, "note: cross-signing not set up: %v\n", res.CrossSignErr)
+	}
+	return alerts.ExitOK
+}
+
+// optionalConfig lets setup name a config file that does not exist yet.
+func optionalConfig(path string) string {
+	if path == "" {
+		return ""
+	}
+	if _, err := os.Stat(path); err != nil {
+		return os.DevNull
+	}
+	return path
+}
+
+func notifyFlush(args []string) int {
+	fs := flag.NewFlagSet("notify flush", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil {
+		return alerts.ExitUsage
+	}
+	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	if err != nil {
+		return notifyFail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := alerts.Flush(ctx, cfg)
+	fmt.Printf("delivered %d spooled alert(s)\n", n)
+	if err != nil {
+		return notifyFail(err)
+	}
+	return alerts.ExitOK
+}
+
+func notifyStatus(args []string) int {
+	fs := flag.NewFlagSet("notify status", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "")
+	if err := fs.Parse(args); err != nil {
+		return alerts.ExitUsage
+	}
+	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	if err != nil {
+		return notifyFail(err)
+	}
+	n, err := alerts.Spooled(cfg)
+	if err != nil {
+		return notifyFail(err)
+	}
+	fmt.Printf("homeserver: %s\nuser: %s\nroom: %s\nstate directory: %s\nspooled alerts: %d\nencryption: %v\n",
+		cfg.Homeserver, cfg.User, cfg.Room, cfg.StateDir, n, alerts.CryptoSupported())
+	return alerts.ExitOK
+}

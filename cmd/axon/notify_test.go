@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/alerts"
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+var (
+	notifyBinOnce sync.Once
+	notifyBin     string
+	notifyBinErr  error
+)
+
+// buildNotifyAxon builds the binary with the same crypto tag as this test.
+func buildNotifyAxon(t *testing.T) string {
+	t.Helper()
+	notifyBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "axon-notify-bin")
+		if err != nil {
+			notifyBinErr = err
+			return
+		}
+		notifyBin = filepath.Join(dir, "axon")
+		args := []string{"build", "-o", notifyBin}
+		if alerts.CryptoSupported() {
+			args = append(args, "-tags", "goolm")
+		}
+		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+			notifyBinErr = errors.New(string(out))
+		}
+	})
+	if notifyBinErr != nil {
+		t.Fatalf("build: %v", notifyBinErr)
+	}
+	return notifyBin
+}
+
+func runAxon(t *testing.T, bin string, env []string, stdin string, args ...string) (int, string, time.Duration) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	took := time.Since(start)
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), out.String(), took
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), took
+}
+
+func TestNotifyCLI(t *testing.T) {
+	bin := buildNotifyAxon(t)
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	r.CreateUser("pusher")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{r.UserID("pusher")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	env := []string{"AXON_NOTIFY_HOMESERVER=" + r.URL, "AXON_NOTIFY_USER=pusher", "AXON_NOTIFY_ROOM=" + room.RoomID.String(),
+		"AXON_NOTIFY_STATE_DIR=" + state, "AXON_NOTIFY_HOSTNAME=web1", "HOME=" + t.TempDir()}
+	if code, out, _ := runAxon(t, bin, env, "password-pusher\n", "notify", "login", "--password-stdin"); code != 0 {
+		t.Fatalf("login: %d %s", code, out)
+	}
+	if code, out, _ := runAxon(t, bin, env, "backup finished\n", "notify"); code != 0 {
+		t.Fatalf("stdin notify: %d %s", code, out)
+	}
+	var best time.Duration
+	for i := 0; i < 3; i++ {
+		code, out, took := runAxon(t, bin, env, "", "notify", "warm", "run", "--level", "warning")
+		if code != 0 {
+			t.Fatalf("notify: %d %s", code, out)
+		}
+		if best == 0 || took < best {
+			best = took
+		}
+	}
+	t.Logf("warm `axon notify` run (process start to exit, plain room): %v", best)
+	if best > time.Second {
+		t.Errorf("warm run took %v", best)
+	}
+	msgs, err := alice.Messages(ctx, room.RoomID, "", "", mautrix.DirectionBackward, nil, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bodies []string
+	for i := len(msgs.Chunk) - 1; i >= 0; i-- {
+		ev := msgs.Chunk[i]
+		if ev.Sender == r.UserID("pusher") && ev.Type == event.EventMessage {
+			_ = ev.Content.ParseRaw(ev.Type)
+			bodies = append(bodies, ev.Content.AsMessage().Body)
+		}
+	}
+	if len(bodies) != 4 || bodies[0] != "web1: backup finished" || bodies[1] != "web1: ⚠️ warm run" {
+		t.Fatalf("messages: %q", bodies)
+	}
+
+	// Server gone: the alert is spooled with the documented exit code.
+	r.Stop()
+	code, out, _ := runAxon(t, bin, env, "", "notify", "while", "down")
+	if code != alerts.ExitSpooled || !strings.Contains(out, "spool") {
+		t.Fatalf("server down: %d %s", code, out)
+	}
+	if code, out, _ := runAxon(t, bin, append(env, "AXON_NOTIFY_HOMESERVER="), "", "notify", "x"); code != alerts.ExitConfig {
+		t.Fatalf("no homeserver: %d %s", code, out)
+	}
+	if code, _, _ := runAxon(t, bin, env, "", "notify", "--bogus"); code != alerts.ExitUsage {
+		t.Fatalf("bad flag: %d", code)
+	}
+}
