@@ -18,9 +18,15 @@ import (
 // startBot runs a bot for w's room until the test ends (or stop is called).
 func startBot(t *testing.T, w *world, stateDir string, cmds map[string]*Command) (stop func()) {
 	t.Helper()
+	return startBotWith(t, w, stateDir, func(bc *BotConfig) { bc.Commands = cmds })
+}
+
+func startBotWith(t *testing.T, w *world, stateDir string, adjust func(*BotConfig)) (stop func()) {
+	t.Helper()
 	bc := &BotConfig{Config: *w.cfg, Rooms: []string{w.roomID.String()}, Allow: []string{w.alice.UserID.String()},
-		RatePerMinute: 100, Commands: cmds}
+		RatePerMinute: 100}
 	bc.StateDir = stateDir
+	adjust(bc)
 	if err := bc.validate(); err != nil {
 		t.Fatal(err)
 	}
