@@ -13,6 +13,7 @@ fi
 
 echo "== go vet"
 go vet ./...
+go vet -tags goolm ./...   # the E2EE code of axon notify/bot builds only with goolm
 
 echo "== go test"
 go test -tags goolm -count=1 -timeout 15m ./...
