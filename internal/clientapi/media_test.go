@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/gif"
@@ -328,6 +329,9 @@ func TestMediaThumbnailsPerFormat(t *testing.T) {
 			}
 			t.Logf("%s %dx%d %s: %d bytes in %v", ctype, size.Width, size.Height, size.Method, len(res.body), time.Since(start))
 		}
+		if n := countFiles(t, filepath.Join(r.Server.Cfg.Media.Dir, "thumbnails")); n == 0 {
+			t.Errorf("%s: no thumbnails cached", ctype)
+		}
 		// The legacy path serves the cached thumbnail.
 		res := mediaDo(t, r, http.MethodGet, "/_matrix/media/v3/thumbnail/axon.test/"+id+"?width=32&height=32&method=crop", "", "", nil)
 		if res.status != 200 {
@@ -374,6 +378,20 @@ func TestMediaBadInput(t *testing.T) {
 	}
 	check("html claimed as png", up("image/png", strings.NewReader("<!DOCTYPE html><html><script>x</script></html>")), 400, "M_INVALID_PARAM")
 	check("svg claimed as jpeg", up("image/jpeg", strings.NewReader(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>`)), 400, "M_INVALID_PARAM")
+	// Types that are never served inline are kept as claimed.
+	_, svg := upload(t, r, tok, "image/svg+xml", "", []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>`))
+	if res := mediaDo(t, r, http.MethodGet, "/_matrix/media/v3/download/axon.test/"+svg, "", "", nil); res.header.Get("Content-Type") != "image/svg+xml" ||
+		res.header.Get("Content-Disposition") != "attachment" {
+		t.Errorf("svg served as %q, %q", res.header.Get("Content-Type"), res.header.Get("Content-Disposition"))
+	}
+	// An image whose header promises more pixels than the thumbnailer
+	// decodes is refused before decoding.
+	huge := encodePNG(t, testImage(2, 2))
+	binary.BigEndian.PutUint32(huge[16:], 10000)
+	binary.BigEndian.PutUint32(huge[20:], 5000)
+	binary.BigEndian.PutUint32(huge[29:], crc32.ChecksumIEEE(huge[12:29]))
+	_, hid := upload(t, r, tok, "image/png", "", huge)
+	check("thumbnail of a 50 MP image", mediaDo(t, r, http.MethodGet, "/_matrix/client/v1/media/thumbnail/axon.test/"+hid+"?width=32&height=32", tok, "", nil), 413, "M_TOO_LARGE")
 	check("malformed content type", up("not a type", strings.NewReader("x")), 400, "M_INVALID_PARAM")
 	check("oversize with length", up("text/plain", bytes.NewReader(make([]byte, 1001))), 413, "M_TOO_LARGE")
 	check("oversize chunked", up("text/plain", io.MultiReader(bytes.NewReader(make([]byte, 600)), bytes.NewReader(make([]byte, 600)))), 413, "M_TOO_LARGE")

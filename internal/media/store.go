@@ -99,15 +99,16 @@ func (w *headWriter) Write(p []byte) (int, error) {
 }
 
 // checkType compares the client's claimed type with what the bytes look
-// like. A claim of image, audio or video whose bytes are markup, text or a
-// document is refused: it is how HTML or SVG gets smuggled past clients that
-// trust the type. An image claimed as the wrong image format is corrected.
+// like. A claim of an image, audio or video type that is served inline
+// whose bytes are markup, text or a document is refused: it is how HTML or
+// SVG gets smuggled past clients that trust the type. An image claimed as the wrong image format is corrected.
 // Other claims are kept: the spec lets the server trust them as long as
 // Content-Disposition is derived from the stored type.
 func checkType(claimed string, head []byte) (string, error) {
 	sniffed, _, _ := mime.ParseMediaType(http.DetectContentType(head))
 	family, _, _ := strings.Cut(claimed, "/")
-	if family != "image" && family != "audio" && family != "video" {
+	if family != "image" && family != "audio" && family != "video" || !inlineTypes[claimed] {
+		// Served as an attachment whatever the bytes are (SVG, TIFF, MKV...).
 		return claimed, nil
 	}
 	sf, _, _ := strings.Cut(sniffed, "/")
