@@ -442,7 +442,7 @@ func runCommand(ctx context.Context, host, name string, c *Command, args []strin
 	setProcessGroup(cmd)
 	start := time.Now()
 	err := cmd.Run()
-	output := out.String()
+	output := strings.TrimRight(out.String(), "\n")
 	if out.dropped > 0 {
 		output += fmt.Sprintf("\n… output truncated (%d more bytes)", out.dropped)
 	}
