@@ -26,12 +26,12 @@ type SetupOptions struct {
 
 // SetupResult is what setup made.
 type SetupResult struct {
-	UserID      id.UserID
-	DeviceID    id.DeviceID
-	RoomID      id.RoomID
-	RecoveryKey string // printed once; "" if cross-signing already existed or is unavailable
-	CrossSignErr error // why cross-signing was not bootstrapped, if it was not
-	ConfigWrote bool
+	UserID       id.UserID
+	DeviceID     id.DeviceID
+	RoomID       id.RoomID
+	RecoveryKey  string // printed once; "" if cross-signing already existed or is unavailable
+	CrossSignErr error  // why cross-signing was not bootstrapped, if it was not
+	ConfigWrote  bool
 }
 
 // Setup registers or logs in the bot, creates the alert room (encrypted
