@@ -12,8 +12,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/id"
@@ -35,16 +38,51 @@ type Service struct {
 	accounts   *account.Service
 	wake       Waker
 	serverName string
+
+	// counts caches each device's key counts for /sync, which asks on
+	// every response; uploads, claims and device deletion drop entries.
+	countsMu sync.Mutex
+	counts   map[deviceRef]keyCounts
+	// countsGen changes whenever entries are dropped, so that counts read
+	// from the database before a change are not cached after it.
+	countsGen uint64
 }
+
+type deviceRef struct{ user, device string }
+
+type keyCounts struct {
+	otks     map[string]int
+	fallback []string
+}
+
+// maxCachedCounts bounds the cache; past it, it starts over.
+const maxCachedCounts = 100000
 
 // New creates the key server.
 func New(db *storage.DB, accounts *account.Service, wake Waker, serverName string) *Service {
-	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName}
+	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName, counts: map[deviceRef]keyCounts{}}
+}
+
+func (s *Service) forgetCounts(refs ...deviceRef) {
+	s.countsMu.Lock()
+	defer s.countsMu.Unlock()
+	s.countsGen++
+	for _, r := range refs {
+		delete(s.counts, r)
+	}
 }
 
 // DeviceListChanged wakes the user and everyone sharing a room with them,
 // after their devices or keys changed (the change row is already stored).
 func (s *Service) DeviceListChanged(ctx context.Context, user string) {
+	s.countsMu.Lock()
+	s.countsGen++
+	for r := range s.counts {
+		if r.user == user {
+			delete(s.counts, r) // a deleted device's counts must not linger
+		}
+	}
+	s.countsMu.Unlock()
 	s.wake.Wake(user)
 	rooms, err := s.db.JoinedRooms(ctx, user)
 	if err != nil {
@@ -153,6 +191,7 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	if up.FallbackKeys, err = checkKeys(req.FallbackKeys, user, device, signingKey, "fallback_keys", true); err != nil {
 		return nil, err
 	}
+	defer s.forgetCounts(deviceRef{user, device})
 	counts, err := s.db.UploadKeys(ctx, up)
 	if errors.Is(err, storage.ErrKeyConflict) {
 		return nil, mxerr.InvalidParam("One-time key already exists with different content")
@@ -215,16 +254,36 @@ func checkKeys(in map[string]json.RawMessage, user, device, signingKey, field st
 // types for /sync; errors degrade to "no keys", which makes clients upload
 // more rather than fail.
 func (s *Service) Counts(ctx context.Context, user, device string) (map[string]int, []string) {
-	counts, err := s.db.OneTimeKeyCounts(ctx, user, device)
-	if err != nil || counts == nil {
+	ref := deviceRef{user, device}
+	s.countsMu.Lock()
+	c, ok := s.counts[ref]
+	gen := s.countsGen
+	s.countsMu.Unlock()
+	if ok {
+		return maps.Clone(c.otks), slices.Clone(c.fallback)
+	}
+	counts, err1 := s.db.OneTimeKeyCounts(ctx, user, device)
+	if err1 != nil || counts == nil {
 		counts = map[string]int{}
 	}
 	if _, ok := counts["signed_curve25519"]; !ok {
 		counts["signed_curve25519"] = 0
 	}
-	types, err := s.db.UnusedFallbackKeyTypes(ctx, user, device)
-	if err != nil || types == nil {
+	types, err2 := s.db.UnusedFallbackKeyTypes(ctx, user, device)
+	if err2 != nil || types == nil {
 		types = []string{}
+	}
+	if err1 == nil && err2 == nil {
+		s.countsMu.Lock()
+		if gen != s.countsGen {
+			s.countsMu.Unlock()
+			return counts, types
+		}
+		if len(s.counts) >= maxCachedCounts {
+			clear(s.counts)
+		}
+		s.counts[ref] = keyCounts{otks: maps.Clone(counts), fallback: slices.Clone(types)}
+		s.countsMu.Unlock()
 	}
 	return counts, types
 }
@@ -351,6 +410,11 @@ func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("claim keys: %w", err)
 	}
+	refs := make([]deviceRef, len(claimed))
+	for i, c := range claimed {
+		refs[i] = deviceRef{c.UserID, c.DeviceID}
+	}
+	s.forgetCounts(refs...)
 	for _, c := range claimed {
 		if resp.OneTimeKeys[c.UserID] == nil {
 			resp.OneTimeKeys[c.UserID] = map[string]map[string]json.RawMessage{}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/canonicaljson"
@@ -28,7 +29,7 @@ type signer struct {
 	pub          string
 }
 
-func newSigner(t *testing.T, user, device string) *signer {
+func newSigner(t testing.TB, user, device string) *signer {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +38,7 @@ func newSigner(t *testing.T, user, device string) *signer {
 }
 
 // sign adds the device's signature to obj (which must not hold signatures yet).
-func (s *signer) sign(t *testing.T, obj map[string]any) map[string]any {
+func (s *signer) sign(t testing.TB, obj map[string]any) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(obj)
 	if err != nil {
@@ -51,7 +52,7 @@ func (s *signer) sign(t *testing.T, obj map[string]any) map[string]any {
 	return obj
 }
 
-func (s *signer) deviceKeys(t *testing.T) map[string]any {
+func (s *signer) deviceKeys(t testing.TB) map[string]any {
 	return s.sign(t, map[string]any{
 		"user_id": s.user, "device_id": s.device,
 		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
@@ -59,7 +60,7 @@ func (s *signer) deviceKeys(t *testing.T) map[string]any {
 	})
 }
 
-func (s *signer) otk(t *testing.T, n int, fallback bool) map[string]any {
+func (s *signer) otk(t testing.TB, n int, fallback bool) map[string]any {
 	k := map[string]any{"key": b64.EncodeToString([]byte(fmt.Sprintf("%032d", n)))}
 	if fallback {
 		k["fallback"] = true
@@ -67,7 +68,7 @@ func (s *signer) otk(t *testing.T, n int, fallback bool) map[string]any {
 	return s.sign(t, k)
 }
 
-func do(t *testing.T, r *testrig.Rig, method, path string, cli *mautrix.Client, body any) (int, map[string]any) {
+func do(t testing.TB, r *testrig.Rig, method, path string, cli *mautrix.Client, body any) (int, map[string]any) {
 	t.Helper()
 	var rd *strings.Reader
 	if body != nil {
@@ -150,6 +151,7 @@ func TestConcurrentClaims(t *testing.T) {
 
 	var mu sync.Mutex
 	got := map[string]int{}
+	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := 0; i < 50; i++ {
@@ -170,6 +172,7 @@ func TestConcurrentClaims(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("50 parallel claims over HTTP: %v", time.Since(start))
 	close(errs)
 	for err := range errs {
 		t.Fatalf("claim: %v", err)
@@ -373,5 +376,109 @@ func TestKeyBackup(t *testing.T) {
 	}
 	if st, _ := do(t, r, "GET", base+"/version/2", alice, nil); st != 404 {
 		t.Fatalf("deleted version: %d", st)
+	}
+}
+
+// TestSurvivesRestart: keys, claims and queued to-device messages are in
+// the database, not in memory: after a restart the keys are served, the
+// counts are right and a queued message is delivered once.
+func TestSurvivesRestart(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	s := newSigner(t, alice.UserID.String(), alice.DeviceID.String())
+	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+		"device_keys":   s.deviceKeys(t),
+		"one_time_keys": map[string]any{"signed_curve25519:A": s.otk(t, 1, false), "signed_curve25519:B": s.otk(t, 2, false)},
+	}); st != 200 {
+		t.Fatalf("upload: %d %v", st, resp)
+	}
+	first, err := alice.SyncRequest(ctx, 0, "", "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.ClaimKeys(ctx, &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{
+		alice.UserID: {alice.DeviceID: id.KeyAlgorithmSignedCurve25519}}}); err != nil {
+		t.Fatal(err)
+	}
+	msg := map[string]any{"messages": map[string]any{alice.UserID.String(): map[string]any{"*": map[string]any{"algorithm": "m.olm.v1.curve25519-aes-sha2", "ciphertext": map[string]any{}}}}}
+	if st, _ := do(t, r, "PUT", "/_matrix/client/v3/sendToDevice/m.room.encrypted/txn1", bob, msg); st != 200 {
+		t.Fatalf("sendToDevice: %d", st)
+	}
+
+	r.Stop()
+	r2 := testrig.StartIn(t, r.DataDir)
+	for _, c := range []*mautrix.Client{alice, bob} {
+		c.HomeserverURL, _ = c.HomeserverURL.Parse(r2.URL)
+	}
+	q, err := bob.QueryKeys(ctx, &mautrix.ReqQueryKeys{DeviceKeys: mautrix.DeviceKeysRequest{alice.UserID: {}}})
+	if _, ok := q.DeviceKeys[alice.UserID][alice.DeviceID]; err != nil || !ok {
+		t.Fatalf("device keys after restart: %v %+v", err, q)
+	}
+	after, err := alice.SyncRequest(ctx, 0, first.NextBatch, "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.DeviceOTKCount.SignedCurve25519 != 1 {
+		t.Fatalf("one-time keys after a claim and a restart: %+v", after.DeviceOTKCount)
+	}
+	if len(after.ToDevice.Events) != 1 || after.ToDevice.Events[0].Type.Type != "m.room.encrypted" {
+		t.Fatalf("to-device after restart: %+v", after.ToDevice.Events)
+	}
+	again, err := alice.SyncRequest(ctx, 0, after.NextBatch, "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.ToDevice.Events) != 0 {
+		t.Fatalf("to-device delivered twice: %+v", again.ToDevice.Events)
+	}
+}
+
+// BenchmarkQueryKeys: /keys/query of one user with 10 devices, cross-signing
+// keys and signatures, over HTTP.
+func BenchmarkQueryKeys(b *testing.B) {
+	r := testrig.Start(b)
+	ctx := context.Background()
+	bob := r.CreateUser("bob")
+	r.CreateUser("alice")
+	for i := 0; i < 10; i++ {
+		dev := r.CreateUserDevice("alice", fmt.Sprintf("D%d", i), false)
+		s := newSigner(b, dev.UserID.String(), dev.DeviceID.String())
+		if st, resp := do(b, r, "POST", "/_matrix/client/v3/keys/upload", dev, map[string]any{"device_keys": s.deviceKeys(b)}); st != 200 {
+			b.Fatalf("upload: %d %v", st, resp)
+		}
+	}
+	req := &mautrix.ReqQueryKeys{DeviceKeys: mautrix.DeviceKeysRequest{id.UserID("@alice:axon.test"): {}}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		q, err := bob.QueryKeys(ctx, req)
+		if err != nil || len(q.DeviceKeys["@alice:axon.test"]) != 10 {
+			b.Fatalf("query: %v", err)
+		}
+	}
+}
+
+// BenchmarkClaimKeys: one /keys/claim of a one-time key over HTTP.
+func BenchmarkClaimKeys(b *testing.B) {
+	r := testrig.Start(b)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	s := newSigner(b, alice.UserID.String(), alice.DeviceID.String())
+	for done := 0; done < b.N; {
+		otks := map[string]any{}
+		for ; done < b.N && len(otks) < 200; done++ {
+			otks[fmt.Sprintf("signed_curve25519:K%08d", done)] = s.otk(b, done, false)
+		}
+		if st, resp := do(b, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{"device_keys": s.deviceKeys(b), "one_time_keys": otks}); st != 200 {
+			b.Fatalf("upload: %d %v", st, resp)
+		}
+	}
+	req := &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{alice.UserID: {alice.DeviceID: id.KeyAlgorithmSignedCurve25519}}}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		resp, err := bob.ClaimKeys(ctx, req)
+		if err != nil || len(resp.OneTimeKeys[alice.UserID][alice.DeviceID]) != 1 {
+			b.Fatalf("claim: %v", err)
+		}
 	}
 }
