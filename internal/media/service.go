@@ -96,8 +96,10 @@ func New(db *storage.DB, cfg Config, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg, db: db, log: log, now: time.Now,
-		waiters:  map[string]chan struct{}{},
-		thumbSem: make(chan struct{}, 2),
+		waiters: map[string]chan struct{}{},
+		// One thumbnail at a time: decoding a large photo takes tens of
+		// megabytes, and a small server should not hold several at once.
+		thumbSem: make(chan struct{}, 1),
 		thumbGen: map[string]*thumbCall{},
 	}
 	s.preview = newPreviewer(s)
