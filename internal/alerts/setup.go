@@ -111,8 +111,8 @@ func register(ctx context.Context, cfg *Config, opts SetupOptions) error {
 	}
 	req := &mautrix.ReqRegister[any]{Username: localpart, Password: opts.Password, InhibitLogin: true}
 	_, uia, err := cli.Register(ctx, req)
-	if err == nil {
-		return nil
+	if err == nil && uia == nil {
+		return nil // no authentication asked for
 	}
 	if uia == nil {
 		if errors.Is(err, mautrix.MUserInUse) {
