@@ -137,7 +137,8 @@ export const ELEMENT_START_OPTS = Object.freeze({
  * records of its /sync responses and refused requests.
  */
 export class Device {
-    constructor(login, label) {
+    /** clientOpts are extra createClient options (e.g. cryptoCallbacks). */
+    constructor(login, label, clientOpts = {}) {
         this.label = label;
         this.userId = login.user_id;
         this.deviceId = login.device_id;
@@ -151,6 +152,7 @@ export class Device {
             logger: makeLogger(label),
             fetchFn: recordingFetch(this.rec),
             timelineSupport: true,
+            ...clientOpts,
         });
         this.lastSyncError = null;
         this.client.on(ClientEvent.Sync, (state, _prev, data) => {
@@ -236,9 +238,9 @@ export class User {
     }
 
     /** Logs in a new device (password login) and returns it, not yet syncing. */
-    async login(label = `${this.localpart}#${this.devices.length + 1}`) {
+    async login(label = `${this.localpart}#${this.devices.length + 1}`, clientOpts = {}) {
         const res = await passwordLogin(this.localpart, this.password, label);
-        const d = new Device(res, label);
+        const d = new Device(res, label, clientOpts);
         this.devices.push(d);
         return d;
     }

@@ -17,8 +17,8 @@ import { BASE_URL, User, waitUntil } from "../lib/harness.js";
 const T = { timeout: 90000 };
 
 /** Logs in a device with in-memory Rust crypto and starts syncing. */
-async function cryptoDevice(user, label) {
-    const d = await user.login(label);
+async function cryptoDevice(user, label, clientOpts = {}) {
+    const d = await user.login(label, clientOpts);
     await d.client.initRustCrypto({ useIndexedDB: false });
     await d.start();
     // The device's identity keys must reach the server before others look.
@@ -203,6 +203,83 @@ describe("end-to-end encryption (Rust crypto)", () => {
         await decrypted(a2, roomId, "history for the backup");
         await decrypted(a2, roomId, "hello bob, secretly");
         await decrypted(a2, roomId, "hello alice, secretly");
+    });
+});
+
+/** Secret storage callbacks that remember the keys they are given. */
+function secretStorageCallbacks(known = {}) {
+    return {
+        getSecretStorageKey: async ({ keys }) => {
+            const id = Object.keys(keys).find((k) => known[k]);
+            return id ? [id, known[id]] : null;
+        },
+        cacheSecretStorageKey: (keyId, _info, key) => {
+            known[keyId] = key;
+        },
+    };
+}
+
+describe("secret storage and recovery (Element's set-up flow)", () => {
+    let carol, dave, c1, d1, roomId;
+    const known = {};
+    before(async () => {
+        carol = await User.register("carol");
+        dave = await User.register("dave");
+        c1 = await cryptoDevice(carol, "carol#1", { cryptoCallbacks: secretStorageCallbacks(known) });
+        d1 = await cryptoDevice(dave, "dave#1");
+        roomId = await encryptedRoom(c1, [d1]);
+    });
+    after(() => {
+        carol?.stopAll();
+        dave?.stopAll();
+    });
+
+    it("a fresh device recovers cross-signing and the key backup with the recovery key", T, async () => {
+        const crypto = c1.client.getCrypto();
+        await crypto.bootstrapCrossSigning({ authUploadDeviceSigningKeys: passwordAuth(carol) });
+        const recovery = await crypto.createRecoveryKeyFromPassphrase();
+        await crypto.bootstrapSecretStorage({
+            createSecretStorageKey: async () => recovery,
+            setupNewSecretStorage: true,
+            setupNewKeyBackup: true,
+        });
+        assert.equal(await crypto.isSecretStorageReady(), true, "secret storage is ready");
+        // Secret storage is account data the server keeps untouched.
+        for (const type of ["m.secret_storage.default_key", "m.cross_signing.master", "m.megolm_backup.v1"]) {
+            const res = await api(c1, "GET", `/_matrix/client/v3/user/${encodeURIComponent(carol.userId)}/account_data/${type}`);
+            assert.equal(res.status, 200, `account data ${type}: ${res.text}`);
+        }
+        const version = await waitUntil(() => crypto.getActiveSessionBackupVersion(), "carol's backup is active", { device: c1 });
+        await c1.client.sendTextMessage(roomId, "before the new device");
+        await decrypted(d1, roomId, "before the new device");
+        await waitUntil(
+            async () => (await api(c1, "GET", `/_matrix/client/v3/room_keys/version/${version}`)).json?.count >= 1,
+            "the room key reaches the backup",
+            { device: c1, timeout: 30000 },
+        );
+
+        // A new login, given only the recovery key.
+        const c2 = await cryptoDevice(carol, "carol#2", {
+            cryptoCallbacks: secretStorageCallbacks(new Proxy({}, { get: () => recovery.privateKey })),
+        });
+        const crypto2 = c2.client.getCrypto();
+        await crypto2.bootstrapCrossSigning({}); // imports the private keys from secret storage and signs this device
+        await waitUntil(() => crypto2.isCrossSigningReady(), "carol#2 has cross-signing", { device: c2 });
+        await crypto2.loadSessionBackupPrivateKeyFromSecretStorage();
+        await crypto2.checkKeyBackupAndEnable();
+        const result = await crypto2.restoreKeyBackup();
+        assert.ok(result.imported >= 1, `restored ${JSON.stringify(result)}`);
+        await decrypted(c2, roomId, "before the new device");
+
+        // Dave sees the new device signed by carol (signature upload + device list change).
+        await waitUntil(
+            async () => {
+                await d1.client.getCrypto().getUserDeviceInfo([carol.userId], true);
+                return (await d1.client.getCrypto().getDeviceVerificationStatus(carol.userId, c2.deviceId))?.signedByOwner;
+            },
+            "dave sees carol#2 cross-signed",
+            { device: d1 },
+        );
     });
 });
 
