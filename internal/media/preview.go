@@ -5,14 +5,17 @@ import (
 	"errors"
 
 	"html"
+	"image"
 	"io"
 	"mime"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,12 +34,28 @@ type previewer struct {
 	client *http.Client
 	// allowIP decides which addresses may be dialled; tests widen it.
 	allowIP func(netip.Addr) bool
+
+	mu    sync.Mutex
+	cache map[string]cachedPreview // by URL
 }
+
+type cachedPreview struct {
+	og      map[string]any
+	expires time.Time
+}
+
+// Previews are cached, so that every client in a room showing the same link
+// costs one fetch.
+const (
+	previewCacheTTL     = time.Hour
+	previewCacheEntries = 1000
+	previewImageMax     = 10 << 20
+)
 
 var errNotPublic = errors.New("address is not public")
 
 func newPreviewer(s *Service) *previewer {
-	p := &previewer{allowIP: publicIP}
+	p := &previewer{allowIP: publicIP, cache: map[string]cachedPreview{}}
 	dialer := &net.Dialer{
 		Timeout: previewTimeout,
 		// Checked on the resolved address of every connection, redirects
@@ -76,7 +95,7 @@ func publicIP(a netip.Addr) bool {
 }
 
 // PreviewURL fetches a web page and returns its Open Graph data, as
-// GET /preview_url answers it.
+// GET /preview_url answers it; og:image is fetched too and stored as media.
 func (s *Service) PreviewURL(ctx context.Context, raw string) (map[string]any, error) {
 	if !s.cfg.URLPreviews {
 		return nil, mxerr.Forbidden("URL previews are disabled on this server")
@@ -85,6 +104,33 @@ func (s *Service) PreviewURL(ctx context.Context, raw string) (map[string]any, e
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, mxerr.InvalidParam("url must be an absolute http or https URL")
 	}
+	u.Fragment = ""
+	key := u.String()
+	p := s.preview
+	p.mu.Lock()
+	c, ok := p.cache[key]
+	p.mu.Unlock()
+	if ok && s.now().Before(c.expires) {
+		return c.og, nil
+	}
+	og, err := s.fetchPreview(ctx, u)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	if len(p.cache) >= previewCacheEntries {
+		for k, v := range p.cache {
+			if s.now().After(v.expires) || len(p.cache) >= previewCacheEntries {
+				delete(p.cache, k)
+			}
+		}
+	}
+	p.cache[key] = cachedPreview{og: og, expires: s.now().Add(previewCacheTTL)}
+	p.mu.Unlock()
+	return og, nil
+}
+
+func (s *Service) fetchPreview(ctx context.Context, u *url.URL) (map[string]any, error) {
 	ctx, cancel := context.WithTimeout(ctx, previewTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -112,7 +158,64 @@ func (s *Service) PreviewURL(ctx context.Context, raw string) (map[string]any, e
 	if err != nil {
 		return nil, mxerr.New("M_UNKNOWN", "Could not read the page").WithStatus(http.StatusBadGateway)
 	}
-	return openGraph(string(body)), nil
+	og := openGraph(string(body))
+	if img, ok := og["og:image"].(string); ok {
+		delete(og, "og:image")
+		if iu, err := resp.Request.URL.Parse(img); err == nil && (iu.Scheme == "http" || iu.Scheme == "https") {
+			s.previewImage(ctx, iu.String(), og)
+		}
+	}
+	return og, nil
+}
+
+// previewImage fetches a page's og:image and stores it as media owned by no
+// user (not counted in anyone's quota; purged by date). Failures only leave
+// the image out of the preview.
+func (s *Service) previewImage(ctx context.Context, imageURL string, og map[string]any) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, imageURL, nil)
+	if err != nil {
+		return
+	}
+	req.Header.Set("User-Agent", "Axon URL preview (Matrix homeserver)")
+	resp, err := s.preview.client.Do(req)
+	if err != nil {
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	if !strings.HasPrefix(ct, "image/") {
+		return
+	}
+	limit := min(s.cfg.MaxUploadBytes, previewImageMax)
+	m, tmp, err := s.receiveLimited(ctx, Upload{ContentType: ct, Length: resp.ContentLength, Body: resp.Body}, limit)
+	if err != nil {
+		return
+	}
+	defer os.Remove(tmp)
+	if !thumbnailable(m.ContentType) {
+		return
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return
+	}
+	cfg, _, err := image.DecodeConfig(f)
+	f.Close()
+	if err != nil {
+		return
+	}
+	m.MediaID = newMediaID()
+	if err := s.commit(ctx, m, tmp, func() error { return s.db.InsertMedia(ctx, *m) }); err != nil {
+		return
+	}
+	og["og:image"] = s.MXC(m.MediaID)
+	og["og:image:type"] = m.ContentType
+	og["og:image:width"] = cfg.Width
+	og["og:image:height"] = cfg.Height
+	og["matrix:image:size"] = m.Size
 }
 
 var (
@@ -144,6 +247,10 @@ func openGraph(page string) map[string]any {
 			continue
 		}
 		switch {
+		case key == "og:image" || key == "og:image:url" || key == "og:image:secure_url":
+			if _, dup := og["og:image"]; !dup {
+				og["og:image"] = content
+			}
 		case strings.HasPrefix(key, "og:") && !strings.HasPrefix(key, "og:image"):
 			if _, dup := og[key]; !dup {
 				og[key] = truncate(content, 1000)

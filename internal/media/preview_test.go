@@ -1,13 +1,18 @@
 package media
 
 import (
+	"bytes"
 	"context"
+	"image"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -39,8 +44,18 @@ func TestPreviewURL(t *testing.T) {
 <meta property="og:title" content="An &quot;Open Graph&quot; title">
 <meta content='A description' name="description">
 <meta property="og:type" content=website>
+<meta property="og:image" content="/pic.png">
 </head><body>hello</body></html>`
+	var pic bytes.Buffer
+	png.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 120, 80)))
+	var fetches atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		if r.URL.Path == "/pic.png" {
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(pic.Bytes())
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, page)
 	}))
@@ -64,11 +79,26 @@ func TestPreviewURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"og:title": `An "Open Graph" title`, "og:description": "A description", "og:type": "website"}
+	want := map[string]any{"og:title": `An "Open Graph" title`, "og:description": "A description", "og:type": "website",
+		"og:image:type": "image/png", "og:image:width": 120, "og:image:height": 80, "matrix:image:size": int64(pic.Len())}
 	for k, v := range want {
 		if og[k] != v {
-			t.Errorf("%s = %q, want %q (all: %v)", k, og[k], v, og)
+			t.Errorf("%s = %v, want %v (all: %v)", k, og[k], v, og)
 		}
+	}
+	mxc, _ := og["og:image"].(string)
+	c, err := s.Download(ctx, "media.test", strings.TrimPrefix(mxc, "mxc://media.test/"), Options{})
+	if err != nil {
+		t.Fatalf("og:image %q: %v", mxc, err)
+	}
+	c.Close()
+	if c.Size != int64(pic.Len()) {
+		t.Errorf("stored image: %d bytes", c.Size)
+	}
+	// The second request is answered from the cache.
+	n := fetches.Load()
+	if _, err := s.PreviewURL(ctx, srv.URL+"#fragment"); err != nil || fetches.Load() != n {
+		t.Errorf("cached preview: %v, %d fetches", err, fetches.Load()-n)
 	}
 }
 

@@ -186,7 +186,7 @@ func (s *Service) Upload(ctx context.Context, up Upload) (string, error) {
 	}
 	defer os.Remove(tmp)
 	m.MediaID = mediaID
-	if err := s.commit(m, tmp, func() error { return s.db.InsertMedia(ctx, *m) }); err != nil {
+	if err := s.commit(ctx, m, tmp, func() error { return s.db.InsertMedia(ctx, *m) }); err != nil {
 		return "", err
 	}
 	return s.MXC(mediaID), nil
@@ -229,7 +229,7 @@ func (s *Service) UploadTo(ctx context.Context, serverName, mediaID string, up U
 	}
 	defer os.Remove(tmp)
 	m.MediaID = mediaID
-	err = s.commit(m, tmp, func() error {
+	err = s.commit(ctx, m, tmp, func() error {
 		err := s.db.CompletePendingMedia(ctx, *m, s.now().UnixMilli())
 		return pendingError(nil, err, up.UserID, s.now())
 	})
@@ -272,15 +272,19 @@ func pendingError(cur *storage.Media, err error, userID string, now time.Time) e
 // checks size, quota and content type. It returns the row to insert and the
 // temporary file, which commit moves into the store.
 func (s *Service) receive(ctx context.Context, up Upload) (*storage.Media, string, error) {
+	return s.receiveLimited(ctx, up, s.cfg.MaxUploadBytes)
+}
+
+func (s *Service) receiveLimited(ctx context.Context, up Upload, limit int64) (*storage.Media, string, error) {
 	claimed, err := normaliseType(up.ContentType)
 	if err != nil {
 		return nil, "", err
 	}
-	if up.Length > s.cfg.MaxUploadBytes {
-		return nil, "", tooLarge(s.cfg.MaxUploadBytes)
+	if up.Length > limit {
+		return nil, "", tooLarge(limit)
 	}
 	var used int64
-	if s.cfg.UserQuotaBytes > 0 {
+	if s.cfg.UserQuotaBytes > 0 && up.UserID != "" {
 		if used, err = s.db.MediaUsage(ctx, up.UserID); err != nil {
 			return nil, "", fmt.Errorf("media usage: %w", err)
 		}
@@ -288,7 +292,7 @@ func (s *Service) receive(ctx context.Context, up Upload) (*storage.Media, strin
 			return nil, "", overQuota()
 		}
 	}
-	tmp, err := s.writeTemp(ctx, up.Body, s.cfg.MaxUploadBytes)
+	tmp, err := s.writeTemp(ctx, up.Body, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -301,7 +305,7 @@ func (s *Service) receive(ctx context.Context, up Upload) (*storage.Media, strin
 	if tmp.size == 0 {
 		return nil, "", mxerr.InvalidParam("Empty upload")
 	}
-	if s.cfg.UserQuotaBytes > 0 && used+tmp.size > s.cfg.UserQuotaBytes {
+	if s.cfg.UserQuotaBytes > 0 && up.UserID != "" && used+tmp.size > s.cfg.UserQuotaBytes {
 		return nil, "", overQuota()
 	}
 	ctype, err := checkType(claimed, tmp.head)
@@ -326,7 +330,7 @@ func overQuota() error {
 
 // commit moves the received file into the store (unless identical content
 // is there already) and runs insert, under refMu.
-func (s *Service) commit(m *storage.Media, tmpPath string, insert func() error) error {
+func (s *Service) commit(ctx context.Context, m *storage.Media, tmpPath string, insert func() error) error {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
 	final := s.contentPath(m.SHA256)
@@ -341,8 +345,10 @@ func (s *Service) commit(m *storage.Media, tmpPath string, insert func() error) 
 		return fmt.Errorf("media store: %w", err)
 	}
 	if err := insert(); err != nil {
-		// The file may now be unreferenced; leave it to the next purge
-		// rather than race a concurrent upload of the same bytes.
+		// Under refMu nobody else can be adding a reference right now.
+		if ref, rerr := s.db.MediaReferenced(ctx, m.SHA256); rerr == nil && !ref {
+			os.Remove(final)
+		}
 		return err
 	}
 	return nil
