@@ -402,6 +402,12 @@ func TestMediaBadInput(t *testing.T) {
 	if res := mediaDo(t, r, http.MethodGet, "/_matrix/media/v3/download/axon.test/"+pid, "", "", nil); res.header.Get("Content-Type") != "image/png" {
 		t.Errorf("corrected type: %q", res.header.Get("Content-Type"))
 	}
+	for _, claim := range []string{"image/jpg", ""} {
+		_, id := upload(t, r, tok, claim, "", encodePNG(t, testImage(4, 4)))
+		if res := mediaDo(t, r, http.MethodGet, "/_matrix/media/v3/download/axon.test/"+id, "", "", nil); res.header.Get("Content-Type") != "image/png" {
+			t.Errorf("PNG claimed as %q served as %q", claim, res.header.Get("Content-Type"))
+		}
+	}
 	check("unknown media ID", mediaDo(t, r, http.MethodGet, "/_matrix/client/v1/media/download/axon.test/nosuchmedia", tok, "", nil), 404, "M_NOT_FOUND")
 	check("unknown thumbnail", mediaDo(t, r, http.MethodGet, "/_matrix/client/v1/media/thumbnail/axon.test/nosuchmedia?width=32&height=32", tok, "", nil), 404, "M_NOT_FOUND")
 	check("remote media", mediaDo(t, r, http.MethodGet, "/_matrix/client/v1/media/download/other.example/abc", tok, "", nil), 404, "M_NOT_FOUND")
@@ -434,9 +440,10 @@ func TestMediaBadInput(t *testing.T) {
 	}
 	check("put twice", mediaDo(t, r, http.MethodPut, "/_matrix/media/v3/upload/axon.test/"+aid, tok, "text/plain", strings.NewReader("y")), 409, "M_CANNOT_OVERWRITE_MEDIA")
 	// Quota: 2500 bytes per user.
-	upload(t, r, tok, "text/plain", "", bytes.Repeat([]byte("a"), 1000))
-	upload(t, r, tok, "text/plain", "", bytes.Repeat([]byte("b"), 1000))
-	check("over quota", up("text/plain", bytes.NewReader(bytes.Repeat([]byte("c"), 1000))), 403, "M_FORBIDDEN")
+	carol := r.CreateUser("carol").AccessToken
+	upload(t, r, carol, "text/plain", "", bytes.Repeat([]byte("a"), 1000))
+	upload(t, r, carol, "text/plain", "", bytes.Repeat([]byte("b"), 1000))
+	check("over quota", mediaDo(t, r, http.MethodPost, "/_matrix/media/v3/upload", carol, "text/plain", bytes.NewReader(bytes.Repeat([]byte("c"), 1000))), 403, "M_FORBIDDEN")
 	upload(t, r, bob.AccessToken, "text/plain", "", bytes.Repeat([]byte("c"), 1000))
 	// URL previews are off by default.
 	check("preview off", mediaDo(t, r, http.MethodGet, "/_matrix/client/v1/media/preview_url?url=https://example.org/", tok, "", nil), 403, "M_FORBIDDEN")

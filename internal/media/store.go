@@ -107,6 +107,12 @@ func (w *headWriter) Write(p []byte) (int, error) {
 func checkType(claimed string, head []byte) (string, error) {
 	sniffed, _, _ := mime.ParseMediaType(http.DetectContentType(head))
 	family, _, _ := strings.Cut(claimed, "/")
+	if (family == "image" || claimed == "application/octet-stream") && thumbnailable(sniffed) {
+		// Bytes that are plainly JPEG, PNG, GIF or WebP get that type, so
+		// that image/jpg, a PNG sent as image/jpeg or an untyped upload is
+		// shown inline and thumbnailed.
+		return sniffed, nil
+	}
 	if family != "image" && family != "audio" && family != "video" || !inlineTypes[claimed] {
 		// Served as an attachment whatever the bytes are (SVG, TIFF, MKV...).
 		return claimed, nil
