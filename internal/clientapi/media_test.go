@@ -579,3 +579,77 @@ func TestMediaLargeUploadBoundedMemory(t *testing.T) {
 		t.Errorf("peak RSS grew by %d MiB during a 100 MB round trip", rssGrowth>>20)
 	}
 }
+
+// TestMediaConcurrent uploads identical bytes from several clients at once
+// and asks for one thumbnail concurrently: one stored file, every media ID
+// served, one cached thumbnail.
+func TestMediaConcurrent(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	data := encodePNG(t, testImage(300, 200))
+	const n = 8
+	ids := make(chan string, n)
+	errs := make(chan error, 2*n)
+	for i := 0; i < n; i++ {
+		go func() {
+			req, _ := http.NewRequest(http.MethodPost, r.URL+"/_matrix/media/v3/upload", bytes.NewReader(data))
+			req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+			req.Header.Set("Content-Type", "image/png")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				ids <- ""
+				return
+			}
+			var out struct {
+				ContentURI string `json:"content_uri"`
+			}
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			ids <- strings.TrimPrefix(out.ContentURI, "mxc://axon.test/")
+		}()
+	}
+	var all []string
+	for i := 0; i < n; i++ {
+		all = append(all, <-ids)
+	}
+	for _, id := range all {
+		if res := mediaDo(t, r, http.MethodGet, "/_matrix/media/v3/download/axon.test/"+id, "", "", nil); res.status != 200 || !bytes.Equal(res.body, data) {
+			t.Fatalf("download %q: %d", id, res.status)
+		}
+	}
+	if c := countFiles(t, filepath.Join(r.Server.Cfg.Media.Dir, "content")); c != 1 {
+		t.Errorf("%d content files for identical uploads", c)
+	}
+	done := make(chan mediaResp, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, r.URL+"/_matrix/media/v3/thumbnail/axon.test/"+all[0]+"?width=96&height=96&method=crop", nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- err
+				done <- mediaResp{}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- mediaResp{status: resp.StatusCode, body: b}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		res := <-done
+		if img, _, err := image.Decode(bytes.NewReader(res.body)); res.status != 200 || err != nil || img.Bounds().Dx() != 96 {
+			t.Fatalf("concurrent thumbnail: %d %v", res.status, err)
+		}
+	}
+	if c := countFiles(t, filepath.Join(r.Server.Cfg.Media.Dir, "thumbnails")); c != 1 {
+		t.Errorf("%d cached thumbnails, want 1", c)
+	}
+	if c := countFiles(t, filepath.Join(r.Server.Cfg.Media.Dir, "tmp")); c != 0 {
+		t.Errorf("%d temporary files left", c)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
