@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -30,6 +31,9 @@ type olmCrypto struct {
 	state *sqlstatestore.SQLStateStore
 	store *crypto.SQLCryptoStore
 	mach  *crypto.OlmMachine
+	// xsign keeps cross-signing changes and sync processing apart: the
+	// machine's cross-signing key cache is not safe for both at once.
+	xsign sync.Mutex
 }
 
 // openCrypto opens (creating on first use) the crypto store in stateDir and
@@ -151,7 +155,11 @@ func (c *olmCrypto) Decrypt(ctx context.Context, evt *event.Event) (*event.Event
 }
 
 func (c *olmCrypto) Attach(syncer *mautrix.DefaultSyncer) {
-	syncer.OnSync(c.mach.ProcessSyncResponse)
+	syncer.OnSync(func(ctx context.Context, resp *mautrix.RespSync, since string) bool {
+		c.xsign.Lock()
+		defer c.xsign.Unlock()
+		return c.mach.ProcessSyncResponse(ctx, resp, since)
+	})
 	syncer.OnEventType(event.StateMember, c.mach.HandleMemberEvent)
 	syncer.OnEventType(event.StateHistoryVisibility, c.mach.HandleHistoryVisibility)
 	syncer.OnEvent(c.cli.StateStoreSyncHandler)
@@ -170,6 +178,8 @@ func (c *olmCrypto) DeviceVerified(ctx context.Context, userID id.UserID, device
 }
 
 func (c *olmCrypto) BootstrapCrossSigning(ctx context.Context, password string) (string, error) {
+	c.xsign.Lock()
+	defer c.xsign.Unlock()
 	if keys, err := c.mach.GetOwnCrossSigningPublicKeys(ctx); err == nil && keys != nil && keys.MasterKey != "" {
 		return "", nil
 	}
@@ -194,6 +204,8 @@ func (c *olmCrypto) BootstrapCrossSigning(ctx context.Context, password string) 
 }
 
 func (c *olmCrypto) SignWithRecoveryKey(ctx context.Context, recoveryKey string) error {
+	c.xsign.Lock()
+	defer c.xsign.Unlock()
 	if err := c.mach.VerifyWithRecoveryKey(ctx, recoveryKey); err != nil {
 		return fmt.Errorf("recovery key: %w", err)
 	}
