@@ -40,9 +40,8 @@ type Service struct {
 
 	// UnreadTotal is the badge count of a user (sync.Service.UnreadTotal).
 	UnreadTotal func(ctx context.Context, user string) (int, error)
-	// BaseBackoff is the first retry delay, doubled per failed attempt up
-	// to MaxBackoff; jobs older than GiveUpAfter are dropped.
-	BaseBackoff, MaxBackoff, GiveUpAfter time.Duration
+	// GiveUpAfter is how long a failing push is retried.
+	GiveUpAfter time.Duration
 
 	client *http.Client
 	wake   chan struct{}
@@ -53,6 +52,19 @@ type Service struct {
 	// lastUnread is the unread count last delivered to each pusher, so a
 	// badge update goes out only when a receipt lowered it.
 	lastUnread map[string]int
+	// baseBackoff is the first retry delay, doubled per failed attempt up
+	// to maxBackoff.
+	baseBackoff, maxBackoff time.Duration
+	// delivered remembers recently delivered job IDs, so a job read again
+	// before its deletion is visible is not sent twice.
+	delivered map[int64]bool
+}
+
+// SetBackoff changes the retry delays (tests use short ones).
+func (s *Service) SetBackoff(base, maxDelay time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.baseBackoff, s.maxBackoff = base, maxDelay
 }
 
 // New creates the service. Call Start to run delivery.
@@ -62,8 +74,8 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 	}
 	s := &Service{
 		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
-		BaseBackoff: time.Second, MaxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
-		wake: make(chan struct{}, 1), pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
+		baseBackoff: time.Second, maxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
+		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
 	rs.Subscribe(func(*rooms.Event) { s.Kick() })
@@ -396,14 +408,17 @@ func (s *Service) deliverOne(ctx context.Context, j storage.PushJob) bool {
 			break
 		}
 	}
+	s.mu.Lock()
+	again := s.delivered[j.ID]
+	s.mu.Unlock()
 	drop := func() bool {
 		if err := s.db.DeletePush(ctx, j.ID); err != nil && ctx.Err() == nil {
 			s.log.Error("push: delete job", "err", err)
 		}
 		return true
 	}
-	if pusher == nil {
-		return drop() // the pusher was removed
+	if pusher == nil || again {
+		return drop() // the pusher was removed, or this was sent already
 	}
 	body, unread, send, err := s.payload(ctx, j, pusher)
 	if err != nil {
@@ -453,6 +468,10 @@ func (s *Service) deliverOne(ctx context.Context, j storage.PushJob) bool {
 	}
 	s.mu.Lock()
 	s.lastUnread[pusherKey(j.UserID, j.AppID, j.PushKey)] = unread
+	if len(s.delivered) > 10000 {
+		s.delivered = map[int64]bool{}
+	}
+	s.delivered[j.ID] = true
 	s.mu.Unlock()
 	return drop()
 }
@@ -466,9 +485,12 @@ func (s *Service) retry(ctx context.Context, j storage.PushJob, cause error) boo
 		_ = s.db.DeletePush(ctx, j.ID)
 		return true
 	}
-	delay := s.BaseBackoff << min(j.Attempts, 30)
-	if delay > s.MaxBackoff || delay <= 0 {
-		delay = s.MaxBackoff
+	s.mu.Lock()
+	base, maxDelay := s.baseBackoff, s.maxBackoff
+	s.mu.Unlock()
+	delay := base << min(j.Attempts, 30)
+	if delay > maxDelay || delay <= 0 {
+		delay = maxDelay
 	}
 	s.log.Info("push: delivery failed, will retry", "user", j.UserID, "event", j.EventID, "in", delay, "err", cause)
 	if err := s.db.RetryPush(ctx, j, j.Attempts+1, now.Add(delay).UnixMilli()); err != nil && ctx.Err() == nil {

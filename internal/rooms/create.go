@@ -110,6 +110,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	r.id = createEv.RoomID
 	s.mu.Lock()
 	s.roomsByID[r.id] = r
+	s.versions.Store(r.id, version)
 	s.mu.Unlock()
 	sent := []*Event{createEv}
 	defer func() {

@@ -61,6 +61,10 @@ type Service struct {
 
 	mu        sync.Mutex
 	roomsByID map[string]*room
+	// versions maps room IDs to their (immutable) versions, readable
+	// without a room's lock: formatting an event that missed the cache
+	// needs the version while that room's writer may hold the lock.
+	versions sync.Map
 
 	events *lru[string, *Event]
 	groups *lru[int64, storage.StateMap]
@@ -234,6 +238,7 @@ func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 	r.chainLen = chain
 	r.state = state
 	r.loaded = true
+	s.versions.Store(roomID, r.version)
 	return r, nil
 }
 
@@ -431,23 +436,16 @@ func (s *Service) wrap(ctx context.Context, row *storage.Event) (*Event, error) 
 }
 
 func (s *Service) versionOf(ctx context.Context, roomID string) (id.RoomVersion, error) {
-	s.mu.Lock()
-	r, ok := s.roomsByID[roomID]
-	s.mu.Unlock()
-	if ok {
-		// version never changes once loaded; reading it without the room
-		// lock is safe after loaded was published under that lock.
-		r.mu.Lock()
-		v, loaded := r.version, r.loaded
-		r.mu.Unlock()
-		if loaded {
-			return v, nil
-		}
+	// Not the room's lock: its writer may hold it while reading events
+	// (auth events after a restart), and would wait for itself.
+	if v, ok := s.versions.Load(roomID); ok {
+		return v.(id.RoomVersion), nil
 	}
 	row, err := s.db.GetRoom(ctx, roomID)
 	if err != nil {
 		return "", fmt.Errorf("room version of %s: %w", roomID, err)
 	}
+	s.versions.Store(roomID, id.RoomVersion(row.RoomVersion))
 	return id.RoomVersion(row.RoomVersion), nil
 }
 
