@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -181,7 +182,19 @@ func (s *Service) generate(ctx context.Context, src, ctype, dst string, req Thum
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	tw, th, ok := targetSize(cfg.Width, cfg.Height, req)
+	orientation := 1
+	if ctype == "image/jpeg" {
+		orientation = jpegOrientation(bufio.NewReader(f))
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
+	// Sizes are those of the image as displayed, after EXIF rotation.
+	dispW, dispH := cfg.Width, cfg.Height
+	if swapsAxes(orientation) {
+		dispW, dispH = dispH, dispW
+	}
+	tw, th, ok := targetSize(dispW, dispH, req)
 	if !ok && !(ctype == "image/gif" && !animated) {
 		return errUseOriginal
 	}
@@ -203,7 +216,12 @@ func (s *Service) generate(ctx context.Context, src, ctype, dst string, req Thum
 			tmp.Close()
 			return mxerr.New("M_UNKNOWN", "Cannot decode image").WithStatus(400)
 		}
-		out := resize(img, tw, th, req.Method)
+		// Scale in the stored orientation, then turn the small result.
+		rw, rh := tw, th
+		if swapsAxes(orientation) {
+			rw, rh = th, tw
+		}
+		out := applyOrientation(resize(img, rw, rh, req.Method), orientation)
 		if ctype == "image/jpeg" {
 			err = jpeg.Encode(tmp, out, &jpeg.Options{Quality: 85})
 		} else {
@@ -254,7 +272,7 @@ func targetSize(w, h int, req ThumbnailRequest) (tw, th int, ok bool) {
 
 // resize scales img to tw x th; for crop it first cuts the centre of the
 // image to the target's aspect ratio.
-func resize(img image.Image, tw, th int, method string) image.Image {
+func resize(img image.Image, tw, th int, method string) *image.RGBA {
 	src := img.Bounds()
 	if method == "crop" {
 		src = cropRect(src, tw, th)
@@ -313,7 +331,7 @@ func animatedThumbnail(r io.Reader, w io.Writer, cfg image.Config, tw, th int, m
 			copy(saved.Pix, canvas.Pix)
 		}
 		draw.Draw(canvas, frame.Bounds(), frame, frame.Bounds().Min, draw.Over)
-		scaled := resize(canvas, tw, th, method).(*image.RGBA)
+		scaled := resize(canvas, tw, th, method)
 		pal := frame.Palette
 		if p, ok := g.Config.ColorModel.(color.Palette); ok && len(p) > 0 {
 			pal = p
