@@ -257,21 +257,34 @@ func (b *Bot) Run(ctx context.Context) error {
 	})
 	syncer.OnEventType(event.EventMessage, b.onMessage)
 	syncer.OnEventType(event.EventEncrypted, func(ctx context.Context, evt *event.Event) {
-		if !b.rooms[evt.RoomID] || evt.Sender == b.cli.UserID || !b.allowed(evt.Sender) {
-			return
+		if !b.rooms[evt.RoomID] || evt.Sender == b.cli.UserID || !b.allowed(evt.Sender) ||
+			time.Since(time.UnixMilli(evt.Timestamp)) > b.cfg.MaxAge {
+			return // never decrypt what would be ignored anyway (old history, strangers)
 		}
 		if b.crypto == nil {
 			b.log.Warn("encrypted command, but this build has no encryption", "room", evt.RoomID)
 			return
 		}
-		dec, err := b.crypto.Decrypt(ctx, evt)
-		if err != nil {
-			b.log.Warn("cannot decrypt", "event", evt.ID, "err", err)
+		dec, err := b.crypto.Decrypt(ctx, evt, 0)
+		if err == nil {
+			if dec.Type == event.EventMessage {
+				b.onMessage(ctx, dec)
+			}
 			return
 		}
-		if dec.Type == event.EventMessage {
-			b.onMessage(ctx, dec)
-		}
+		// The room key may still be on its way: wait for it off the sync loop.
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			dec, err := b.crypto.Decrypt(ctx, evt, 10*time.Second)
+			if err != nil {
+				b.log.Warn("cannot decrypt", "event", evt.ID, "err", err)
+				return
+			}
+			if dec.Type == event.EventMessage {
+				b.onMessage(ctx, dec)
+			}
+		}()
 	})
 	b.cli.Syncer = syncer
 	err := b.cli.SyncWithContext(ctx)

@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"errors"
+	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -22,9 +23,9 @@ type roomCrypto interface {
 	// Encrypt shares the room's Megolm session with every device of every
 	// joined or invited member and encrypts content with it.
 	Encrypt(ctx context.Context, roomID id.RoomID, evtType event.Type, content any) (*event.EncryptedEventContent, error)
-	// Decrypt decrypts an m.room.encrypted event, waiting up to a few
-	// seconds for its room key.
-	Decrypt(ctx context.Context, evt *event.Event) (*event.Event, error)
+	// Decrypt decrypts an m.room.encrypted event, waiting up to wait for
+	// its room key if that has not arrived yet.
+	Decrypt(ctx context.Context, evt *event.Event, wait time.Duration) (*event.Event, error)
 	// Attach feeds sync responses (to-device messages, device lists, key
 	// counts, membership) to the crypto machine.
 	Attach(syncer *mautrix.DefaultSyncer)
@@ -36,6 +37,10 @@ type roomCrypto interface {
 	// SignWithRecoveryKey fetches the cross-signing keys from secret
 	// storage with the recovery key and signs this device with them.
 	SignWithRecoveryKey(ctx context.Context, recoveryKey string) error
+	// CatchUp runs one quick sync that skips rooms, to process to-device
+	// messages (room key requests, Olm sessions), device list changes and
+	// one-time key counts that a process which never syncs would miss.
+	CatchUp(ctx context.Context) error
 	Close() error
 }
 

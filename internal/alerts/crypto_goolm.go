@@ -143,11 +143,11 @@ func (c *olmCrypto) Encrypt(ctx context.Context, roomID id.RoomID, evtType event
 	return c.mach.EncryptMegolmEvent(ctx, roomID, evtType, content)
 }
 
-func (c *olmCrypto) Decrypt(ctx context.Context, evt *event.Event) (*event.Event, error) {
+func (c *olmCrypto) Decrypt(ctx context.Context, evt *event.Event, wait time.Duration) (*event.Event, error) {
 	dec, err := c.mach.DecryptMegolmEvent(ctx, evt)
-	if errors.Is(err, crypto.ErrNoSessionFound) {
+	if errors.Is(err, crypto.ErrNoSessionFound) && wait > 0 {
 		content := evt.Content.AsEncrypted()
-		if c.mach.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, 5*time.Second) {
+		if c.mach.WaitForSession(ctx, evt.RoomID, content.SenderKey, content.SessionID, wait) {
 			dec, err = c.mach.DecryptMegolmEvent(ctx, evt)
 		}
 	}
@@ -210,4 +210,23 @@ func (c *olmCrypto) SignWithRecoveryKey(ctx context.Context, recoveryKey string)
 		return fmt.Errorf("recovery key: %w", err)
 	}
 	return nil
+}
+
+// catchUpFilter leaves out rooms, presence and account data: only
+// to-device messages, device lists and key counts remain.
+const catchUpFilter = `{"room":{"rooms":[]},"presence":{"not_types":["*"]},"account_data":{"not_types":["*"]}}`
+
+func (c *olmCrypto) CatchUp(ctx context.Context) error {
+	since, err := c.store.LoadNextBatch(ctx, c.cli.UserID)
+	if err != nil {
+		return err
+	}
+	resp, err := c.cli.FullSyncRequest(ctx, mautrix.ReqSync{Since: since, FilterID: catchUpFilter})
+	if err != nil {
+		return classify(err)
+	}
+	c.xsign.Lock()
+	c.mach.ProcessSyncResponse(ctx, resp, since)
+	c.xsign.Unlock()
+	return c.store.SaveNextBatch(ctx, c.cli.UserID, resp.NextBatch)
 }

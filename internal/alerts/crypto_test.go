@@ -37,7 +37,7 @@ func newE2EEClient(t *testing.T, cli *mautrix.Client) *e2eeClient {
 	syncer := mautrix.NewDefaultSyncer()
 	c.Attach(syncer)
 	syncer.OnEventType(event.EventEncrypted, func(ctx context.Context, evt *event.Event) {
-		dec, err := c.Decrypt(ctx, evt)
+		dec, err := c.Decrypt(ctx, evt, 0)
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		if err != nil {
@@ -99,6 +99,14 @@ func TestNotifyEncryptedRoom(t *testing.T) {
 	}
 	t.Logf("warm notify (encrypted room, in-process, session reused): %v", time.Since(start))
 	alice.wait(t, w.r.UserID("pusher"), "second, warm")
+
+	// A phone alice adds later gets the key with the next alert.
+	phone := newE2EEClient(t, w.r.CreateUserDevice("alice", "PHONE", false))
+	if _, err := Notify(ctx, w.cfg, Alert{Message: "for the new phone"}); err != nil {
+		t.Fatal(err)
+	}
+	phone.wait(t, w.r.UserID("pusher"), "for the new phone")
+	alice.wait(t, w.r.UserID("pusher"), "for the new phone")
 
 	// Encrypted attachment: the server holds ciphertext; the key travels in the event.
 	path := filepath.Join(t.TempDir(), "report.txt")

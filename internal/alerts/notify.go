@@ -315,6 +315,10 @@ func (n *notifier) openCrypto(ctx context.Context) (roomCrypto, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.CatchUp(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("sync: %w", err)
+	}
 	n.crypto = c
 	return c, nil
 }
