@@ -173,6 +173,10 @@ func connect(ctx context.Context, cfg *Config) (*mautrix.Client, *session, error
 			if who.DeviceID == "" {
 				return nil, nil, fmt.Errorf("%w: the server does not say which device the token belongs to", ErrAuth)
 			}
+			if prev, _ := loadSession(cfg.StateDir); prev == nil || prev.DeviceID != who.DeviceID || prev.UserID != who.UserID {
+				// Another device: the old crypto store belongs to another identity.
+				_ = os.Remove(filepath.Join(cfg.StateDir, cryptoDBFile))
+			}
 			s = &session{Homeserver: cfg.Homeserver, UserID: who.UserID, DeviceID: who.DeviceID, AccessToken: cfg.Token}
 			if err := s.save(cfg.StateDir); err != nil {
 				return nil, nil, err
