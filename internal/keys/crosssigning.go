@@ -3,6 +3,7 @@ package keys
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -126,12 +127,18 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user string, req Devic
 		return nil // a repeat of what is stored
 	}
 	finish := func() {}
-	if _, ok := stored[Master]; ok {
+	_, hasMaster := stored[Master]
+	if hasMaster {
 		if finish, err = s.accounts.ConfirmPassword(ctx, user, "device_signing_upload", req.Auth); err != nil {
 			return err
 		}
 	}
-	if err := s.db.PutCrossSigningKeys(ctx, user, changed, replaced); err != nil {
+	err = s.db.PutCrossSigningKeys(ctx, user, changed, replaced, !hasMaster)
+	if errors.Is(err, storage.ErrExists) {
+		// Another first upload won the race: this one is a replacement now.
+		return s.UploadCrossSigning(ctx, user, req)
+	}
+	if err != nil {
 		return fmt.Errorf("cross-signing upload: %w", err)
 	}
 	finish()

@@ -196,6 +196,9 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	if errors.Is(err, storage.ErrKeyConflict) {
 		return nil, mxerr.InvalidParam("One-time key already exists with different content")
 	}
+	if errors.Is(err, storage.ErrTooManyKeys) {
+		return nil, mxerr.InvalidParam("A device may hold at most %d unclaimed one-time keys of an algorithm", storage.MaxOneTimeKeys)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upload keys: %w", err)
 	}

@@ -18,6 +18,14 @@ import (
 // different content.
 var ErrKeyConflict = errors.New("one-time key already exists with different content")
 
+// ErrTooManyKeys is returned when an upload would leave a device holding
+// more than MaxOneTimeKeys unclaimed keys of one algorithm. Clients keep
+// about 50; the cap only stops a client filling the database.
+var ErrTooManyKeys = errors.New("too many one-time keys")
+
+// MaxOneTimeKeys caps a device's unclaimed one-time keys per algorithm.
+const MaxOneTimeKeys = 10000
+
 // markDeviceListChanged records that user's devices or keys changed, so the
 // users sharing a room with them see it in device_lists.changed.
 func markDeviceListChanged(ctx context.Context, tx *Tx, user string) error {
@@ -104,8 +112,15 @@ func (db *DB) UploadKeys(ctx context.Context, up KeyUpload) (map[string]int, err
 			}
 		}
 		var err error
-		counts, err = otkCounts(ctx, tx, up.UserID, up.DeviceID)
-		return err
+		if counts, err = otkCounts(ctx, tx, up.UserID, up.DeviceID); err != nil {
+			return err
+		}
+		for _, n := range counts {
+			if n > MaxOneTimeKeys {
+				return ErrTooManyKeys
+			}
+		}
+		return nil
 	})
 	return counts, err
 }
@@ -252,11 +267,21 @@ func (db *DB) CrossSigningKeys(ctx context.Context, user string) (map[string][]b
 	return out, rows.Err()
 }
 
-// PutCrossSigningKeys replaces the given cross-signing keys of a user. A
-// new master key invalidates every signature made with the old keys, so
-// those signatures are dropped.
-func (db *DB) PutCrossSigningKeys(ctx context.Context, user string, keys map[string][]byte, dropSignaturesBy []string) error {
+// PutCrossSigningKeys replaces the given cross-signing keys of a user and
+// drops the signatures made by the keys they replace. With firstUpload set
+// it fails with ErrExists if the user has a master key by now (the first
+// upload is the only one allowed without re-authentication).
+func (db *DB) PutCrossSigningKeys(ctx context.Context, user string, keys map[string][]byte, dropSignaturesBy []string, firstUpload bool) error {
 	return db.Write(ctx, func(tx *Tx) error {
+		if firstUpload {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM cross_signing_keys WHERE user_id = $1 AND key_type = 'master'`, user).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return ErrExists
+			}
+		}
 		for t, k := range keys {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO cross_signing_keys (user_id, key_type, key_json) VALUES ($1, $2, $3)
 				ON CONFLICT (user_id, key_type) DO UPDATE SET key_json = excluded.key_json`, user, t, string(k)); err != nil {
