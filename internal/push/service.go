@@ -52,6 +52,11 @@ type Service struct {
 	// lastUnread is the unread count last delivered to each pusher, so a
 	// badge update goes out only when a receipt lowered it.
 	lastUnread map[string]int
+	// cursors are the worker's stream positions (only the worker touches
+	// them); dirty means they moved since they were last saved.
+	cursors map[string]int64
+	dirty   bool
+	saved   time.Time
 	// baseBackoff is the first retry delay, doubled per failed attempt up
 	// to maxBackoff.
 	baseBackoff, maxBackoff time.Duration
@@ -75,7 +80,7 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 	s := &Service{
 		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
 		baseBackoff: time.Second, maxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
-		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
+		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
 	rs.Subscribe(func(*rooms.Event) { s.Kick() })
@@ -137,24 +142,46 @@ const (
 	cursorReceipts = "receipts"
 )
 
-// initCursors starts a fresh database at the current positions: history
-// from before push existed is not pushed.
+// initCursors loads the stream cursors; a fresh database starts at the
+// current positions: history from before push existed is not pushed.
 func (s *Service) initCursors(ctx context.Context) error {
 	set := map[string]int64{}
 	for name, stream := range map[string]storage.Stream{cursorEvents: storage.StreamEvents, cursorReceipts: storage.StreamReceipts} {
-		_, ok, err := s.db.PushCursor(ctx, name)
+		pos, ok, err := s.db.PushCursor(ctx, name)
 		if err != nil {
 			return fmt.Errorf("push cursor: %w", err)
 		}
 		if !ok {
-			set[name] = s.db.StreamPosition(stream)
+			pos = s.db.StreamPosition(stream)
+			set[name] = pos
 		}
+		s.cursors[name] = pos
 	}
+	s.saved = time.Now()
 	if len(set) == 0 {
 		return nil
 	}
 	return s.db.EnqueuePushes(ctx, nil, set)
 }
+
+// saveCursors persists cursors that moved without producing jobs (moves
+// that produce jobs are saved with them). Losing such a move in a crash
+// only means reading those events again, which produces no jobs again
+// (pushers registered since skip events older than themselves).
+func (s *Service) saveCursors(ctx context.Context, force bool) {
+	if !s.dirty || (!force && time.Since(s.saved) < cursorSaveInterval) {
+		return
+	}
+	if err := s.db.EnqueuePushes(ctx, nil, map[string]int64{cursorEvents: s.cursors[cursorEvents], cursorReceipts: s.cursors[cursorReceipts]}); err != nil {
+		s.log.Error("push: save cursors", "err", err)
+		return
+	}
+	s.dirty, s.saved = false, time.Now()
+}
+
+// cursorSaveInterval bounds how often job-less cursor moves are written:
+// a busy room must not cost a write per message for push bookkeeping.
+const cursorSaveInterval = 10 * time.Second
 
 func (s *Service) reloadAll(ctx context.Context) {
 	users, err := s.db.PusherUsers(ctx)
@@ -205,15 +232,22 @@ func (s *Service) hasPushers() bool {
 
 func (s *Service) run(ctx context.Context) {
 	defer close(s.done)
+	// The database is closed only after the worker stopped: save the
+	// cursors on the way out.
+	defer s.saveCursors(context.WithoutCancel(ctx), true)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		if err := s.scan(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("push: reading streams", "err", err)
 		}
+		s.saveCursors(ctx, false)
 		wait := s.deliver(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if s.dirty && wait > cursorSaveInterval {
+			wait = cursorSaveInterval
 		}
 		timer.Reset(wait)
 		select {
@@ -231,10 +265,7 @@ const scanBatch = 500
 // scan turns new events and receipts into queue rows.
 func (s *Service) scan(ctx context.Context) error {
 	for {
-		evCur, _, err := s.db.PushCursor(ctx, cursorEvents)
-		if err != nil {
-			return err
-		}
+		evCur := s.cursors[cursorEvents]
 		upto := s.db.StreamPosition(storage.StreamEvents)
 		if evCur >= upto {
 			break
@@ -257,17 +288,19 @@ func (s *Service) scan(ctx context.Context) error {
 				jobs = append(jobs, s.eventJobs(ctx, ev)...)
 			}
 		}
-		if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorEvents: last}); err != nil {
-			return err
+		if len(jobs) > 0 {
+			if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorEvents: last}); err != nil {
+				return err
+			}
+		} else {
+			s.dirty = true
 		}
+		s.cursors[cursorEvents] = last
 		if last == upto {
 			break
 		}
 	}
-	rCur, _, err := s.db.PushCursor(ctx, cursorReceipts)
-	if err != nil {
-		return err
-	}
+	rCur := s.cursors[cursorReceipts]
 	rUpto := s.db.StreamPosition(storage.StreamReceipts)
 	if rCur >= rUpto {
 		return nil
@@ -287,7 +320,15 @@ func (s *Service) scan(ctx context.Context) error {
 			jobs = append(jobs, storage.PushJob{UserID: p.UserID, AppID: p.AppID, PushKey: p.PushKey, Tweaks: "{}", CreatedTS: s.now().UnixMilli()})
 		}
 	}
-	return s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorReceipts: rUpto})
+	if len(jobs) > 0 {
+		if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorReceipts: rUpto}); err != nil {
+			return err
+		}
+	} else {
+		s.dirty = true
+	}
+	s.cursors[cursorReceipts] = rUpto
+	return nil
 }
 
 // eventJobs evaluates an event for the room's local members with pushers.
