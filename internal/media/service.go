@@ -490,6 +490,38 @@ func notYetUploaded() error {
 	return mxerr.New("M_NOT_YET_UPLOADED", "Media has not been uploaded yet").WithStatus(504)
 }
 
+// orphanMinAge is how old an unreferenced file must be before a purge
+// removes it.
+const orphanMinAge = time.Hour
+
+// strayFiles lists content files modified before cutoff that no media row
+// refers to.
+func (s *Service) strayFiles(ctx context.Context, cutoff time.Time) ([]string, error) {
+	var out []string
+	root := filepath.Join(s.cfg.Dir, "content")
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		sha := d.Name()
+		if len(sha) != 64 || filepath.Base(filepath.Dir(p)) != sha[:2] {
+			return nil
+		}
+		if fi, err := d.Info(); err != nil || !fi.ModTime().Before(cutoff) {
+			return nil
+		}
+		ref, err := s.db.MediaReferenced(ctx, sha)
+		if err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		if !ref {
+			out = append(out, sha)
+		}
+		return nil
+	})
+	return out, err
+}
+
 // PurgeFilter selects media for Purge; see storage.MediaFilter.
 type PurgeFilter = storage.MediaFilter
 
@@ -511,7 +543,14 @@ func (s *Service) Purge(ctx context.Context, f PurgeFilter) (PurgeResult, error)
 		return res, fmt.Errorf("purge media: %w", err)
 	}
 	res.Media, res.Bytes = n, bytes
-	for _, sha := range orphans {
+	// Files no row refers to can also be left by a crash between storing a
+	// file and inserting its row; sweep those too, once they are old
+	// enough not to belong to an upload in progress in a running server.
+	stray, err := s.strayFiles(ctx, s.now().Add(-orphanMinAge))
+	if err != nil {
+		return res, err
+	}
+	for _, sha := range append(orphans, stray...) {
 		p := s.contentPath(sha)
 		if fi, err := os.Stat(p); err == nil {
 			res.FreedBytes += fi.Size()
