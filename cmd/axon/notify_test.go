@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,34 +20,18 @@ import (
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
-var (
-	notifyBinOnce sync.Once
-	notifyBin     string
-	notifyBinErr  error
-)
-
 // buildNotifyAxon builds the binary with the same crypto tag as this test.
 func buildNotifyAxon(t *testing.T) string {
 	t.Helper()
-	notifyBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "axon-notify-bin")
-		if err != nil {
-			notifyBinErr = err
-			return
-		}
-		notifyBin = filepath.Join(dir, "axon")
-		args := []string{"build", "-o", notifyBin}
-		if alerts.CryptoSupported() {
-			args = append(args, "-tags", "goolm")
-		}
-		if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
-			notifyBinErr = errors.New(string(out))
-		}
-	})
-	if notifyBinErr != nil {
-		t.Fatalf("build: %v", notifyBinErr)
+	bin := filepath.Join(t.TempDir(), "axon")
+	args := []string{"build", "-o", bin}
+	if alerts.CryptoSupported() {
+		args = append(args, "-tags", "goolm")
 	}
-	return notifyBin
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 func runAxon(t *testing.T, bin string, env []string, stdin string, args ...string) (int, string, time.Duration) {
