@@ -351,6 +351,14 @@ func (s *Service) commit(ctx context.Context, m *storage.Media, tmpPath string, 
 		}
 		return err
 	}
+	// A purge in another process may have removed the existing file while
+	// the row was being inserted; the received copy is still in tmp.
+	if _, err := os.Stat(final); errors.Is(err, os.ErrNotExist) {
+		os.MkdirAll(filepath.Dir(final), 0o700)
+		if err := os.Rename(tmpPath, final); err != nil {
+			return fmt.Errorf("media store: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -551,6 +559,12 @@ func (s *Service) Purge(ctx context.Context, f PurgeFilter) (PurgeResult, error)
 		return res, err
 	}
 	for _, sha := range append(orphans, stray...) {
+		// `axon media purge` runs in its own process, beside a server whose
+		// uploads refMu does not order: re-check just before removing, so
+		// that only a very narrow race with an identical upload remains.
+		if ref, err := s.db.MediaReferenced(ctx, sha); err != nil || ref {
+			continue
+		}
 		p := s.contentPath(sha)
 		if fi, err := os.Stat(p); err == nil {
 			res.FreedBytes += fi.Size()
