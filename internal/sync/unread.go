@@ -110,6 +110,10 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 			}
 		}
 		e.upto = upto
+	} else if e.upto < from {
+		// Nothing to scan: the entry is complete up to the read position
+		// (left at 0 it would make the next call rescan the whole room).
+		e.upto = from
 	}
 	s.countsMu.Lock()
 	if len(s.counts) >= maxCountsEntries {
