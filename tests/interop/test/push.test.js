@@ -90,8 +90,15 @@ describe("push rules and counts on two devices", () => {
             body: `${bob.localpart}: ping`,
             "m.mentions": { user_ids: [bob.userId] },
         });
-        await received([b1, b2], roomId, mention);
-        await counts([b1, b2], roomId, { total: 2, highlight: 2 }, "after a mention");
+        const mentionEvs = await received([b1, b2], roomId, mention);
+        // Counts apply the user's current rules to the unread events, as the
+        // SDK's own evaluation does: unmuted, "noise" counts as well.
+        await counts([b1, b2], roomId, { total: 3, highlight: 2 }, "after unmuting and a mention");
+        for (const [i, d] of [b1, b2].entries()) {
+            const noiseEv = d.room(roomId).findEventById(noise);
+            assert.equal(d.client.getPushActionsForEvent(noiseEv, true)?.notify, true, "SDK: noise notifies once unmuted");
+            assert.equal(d.client.getPushActionsForEvent(mentionEvs[i], true)?.tweaks?.highlight, true, "SDK: mention highlights");
+        }
     });
 
     it("a receipt from the phone clears both devices, and /notifications lists the highlights as read", T, async () => {
