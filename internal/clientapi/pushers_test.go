@@ -2,6 +2,7 @@ package clientapi_test
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -459,5 +460,49 @@ func TestPusherValidation(t *testing.T) {
 	_, body = apiCall(t, r, bob, http.MethodGet, "/pushers", nil)
 	if ps, _ := body["pushers"].([]any); len(ps) != 0 {
 		t.Errorf("pusher not deleted: %v", body)
+	}
+}
+
+// TestPushOverHTTPS delivers to an https gateway verified with a test CA,
+// the spec's default, with plain http refused.
+func TestPushOverHTTPS(t *testing.T) {
+	ctx := context.Background()
+	got := make(chan []byte, 10)
+	gw := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		w.Write([]byte(`{"rejected":[]}`))
+	}))
+	defer gw.Close()
+	r := testrig.Start(t, func(c *config.Config) { c.Push.AllowPrivateAddresses = true })
+	pool := x509.NewCertPool()
+	pool.AddCert(gw.Certificate())
+	r.Server.Push.SetRootCAs(pool)
+	alice := r.CreateUser("alice")
+	bob := r.CreateUser("bob")
+	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{alice.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.JoinRoomByID(ctx, room.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	status, body := apiCall(t, r, alice, http.MethodPost, "/pushers/set", map[string]any{
+		"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en",
+		"data": map[string]any{"url": "http://" + gw.Listener.Addr().String() + "/_matrix/push/v1/notify"},
+	})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	setPusher(t, r, alice, "k", gw.URL+"/_matrix/push/v1/notify", nil)
+	msg, err := bob.SendText(ctx, room.RoomID, "over tls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case b := <-got:
+		if !strings.Contains(string(b), msg.EventID.String()) || !strings.Contains(string(b), `"sound":"default"`) {
+			t.Errorf("payload: %s", b)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no push over https")
 	}
 }
