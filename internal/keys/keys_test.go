@@ -487,3 +487,32 @@ func BenchmarkClaimKeys(b *testing.B) {
 		}
 	}
 }
+
+// TestClaimOldestFirst: keys of an earlier upload are claimed before those
+// of a later one, whatever their IDs: clients drop their oldest private
+// one-time keys first.
+func TestClaimOldestFirst(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	s := newSigner(t, alice.UserID.String(), alice.DeviceID.String())
+	for i, keyID := range []string{"signed_curve25519:ZZZ", "signed_curve25519:AAA"} {
+		body := map[string]any{"one_time_keys": map[string]any{keyID: s.otk(t, i, false)}}
+		if i == 0 {
+			body["device_keys"] = s.deviceKeys(t)
+		}
+		if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, body); st != 200 {
+			t.Fatalf("upload: %d %v", st, resp)
+		}
+	}
+	for _, want := range []id.KeyID{"signed_curve25519:ZZZ", "signed_curve25519:AAA"} {
+		resp, err := bob.ClaimKeys(ctx, &mautrix.ReqClaimKeys{OneTimeKeys: mautrix.OneTimeKeysRequest{
+			alice.UserID: {alice.DeviceID: id.KeyAlgorithmSignedCurve25519}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := resp.OneTimeKeys[alice.UserID][alice.DeviceID][want]; !ok {
+			t.Fatalf("claimed %v, want %s", resp.OneTimeKeys[alice.UserID][alice.DeviceID], want)
+		}
+	}
+}

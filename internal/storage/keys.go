@@ -82,6 +82,13 @@ func (db *DB) UploadKeys(ctx context.Context, up KeyUpload) (map[string]int, err
 				}
 			}
 		}
+		var seq int64
+		if len(up.OneTimeKeys) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(upload_seq), 0) + 1 FROM one_time_keys WHERE user_id = $1 AND device_id = $2`,
+				up.UserID, up.DeviceID).Scan(&seq); err != nil {
+				return err
+			}
+		}
 		for keyID, k := range up.OneTimeKeys {
 			alg, _, _ := strings.Cut(keyID, ":")
 			var old string
@@ -96,8 +103,8 @@ func (db *DB) UploadKeys(ctx context.Context, up KeyUpload) (map[string]int, err
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json) VALUES ($1, $2, $3, $4, $5)`,
-				up.UserID, up.DeviceID, alg, keyID, string(k)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO one_time_keys (user_id, device_id, algorithm, key_id, key_json, upload_seq) VALUES ($1, $2, $3, $4, $5, $6)`,
+				up.UserID, up.DeviceID, alg, keyID, string(k), seq); err != nil {
 				return err
 			}
 		}
@@ -208,10 +215,10 @@ type ClaimedKey struct {
 }
 
 // ClaimKeys hands out one key per request, all in one write transaction so
-// that each one-time key goes to exactly one claimer: the lowest unclaimed
+// that each one-time key goes to exactly one claimer: an unclaimed
 // one-time key is deleted and returned, else the device's fallback key
 // (marked used, and handed out again to later claims). Requests with no key
-// at all are left out of the result.
+// at all are left out of the result. The oldest upload's keys go first.
 func (db *DB) ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]ClaimedKey, error) {
 	var out []ClaimedKey
 	err := db.Write(ctx, func(tx *Tx) error {
@@ -219,7 +226,7 @@ func (db *DB) ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]ClaimedKey,
 		for _, r := range reqs {
 			var keyID, k string
 			err := tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM one_time_keys
-				WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY key_id LIMIT 1`,
+				WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY upload_seq, key_id LIMIT 1`,
 				r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &k)
 			if err == nil {
 				// The single writer makes select-then-delete atomic.
