@@ -1,9 +1,10 @@
 // End-to-end encryption with the Rust crypto stack Element Web uses
 // (@matrix-org/matrix-sdk-crypto-wasm through matrix-js-sdk): encrypted
-// messages both ways, cross-signing bootstrap seen by another user, and key
-// backup restored on a fresh device to decrypt old history; and a mixed room
-// where a mautrix-go (pure-Go Olm) client and a Rust crypto client decrypt
-// each other's messages.
+// messages both ways, cross-signing bootstrap seen by another user, key
+// backup restored on a fresh device to decrypt old history, SAS verification
+// between two devices over to-device messages, Element's secret-storage
+// recovery flow, and a mixed room where a mautrix-go (pure-Go Olm) client and
+// a Rust crypto client decrypt each other's messages.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -12,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { BASE_URL, User, waitUntil } from "../lib/harness.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout } from "../lib/harness.js";
+import { CryptoEvent, VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
 
@@ -203,6 +205,44 @@ describe("end-to-end encryption (Rust crypto)", () => {
         await decrypted(a2, roomId, "history for the backup");
         await decrypted(a2, roomId, "hello bob, secretly");
         await decrypted(a2, roomId, "hello alice, secretly");
+    });
+});
+
+describe("device verification over to-device messages (SAS)", () => {
+    let erin, e1, e2;
+    before(async () => {
+        erin = await User.register("erin");
+        e1 = await cryptoDevice(erin, "erin#1");
+        e2 = await cryptoDevice(erin, "erin#2");
+    });
+    after(() => erin?.stopAll());
+
+    it("two devices of one user verify each other with emoji", T, async () => {
+        const incoming = new Promise((resolve) => e2.client.on(CryptoEvent.VerificationRequestReceived, resolve));
+        // e1 must know e2's keys before it can address it.
+        await waitUntil(
+            async () => (await e1.client.getCrypto().getUserDeviceInfo([erin.userId], true)).get(erin.userId)?.has(e2.deviceId),
+            "erin#1 knows erin#2",
+            { device: e1 },
+        );
+        const req1 = await e1.client.getCrypto().requestDeviceVerification(erin.userId, e2.deviceId);
+        const req2 = await withTimeout(incoming, WAIT_MS, "erin#2 receives the verification request");
+        await req2.accept();
+        await waitUntil(() => req1.phase === VerificationPhase.Ready, "the request is ready on erin#1", { device: e1 });
+        const v1 = await req1.startVerification("m.sas.v1");
+        const v2 = await waitUntil(() => req2.verifier, "erin#2 sees the SAS start", { device: e2 });
+        const emoji = [];
+        for (const v of [v1, v2]) {
+            v.on(VerifierEvent.ShowSas, (sas) => {
+                emoji.push(sas.sas.emoji?.map((e) => e[0]).join(""));
+                sas.confirm();
+            });
+        }
+        await Promise.all([v1.verify(), v2.verify()]);
+        assert.equal(emoji.length, 2);
+        assert.equal(emoji[0], emoji[1], "both devices showed the same emoji");
+        const status = await e1.client.getCrypto().getDeviceVerificationStatus(erin.userId, e2.deviceId);
+        assert.equal(status?.localVerified, true, "erin#1 trusts erin#2 after SAS");
     });
 });
 
