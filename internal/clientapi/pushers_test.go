@@ -506,3 +506,21 @@ func TestPushOverHTTPS(t *testing.T) {
 		t.Fatal("no push over https")
 	}
 }
+
+// TestPusherGoesWithDevice: logging a device out removes the pushers it set.
+func TestPusherGoesWithDevice(t *testing.T) {
+	rec := newRecorder(t)
+	r := testrig.Start(t, pushOptions)
+	phone := r.CreateUserDevice("alice", "PHONE", true)
+	tablet := r.CreateUserDevice("alice", "TABLET", false)
+	setPusher(t, r, phone, "key-phone", rec.url(), nil)
+	setPusher(t, r, tablet, "key-tablet", rec.url(), nil)
+	if status, body := apiCall(t, r, tablet, http.MethodPost, "/logout", map[string]any{}); status != 200 {
+		t.Fatalf("logout: %d %v", status, body)
+	}
+	_, body := apiCall(t, r, phone, http.MethodGet, "/pushers", nil)
+	ps, _ := body["pushers"].([]any)
+	if len(ps) != 1 || ps[0].(map[string]any)["pushkey"] != "key-phone" {
+		t.Errorf("pushers after the tablet logged out: %v", body)
+	}
+}

@@ -136,6 +136,16 @@ func (s *Service) SetPusher(ctx context.Context, user, deviceID string, req Push
 	return nil
 }
 
+// DevicesDeleted removes the pushers of the user's devices that are gone
+// (logged out or deleted): a phone that signed out must stop getting pushes.
+func (s *Service) DevicesDeleted(ctx context.Context, user string) {
+	if err := s.db.DeleteOrphanPushers(ctx, user); err != nil {
+		s.log.Error("push: remove pushers of deleted devices", "user", user, "err", err)
+		return
+	}
+	s.reloadUser(ctx, user)
+}
+
 // checkURL enforces the spec's gateway URL shape and refuses addresses
 // inside the server's own network unless configured otherwise.
 func (s *Service) checkURL(raw string) error {

@@ -65,6 +65,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ks := keys.New(db, accounts, ss.Notifier, cfg.ServerName)
 	ss.KeyCounts = ks.Counts
 	accounts.OnDevicesDeleted = ks.DeviceListChanged
+	// Pushers of signed-out devices go with them.
+	if onDeleted := accounts.OnDevicesDeleted; onDeleted != nil {
+		accounts.OnDevicesDeleted = func(ctx context.Context, userID string) {
+			onDeleted(ctx, userID)
+			pusher.DevicesDeleted(ctx, userID)
+		}
+	}
 	// Accounts deactivated with the CLI while the server was down still
 	// have memberships: leave those rooms now, through the room writers.
 	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {

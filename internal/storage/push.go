@@ -125,15 +125,17 @@ func (db *DB) DeletePusher(ctx context.Context, userID, appID, pushkey string) (
 	return found, err
 }
 
-// DeleteDevicePushers removes the pushers a device created.
-func (db *DB) DeleteDevicePushers(ctx context.Context, userID, deviceID string) error {
+// DeleteOrphanPushers removes the pushers (and their queued pushes) of a
+// user that were created by devices that no longer exist.
+func (db *DB) DeleteOrphanPushers(ctx context.Context, userID string) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE (user_id, app_id, pushkey) IN
-			(SELECT user_id, app_id, pushkey FROM pushers WHERE user_id = $1 AND device_id = $2)`, userID, deviceID)
+		const orphans = `SELECT app_id, pushkey FROM pushers WHERE user_id = $1 AND device_id != ''
+			AND device_id NOT IN (SELECT device_id FROM devices WHERE user_id = $1)`
+		_, err := tx.ExecContext(ctx, `DELETE FROM push_queue WHERE user_id = $1 AND (app_id, pushkey) IN (`+orphans+`)`, userID)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND device_id = $2`, userID, deviceID)
+		_, err = tx.ExecContext(ctx, `DELETE FROM pushers WHERE user_id = $1 AND (app_id, pushkey) IN (`+orphans+`)`, userID)
 		return err
 	})
 }
