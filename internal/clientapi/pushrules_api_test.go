@@ -241,3 +241,44 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		t.Errorf("only=highlight: %v", body)
 	}
 }
+
+// TestRuleChangeResendsCounts: a rule change alone (no new event) brings
+// the rooms with their new counts into the next incremental sync.
+func TestRuleChangeResendsCounts(t *testing.T) {
+	ctx := context.Background()
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	bob := r.CreateUser("bob")
+	carol := r.CreateUser("carol")
+	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*mautrix.Client{alice, carol} {
+		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := bob.SendText(ctx, room.RoomID, "hi"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := alice.SyncRequest(ctx, 0, "", "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := first.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 1 {
+		t.Fatalf("counts: %+v", c)
+	}
+	if status, body := apiCall(t, r, alice, http.MethodPut, "/pushrules/global/room/"+url.PathEscape(room.RoomID.String()),
+		map[string]any{"actions": []any{}}); status != 200 {
+		t.Fatal(status, body)
+	}
+	next, err := alice.SyncRequest(ctx, 0, first.NextBatch, "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jr := next.Rooms.Join[room.RoomID]
+	if jr == nil || jr.UnreadNotifications == nil || jr.UnreadNotifications.NotificationCount != 0 {
+		t.Fatalf("room after muting: %+v", jr)
+	}
+}

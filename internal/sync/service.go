@@ -301,6 +301,12 @@ func (b *builder) rooms(ctx context.Context) error {
 			if a.RoomID != "" {
 				touched[a.RoomID] = true
 			}
+			// New push rules can change every room's counts: send them all.
+			if a.RoomID == "" && a.Type == push.AccountDataType {
+				for roomID := range b.joined {
+					touched[roomID] = true
+				}
+			}
 		}
 	}
 
