@@ -524,3 +524,48 @@ func TestPusherGoesWithDevice(t *testing.T) {
 		t.Errorf("pushers after the tablet logged out: %v", body)
 	}
 }
+
+// TestHungGatewayDelaysOnlyItself: a gateway that never answers does not
+// hold up another user's pushes.
+func TestHungGatewayDelaysOnlyItself(t *testing.T) {
+	ctx := context.Background()
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hung.Close()
+	defer close(release)
+	rec := newRecorder(t)
+	r := testrig.Start(t, pushOptions)
+	alice := r.CreateUser("alice")
+	carol := r.CreateUser("carol")
+	bob := r.CreateUser("bob")
+	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*mautrix.Client{alice, carol} {
+		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setPusher(t, r, carol, "carol-key", hung.URL+"/_matrix/push/v1/notify", nil)
+	setPusher(t, r, alice, "alice-key", rec.url(), nil)
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		resp, err := bob.SendText(ctx, room.RoomID, "hello")
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := rec.next(t, 1)[0]
+		if x.note.EventID != resp.EventID.String() {
+			t.Fatalf("push for %s", x.raw)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("alice's push took %v behind carol's hung gateway", d)
+		}
+	}
+}

@@ -60,6 +60,10 @@ type Service struct {
 	// baseBackoff is the first retry delay, doubled per failed attempt up
 	// to maxBackoff.
 	baseBackoff, maxBackoff time.Duration
+	// inflight marks pushers whose jobs a goroutine is sending; wg counts
+	// those goroutines.
+	inflight map[string]bool
+	wg       sync.WaitGroup
 	// delivered remembers recently delivered job IDs, so a job read again
 	// before its deletion is visible is not sent twice.
 	delivered map[int64]bool
@@ -80,7 +84,7 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 	s := &Service{
 		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
 		baseBackoff: time.Second, maxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
-		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
+		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]bool{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
 	rs.Subscribe(func(*rooms.Event) { s.Kick() })
@@ -232,6 +236,7 @@ func (s *Service) hasPushers() bool {
 
 func (s *Service) run(ctx context.Context) {
 	defer close(s.done)
+	defer s.wg.Wait() // in-flight deliveries end with ctx
 	// The database is closed only after the worker stopped: save the
 	// cursors on the way out.
 	defer s.saveCursors(context.WithoutCancel(ctx), true)
@@ -383,54 +388,64 @@ func (s *Service) eventJobs(ctx context.Context, ev *rooms.Event) []storage.Push
 // deliverBatch bounds the jobs read per round.
 const deliverBatch = 200
 
-// deliver sends due jobs, one goroutine per pusher so a slow gateway does
-// not hold up the others, in queue order within a pusher. It returns how
-// long to sleep before the next due job.
+// deliver hands due jobs to one goroutine per pusher, which sends them in
+// queue order and stops at the first failure (the rest wait for the retry).
+// It does not wait for them: a gateway that hangs delays only its own
+// pushes; a goroutine that finishes wakes the worker for the next round.
+// It returns how long to sleep before the next due job.
 func (s *Service) deliver(ctx context.Context) time.Duration {
 	const idle = time.Hour
-	for {
-		jobs, err := s.db.DuePushes(ctx, s.now().UnixMilli(), deliverBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("push: read queue", "err", err)
-			}
-			return 5 * time.Second
+	jobs, err := s.db.DuePushes(ctx, s.now().UnixMilli(), deliverBatch)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("push: read queue", "err", err)
 		}
-		if len(jobs) == 0 {
-			break
-		}
-		byPusher := map[string][]storage.PushJob{}
-		var order []string
-		for _, j := range jobs {
-			k := pusherKey(j.UserID, j.AppID, j.PushKey)
-			if _, ok := byPusher[k]; !ok {
-				order = append(order, k)
-			}
-			byPusher[k] = append(byPusher[k], j)
-		}
-		var wg sync.WaitGroup
-		for _, k := range order {
-			wg.Add(1)
-			go func(list []storage.PushJob) {
-				defer wg.Done()
-				for _, j := range list {
-					if !s.deliverOne(ctx, j) {
-						return // the rest of this pusher's jobs wait for the retry
-					}
-				}
-			}(byPusher[k])
-		}
-		wg.Wait()
-		if ctx.Err() != nil || len(jobs) < deliverBatch {
-			break
-		}
+		return 5 * time.Second
 	}
+	byPusher := map[string][]storage.PushJob{}
+	var order []string
+	for _, j := range jobs {
+		k := pusherKey(j.UserID, j.AppID, j.PushKey)
+		if _, ok := byPusher[k]; !ok {
+			order = append(order, k)
+		}
+		byPusher[k] = append(byPusher[k], j)
+	}
+	dispatched := 0
+	s.mu.Lock()
+	for _, k := range order {
+		if s.inflight[k] {
+			continue // its goroutine will take these next
+		}
+		s.inflight[k] = true
+		dispatched++
+		s.wg.Add(1)
+		go func(k string, list []storage.PushJob) {
+			defer func() {
+				s.mu.Lock()
+				delete(s.inflight, k)
+				s.mu.Unlock()
+				s.wg.Done()
+				s.Kick()
+			}()
+			for _, j := range list {
+				if ctx.Err() != nil || !s.deliverOne(ctx, j) {
+					return
+				}
+			}
+		}(k, byPusher[k])
+	}
+	s.mu.Unlock()
 	next, ok, err := s.db.NextPushTime(ctx)
 	if err != nil || !ok {
 		return idle
 	}
 	wait := time.Until(time.UnixMilli(next))
-	if wait < 0 {
+	if wait <= 0 {
+		if dispatched == 0 {
+			// Everything due is in flight; its goroutines wake us.
+			return idle
+		}
 		wait = 0
 	}
 	return wait
