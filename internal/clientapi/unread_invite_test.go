@@ -2,9 +2,14 @@ package clientapi_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
@@ -46,5 +51,76 @@ func TestCountsAfterInvitedJoin(t *testing.T) {
 	resp4, _ := bob.SyncRequest(ctx, 0, "", "", false, "")
 	if c := resp4.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 3 {
 		t.Fatalf("initial sync: %+v", c)
+	}
+}
+
+// TestThreadCountsAndThreadedReceipts: with unread_thread_notifications,
+// thread replies count per thread; a threaded receipt clears its thread
+// (at once, not after the next message), an unthreaded one clears all.
+func TestThreadCountsAndThreadedReceipts(t *testing.T) {
+	ctx := context.Background()
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	bob := r.CreateUser("bob")
+	carol := r.CreateUser("carol")
+	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*mautrix.Client{alice, carol} {
+		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := bob.SendText(ctx, room.RoomID, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply id.EventID
+	for _, body := range []string{"r1", "r2"} {
+		resp, err := bob.SendMessageEvent(ctx, room.RoomID, event.EventMessage, map[string]any{
+			"msgtype": "m.text", "body": body, "m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root.EventID.String()},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply = resp.EventID
+	}
+	filter := url.QueryEscape(`{"room":{"timeline":{"unread_thread_notifications":true}}}`)
+	counts := func() (int, map[string]any) {
+		t.Helper()
+		status, raw := r.Do(http.MethodGet, "/_matrix/client/v3/sync?filter="+filter, alice.AccessToken, nil)
+		if status != 200 {
+			t.Fatalf("sync: %d %s", status, raw)
+		}
+		var resp struct {
+			Rooms struct {
+				Join map[string]struct {
+					Unread  map[string]int `json:"unread_notifications"`
+					Threads map[string]any `json:"unread_thread_notifications"`
+				} `json:"join"`
+			} `json:"rooms"`
+		}
+		json.Unmarshal(raw, &resp)
+		jr := resp.Rooms.Join[room.RoomID.String()]
+		return jr.Unread["notification_count"], jr.Threads
+	}
+	main, threads := counts()
+	th, _ := threads[root.EventID.String()].(map[string]any)
+	if main != 1 || th == nil || th["notification_count"] != float64(2) {
+		t.Fatalf("main %d, threads %v", main, threads)
+	}
+	if err := alice.SendReceipt(ctx, room.RoomID, reply, event.ReceiptTypeRead, map[string]any{"thread_id": root.EventID.String()}); err != nil {
+		t.Fatal(err)
+	}
+	main, threads = counts()
+	if th, _ := threads[root.EventID.String()].(map[string]any); main != 1 || (th != nil && th["notification_count"] != float64(0)) {
+		t.Fatalf("after threaded receipt: main %d, threads %v", main, threads)
+	}
+	if err := alice.SendReceipt(ctx, room.RoomID, root.EventID, event.ReceiptTypeRead, nil); err != nil {
+		t.Fatal(err)
+	}
+	if main, threads = counts(); main != 0 {
+		t.Fatalf("after unthreaded receipt: main %d, threads %v", main, threads)
 	}
 }
