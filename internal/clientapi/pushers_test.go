@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -568,4 +569,46 @@ func TestHungGatewayDelaysOnlyItself(t *testing.T) {
 			t.Fatalf("alice's push took %v behind carol's hung gateway", d)
 		}
 	}
+}
+
+// TestPushFanout200 has 200 users with a pusher each in one room: every
+// message is a push to each of them, and sending stays as fast as without.
+func TestPushFanout200(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fan-out measurement")
+	}
+	ctx := context.Background()
+	rec := newRecorder(t)
+	r := testrig.Start(t, pushOptions)
+	bob := r.CreateUser("bob")
+	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := 0; i < n; i++ {
+		c := r.CreateUser(fmt.Sprint("u", i))
+		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
+			t.Fatal(err)
+		}
+		setPusher(t, r, c, fmt.Sprint("key", i), rec.url(), map[string]any{"format": "event_id_only"})
+	}
+	var sends, all []time.Duration
+	for m := 0; m < 5; m++ {
+		start := time.Now()
+		resp, err := bob.SendText(ctx, room.RoomID, "hello everyone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sends = append(sends, time.Since(start))
+		for _, x := range rec.next(t, n) {
+			if x.note.EventID != resp.EventID.String() {
+				t.Fatalf("push for another event: %s", x.raw)
+			}
+		}
+		all = append(all, time.Since(start))
+	}
+	sort.Slice(sends, func(i, j int) bool { return sends[i] < sends[j] })
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	t.Logf("%d pushers: send median %v; all %d notifies received, median %v after the send", n, sends[2], n, all[2])
 }
