@@ -1,5 +1,8 @@
-// Package push holds push rules: the server-default rule set every user
-// starts with (and, later, rule evaluation and pusher delivery).
+// Package push holds push rules and push delivery: the server-default rule
+// set every user starts with, each user's own rules (stored as m.push_rules
+// account data), the evaluator that decides whether an event notifies or
+// highlights (used by /sync's counts, /notifications and delivery), and the
+// durable queue that sends notifications to users' push gateways.
 package push
 
 // Ruleset is a user's rules of one scope ("global"), by kind, in priority
