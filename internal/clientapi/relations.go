@@ -93,7 +93,7 @@ func (a *API) getThreads(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("roomId")
 	user := httpapi.CallerOf(r).UserID
 	q := r.URL.Query()
-	if err := a.mayPaginate(ctx, roomID, user); err != nil {
+	if err := a.Rooms.MayPaginate(ctx, roomID, user); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -355,13 +355,7 @@ func (a *API) getMembers(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	var ids []string
-	for k, v := range state {
-		if k.Type == "m.room.member" {
-			ids = append(ids, v)
-		}
-	}
-	evs, err := a.Rooms.Events(ctx, ids)
+	evs, err := a.Rooms.MemberEvents(ctx, state)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -396,13 +390,7 @@ func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	var ids []string
-	for k, v := range state {
-		if k.Type == "m.room.member" {
-			ids = append(ids, v)
-		}
-	}
-	evs, err := a.Rooms.Events(ctx, ids)
+	evs, err := a.Rooms.MemberEvents(ctx, state)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -436,68 +424,35 @@ func parseLimit(s string, def, max int) (int, error) {
 	return n, nil
 }
 
-// mayPaginate checks that the user has or had access to the room at all;
-// per-event visibility is applied to the results.
-func (a *API) mayPaginate(ctx context.Context, roomID, user string) error {
-	m, err := a.Rooms.Membership(ctx, roomID, user)
-	if err != nil {
-		return err
-	}
-	if m != "" {
-		return nil
-	}
-	ok, err := a.Rooms.CanReadRoom(ctx, roomID, user)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return mxerr.Forbidden("You are not in this room")
-	}
-	return nil
-}
-
 func (a *API) getMessages(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	roomID := r.PathValue("roomId")
-	user := httpapi.CallerOf(r).UserID
 	q := r.URL.Query()
-	if err := a.mayPaginate(ctx, roomID, user); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	dir := q.Get("dir")
-	if dir == "" {
-		dir = "b"
-	}
-	if dir != "b" && dir != "f" {
+	req := rooms.MessagesRequest{RoomID: r.PathValue("roomId"), User: httpapi.CallerOf(r).UserID, Backward: true}
+	switch q.Get("dir") {
+	case "", "b":
+	case "f":
+		req.Backward = false
+	default:
 		httpapi.WriteError(w, r, mxerr.InvalidParam("dir must be b or f"))
 		return
 	}
-	limit, err := parseLimit(q.Get("limit"), 10, 1000)
-	if err != nil {
+	var err error
+	if req.Limit, err = parseLimit(q.Get("limit"), 10, 1000); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	var rf *filter.RoomEventFilter
 	if fs := q.Get("filter"); fs != "" {
-		if rf, err = filter.ParseRoomEventFilter([]byte(fs)); err != nil {
+		if req.Filter, err = filter.ParseRoomEventFilter([]byte(fs)); err != nil {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		if rf.Limit != nil && *rf.Limit < limit {
-			limit = *rf.Limit
-		}
 	}
-	var from, to int64
 	if f := q.Get("from"); f != "" {
 		tok, err := sync.ParseToken(f)
 		if err != nil {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		from = tok.Pos
-	} else if dir == "b" {
-		from = a.DB.Position()
+		req.From = &tok.Pos
 	}
 	if t := q.Get("to"); t != "" {
 		tok, err := sync.ParseToken(t)
@@ -505,77 +460,25 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		to = tok.Pos
+		req.To = tok.Pos
 	}
-	var rows []*storage.Event
-	if dir == "b" {
-		rows, err = a.DB.RoomEventsBackward(ctx, roomID, from+1, to, limit)
-	} else {
-		upper := int64(1) << 62
-		if to != 0 {
-			upper = to + 1
-		}
-		rows, err = a.DB.RoomEventsForward(ctx, roomID, from, upper, limit)
-	}
+	page, err := a.Rooms.Messages(r.Context(), req)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	evs, err := a.Rooms.Wrap(ctx, rows)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
+	v := viewer(r)
+	resp := map[string]any{
+		"start": sync.Token{Pos: page.Start}.String(),
+		"chunk": a.Rooms.FormatAll(r.Context(), page.Events, v, rooms.FormatOpts{}),
 	}
-	resp := map[string]any{"start": sync.Token{Pos: from}.String()}
-	if len(rows) == limit && limit > 0 {
-		last := rows[len(rows)-1].StreamPos
-		if dir == "b" {
-			resp["end"] = sync.Token{Pos: last - 1}.String()
-		} else {
-			resp["end"] = sync.Token{Pos: last}.String()
-		}
+	if page.HasEnd {
+		resp["end"] = sync.Token{Pos: page.End}.String()
 	}
-	filtered := evs[:0:0]
-	for _, ev := range evs {
-		if rf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
-			filtered = append(filtered, ev)
-		}
-	}
-	visible, err := a.Rooms.FilterVisible(ctx, user, filtered)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	resp["chunk"] = a.Rooms.FormatAll(ctx, visible, viewer(r), rooms.FormatOpts{})
-	if rf != nil && rf.LazyLoadMembers && len(visible) > 0 {
-		resp["state"] = a.memberStateFor(ctx, visible, viewer(r))
+	if page.Members != nil {
+		resp["state"] = a.Rooms.FormatAll(r.Context(), page.Members, v, rooms.FormatOpts{NoAggregations: true})
 	}
 	httpapi.WriteJSON(w, http.StatusOK, resp)
-}
-
-// memberStateFor returns the member events of the senders of evs, for
-// lazy-loading clients.
-func (a *API) memberStateFor(ctx context.Context, evs []*rooms.Event, v rooms.Viewer) []rooms.ClientEvent {
-	state, err := a.Rooms.CurrentState(ctx, evs[0].RoomID)
-	if err != nil {
-		return []rooms.ClientEvent{}
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, ev := range evs {
-		if seen[ev.Sender] {
-			continue
-		}
-		seen[ev.Sender] = true
-		if id, ok := state[storage.StateKey{Type: "m.room.member", StateKey: ev.Sender}]; ok {
-			ids = append(ids, id)
-		}
-	}
-	members, err := a.Rooms.Events(ctx, ids)
-	if err != nil {
-		return []rooms.ClientEvent{}
-	}
-	return a.Rooms.FormatAll(ctx, members, v, rooms.FormatOpts{NoAggregations: true})
 }
 
 func (a *API) getContext(w http.ResponseWriter, r *http.Request) {

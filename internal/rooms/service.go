@@ -484,6 +484,17 @@ func (s *Service) StateAt(ctx context.Context, group int64) (storage.StateMap, e
 	return out, nil
 }
 
+// MemberEvents returns the m.room.member events of a state map.
+func (s *Service) MemberEvents(ctx context.Context, state storage.StateMap) ([]*Event, error) {
+	var ids []string
+	for k, v := range state {
+		if k.Type == "m.room.member" {
+			ids = append(ids, v)
+		}
+	}
+	return s.Events(ctx, ids)
+}
+
 // StateEventsAt returns the state events of a group, optionally only the keys wanted.
 func (s *Service) StateEventsAt(ctx context.Context, group int64, want func(storage.StateKey) bool) ([]*Event, error) {
 	m, err := s.StateAt(ctx, group)

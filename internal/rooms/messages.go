@@ -1,0 +1,132 @@
+package rooms
+
+import (
+	"context"
+
+	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// MessagesRequest is a page request of a room's history (/messages).
+// Positions are stream positions: a page going backwards from p holds
+// events at or below p, one going forwards events above p.
+type MessagesRequest struct {
+	RoomID   string
+	User     string
+	From     *int64 // nil: the newest event backwards, the oldest forwards
+	To       int64  // 0: no bound
+	Backward bool
+	Limit    int
+	Filter   *filter.RoomEventFilter
+}
+
+// MessagesPage is one page of history, already filtered for the user.
+type MessagesPage struct {
+	Events     []*Event
+	Start, End int64
+	HasEnd     bool
+	// Members are the member events of the page's senders when the filter
+	// asks for lazy-loaded members, else nil.
+	Members []*Event
+}
+
+const maxStreamPos = int64(1) << 62
+
+// Messages returns a page of a room's history as the user may see it.
+func (s *Service) Messages(ctx context.Context, req MessagesRequest) (*MessagesPage, error) {
+	if err := s.MayPaginate(ctx, req.RoomID, req.User); err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if req.Filter != nil && req.Filter.Limit != nil && *req.Filter.Limit < limit {
+		limit = *req.Filter.Limit
+	}
+	from := int64(0)
+	if req.From != nil {
+		from = *req.From
+	} else if req.Backward {
+		from = s.db.Position()
+	}
+	var rows []*storage.Event
+	var err error
+	if req.Backward {
+		rows, err = s.db.RoomEventsBackward(ctx, req.RoomID, from+1, req.To, limit)
+	} else {
+		upper := maxStreamPos
+		if req.To != 0 {
+			upper = req.To + 1
+		}
+		rows, err = s.db.RoomEventsForward(ctx, req.RoomID, from, upper, limit)
+	}
+	if err != nil {
+		return nil, err
+	}
+	page := &MessagesPage{Start: from}
+	if len(rows) == limit && limit > 0 {
+		page.HasEnd = true
+		page.End = rows[len(rows)-1].StreamPos
+		if req.Backward {
+			page.End--
+		}
+	}
+	evs, err := s.Wrap(ctx, rows)
+	if err != nil {
+		return nil, err
+	}
+	kept := evs[:0:0]
+	for _, ev := range evs {
+		if req.Filter.AllowsEvent(req.RoomID, ev.Type, ev.Sender, ev.PDU.Content) {
+			kept = append(kept, ev)
+		}
+	}
+	if page.Events, err = s.FilterVisible(ctx, req.User, kept); err != nil {
+		return nil, err
+	}
+	if req.Filter != nil && req.Filter.LazyLoadMembers && len(page.Events) > 0 {
+		if page.Members, err = s.senderMembers(ctx, req.RoomID, page.Events); err != nil {
+			return nil, err
+		}
+	}
+	return page, nil
+}
+
+// MayPaginate checks that the user has or had access to the room at all;
+// per-event visibility is applied to the results of history requests.
+func (s *Service) MayPaginate(ctx context.Context, roomID, user string) error {
+	m, err := s.Membership(ctx, roomID, user)
+	if err != nil {
+		return err
+	}
+	if m != "" {
+		return nil
+	}
+	ok, err := s.CanReadRoom(ctx, roomID, user)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return mxerr.Forbidden("You are not in this room")
+	}
+	return nil
+}
+
+// senderMembers returns the current member events of the senders of evs.
+func (s *Service) senderMembers(ctx context.Context, roomID string, evs []*Event) ([]*Event, error) {
+	state, err := s.CurrentState(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, ev := range evs {
+		if seen[ev.Sender] {
+			continue
+		}
+		seen[ev.Sender] = true
+		if id, ok := state[storage.StateKey{Type: "m.room.member", StateKey: ev.Sender}]; ok {
+			ids = append(ids, id)
+		}
+	}
+	return s.Events(ctx, ids)
+}
