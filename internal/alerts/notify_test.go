@@ -165,9 +165,6 @@ func TestNotifyAttachment(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Notify(ctx, w.cfg, Alert{Message: "nightly report", File: path})
-	if err != nil && strings.Contains(err.Error(), "M_UNRECOGNIZED") {
-		t.Skip("media repository not available on this server yet")
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
