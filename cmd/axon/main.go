@@ -13,6 +13,7 @@ Usage:
   axon user create|list|deactivate|reset-password ...
   axon token create|list|revoke ...   registration tokens
   axon media purge --before DATE | --user USER | --deactivated
+  axon reports list [--all] | resolve ID   abuse reports sent by users
   axon bench [--url URL] [--scenario NAME]...   load benchmark
   axon notify [flags] MESSAGE         post an alert from this machine to a room (axon notify help)
   axon bot --config FILE              answer allow-listed commands from a room (axon bot help)
@@ -35,6 +36,8 @@ func main() {
 		code = tokenCommand(args)
 	case "media":
 		code = mediaCommand(args)
+	case "reports":
+		code = reportsCommand(args)
 	case "bench":
 		code = benchCommand(args)
 	case "notify":

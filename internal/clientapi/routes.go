@@ -145,6 +145,11 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/pushers", Auth: yes, Handler: a.getPushers},
 		{Method: http.MethodPost, Path: "/pushers/set", Auth: yes, Handler: a.setPusher},
 		{Method: http.MethodGet, Path: "/notifications", Auth: yes, Handler: a.getNotifications},
+
+		// reports.go
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/report/{eventId}", Auth: yes, Limit: "message", Handler: a.reportEvent},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/report", Auth: yes, Limit: "message", Handler: a.reportRoom},
+		{Method: http.MethodPost, Path: "/users/{userId}/report", Auth: yes, Limit: "message", Handler: a.reportUser},
 	}
 }
 
