@@ -184,6 +184,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
+		// hierarchy.go
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
 		// media.go (authenticated media, spec v1.11)
 		{Method: http.MethodGet, Path: "/media/config", Auth: yes, Handler: a.mediaConfig},
 		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaDownload(false)},
