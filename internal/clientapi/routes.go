@@ -150,6 +150,9 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/report/{eventId}", Auth: yes, Limit: "message", Handler: a.reportEvent},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/report", Auth: yes, Limit: "message", Handler: a.reportRoom},
 		{Method: http.MethodPost, Path: "/users/{userId}/report", Auth: yes, Limit: "message", Handler: a.reportUser},
+
+		// voip.go
+		{Method: http.MethodGet, Path: "/voip/turnServer", Auth: yes, Handler: a.getTURNServer},
 	}
 }
 

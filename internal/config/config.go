@@ -39,6 +39,7 @@ const (
 	DefaultMaxRequestBytes = 1 << 20
 	DefaultLogLevel        = "info"
 	DefaultMaxUploadBytes  = 50 << 20
+	DefaultTURNTTL         = 86400
 )
 
 // File names inside the data directory.
@@ -90,6 +91,14 @@ type PushSettings struct {
 	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
 }
 
+// TURNSettings configures the TURN servers handed to clients for VoIP
+// calls, with coturn's shared-secret ("REST API") credentials.
+type TURNSettings struct {
+	URIs         []string `yaml:"uris"`
+	SharedSecret string   `yaml:"shared_secret"`
+	TTL          int64    `yaml:"ttl"`
+}
+
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
@@ -108,6 +117,7 @@ type Config struct {
 	WellKnownClient          string            `yaml:"well_known_client_base_url"`
 	Push                     PushSettings      `yaml:"push"`
 	Media                    MediaSettings     `yaml:"media"`
+	TURN                     TURNSettings      `yaml:"turn"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does
@@ -143,6 +153,7 @@ func staticDefaults() *Config {
 		MaxRequestBytes: DefaultMaxRequestBytes,
 		LogLevel:        DefaultLogLevel,
 		Media:           MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
+		TURN:            TURNSettings{TTL: DefaultTURNTTL},
 	}
 }
 
@@ -286,6 +297,12 @@ func decodeStruct(n *yaml.Node, v reflect.Value, prefix, file string) error {
 			}
 			continue
 		}
+		if f.Kind() == reflect.Slice {
+			if err := decodeStrings(val, f, name, file); err != nil {
+				return err
+			}
+			continue
+		}
 		if val.Kind != yaml.ScalarNode {
 			return fmt.Errorf("config: %s: expected %s, got %s (%s)", name, describeType(f), describeNode(val), where(file, val))
 		}
@@ -293,6 +310,24 @@ func decodeStruct(n *yaml.Node, v reflect.Value, prefix, file string) error {
 			return fmt.Errorf("config: %s: expected %s, got %q (%s)", name, describeType(f), val.Value, where(file, val))
 		}
 	}
+	return nil
+}
+
+// decodeStrings decodes a list of strings. An empty list leaves the field
+// nil, as an absent one does.
+func decodeStrings(n *yaml.Node, f reflect.Value, name, file string) error {
+	if n.Kind != yaml.SequenceNode {
+		return fmt.Errorf("config: %s: expected a list of strings, got %s (%s)", name, describeNode(n), where(file, n))
+	}
+	var out []string
+	for _, item := range n.Content {
+		item = unalias(item)
+		if item.Kind != yaml.ScalarNode || isNull(item) {
+			return fmt.Errorf("config: %s: expected a list of strings, got %s in it (%s)", name, describeNode(item), where(file, item))
+		}
+		out = append(out, item.Value)
+	}
+	f.Set(reflect.ValueOf(out))
 	return nil
 }
 
@@ -335,6 +370,8 @@ func describeType(v reflect.Value) string {
 		return "a whole number"
 	case reflect.Float64:
 		return "a number"
+	case reflect.Slice:
+		return "a list of strings"
 	default:
 		return v.Type().String()
 	}
@@ -405,6 +442,8 @@ func setFromEnv(f reflect.Value, raw string) error {
 			return fmt.Errorf("expected a whole number, got %q", raw)
 		}
 		*p = n
+	case *[]string:
+		*p = splitList(raw)
 	case *RateLimit:
 		rl, err := parseRateLimit(raw)
 		if err != nil {
@@ -415,6 +454,18 @@ func setFromEnv(f reflect.Value, raw string) error {
 		panic(fmt.Sprintf("config: no environment parser for %s", f.Type()))
 	}
 	return nil
+}
+
+// splitList reads a list from one environment variable: comma-separated,
+// surrounding spaces and empty items dropped.
+func splitList(raw string) []string {
+	var out []string
+	for item := range strings.SplitSeq(raw, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // parseBool accepts the spellings people commonly use in shell environments,

@@ -39,6 +39,7 @@ func TestDefaults(t *testing.T) {
 		LogLevel:        "info",
 		WellKnownClient: "http://127.0.0.1:8008/",
 		Media:           MediaSettings{MaxUploadBytes: 50 << 20, Dir: filepath.Join("axon-data", "media")},
+		TURN:            TURNSettings{TTL: 86400},
 	}
 	want.RateLimit.Login = RateLimit{PerSecond: 0.2, Burst: 5}
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}
@@ -135,6 +136,11 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) {
 				c.Media = MediaSettings{MaxUploadBytes: 1000, Dir: "/mnt/media", UserQuotaBytes: 5000, URLPreviews: true, FreezeLegacy: true}
 			}},
+		{"turn", map[string]string{"AXON_TURN_URIS": " turn:t.example.org?transport=udp,, turns:t.example.org:5349 ",
+			"AXON_TURN_SHARED_SECRET": "s", "AXON_TURN_TTL": "600"},
+			func(c *Config) {
+				c.TURN = TURNSettings{URIs: []string{"turn:t.example.org?transport=udp", "turns:t.example.org:5349"}, SharedSecret: "s", TTL: 600}
+			}},
 		{"empty value means default", map[string]string{"AXON_SERVER_NAME": "", "AXON_MAX_REQUEST_BYTES": ""},
 			func(c *Config) {}},
 	}
@@ -194,6 +200,11 @@ rate_limit:
 max_request_bytes: 4096
 log_level: warn
 well_known_client_base_url: https://client.example.org
+turn:
+  uris:
+    - turn:turn.example.org:3478?transport=udp
+    - "turns:turn.example.org:5349?transport=tcp"
+  shared_secret: coturn-secret
 `)
 	got, err := Load(path, nil)
 	if err != nil {
@@ -215,6 +226,8 @@ well_known_client_base_url: https://client.example.org
 	want.Media.Dir = "/var/lib/axon/media"
 	want.LogLevel = "warn"
 	want.WellKnownClient = "https://client.example.org"
+	want.TURN.URIs = []string{"turn:turn.example.org:3478?transport=udp", "turns:turn.example.org:5349?transport=tcp"}
+	want.TURN.SharedSecret = "coturn-secret"
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%+v\nwant\n%+v", got, want)
 	}
@@ -241,6 +254,7 @@ func TestFileEmptyValuesMeanDefault(t *testing.T) {
 		"~\n",
 		"server_name:\nrate_limit:\nmax_request_bytes: ~\nrate_limits:\npublic_baseurl: \"\"\n",
 		"rate_limit:\n  login:\n",
+		"turn:\n  uris: []\n",
 	} {
 		got, err := Load(writeFile(t, content), nil)
 		if err != nil {
@@ -265,6 +279,8 @@ func TestFileErrors(t *testing.T) {
 		{"bad bool", "rate_limits: sometimes\n", `config: rate_limits: expected true or false, got "sometimes"`},
 		{"bad float", "rate_limit:\n  login:\n    per_second: fast\n", `config: rate_limit.login.per_second: expected a number, got "fast"`},
 		{"list for string", "server_name: [a, b]\n", "config: server_name: expected a string, got a list"},
+		{"scalar for list", "turn:\n  uris: turn:a\n", `config: turn.uris: expected a list of strings, got "turn:a"`},
+		{"mapping in list", "turn:\n  uris: [{a: b}]\n", "config: turn.uris: expected a list of strings, got a mapping in it"},
 		{"scalar for mapping", "rate_limit: 5\n", `config: rate_limit: expected a mapping of settings, got "5"`},
 		{"top level not a mapping", "- a\n", "config: top level: expected a mapping"},
 		{"duplicate key", "listen: a:1\nlisten: b:2\n", "config: listen: set twice, on line 1 and "},

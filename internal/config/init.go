@@ -79,6 +79,14 @@ var settings = []setting{
 	{key: "media.freeze_legacy", doc: "Serve media uploaded from now on only through the " +
 		"authenticated endpoints (/_matrix/client/v1/media), as Matrix 1.12 recommends; media " +
 		"uploaded before stays available on the old /_matrix/media/v3 paths."},
+	{key: "turn", group: true, doc: "TURN servers for voice and video calls, handed to clients by " +
+		"/voip/turnServer with short-lived credentials derived from a secret shared with the TURN " +
+		"server (coturn: use-auth-secret and static-auth-secret). Leave uris empty to offer no TURN server."},
+	{key: "turn.uris", doc: "TURN URIs given to clients, such as turn:turn.example.org:3478?transport=udp " +
+		"and turns:turn.example.org:5349?transport=tcp."},
+	{key: "turn.shared_secret", doc: "The secret shared with the TURN server (coturn's " +
+		"static-auth-secret); required when uris is set. Keep this file readable only by Axon."},
+	{key: "turn.ttl", doc: "How long the credentials handed out stay valid, in seconds."},
 }
 
 const fileHeader = `# Axon configuration file.
@@ -121,6 +129,9 @@ func DefaultFile(dataDir string) []byte {
 		if v.Type() == reflect.TypeFor[RateLimit]() {
 			env += " (as PER_SECOND:BURST, e.g. 0.5:5)"
 		}
+		if v.Kind() == reflect.Slice {
+			env += " (comma-separated)"
+		}
 		b.WriteString(indent + "# Environment: " + env + "\n")
 		if v.Kind() == reflect.Struct {
 			b.WriteString(indent + name + ":\n")
@@ -150,6 +161,12 @@ func scalarYAML(v any) string {
 		return strconv.FormatBool(v)
 	case int64:
 		return strconv.FormatInt(v, 10)
+	case []string:
+		quoted := make([]string, len(v))
+		for i, s := range v {
+			quoted[i] = strconv.Quote(s)
+		}
+		return "[" + strings.Join(quoted, ", ") + "]"
 	}
 	panic(fmt.Sprintf("config: cannot render %T", v))
 }

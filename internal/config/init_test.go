@@ -16,7 +16,8 @@ func leafKeys(t reflect.Type, prefix string) []string {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key := prefix + f.Tag.Get("yaml")
-		if f.Type == reflect.TypeFor[RateLimitSettings]() || f.Type == reflect.TypeFor[PushSettings]() || f.Type == reflect.TypeFor[MediaSettings]() {
+		if f.Type == reflect.TypeFor[RateLimitSettings]() || f.Type == reflect.TypeFor[PushSettings]() || f.Type == reflect.TypeFor[MediaSettings]() ||
+			f.Type == reflect.TypeFor[TURNSettings]() {
 			keys = append(keys, key)
 			keys = append(keys, leafKeys(f.Type, key+".")...)
 			continue

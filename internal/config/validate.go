@@ -90,6 +90,17 @@ func (c *Config) Validate() error {
 	if err := checkHTTPURL(c.WellKnownClient); err != nil {
 		bad("well_known_client_base_url", "%v (got %q)", err, c.WellKnownClient)
 	}
+	for _, u := range c.TURN.URIs {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			bad("turn.uris", "must be turn: or turns: URIs (got %q)", u)
+		}
+	}
+	if len(c.TURN.URIs) > 0 && c.TURN.SharedSecret == "" {
+		bad("turn.shared_secret", "must be set when turn.uris is set")
+	}
+	if c.TURN.TTL <= 0 {
+		bad("turn.ttl", "must be greater than 0 (got %d)", c.TURN.TTL)
+	}
 	return errors.Join(errs...)
 }
 

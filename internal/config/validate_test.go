@@ -53,6 +53,9 @@ func TestValidateErrors(t *testing.T) {
 		{"empty signing key path", func(c *Config) { c.SigningKeyPath = "" }, "signing_key_path", "must not be empty"},
 		{"log level", func(c *Config) { c.LogLevel = "verbose" }, "log_level", "debug, info, warn, error"},
 		{"well-known", func(c *Config) { c.WellKnownClient = "example.org" }, "well_known_client_base_url", "absolute http"},
+		{"turn uri scheme", func(c *Config) { c.TURN.URIs = []string{"stun:x"}; c.TURN.SharedSecret = "s" }, "turn.uris", "turn: or turns:"},
+		{"turn without secret", func(c *Config) { c.TURN.URIs = []string{"turn:x"} }, "turn.shared_secret", "must be set"},
+		{"turn ttl", func(c *Config) { c.TURN.TTL = 0 }, "turn.ttl", "greater than 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
