@@ -187,6 +187,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/relations/{eventId}/{relType}/{eventType}", Auth: yes, Handler: a.getRelations},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
+		// timestamp.go
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/timestamp_to_event", Auth: yes, Handler: a.getTimestampToEvent},
 		// hierarchy.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
 		// media.go (authenticated media, spec v1.11)

@@ -1,0 +1,115 @@
+package clientapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// v1Call is apiCall under /_matrix/client/v1.
+func v1Call(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string) (int, map[string]any) {
+	t.Helper()
+	token := ""
+	if c != nil {
+		token = c.AccessToken
+	}
+	status, raw := r.Do(method, "/_matrix/client/v1"+path, token, nil)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
+	}
+	return status, out
+}
+
+func TestTimestampToEvent(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	roomID, _ := sharedRoom(t, alice, bob)
+	send := func(text string) (id.EventID, int64) {
+		t.Helper()
+		time.Sleep(3 * time.Millisecond) // distinct timestamps
+		resp, err := alice.SendText(ctx, roomID, text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := alice.GetEvent(ctx, roomID, resp.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.EventID, ev.Timestamp
+	}
+	first, ts1 := send("one")
+	second, ts2 := send("two")
+	path := func(ts int64, dir string) string {
+		return fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=%s", esc(roomID.String()), ts, dir)
+	}
+	for _, c := range []struct {
+		ts      int64
+		dir     string
+		want    id.EventID
+		wantTS  int64
+		comment string
+	}{
+		{ts1, "f", first, ts1, "exact, forward"},
+		{ts1, "b", first, ts1, "exact, backward"},
+		{ts1 + 1, "f", second, ts2, "after the first"},
+		{ts2 - 1, "b", first, ts1, "before the second"},
+		{ts2 + 1000, "b", second, ts2, "latest"},
+	} {
+		status, body := v1Call(t, r, bob, http.MethodGet, path(c.ts, c.dir))
+		if status != 200 || body["event_id"] != c.want.String() || body["origin_server_ts"] != float64(c.wantTS) {
+			t.Fatalf("%s: %d %v, want %s", c.comment, status, body, c.want)
+		}
+	}
+	status, body := v1Call(t, r, bob, http.MethodGet, path(ts2+1000, "f"))
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = v1Call(t, r, bob, http.MethodGet, path(1, "b"))
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = v1Call(t, r, carol, http.MethodGet, path(ts1, "f"))
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
+	status, body = v1Call(t, r, bob, http.MethodGet, path(ts1, "x"))
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?dir=f")
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
+	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?ts=1")
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
+	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc("!missing:axon.test")+"/timestamp_to_event?ts=1&dir=f")
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+
+	// An event before bob could see the room is skipped for him: a room
+	// with shared history restricted to joined members.
+	resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendStateEvent(ctx, resp.RoomID, event.StateHistoryVisibility, "", map[string]any{"history_visibility": "joined"}); err != nil {
+		t.Fatal(err)
+	}
+	hidden, err := alice.SendText(ctx, resp.RoomID, "before bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hiddenEv, _ := alice.GetEvent(ctx, resp.RoomID, hidden.EventID)
+	time.Sleep(3 * time.Millisecond)
+	if _, err := bob.JoinRoomByID(ctx, resp.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	status, body = v1Call(t, r, bob, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp))
+	if status != 200 || body["event_id"] == hidden.EventID.String() {
+		t.Fatalf("hidden event: %d %v", status, body)
+	}
+	status, body = v1Call(t, r, alice, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp))
+	if status != 200 || body["event_id"] != hidden.EventID.String() {
+		t.Fatalf("alice: %d %v", status, body)
+	}
+}
