@@ -189,6 +189,9 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/threads", Auth: yes, Handler: a.getThreads},
 		// timestamp.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/timestamp_to_event", Auth: yes, Handler: a.getTimestampToEvent},
+		// mutual_rooms.go
+		{Method: http.MethodGet, Path: "/mutual_rooms", Auth: yes, Handler: a.getMutualRooms},
+		{Method: http.MethodGet, Path: "/user/mutual_rooms", Auth: yes, Handler: a.getMutualRooms},
 		// hierarchy.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
 		// media.go (authenticated media, spec v1.11)
