@@ -153,6 +153,9 @@ func (a *API) Routes() []httpapi.Route {
 
 		// voip.go
 		{Method: http.MethodGet, Path: "/voip/turnServer", Auth: yes, Handler: a.getTURNServer},
+
+		// whois.go
+		{Method: http.MethodGet, Path: "/admin/whois/{userId}", Auth: yes, Handler: a.getWhois},
 	}
 }
 
