@@ -77,16 +77,15 @@ func TestHierarchy(t *testing.T) {
 
 	addChild(t, alice, space, public, map[string]any{"order": "b", "suggested": true})
 	addChild(t, alice, space, private, map[string]any{"order": "a"})
-	addChild(t, alice, space, sub, nil)
-	addChild(t, alice, space, restricted, nil)
-	addChild(t, alice, space, worldReadable, nil)
-	addChild(t, alice, space, "!elsewhere:remote.example", nil) // remote: skipped
+	addChild(t, alice, space, sub, map[string]any{"order": "c"})
+	addChild(t, alice, space, restricted, map[string]any{"order": "d"})
+	addChild(t, alice, space, worldReadable, map[string]any{"order": "e", "suggested": "yes"}) // not a boolean: not suggested
+	addChild(t, alice, space, "!elsewhere:remote.example", nil)                                // remote: skipped
 	addChild(t, alice, space, "!removed:axon.test", map[string]any{"via": []string{}})
 	addChild(t, alice, sub, deep, nil)
 	addChild(t, alice, sub, space, nil) // a loop: each room once
 
-	// Alice sees everything, in the spec's order: breadth first, children
-	// with order first (a < b), then by child event timestamp.
+	// Alice sees everything, breadth first, children in their order.
 	status, body := hierarchy(t, r, alice, space, nil)
 	want := []string{space.String(), private.String(), public.String(), sub.String(), restricted.String(), worldReadable.String(), deep.String()}
 	if status != 200 || !equalStrings(roomIDs(body), want) {

@@ -273,12 +273,12 @@ func (s *Service) summary(ctx context.Context, roomID, user, parent string) (*Ro
 		var c struct {
 			Via       []string        `json:"via"`
 			Order     json.RawMessage `json:"order"`
-			Suggested bool            `json:"suggested"`
+			Suggested json.RawMessage `json:"suggested"`
 		}
 		if json.Unmarshal(ev.PDU.Content, &c) != nil || len(c.Via) == 0 || ev.StateKey == nil {
 			continue // no via: the child was removed
 		}
-		ch := child{roomID: *ev.StateKey, ts: ev.OriginTS, suggested: c.Suggested}
+		ch := child{roomID: *ev.StateKey, ts: ev.OriginTS, suggested: string(c.Suggested) == "true"}
 		var order string
 		if json.Unmarshal(c.Order, &order) == nil && validOrder(order) {
 			ch.order, ch.hasOrder = order, true
