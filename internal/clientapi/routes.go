@@ -127,6 +127,9 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/publicRooms", Auth: httpapi.OptionalAuth, Handler: a.getPublicRooms},
 		{Method: http.MethodPost, Path: "/publicRooms", Auth: yes, Handler: a.postPublicRooms},
 
+		// search.go
+		{Method: http.MethodPost, Path: "/search", Auth: yes, Handler: a.search},
+
 		// user_directory.go
 		{Method: http.MethodPost, Path: "/user_directory/search", Auth: yes, Handler: a.searchUserDirectory},
 

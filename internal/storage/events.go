@@ -112,6 +112,9 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
+		if err := indexSearch(ctx, tx, &ev, pos); err != nil {
+			return err
+		}
 		heads, _ := json.Marshal([]string{ev.EventID})
 		if _, err := tx.ExecContext(ctx, `UPDATE rooms SET heads = $2, head_depth = $3, state_group = $4 WHERE room_id = $1`,
 			ev.RoomID, string(heads), ev.Depth, stateAfter); err != nil {
@@ -133,6 +136,9 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if r.Redacts != "" {
 			if _, err := tx.ExecContext(ctx, `UPDATE events SET redacted_by = $2 WHERE event_id = $1 AND redacted_by IS NULL`, r.Redacts, ev.EventID); err != nil {
 				return fmt.Errorf("mark redacted: %w", err)
+			}
+			if err := unindexSearch(ctx, tx, r.Redacts); err != nil {
+				return err
 			}
 		}
 		return nil
