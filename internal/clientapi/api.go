@@ -12,6 +12,7 @@ import (
 	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/slidingsync"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
 )
@@ -30,4 +31,7 @@ type API struct {
 	// Push holds pushers and delivery; PushRules the users' push rules.
 	Push      *push.Service
 	PushRules *push.Rules
+
+	// SlidingSync answers simplified sliding sync (MSC4186).
+	SlidingSync *slidingsync.Service
 }

@@ -15,10 +15,11 @@ func (a *API) versions(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"versions": specVersions,
 		"unstable_features": map[string]bool{
-			"org.matrix.msc3440.stable": true, // threads
-			"org.matrix.msc2285.stable": true, // private read receipts
-			"org.matrix.msc3771":        true, // threaded receipts
-			"org.matrix.msc3773":        true, // thread notifications
+			"org.matrix.msc3440.stable":     true, // threads
+			"org.matrix.msc2285.stable":     true, // private read receipts
+			"org.matrix.msc3771":            true, // threaded receipts
+			"org.matrix.msc3773":            true, // thread notifications
+			"org.matrix.simplified_msc3575": true, // simplified sliding sync (MSC4186)
 		},
 	})
 }

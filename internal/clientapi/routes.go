@@ -211,6 +211,16 @@ func (a *API) V1Routes() []httpapi.Route {
 	}
 }
 
+// SlidingSyncRoutes are simplified sliding sync (MSC4186, slidingsync.go)
+// at its unstable path, the one Element X uses, and at v4.
+func (a *API) SlidingSyncRoutes() []httpapi.Route {
+	const yes = httpapi.RequireAuth
+	return []httpapi.Route{
+		{Method: http.MethodPost, Path: "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", Auth: yes, Handler: a.slidingSync},
+		{Method: http.MethodPost, Path: "/_matrix/client/v4/sync", Auth: yes, Handler: a.slidingSync},
+	}
+}
+
 // UnversionedRoutes are served at fixed paths.
 func (a *API) UnversionedRoutes() []httpapi.Route {
 	const no = httpapi.NoAuth

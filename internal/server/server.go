@@ -22,6 +22,7 @@ import (
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/slidingsync"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
 )
@@ -88,6 +89,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log}
+	api.SlidingSync = slidingsync.New(db, rs, ss)
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
@@ -106,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux.Mount(clientapi.MediaPrefixes, api.MediaRoutes())
 	mux.Mount([]string{clientapi.MediaV1Prefix}, api.MediaV1Routes())
 	mux.Mount([]string{""}, api.UnversionedRoutes())
+	mux.Mount([]string{""}, api.SlidingSyncRoutes())
 	// Push delivery runs until Close, independent of serving HTTP: queued
 	// pushes go out while the listener drains.
 	pushCtx, stopPush := context.WithCancel(context.Background())

@@ -1,0 +1,313 @@
+package slidingsync
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// entry is a candidate room for the lists.
+type entry struct {
+	m     storage.Membership
+	stamp int64
+}
+
+// roomReq is the merged configuration of one room in the response.
+type roomReq struct {
+	timelineLimit int
+	required      map[[2]string]bool
+	lists         map[string]bool
+	subscribed    bool
+}
+
+func (rr *roomReq) add(cfg RoomConfig) {
+	rr.timelineLimit = max(rr.timelineLimit, min(cfg.TimelineLimit, maxTimelineLimit))
+	for _, p := range cfg.RequiredState {
+		if len(p) == 2 {
+			rr.required[[2]string{p[0], p[1]}] = true
+		}
+	}
+}
+
+func (rr *roomReq) stateKey() string {
+	keys := make([]string, 0, len(rr.required))
+	for k := range rr.required {
+		keys = append(keys, k[0]+"\x00"+k[1])
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\x01")
+}
+
+type builder struct {
+	s      *Service
+	user   string
+	device string
+	req    *Request
+	prev   *connState
+	since  sync.Token
+	to     sync.Token
+	viewer rooms.Viewer
+	direct map[string]bool
+	// ownReceipts are rooms where the user's receipts changed (new counts).
+	ownReceipts map[string]bool
+	receipts    []storage.Receipt
+}
+
+func (s *Service) build(ctx context.Context, user, device string, req *Request, prev *connState) (*Response, *connState, bool, error) {
+	b := &builder{s: s, user: user, device: device, req: req, prev: prev,
+		to:     sync.Token{Pos: s.db.Position(), Typing: s.sync.Typing.Serial()},
+		viewer: rooms.Viewer{UserID: user, DeviceID: device}}
+	if prev != nil {
+		b.since = prev.token
+	} else {
+		prev = &connState{sent: map[string]roomSent{}}
+		b.prev = prev
+	}
+	next := &connState{token: b.to, sent: make(map[string]roomSent, len(prev.sent)), counts: map[string]int{}}
+	for k, v := range prev.sent {
+		next.sent[k] = v
+	}
+	resp := &Response{Lists: map[string]ListResult{}, Rooms: map[string]*Room{}, Extensions: map[string]any{}}
+
+	mems, err := s.rooms.UserMemberships(ctx, user)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	byRoom := make(map[string]storage.Membership, len(mems))
+	var cands []entry
+	ids := make([]string, 0, len(mems))
+	for _, m := range mems {
+		byRoom[m.RoomID] = m
+		switch m.Membership {
+		case "join", "invite", "knock":
+		default:
+			// A room left since the last response stays listed once, so the
+			// client sees the leave.
+			if b.since.Pos == 0 || m.StreamPos <= b.since.Pos || m.StreamPos > b.to.Pos {
+				continue
+			}
+		}
+		cands = append(cands, entry{m: m})
+		ids = append(ids, m.RoomID)
+	}
+	if err := s.ensureActivity(ctx, user, ids); err != nil {
+		return nil, nil, false, err
+	}
+	s.mu.Lock()
+	for i := range cands {
+		e := &cands[i]
+		if e.m.Membership == "join" {
+			e.stamp = max(s.mu.bump[e.m.RoomID], 0)
+			if e.stamp == 0 {
+				e.stamp = e.m.StreamPos
+			}
+		} else {
+			e.stamp = e.m.StreamPos
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(cands, func(i, j int) bool {
+		if cands[i].stamp != cands[j].stamp {
+			return cands[i].stamp > cands[j].stamp
+		}
+		return cands[i].m.RoomID < cands[j].m.RoomID
+	})
+
+	needMeta, needDirect := false, true
+	for _, l := range req.Lists {
+		if f := l.Filters; f != nil && (f.IsEncrypted != nil || f.RoomTypes != nil || f.NotRoomTypes != nil) {
+			needMeta = true
+		}
+	}
+	if needMeta {
+		if err := s.ensureMeta(ctx, user); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if needDirect {
+		if b.direct, err = b.directRooms(ctx); err != nil {
+			return nil, nil, false, err
+		}
+	}
+
+	want := map[string]*roomReq{}
+	get := func(roomID string) *roomReq {
+		rr := want[roomID]
+		if rr == nil {
+			rr = &roomReq{required: map[[2]string]bool{}, lists: map[string]bool{}}
+			want[roomID] = rr
+		}
+		return rr
+	}
+	var spaceChildren map[string]map[string]bool
+	countsChanged := false
+	for name, l := range req.Lists {
+		var filtered []entry
+		if l.Filters != nil && len(l.Filters.Spaces) > 0 && spaceChildren == nil {
+			spaceChildren = b.spaceChildren(ctx, l.Filters.Spaces)
+		}
+		for _, e := range cands {
+			if b.matches(e, l.Filters, spaceChildren) {
+				filtered = append(filtered, e)
+			}
+		}
+		resp.Lists[name] = ListResult{Count: len(filtered)}
+		next.counts[name] = len(filtered)
+		if old, ok := prev.counts[name]; !ok || old != len(filtered) {
+			countsChanged = true
+		}
+		for _, r := range l.Ranges {
+			if len(r) != 2 || r[0] < 0 || r[1] < r[0] {
+				continue
+			}
+			for i := r[0]; i <= r[1] && i < len(filtered); i++ {
+				rr := get(filtered[i].m.RoomID)
+				rr.add(l.RoomConfig)
+				rr.lists[name] = true
+			}
+		}
+	}
+	for roomID, cfg := range req.RoomSubscriptions {
+		if _, ok := byRoom[roomID]; !ok {
+			continue
+		}
+		rr := get(roomID)
+		rr.add(cfg)
+		rr.subscribed = true
+	}
+
+	if b.since.Pos > 0 && s.db.StreamPosition(storage.StreamReceipts) > b.since.Pos {
+		if b.receipts, err = s.db.ReceiptsAfter(ctx, b.since.Pos, b.to.Pos); err != nil {
+			return nil, nil, false, err
+		}
+		b.ownReceipts = map[string]bool{}
+		for _, r := range b.receipts {
+			if r.UserID == user {
+				b.ownReceipts[r.RoomID] = true
+			}
+		}
+	}
+
+	for roomID, rr := range want {
+		room, sent, err := b.room(ctx, byRoom[roomID], rr)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		next.sent[roomID] = sent
+		if room != nil {
+			resp.Rooms[roomID] = room
+		}
+	}
+	// Rooms left long ago are forgotten by the connection.
+	for roomID := range next.sent {
+		if m, ok := byRoom[roomID]; !ok || (m.Membership != "join" && m.Membership != "invite" && m.Membership != "knock" && want[roomID] == nil) {
+			delete(next.sent, roomID)
+		}
+	}
+
+	extEmpty, err := b.extensions(ctx, resp, want, next)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	empty := len(resp.Rooms) == 0 && !countsChanged && extEmpty
+	return resp, next, empty, nil
+}
+
+// matches applies a list's filters.
+func (b *builder) matches(e entry, f *Filters, spaceChildren map[string]map[string]bool) bool {
+	if f == nil {
+		return true
+	}
+	roomID := e.m.RoomID
+	if f.IsInvite != nil && *f.IsInvite != (e.m.Membership == "invite") {
+		return false
+	}
+	if f.IsDM != nil && *f.IsDM != b.direct[roomID] {
+		return false
+	}
+	if f.IsEncrypted != nil || f.RoomTypes != nil || f.NotRoomTypes != nil {
+		meta := b.s.metaOf(roomID)
+		if f.IsEncrypted != nil && *f.IsEncrypted != meta.encrypted {
+			return false
+		}
+		typeIn := func(list []*string) bool {
+			for _, t := range list {
+				if (t == nil && meta.roomType == nil) || (t != nil && meta.roomType != nil && *t == *meta.roomType) {
+					return true
+				}
+			}
+			return false
+		}
+		if f.RoomTypes != nil && !typeIn(f.RoomTypes) {
+			return false
+		}
+		if f.NotRoomTypes != nil && typeIn(f.NotRoomTypes) {
+			return false
+		}
+	}
+	if len(f.Spaces) > 0 {
+		ok := false
+		for _, sp := range f.Spaces {
+			if spaceChildren[sp][roomID] {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// spaceChildren reads the m.space.child state of the given spaces.
+func (b *builder) spaceChildren(ctx context.Context, spaces []string) map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, sp := range spaces {
+		out[sp] = map[string]bool{}
+		st, err := b.s.rooms.CurrentState(ctx, sp)
+		if err != nil {
+			continue
+		}
+		for k := range st {
+			if k.Type == "m.space.child" {
+				ev, err := b.s.rooms.CurrentStateEvent(ctx, sp, k.Type, k.StateKey)
+				if err == nil && ev != nil && len(ev.PDU.Content) > 2 {
+					var c struct {
+						Via []string `json:"via"`
+					}
+					if json.Unmarshal(ev.PDU.Content, &c) == nil && len(c.Via) > 0 {
+						out[sp][k.StateKey] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// directRooms reads the user's m.direct account data.
+func (b *builder) directRooms(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	ads, err := b.s.db.AccountDataAfter(ctx, b.user, 0, b.to.Pos)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range ads {
+		if a.RoomID == "" && a.Type == "m.direct" {
+			var c map[string][]string
+			if json.Unmarshal(a.Content, &c) == nil {
+				for _, rs := range c {
+					for _, r := range rs {
+						out[r] = true
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}

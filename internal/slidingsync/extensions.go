@@ -1,0 +1,309 @@
+package slidingsync
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+
+	"github.com/axon-matrix/axon/internal/push"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// maxToDevice bounds to-device messages per response.
+const maxToDevice = 100
+
+// scope returns the rooms an extension covers: the rooms of the named lists
+// and the named subscriptions ("*" or absent means all of them).
+func scope(e *Ext, want map[string]*roomReq) map[string]bool {
+	all := func(names []string) bool {
+		if names == nil {
+			return true
+		}
+		for _, n := range names {
+			if n == "*" {
+				return true
+			}
+		}
+		return false
+	}
+	allLists, allRooms := all(e.Lists), all(e.Rooms)
+	lists := map[string]bool{}
+	for _, n := range e.Lists {
+		lists[n] = true
+	}
+	named := map[string]bool{}
+	for _, n := range e.Rooms {
+		named[n] = true
+	}
+	out := map[string]bool{}
+	for roomID, rr := range want {
+		if rr.subscribed && (allRooms || named[roomID]) {
+			out[roomID] = true
+			continue
+		}
+		for l := range rr.lists {
+			if allLists || lists[l] {
+				out[roomID] = true
+			}
+		}
+	}
+	return out
+}
+
+// extensions fills the extension responses and reports whether they carry
+// nothing new.
+func (b *builder) extensions(ctx context.Context, resp *Response, want map[string]*roomReq, next *connState) (bool, error) {
+	empty := true
+	x := &b.req.Extensions
+	if x.ToDevice != nil && x.ToDevice.Enabled != nil && *x.ToDevice.Enabled {
+		out, n, err := b.toDevice(ctx)
+		if err != nil {
+			return false, err
+		}
+		resp.Extensions["to_device"] = out
+		empty = empty && n == 0
+	}
+	if x.E2EE.on() {
+		out, n, err := b.e2ee(ctx)
+		if err != nil {
+			return false, err
+		}
+		resp.Extensions["e2ee"] = out
+		empty = empty && n == 0
+	}
+	if x.AccountData.on() {
+		out, n, err := b.accountData(ctx, scope(x.AccountData, want))
+		if err != nil {
+			return false, err
+		}
+		resp.Extensions["account_data"] = out
+		empty = empty && n == 0
+	}
+	if x.Receipts.on() {
+		out, n, err := b.receiptsExt(ctx, scope(x.Receipts, want))
+		if err != nil {
+			return false, err
+		}
+		resp.Extensions["receipts"] = out
+		empty = empty && n == 0
+	}
+	if x.Typing.on() {
+		rs := map[string]any{}
+		for roomID := range scope(x.Typing, want) {
+			since := b.since.Typing
+			if _, sent := b.prev.sent[roomID]; !sent {
+				since = 0
+			}
+			if users, ok := b.s.sync.Typing.Changed(roomID, since); ok {
+				if users == nil {
+					users = []string{}
+				}
+				rs[roomID] = map[string]any{"type": "m.typing", "content": map[string]any{"user_ids": users}}
+			}
+		}
+		resp.Extensions["typing"] = map[string]any{"rooms": rs}
+		empty = empty && len(rs) == 0
+	}
+	return empty, nil
+}
+
+func (b *builder) toDevice(ctx context.Context) (map[string]any, int, error) {
+	x := b.req.Extensions.ToDevice
+	since, _ := strconv.ParseInt(x.Since, 10, 64)
+	db := b.s.db
+	if since > 0 {
+		if err := db.AckToDevice(ctx, b.user, b.device, since); err != nil {
+			return nil, 0, err
+		}
+	}
+	limit := x.Limit
+	if limit <= 0 || limit > maxToDevice {
+		limit = maxToDevice
+	}
+	events := []rawEvent{}
+	nextBatch := since
+	if db.StreamPosition(storage.StreamToDevice) > since {
+		msgs, err := db.ToDeviceFor(ctx, b.user, b.device, b.to.Pos, limit)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, m := range msgs {
+			if m.StreamPos <= since {
+				continue
+			}
+			events = append(events, rawEvent{Type: m.Type, Sender: m.Sender, Content: json.RawMessage(m.Content)})
+			nextBatch = max(nextBatch, m.StreamPos)
+		}
+	}
+	return map[string]any{"next_batch": strconv.FormatInt(nextBatch, 10), "events": events}, len(events), nil
+}
+
+func (b *builder) e2ee(ctx context.Context) (map[string]any, int, error) {
+	otk, fallback := b.s.sync.KeyCounts(ctx, b.user, b.device)
+	changed, left := []string{}, []string{}
+	db := b.s.db
+	if b.since.Pos > 0 && db.StreamPosition(storage.StreamDeviceLists) > b.since.Pos {
+		users, err := db.DeviceListChangesAfter(ctx, b.since.Pos, b.to.Pos)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(users) > 0 {
+			shared, err := b.sharedUsers(ctx)
+			if err != nil {
+				return nil, 0, err
+			}
+			for _, u := range users {
+				if shared[u] {
+					changed = append(changed, u)
+				}
+			}
+		}
+	}
+	if b.since.Pos > 0 && db.StreamPosition(storage.StreamEvents) > b.since.Pos {
+		// Members who joined or left the user's rooms since the last response.
+		rows, err := db.EventsAfter(ctx, b.since.Pos, b.to.Pos, 1001)
+		if err != nil {
+			return nil, 0, err
+		}
+		var joinedOrLeft []*storage.Event
+		for _, r := range rows {
+			if r.Type == "m.room.member" && r.StateKey != nil && *r.StateKey != b.user {
+				joinedOrLeft = append(joinedOrLeft, r)
+			}
+		}
+		if len(joinedOrLeft) > 0 {
+			shared, err := b.sharedUsers(ctx)
+			if err != nil {
+				return nil, 0, err
+			}
+			seen := map[string]bool{}
+			for _, u := range changed {
+				seen[u] = true
+			}
+			for _, r := range joinedOrLeft {
+				u := *r.StateKey
+				if seen[u] {
+					continue
+				}
+				seen[u] = true
+				if shared[u] {
+					changed = append(changed, u)
+				} else {
+					left = append(left, u)
+				}
+			}
+		}
+	}
+	sort.Strings(changed)
+	sort.Strings(left)
+	if fallback == nil {
+		fallback = []string{}
+	}
+	out := map[string]any{
+		"device_one_time_keys_count":       otk,
+		"device_unused_fallback_key_types": fallback,
+		"device_lists":                     map[string]any{"changed": changed, "left": left},
+	}
+	return out, len(changed) + len(left), nil
+}
+
+// sharedUsers returns the users sharing a joined room with the user.
+func (b *builder) sharedUsers(ctx context.Context) (map[string]bool, error) {
+	mems, err := b.s.rooms.UserMemberships(ctx, b.user)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{b.user: true}
+	for _, m := range mems {
+		if m.Membership != "join" {
+			continue
+		}
+		for _, u := range b.s.sync.Notifier.RoomMembers(ctx, m.RoomID) {
+			out[u] = true
+		}
+	}
+	return out, nil
+}
+
+func (b *builder) accountData(ctx context.Context, roomsInScope map[string]bool) (map[string]any, int, error) {
+	global := []rawEvent{}
+	perRoom := map[string][]rawEvent{}
+	db := b.s.db
+	n := 0
+	if b.since.Pos == 0 || db.StreamPosition(storage.StreamAccountData) > b.since.Pos {
+		ads, err := db.AccountDataAfter(ctx, b.user, b.since.Pos, b.to.Pos)
+		if err != nil {
+			return nil, 0, err
+		}
+		hasRules := false
+		for _, a := range ads {
+			ev := rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)}
+			if a.RoomID == "" {
+				global = append(global, ev)
+				hasRules = hasRules || a.Type == push.AccountDataType
+				n++
+			} else if roomsInScope[a.RoomID] {
+				perRoom[a.RoomID] = append(perRoom[a.RoomID], ev)
+				n++
+			}
+		}
+		if b.since.Pos == 0 && !hasRules {
+			if c, err := json.Marshal(push.DefaultContent(b.user)); err == nil {
+				global = append(global, rawEvent{Type: push.AccountDataType, Content: c})
+			}
+		}
+	}
+	// Rooms new to the connection get their room account data whole.
+	var fresh []string
+	for roomID := range roomsInScope {
+		if _, ok := b.prev.sent[roomID]; !ok && b.since.Pos > 0 {
+			fresh = append(fresh, roomID)
+		}
+	}
+	if len(fresh) > 0 {
+		ads, err := db.AccountDataAfter(ctx, b.user, 0, b.to.Pos)
+		if err != nil {
+			return nil, 0, err
+		}
+		isFresh := map[string]bool{}
+		for _, r := range fresh {
+			isFresh[r] = true
+		}
+		for _, a := range ads {
+			if isFresh[a.RoomID] && a.StreamPos <= b.since.Pos {
+				perRoom[a.RoomID] = append(perRoom[a.RoomID], rawEvent{Type: a.Type, Content: json.RawMessage(a.Content)})
+				n++
+			}
+		}
+	}
+	return map[string]any{"global": global, "rooms": perRoom}, n, nil
+}
+
+func (b *builder) receiptsExt(ctx context.Context, roomsInScope map[string]bool) (map[string]any, int, error) {
+	out := map[string]any{}
+	byRoom := map[string][]storage.Receipt{}
+	for _, r := range b.receipts {
+		if roomsInScope[r.RoomID] {
+			byRoom[r.RoomID] = append(byRoom[r.RoomID], r)
+		}
+	}
+	for roomID := range roomsInScope {
+		if _, ok := b.prev.sent[roomID]; ok {
+			continue
+		}
+		// New to the connection: all its receipts.
+		rs, err := b.s.db.RoomReceipts(ctx, roomID)
+		if err != nil {
+			return nil, 0, err
+		}
+		byRoom[roomID] = rs
+	}
+	for roomID, rs := range byRoom {
+		if c := sync.ReceiptContent(rs, b.user); c != nil {
+			out[roomID] = map[string]any{"type": "m.receipt", "content": c}
+		}
+	}
+	return map[string]any{"rooms": out}, len(out), nil
+}

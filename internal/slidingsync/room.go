@@ -1,0 +1,284 @@
+package slidingsync
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// room builds one room's entry: whole when the connection has not sent it
+// (or the client asked for a longer timeline), else what changed since it
+// was last sent. It returns nil when nothing changed.
+func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (*Room, roomSent, error) {
+	roomID := m.RoomID
+	sent, wasSent := b.prev.sent[roomID]
+	reqKey := rr.stateKey()
+	now := roomSent{timelineLimit: rr.timelineLimit, requiredState: reqKey, upto: b.to.Pos}
+	initial := !wasSent
+	expanded := wasSent && rr.timelineLimit > sent.timelineLimit
+	stateChanged := wasSent && reqKey != sent.requiredState
+
+	s := b.s
+	s.mu.Lock()
+	latest, bump := s.mu.latest[roomID], s.mu.bump[roomID]
+	s.mu.Unlock()
+	if bump == 0 {
+		bump = m.StreamPos
+	}
+
+	if m.Membership == "invite" || m.Membership == "knock" {
+		if !initial && m.StreamPos <= sent.upto && !stateChanged {
+			return nil, now, nil
+		}
+		return b.inviteRoom(ctx, m, initial), now, nil
+	}
+
+	// upto is where the user's view of the room ends: now, or their leave.
+	upto := b.to.Pos
+	if m.Membership != "join" {
+		upto = m.StreamPos
+	}
+	if !initial && !expanded && !stateChanged && latest <= sent.upto && !b.ownReceipts[roomID] {
+		now.upto = sent.upto
+		return nil, now, nil
+	}
+	room := &Room{Initial: initial, ExpandedTimeline: expanded, BumpStamp: bump, IsDM: b.direct[roomID]}
+	after := int64(0)
+	if !initial && !expanded {
+		after = sent.upto
+	}
+	limit := rr.timelineLimit
+	var tl []*rooms.Event
+	if limit > 0 && after < upto {
+		rows, err := s.db.RoomEventsBackward(ctx, roomID, upto+1, after, limit+1)
+		if err != nil {
+			return nil, now, err
+		}
+		if len(rows) > limit {
+			room.Limited = true
+			rows = rows[:limit]
+		}
+		for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
+			rows[i], rows[j] = rows[j], rows[i]
+		}
+		if tl, err = s.rooms.Wrap(ctx, rows); err != nil {
+			return nil, now, err
+		}
+		if tl, err = s.rooms.FilterVisible(ctx, b.user, tl); err != nil {
+			return nil, now, err
+		}
+	} else if limit == 0 && after < upto {
+		room.Limited = true
+	}
+	live := 0
+	for _, ev := range tl {
+		if wasSent && ev.StreamPos > sent.upto {
+			live++
+		}
+	}
+	room.NumLive = &live
+	room.Timeline = s.rooms.FormatAll(ctx, tl, b.viewer, rooms.FormatOpts{OmitRoomID: true})
+	startPos := upto + 1
+	if len(tl) > 0 {
+		startPos = tl[0].StreamPos
+	}
+	room.PrevBatch = sync.Token{Pos: startPos - 1}.String()
+
+	// Which state to send: all the required state when the room or its
+	// required_state is new, else what changed since it was last sent.
+	stateDelta := initial || stateChanged
+	memberChange := initial
+	for _, ev := range tl {
+		if ev.IsState() {
+			if ev.Type == "m.room.member" {
+				memberChange = true
+			}
+			if ev.Type == "m.room.name" || ev.Type == "m.room.avatar" {
+				stateDelta = true
+			}
+		}
+	}
+	state, err := b.requiredState(ctx, roomID, rr, tl, upto, after, stateDelta || room.Limited || expanded || memberChange, initial || stateChanged)
+	if err != nil {
+		return nil, now, err
+	}
+	room.RequiredState = s.rooms.FormatAll(ctx, state, b.viewer, rooms.FormatOpts{OmitRoomID: true})
+	if initial || stateDelta || memberChange {
+		b.nameAndHeroes(ctx, roomID, room, initial || memberChange)
+	}
+	if initial || memberChange {
+		byM, err := s.rooms.MembersByMembership(ctx, roomID)
+		if err == nil {
+			jc, ic := len(byM["join"]), len(byM["invite"])
+			room.JoinedCount, room.InvitedCount = &jc, &ic
+		}
+	}
+	if m.Membership == "join" {
+		counts, err := s.sync.UnreadCounts(ctx, roomID, b.user, b.to.Pos)
+		if err != nil {
+			return nil, now, err
+		}
+		room.NotificationCount, room.HighlightCount = counts.NotificationCount, counts.HighlightCount
+	}
+	return room, now, nil
+}
+
+// requiredState returns the state events the room config asks for: all of
+// them (full), or those that changed after "after" plus lazily loaded
+// members of the timeline's senders.
+func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq, tl []*rooms.Event, upto, after int64, look, full bool) ([]*rooms.Event, error) {
+	if len(rr.required) == 0 || (!look && len(tl) == 0) {
+		return nil, nil
+	}
+	var st storage.StateMap
+	var err error
+	if len(tl) > 0 && upto == tl[len(tl)-1].StreamPos {
+		st, err = b.s.rooms.StateAt(ctx, tl[len(tl)-1].StateAfter)
+	} else {
+		st, err = b.s.rooms.CurrentState(ctx, roomID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	lazy := rr.required[[2]string{"m.room.member", "$LAZY"}]
+	senders := map[string]bool{}
+	for _, ev := range tl {
+		senders[ev.Sender] = true
+	}
+	wildAll := rr.required[[2]string{"*", "*"}]
+	wantKey := func(k storage.StateKey) (bool, bool) {
+		if wildAll || rr.required[[2]string{k.Type, "*"}] || rr.required[[2]string{k.Type, k.StateKey}] ||
+			rr.required[[2]string{"*", k.StateKey}] {
+			return true, false
+		}
+		if k.StateKey == b.user && rr.required[[2]string{k.Type, "$ME"}] {
+			return true, false
+		}
+		if k.Type == "m.room.member" && lazy && senders[k.StateKey] {
+			return true, true
+		}
+		return false, false
+	}
+	inTL := map[string]bool{}
+	for _, ev := range tl {
+		inTL[ev.EventID] = true
+	}
+	var ids []string
+	lazyIDs := map[string]bool{}
+	for k, id := range st {
+		ok, isLazy := wantKey(k)
+		if !ok || (inTL[id] && !full) {
+			continue
+		}
+		ids = append(ids, id)
+		if isLazy {
+			lazyIDs[id] = true
+		}
+	}
+	evs, err := b.s.rooms.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := evs[:0]
+	for _, ev := range evs {
+		if full || ev.StreamPos > after || lazyIDs[ev.EventID] {
+			out = append(out, ev)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StreamPos < out[j].StreamPos })
+	return out, nil
+}
+
+// nameAndHeroes fills name and avatar, and heroes for a room without a name.
+func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, withHeroes bool) {
+	s := b.s
+	if ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.name", ""); err == nil && ev != nil {
+		var c struct {
+			Name string `json:"name"`
+		}
+		_ = json.Unmarshal(ev.PDU.Content, &c)
+		room.Name = c.Name
+	}
+	if ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.avatar", ""); err == nil && ev != nil {
+		var c struct {
+			URL string `json:"url"`
+		}
+		_ = json.Unmarshal(ev.PDU.Content, &c)
+		room.Avatar = c.URL
+	}
+	if room.Name != "" || !withHeroes {
+		return
+	}
+	byM, err := s.rooms.MembersByMembership(ctx, roomID)
+	if err != nil {
+		return
+	}
+	cands := append(append([]string{}, byM["join"]...), byM["invite"]...)
+	if len(cands) <= 1 {
+		cands = append(cands, byM["leave"]...)
+		cands = append(cands, byM["ban"]...)
+	}
+	sort.Strings(cands)
+	for _, u := range cands {
+		if u == b.user || len(room.Heroes) >= 5 {
+			continue
+		}
+		h := Hero{UserID: u}
+		if ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.member", u); err == nil && ev != nil {
+			var c struct {
+				DisplayName string `json:"displayname"`
+				AvatarURL   string `json:"avatar_url"`
+			}
+			_ = json.Unmarshal(ev.PDU.Content, &c)
+			h.DisplayName, h.AvatarURL = c.DisplayName, c.AvatarURL
+		}
+		room.Heroes = append(room.Heroes, h)
+	}
+}
+
+// inviteRoom is an invited (or knocked) room: its stripped state.
+func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial bool) *Room {
+	room := &Room{Initial: initial, BumpStamp: m.StreamPos, IsDM: b.direct[m.RoomID]}
+	ev, err := b.s.rooms.Event(ctx, m.EventID)
+	if err != nil {
+		return room
+	}
+	state := b.s.rooms.InviteState(ctx, m.RoomID, ev.StateBefore, b.user)
+	out := make([]rooms.StrippedState, 0, len(state)+1)
+	for _, st := range state {
+		if st.Type == "m.room.member" && st.StateKey == b.user {
+			continue
+		}
+		out = append(out, st)
+		switch st.Type {
+		case "m.room.name":
+			var c struct {
+				Name string `json:"name"`
+			}
+			_ = json.Unmarshal(st.Content, &c)
+			room.Name = c.Name
+		case "m.room.avatar":
+			var c struct {
+				URL string `json:"url"`
+			}
+			_ = json.Unmarshal(st.Content, &c)
+			room.Avatar = c.URL
+		}
+	}
+	out = append(out, rooms.StrippedState{Content: json.RawMessage(ev.PDU.Content), Sender: ev.Sender, StateKey: *ev.StateKey, Type: ev.Type})
+	room.InviteState = out
+	var c struct {
+		IsDirect bool `json:"is_direct"`
+	}
+	if json.Unmarshal(ev.PDU.Content, &c) == nil && c.IsDirect {
+		room.IsDM = true
+	}
+	if room.Name == "" {
+		room.Heroes = []Hero{{UserID: ev.Sender}}
+	}
+	return room
+}

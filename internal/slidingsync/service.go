@@ -1,0 +1,320 @@
+package slidingsync
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	stdsync "sync"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
+)
+
+// bumpTypes are the event types that move a room up the list.
+var bumpTypes = []string{"m.room.create", "m.room.message", "m.room.encrypted", "m.sticker", "m.call.invite",
+	"m.poll.start", "m.beacon_info", "org.matrix.msc3381.poll.start", "org.matrix.msc3672.beacon_info"}
+
+var isBump = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range bumpTypes {
+		m[t] = true
+	}
+	return m
+}()
+
+const (
+	// maxConns bounds the connections held in memory; the least recently
+	// used go first (their clients get M_UNKNOWN_POS and start over).
+	maxConns = 10000
+	// connTTL expires idle connections.
+	connTTL = 30 * time.Minute
+	// maxTimelineLimit caps timeline_limit.
+	maxTimelineLimit = 100
+)
+
+// Service answers sliding sync requests.
+type Service struct {
+	db    *storage.DB
+	rooms *rooms.Service
+	sync  *sync.Service
+	now   func() time.Time
+
+	mu sstate
+	// conns holds the connections.
+	connMu stdsync.Mutex
+	conns  map[connKey]*conn
+}
+
+// sstate is the per-room activity kept in memory, updated as events land.
+type sstate struct {
+	stdsync.Mutex
+	loaded    map[string]bool
+	bump      map[string]int64
+	latest    map[string]int64
+	meta      map[string]*roomMeta
+	metaReady map[string]bool // users whose rooms' meta is loaded
+}
+
+type roomMeta struct {
+	roomType  *string
+	encrypted bool
+}
+
+// New creates the service and subscribes it to room events.
+func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
+	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}}
+	s.mu.loaded = map[string]bool{}
+	s.mu.bump = map[string]int64{}
+	s.mu.latest = map[string]int64{}
+	s.mu.meta = map[string]*roomMeta{}
+	s.mu.metaReady = map[string]bool{}
+	rs.Subscribe(s.onEvent)
+	return s
+}
+
+func (s *Service) onEvent(ev *rooms.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ev.StreamPos > s.mu.latest[ev.RoomID] {
+		s.mu.latest[ev.RoomID] = ev.StreamPos
+	}
+	if isBump[ev.Type] && ev.StreamPos > s.mu.bump[ev.RoomID] {
+		s.mu.bump[ev.RoomID] = ev.StreamPos
+	}
+	if ev.Type == "m.room.encryption" && ev.StateKey != nil && *ev.StateKey == "" {
+		if m := s.mu.meta[ev.RoomID]; m != nil {
+			m.encrypted = true
+		}
+	}
+	if ev.Type == "m.room.member" && ev.StateKey != nil {
+		// The user's room set changed: reload its meta on demand.
+		delete(s.mu.metaReady, *ev.StateKey)
+	}
+}
+
+// ensureActivity loads the activity of the user's rooms if any is missing.
+func (s *Service) ensureActivity(ctx context.Context, user string, roomIDs []string) error {
+	s.mu.Lock()
+	missing := false
+	for _, r := range roomIDs {
+		if !s.mu.loaded[r] {
+			missing = true
+			break
+		}
+	}
+	s.mu.Unlock()
+	if !missing {
+		return nil
+	}
+	acts, err := s.db.UserRoomActivity(ctx, user, bumpTypes)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range acts {
+		s.mu.latest[a.RoomID] = max(s.mu.latest[a.RoomID], a.Latest)
+		s.mu.bump[a.RoomID] = max(s.mu.bump[a.RoomID], a.Bump)
+		s.mu.loaded[a.RoomID] = true
+	}
+	for _, r := range roomIDs {
+		s.mu.loaded[r] = true
+	}
+	return nil
+}
+
+// ensureMeta loads room type and encryption of the user's rooms.
+func (s *Service) ensureMeta(ctx context.Context, user string) error {
+	s.mu.Lock()
+	ready := s.mu.metaReady[user]
+	s.mu.Unlock()
+	if ready {
+		return nil
+	}
+	ms, err := s.db.UserRoomsMetaState(ctx, user)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range ms {
+		rm := s.mu.meta[m.RoomID]
+		if rm == nil {
+			rm = &roomMeta{}
+			s.mu.meta[m.RoomID] = rm
+		}
+		switch m.Type {
+		case "m.room.encryption":
+			rm.encrypted = true
+		case "m.room.create":
+			var p struct {
+				Content struct {
+					Type *string `json:"type"`
+				} `json:"content"`
+			}
+			if json.Unmarshal(m.PDU, &p) == nil {
+				rm.roomType = p.Content.Type
+			}
+		}
+	}
+	s.mu.metaReady[user] = true
+	return nil
+}
+
+func (s *Service) metaOf(roomID string) roomMeta {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if m := s.mu.meta[roomID]; m != nil {
+		return *m
+	}
+	return roomMeta{}
+}
+
+// Connections.
+
+type connKey struct{ user, device, id string }
+
+// conn is one client connection. Requests on a connection are served one
+// at a time; states keeps the state behind the last pos handed out and the
+// one before it, so a retried request gets the same answer.
+type conn struct {
+	mu       stdsync.Mutex
+	lastUsed time.Time
+	next     int64
+	states   map[int64]*connState
+}
+
+// connState is what the client is known to have at one pos.
+type connState struct {
+	token sync.Token
+	// sent maps rooms sent on this connection to what was sent.
+	sent   map[string]roomSent
+	counts map[string]int
+}
+
+type roomSent struct {
+	timelineLimit int
+	requiredState string
+	// upto is the stream position the client's view of the room is
+	// complete up to.
+	upto int64
+}
+
+func (s *Service) getConn(key connKey, create bool) *conn {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	now := s.now()
+	c := s.conns[key]
+	if c != nil && now.Sub(c.lastUsed) > connTTL {
+		delete(s.conns, key)
+		c = nil
+	}
+	if c == nil && create {
+		if len(s.conns) >= maxConns {
+			s.evictLocked(now)
+		}
+		c = &conn{states: map[int64]*connState{}}
+		s.conns[key] = c
+	}
+	if c != nil {
+		c.lastUsed = now
+	}
+	return c
+}
+
+// evictLocked drops expired connections, or the least recently used one.
+func (s *Service) evictLocked(now time.Time) {
+	var oldest connKey
+	var oldestT time.Time
+	for k, c := range s.conns {
+		if now.Sub(c.lastUsed) > connTTL {
+			delete(s.conns, k)
+			continue
+		}
+		if oldestT.IsZero() || c.lastUsed.Before(oldestT) {
+			oldest, oldestT = k, c.lastUsed
+		}
+	}
+	if len(s.conns) >= maxConns {
+		delete(s.conns, oldest)
+	}
+}
+
+// ErrUnknownPos is returned for a pos the server does not know (any more).
+func errUnknownPos() error {
+	return mxerr.New("M_UNKNOWN_POS", "Unknown or expired pos; start a new connection").WithStatus(400)
+}
+
+// Sync answers one request. pos is "" for a new connection; timeout is how
+// long to wait for something new.
+func (s *Service) Sync(ctx context.Context, user, device, pos string, timeout time.Duration, req *Request) (*Response, error) {
+	key := connKey{user, device, req.ConnID}
+	var c *conn
+	var prev *connState
+	var prevPos int64
+	if pos == "" {
+		c = s.getConn(key, true)
+		c.mu.Lock()
+		c.states = map[int64]*connState{}
+	} else {
+		n, err := strconv.ParseInt(pos, 10, 64)
+		if err != nil {
+			return nil, errUnknownPos()
+		}
+		c = s.getConn(key, false)
+		if c == nil {
+			return nil, errUnknownPos()
+		}
+		c.mu.Lock()
+		prev = c.states[n]
+		if prev == nil {
+			c.mu.Unlock()
+			return nil, errUnknownPos()
+		}
+		prevPos = n
+	}
+	defer c.mu.Unlock()
+
+	deadline := s.now().Add(timeout)
+	var timer *time.Timer
+	for {
+		wake := s.sync.Notifier.Listen(user)
+		resp, next, empty, err := s.build(ctx, user, device, req, prev)
+		if err != nil {
+			return nil, err
+		}
+		remaining := time.Until(deadline)
+		if !empty || prev == nil || remaining <= 0 {
+			return s.commit(c, prevPos, resp, next), nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(remaining)
+			defer timer.Stop()
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return s.commit(c, prevPos, resp, next), nil
+		case <-ctx.Done():
+			return s.commit(c, prevPos, resp, next), nil
+		}
+	}
+}
+
+// commit stores the new state under a new pos and drops states older than
+// the one the client used (which is kept for a retry).
+func (s *Service) commit(c *conn, prevPos int64, resp *Response, next *connState) *Response {
+	c.next++
+	n := c.next
+	c.states[n] = next
+	for k := range c.states {
+		if k != n && k != prevPos {
+			delete(c.states, k)
+		}
+	}
+	resp.Pos = strconv.FormatInt(n, 10)
+	return resp
+}
