@@ -227,6 +227,8 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, Handler: a.versions},
 		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
+		// support.go
+		{Method: http.MethodGet, Path: "/.well-known/matrix/support", Auth: no, Handler: a.getSupport},
 		// account.go: Synapse's shared-secret registration (register_new_matrix_user)
 		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretNonce},
 		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},

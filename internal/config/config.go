@@ -99,6 +99,48 @@ type TURNSettings struct {
 	TTL          int64    `yaml:"ttl"`
 }
 
+// SupportSettings is what /.well-known/matrix/support publishes.
+type SupportSettings struct {
+	Page     string   `yaml:"page"`
+	Contacts []string `yaml:"contacts"`
+}
+
+// SupportContact is one contact of /.well-known/matrix/support.
+type SupportContact struct {
+	Role         string `json:"role"`
+	MatrixID     string `json:"matrix_id,omitempty"`
+	EmailAddress string `json:"email_address,omitempty"`
+}
+
+// ParsedContacts reads the contacts, each written as
+// "ROLE ADDRESS [ADDRESS]" with a Matrix user ID (@...) and/or an email
+// address, e.g. "m.role.admin @alice:example.org alice@example.org".
+func (s SupportSettings) ParsedContacts() ([]SupportContact, error) {
+	out := make([]SupportContact, 0, len(s.Contacts))
+	for _, c := range s.Contacts {
+		f := strings.Fields(c)
+		if len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("contact %q: expected ROLE ADDRESS [ADDRESS]", c)
+		}
+		sc := SupportContact{Role: f[0]}
+		if strings.HasPrefix(sc.Role, "@") || strings.Contains(sc.Role, "@") {
+			return nil, fmt.Errorf("contact %q: must start with a role such as m.role.admin", c)
+		}
+		for _, addr := range f[1:] {
+			switch {
+			case strings.HasPrefix(addr, "@") && strings.Contains(addr, ":") && sc.MatrixID == "":
+				sc.MatrixID = addr
+			case !strings.HasPrefix(addr, "@") && strings.Contains(addr, "@") && sc.EmailAddress == "":
+				sc.EmailAddress = addr
+			default:
+				return nil, fmt.Errorf("contact %q: %q is not a Matrix user ID or email address (or is given twice)", c, addr)
+			}
+		}
+		out = append(out, sc)
+	}
+	return out, nil
+}
+
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
@@ -118,6 +160,7 @@ type Config struct {
 	Push                     PushSettings      `yaml:"push"`
 	Media                    MediaSettings     `yaml:"media"`
 	TURN                     TURNSettings      `yaml:"turn"`
+	Support                  SupportSettings   `yaml:"support"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does

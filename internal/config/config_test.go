@@ -141,6 +141,12 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) {
 				c.TURN = TURNSettings{URIs: []string{"turn:t.example.org?transport=udp", "turns:t.example.org:5349"}, SharedSecret: "s", TTL: 600}
 			}},
+		{"support", map[string]string{"AXON_SUPPORT_PAGE": "https://example.org/help?x=1",
+			"AXON_SUPPORT_CONTACTS": "m.role.admin @a:example.org a@example.org, m.role.security sec@example.org"},
+			func(c *Config) {
+				c.Support = SupportSettings{Page: "https://example.org/help?x=1",
+					Contacts: []string{"m.role.admin @a:example.org a@example.org", "m.role.security sec@example.org"}}
+			}},
 		{"empty value means default", map[string]string{"AXON_SERVER_NAME": "", "AXON_MAX_REQUEST_BYTES": ""},
 			func(c *Config) {}},
 	}
@@ -297,6 +303,15 @@ func TestFileErrors(t *testing.T) {
 				t.Errorf("error = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSupportContacts(t *testing.T) {
+	got, err := SupportSettings{Contacts: []string{"m.role.admin @a:example.org a@example.org", " org.example.role  b@example.org "}}.ParsedContacts()
+	want := []SupportContact{{Role: "m.role.admin", MatrixID: "@a:example.org", EmailAddress: "a@example.org"},
+		{Role: "org.example.role", EmailAddress: "b@example.org"}}
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %+v, %v", got, err)
 	}
 }
 

@@ -87,6 +87,12 @@ var settings = []setting{
 	{key: "turn.shared_secret", doc: "The secret shared with the TURN server (coturn's " +
 		"static-auth-secret); required when uris is set. Keep this file readable only by Axon."},
 	{key: "turn.ttl", doc: "How long the credentials handed out stay valid, in seconds."},
+	{key: "support", group: true, doc: "Who to contact about this server, published at " +
+		"/.well-known/matrix/support (which answers 404 while both settings are empty)."},
+	{key: "support.page", doc: "URL of a support web page for this server."},
+	{key: "support.contacts", doc: "Contacts, each \"ROLE ADDRESS [ADDRESS]\": a role " +
+		"(m.role.admin for anything, m.role.security for security reports) and a Matrix user ID " +
+		"and/or an email address, e.g. \"m.role.admin @alice:example.org alice@example.org\"."},
 }
 
 const fileHeader = `# Axon configuration file.

@@ -101,6 +101,14 @@ func (c *Config) Validate() error {
 	if c.TURN.TTL <= 0 {
 		bad("turn.ttl", "must be greater than 0 (got %d)", c.TURN.TTL)
 	}
+	if c.Support.Page != "" {
+		if u, err := url.Parse(c.Support.Page); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("support.page", "must be an absolute http:// or https:// URL (got %q)", c.Support.Page)
+		}
+	}
+	if _, err := c.Support.ParsedContacts(); err != nil {
+		bad("support.contacts", "%v", err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -56,6 +56,11 @@ func TestValidateErrors(t *testing.T) {
 		{"turn uri scheme", func(c *Config) { c.TURN.URIs = []string{"stun:x"}; c.TURN.SharedSecret = "s" }, "turn.uris", "turn: or turns:"},
 		{"turn without secret", func(c *Config) { c.TURN.URIs = []string{"turn:x"} }, "turn.shared_secret", "must be set"},
 		{"turn ttl", func(c *Config) { c.TURN.TTL = 0 }, "turn.ttl", "greater than 0"},
+		{"support page", func(c *Config) { c.Support.Page = "example.org/help" }, "support.page", "absolute http"},
+		{"support contact without address", func(c *Config) { c.Support.Contacts = []string{"m.role.admin"} }, "support.contacts", "ROLE ADDRESS"},
+		{"support contact without role", func(c *Config) { c.Support.Contacts = []string{"@a:b c@d"} }, "support.contacts", "role"},
+		{"support contact bad address", func(c *Config) { c.Support.Contacts = []string{"m.role.admin alice"} }, "support.contacts", "not a Matrix user ID"},
+		{"support contact two emails", func(c *Config) { c.Support.Contacts = []string{"m.role.admin a@b c@d"} }, "support.contacts", "twice"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
