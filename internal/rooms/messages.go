@@ -74,9 +74,13 @@ func (s *Service) Messages(ctx context.Context, req MessagesRequest) (*MessagesP
 	if err != nil {
 		return nil, err
 	}
+	ignored, err := s.IgnoredUsers(ctx, req.User)
+	if err != nil {
+		return nil, err
+	}
 	kept := evs[:0:0]
 	for _, ev := range evs {
-		if req.Filter.AllowsEvent(req.RoomID, ev.Type, ev.Sender, ev.PDU.Content) {
+		if req.Filter.AllowsEvent(req.RoomID, ev.Type, ev.Sender, ev.PDU.Content) && !HiddenByIgnore(ev, ignored) {
 			kept = append(kept, ev)
 		}
 	}

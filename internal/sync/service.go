@@ -126,6 +126,10 @@ func (s *Service) build(ctx context.Context, req Request, since Token) (*Respons
 	}
 	b := &builder{s: s, req: req, since: since, to: to, resp: resp, f: req.Filter,
 		viewer: rooms.Viewer{UserID: req.UserID, DeviceID: req.DeviceID}}
+	var err error
+	if b.ignored, err = s.rooms.IgnoredUsers(ctx, req.UserID); err != nil {
+		return nil, false, err
+	}
 	if err := b.rooms(ctx); err != nil {
 		return nil, false, err
 	}
@@ -168,6 +172,9 @@ type builder struct {
 	// it for rooms sent whole), loaded once per response.
 	roomData    map[string][]storage.AccountData
 	allRoomData map[string][]storage.AccountData
+	// ignored are the users in the user's m.ignored_user_list: their
+	// non-state events and their invites are left out.
+	ignored map[string]bool
 }
 
 // maxScan bounds the events an incremental sync reads in one range scan;
@@ -399,7 +406,7 @@ func (b *builder) timeline(ctx context.Context, roomID string, newEvents []*room
 	}
 	out := evs[:0:0]
 	for _, ev := range evs {
-		if tf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
+		if tf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) && !rooms.HiddenByIgnore(ev, b.ignored) {
 			out = append(out, ev)
 		}
 	}
@@ -670,7 +677,7 @@ func (b *builder) roomAccountData(ctx context.Context, roomID string, into *Even
 
 func (b *builder) strippedRoom(ctx context.Context, m storage.Membership) {
 	ev, err := b.s.rooms.Event(ctx, m.EventID)
-	if err != nil {
+	if err != nil || (m.Membership == "invite" && b.ignored[ev.Sender]) {
 		return
 	}
 	state := b.s.rooms.InviteState(ctx, m.RoomID, ev.StateBefore, b.req.UserID)
