@@ -95,6 +95,7 @@ func TestTimestampToEvent(t *testing.T) {
 	if _, err := alice.SendStateEvent(ctx, resp.RoomID, event.StateHistoryVisibility, "", map[string]any{"history_visibility": "joined"}); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(3 * time.Millisecond) // the message gets a timestamp of its own
 	hidden, err := alice.SendText(ctx, resp.RoomID, "before bob")
 	if err != nil {
 		t.Fatal(err)
