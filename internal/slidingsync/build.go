@@ -1,8 +1,10 @@
 package slidingsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 
@@ -111,11 +113,11 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		}
 	}
 	s.mu.Unlock()
-	sort.Slice(cands, func(i, j int) bool {
-		if cands[i].stamp != cands[j].stamp {
-			return cands[i].stamp > cands[j].stamp
+	slices.SortFunc(cands, func(x, y entry) int {
+		if c := cmp.Compare(y.stamp, x.stamp); c != 0 {
+			return c
 		}
-		return cands[i].m.RoomID < cands[j].m.RoomID
+		return strings.Compare(x.m.RoomID, y.m.RoomID)
 	})
 
 	needMeta, needDirect := false, true

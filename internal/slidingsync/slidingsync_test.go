@@ -494,3 +494,12 @@ func TestExtensions(t *testing.T) {
 		t.Fatalf("to-device repeated: %+v", td.Events)
 	}
 }
+
+func jsonReader(v any) *bytes.Reader {
+	b, _ := json.Marshal(v)
+	return bytes.NewReader(b)
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func idOf(s string) id.RoomID { return id.RoomID(s) }
