@@ -492,7 +492,7 @@ func Terms(q string) []string {
 }
 
 // MatchExpr builds the FTS5 query: every term must occur, each as a word
-// prefix ("mess" finds "message"), in the given columns (all when none).
+// prefix ("mess" finds "message"), in the given text columns (all when none).
 // Terms hold only letters and digits, so quoting them is all the escaping
 // the query syntax needs.
 func MatchExpr(terms []string, columns []string) string {
@@ -500,11 +500,10 @@ func MatchExpr(terms []string, columns []string) string {
 	for i, t := range terms {
 		parts[i] = `"` + t + `"*`
 	}
-	q := strings.Join(parts, " ")
-	if len(columns) > 0 {
-		q = "{" + strings.Join(columns, " ") + "} : (" + q + ")"
+	if len(columns) == 0 {
+		columns = []string{"body", "name", "topic"}
 	}
-	return q
+	return "{" + strings.Join(columns, " ") + "} : (" + strings.Join(parts, " ") + ")"
 }
 
 // highlightWords returns the words of the event's text that matched a term

@@ -2,9 +2,10 @@ package storage
 
 import (
 	"context"
-	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // searchText returns the text an event contributes to the full-text index
@@ -50,12 +51,16 @@ func indexSearch(ctx context.Context, tx *Tx, ev *Event, pos int64) error {
 	if !ok {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO event_search (rowid, body, name, topic) VALUES ($1, $2, $3, $4)`,
-		pos, body, name, topic); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO event_search (rowid, body, name, topic, room) VALUES ($1, $2, $3, $4, $5)`,
+		pos, body, name, topic, roomToken(ev.RoomID)); err != nil {
 		return fmt.Errorf("index event text: %w", err)
 	}
 	return nil
 }
+
+// roomToken is the single index token standing for a room (as the
+// migration computes it: 'r' || lower(hex(room_id))).
+func roomToken(roomID string) string { return "r" + hex.EncodeToString([]byte(roomID)) }
 
 // unindexSearch removes a redacted event's text from the index.
 func unindexSearch(ctx context.Context, tx *Tx, eventID string) error {
@@ -68,8 +73,8 @@ func unindexSearch(ctx context.Context, tx *Tx, eventID string) error {
 
 // SearchQuery is a full-text query over the events of some rooms.
 type SearchQuery struct {
-	// Match is an FTS5 query expression (the caller builds it from
-	// sanitised terms).
+	// Match is an FTS5 query expression over the text columns (body,
+	// name, topic), built by the caller from sanitised terms.
 	Match string
 	// Rooms restricts the search to these rooms.
 	Rooms []string
@@ -88,65 +93,128 @@ type SearchHit struct {
 	Rank  float64
 }
 
-const searchFrom = ` FROM event_search JOIN events ON events.stream_pos = event_search.rowid
-	WHERE event_search MATCH $1 AND events.room_id IN (SELECT value FROM json_each($2))`
+// maxRoomTokens bounds the rooms named inside a full-text query; with more,
+// matches are checked against the rooms by looking up their events.
+const maxRoomTokens = 100
 
-// SearchEvents runs a full-text query.
-func (db *DB) SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+// searchExpr returns the FTS5 expression and the SQL condition (after the
+// MATCH) that limit q.Match to q.Rooms.
+func searchExpr(q SearchQuery) (match, cond string, args []any, err error) {
+	if len(q.Rooms) <= maxRoomTokens {
+		toks := make([]string, len(q.Rooms))
+		for i, r := range q.Rooms {
+			toks[i] = roomToken(r)
+		}
+		return "(" + q.Match + ") AND room : (" + strings.Join(toks, " OR ") + ")", "", nil, nil
+	}
 	rooms, err := json.Marshal(q.Rooms)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return q.Match, ` AND (SELECT room_id FROM events WHERE events.stream_pos = event_search.rowid) IN (SELECT value FROM json_each($2))`,
+		[]any{string(rooms)}, nil
+}
+
+// bm25 weighs the text columns alike and the room column not at all.
+const bm25 = `bm25(event_search, 1.0, 1.0, 1.0, 0.0)`
+
+// SearchEvents runs a full-text query: the index alone picks the page,
+// then the page's events are read.
+func (db *DB) SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+	if len(q.Rooms) == 0 || q.Limit <= 0 {
+		return nil, nil
+	}
+	match, cond, extra, err := searchExpr(q)
 	if err != nil {
 		return nil, err
 	}
-	var rows *sql.Rows
-	cols := `SELECT ` + qualifiedEventCols + `, -bm25(event_search)`
+	args := append([]any{match}, extra...)
+	n := len(args)
+	var query string
 	if q.ByRank {
-		rows, err = db.read.QueryContext(ctx, cols+searchFrom+` ORDER BY bm25(event_search), events.stream_pos DESC LIMIT $3 OFFSET $4`,
-			q.Match, string(rooms), q.Limit, q.Offset)
+		query = fmt.Sprintf(`SELECT rowid, -%s FROM event_search WHERE event_search MATCH $1%s ORDER BY %s, rowid DESC LIMIT $%d OFFSET $%d`,
+			bm25, cond, bm25, n+1, n+2)
+		args = append(args, q.Limit, q.Offset)
 	} else {
 		before := q.Before
 		if before <= 0 {
 			before = 1 << 62
 		}
-		rows, err = db.read.QueryContext(ctx, cols+searchFrom+` AND event_search.rowid < $3 ORDER BY event_search.rowid DESC LIMIT $4`,
-			q.Match, string(rooms), before, q.Limit)
+		query = fmt.Sprintf(`SELECT rowid, 0.0 FROM event_search WHERE event_search MATCH $1%s AND rowid < $%d ORDER BY rowid DESC LIMIT $%d`,
+			cond, n+1, n+2)
+		args = append(args, before, q.Limit)
 	}
+	rows, err := db.read.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	defer rows.Close()
-	var out []SearchHit
+	var hits []SearchHit
+	var pos []int64
 	for rows.Next() {
+		var p int64
 		var h SearchHit
-		if h.Event, err = scanEvent(rankScanner{rows, &h.Rank}); err != nil {
+		if err := rows.Scan(&p, &h.Rank); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		out = append(out, h)
+		hits = append(hits, h)
+		pos = append(pos, p)
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	evs, err := db.eventsAt(ctx, pos)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	inRooms := make(map[string]bool, len(q.Rooms))
+	for _, r := range q.Rooms {
+		inRooms[r] = true
+	}
+	out := hits[:0]
+	for i, h := range hits {
+		if ev := evs[pos[i]]; ev != nil && inRooms[ev.RoomID] {
+			h.Event = ev
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// eventsAt reads events by stream position.
+func (db *DB) eventsAt(ctx context.Context, pos []int64) (map[int64]*Event, error) {
+	out := make(map[int64]*Event, len(pos))
+	if len(pos) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(pos)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := db.queryEvents(ctx, `WHERE stream_pos IN (SELECT value FROM json_each($1))`, string(list))
+	if err != nil {
+		return nil, err
+	}
+	for _, ev := range evs {
+		out[ev.StreamPos] = ev
+	}
+	return out, nil
 }
 
 // SearchCount counts the matches of a query in the rooms.
 func (db *DB) SearchCount(ctx context.Context, match string, rooms []string) (int, error) {
-	r, err := json.Marshal(rooms)
+	if len(rooms) == 0 {
+		return 0, nil
+	}
+	m, cond, extra, err := searchExpr(SearchQuery{Match: match, Rooms: rooms})
 	if err != nil {
 		return 0, err
 	}
 	var n int
-	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*)`+searchFrom, match, string(r)).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_search WHERE event_search MATCH $1`+cond,
+		append([]any{m}, extra...)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("search count: %w", err)
 	}
 	return n, nil
 }
-
-// rankScanner scans an event row followed by one extra rank column.
-type rankScanner struct {
-	rows *sql.Rows
-	rank *float64
-}
-
-func (r rankScanner) Scan(dest ...any) error { return r.rows.Scan(append(dest, r.rank)...) }
-
-const qualifiedEventCols = `events.stream_pos, events.event_id, events.room_id, events.type, events.state_key, events.sender, events.depth,
-	events.origin_ts, events.state_before, events.state_after, events.pdu, COALESCE(events.replaces, ''), COALESCE(events.redacted_by, ''),
-	COALESCE(events.txn_device, ''), COALESCE(events.txn_id, ''), COALESCE(events.relates_to, ''), COALESCE(events.rel_type, ''),
-	COALESCE(events.thread_root, '')`

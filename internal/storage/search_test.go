@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -37,7 +38,7 @@ func TestSearchMigrationBackfills(t *testing.T) {
 		if _, err := tx.ExecContext(ctx, `DROP TABLE event_search`); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE name = '006_search.sql'`)
+		_, err := tx.ExecContext(ctx, `DELETE FROM schema_migrations WHERE name IN ('006_search.sql', '007_search_rooms.sql')`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -56,5 +57,26 @@ func TestSearchMigrationBackfills(t *testing.T) {
 	}
 	if n, err := db.SearchCount(ctx, `"hello"*`, []string{"!r:x", "!other:x"}); err != nil || n != 1 {
 		t.Fatalf("count: %d %v", n, err)
+	}
+	// Other rooms' matches are not found, whether the rooms are named in
+	// the full-text query or (for users in very many) checked per match.
+	persist("$5", "m.room.message", `{"content":{"body":"hello elsewhere"}}`) // in !r:x
+	for _, n := range []int{1, 150} {
+		rooms := []string{"!r:x"}
+		for i := 1; i < n; i++ {
+			rooms = append(rooms, fmt.Sprintf("!room%d:x", i))
+		}
+		for _, byRank := range []bool{true, false} {
+			hits, err := db.SearchEvents(ctx, storage.SearchQuery{Match: `"hello"*`, Rooms: rooms, ByRank: byRank, Limit: 10})
+			if err != nil || len(hits) != 2 {
+				t.Fatalf("%d rooms: %+v %v", n, hits, err)
+			}
+			if c, err := db.SearchCount(ctx, `"hello"*`, rooms); err != nil || c != 2 {
+				t.Fatalf("%d rooms count: %d %v", n, c, err)
+			}
+			if hits, err := db.SearchEvents(ctx, storage.SearchQuery{Match: `"hello"*`, Rooms: rooms[1:], ByRank: byRank, Limit: 10}); err != nil || len(hits) != 0 {
+				t.Fatalf("%d other rooms: %+v %v", n, hits, err)
+			}
+		}
 	}
 }
