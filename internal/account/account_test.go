@@ -194,7 +194,9 @@ func TestLogin(t *testing.T) {
 		"bad id type":      {LoginRequest{Identifier: &Identifier{Type: "m.id.nonsense"}, Password: &pw}, "M_UNKNOWN", 400},
 		"no identifier":    {LoginRequest{Password: &pw}, "M_INVALID_PARAM", 400},
 		"no password":      {LoginRequest{User: "alice"}, "M_MISSING_PARAM", 400},
-		"bad login type":   {LoginRequest{Type: "m.login.token", User: "alice"}, "M_UNKNOWN", 400},
+		"bad login type":   {LoginRequest{Type: "m.login.sso", User: "alice"}, "M_UNKNOWN", 400},
+		"no login token":   {LoginRequest{Type: LoginTypeToken, User: "alice"}, "M_MISSING_PARAM", 400},
+		"bad login token":  {LoginRequest{Type: LoginTypeToken, Token: "nope"}, "M_FORBIDDEN", 403},
 		"control device":   {LoginRequest{User: "alice", Password: &pw, DeviceID: "a\nb"}, "M_INVALID_PARAM", 400},
 		"empty identifier": {LoginRequest{Identifier: &Identifier{Type: "m.id.user"}, Password: &pw}, "M_MISSING_PARAM", 400},
 	} {

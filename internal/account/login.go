@@ -10,7 +10,8 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// LoginTypePassword is the only login type offered by GET /login.
+// LoginTypePassword is the password login offered by GET /login (with
+// LoginTypeToken).
 const LoginTypePassword = "m.login.password"
 
 // LoginRequest is the body of POST /login.
@@ -20,6 +21,7 @@ type LoginRequest struct {
 	// Deprecated top-level forms of the identifier.
 	User, Medium, Address string
 	Password              *string
+	Token                 string // of LoginTypeToken
 	DeviceID              string
 	DeviceDisplayName     string // initial_device_display_name
 }
@@ -33,6 +35,16 @@ type Session struct {
 
 // Login checks credentials and issues an access token.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error) {
+	if req.Type == LoginTypeToken {
+		if err := checkDeviceID(req.DeviceID); err != nil {
+			return nil, err
+		}
+		userID, err := s.loginWithToken(ctx, req.Token)
+		if err != nil {
+			return nil, err
+		}
+		return s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName)
+	}
 	if req.Type != LoginTypePassword {
 		return nil, mxerr.New("M_UNKNOWN", "Unknown login type %q", req.Type).WithStatus(400)
 	}

@@ -30,7 +30,7 @@ func writeAccountError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"flows": []map[string]string{{"type": account.LoginTypePassword}},
+		"flows": []map[string]any{{"type": account.LoginTypePassword}, {"type": account.LoginTypeToken, "get_login_token": true}},
 	})
 }
 
@@ -42,6 +42,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		Medium                   string              `json:"medium"`
 		Address                  string              `json:"address"`
 		Password                 *string             `json:"password"`
+		Token                    string              `json:"token"`
 		DeviceID                 string              `json:"device_id"`
 		InitialDeviceDisplayName string              `json:"initial_device_display_name"`
 	}
@@ -55,7 +56,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := a.Accounts.Login(r.Context(), account.LoginRequest{
 		Type: body.Type, Identifier: body.Identifier, User: body.User, Medium: body.Medium, Address: body.Address,
-		Password: body.Password, DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
+		Password: body.Password, Token: body.Token, DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
 	})
 	if err != nil {
 		httpapi.WriteError(w, r, err)

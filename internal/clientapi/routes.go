@@ -198,6 +198,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		// mutual_rooms.go
 		{Method: http.MethodGet, Path: "/mutual_rooms", Auth: yes, Handler: a.getMutualRooms},
 		{Method: http.MethodGet, Path: "/user/mutual_rooms", Auth: yes, Handler: a.getMutualRooms},
+		// login_token.go
+		{Method: http.MethodPost, Path: "/login/get_token", Auth: yes, Limit: "login", Handler: a.getLoginToken},
 		// hierarchy.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
 		// media.go (authenticated media, spec v1.11)
