@@ -46,6 +46,10 @@ type Service struct {
 	// conns holds the connections.
 	connMu stdsync.Mutex
 	conns  map[connKey]*conn
+
+	// order is each user's room order at their last request (bounded).
+	orderMu stdsync.Mutex
+	order   map[string][]string
 }
 
 // sstate is the per-room activity kept in memory, updated as events land.
@@ -65,7 +69,7 @@ type roomMeta struct {
 
 // New creates the service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
-	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}}
+	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}, order: map[string][]string{}}
 	s.mu.loaded = map[string]bool{}
 	s.mu.bump = map[string]int64{}
 	s.mu.latest = map[string]int64{}
