@@ -197,8 +197,8 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 	if len(terms) == 0 || len(roomIDs) == 0 || limit == 0 {
 		return res, nil
 	}
-	match := MatchExpr(terms, columns)
-	if res.Count, err = s.db.SearchCount(ctx, match, roomIDs); err != nil {
+	q := storage.SearchQuery{Match: MatchExpr(terms, columns), Rooms: roomIDs, ByRank: byRank, Limit: max(limit*2, 20)}
+	if res.Count, err = s.db.SearchCount(ctx, &q); err != nil {
 		return nil, err
 	}
 
@@ -206,16 +206,14 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 	// (history visibility) or the filter rejects are skipped, and the
 	// cursor counts every hit consumed so the next page resumes after them.
 	var hits []storage.SearchHit
-	batch := max(limit*2, 20)
 	more := true
 	for len(hits) < limit && more {
-		raw, err := s.db.SearchEvents(ctx, storage.SearchQuery{
-			Match: match, Rooms: roomIDs, ByRank: byRank, Offset: cur.offset, Before: cur.before, Limit: batch,
-		})
+		q.Offset, q.Before = cur.offset, cur.before
+		raw, err := s.db.SearchEvents(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		more = len(raw) == batch
+		more = len(raw) == q.Limit
 		rows := make([]*storage.Event, len(raw))
 		for i, h := range raw {
 			rows[i] = h.Event

@@ -85,6 +85,11 @@ type SearchQuery struct {
 	Offset int
 	Before int64
 	Limit  int
+
+	// checkRooms makes the query check each match's room by reading its
+	// event instead of naming the rooms in the full-text query: cheaper
+	// when the terms match few events (SearchCount decides).
+	checkRooms bool
 }
 
 // SearchHit is one matching event with its relevance (higher is better).
@@ -100,7 +105,7 @@ const maxRoomTokens = 100
 // searchExpr returns the FTS5 expression and the SQL condition (after the
 // MATCH) that limit q.Match to q.Rooms.
 func searchExpr(q SearchQuery) (match, cond string, args []any, err error) {
-	if len(q.Rooms) <= maxRoomTokens {
+	if len(q.Rooms) <= maxRoomTokens && !q.checkRooms {
 		toks := make([]string, len(q.Rooms))
 		for i, r := range q.Rooms {
 			toks[i] = roomToken(r)
@@ -202,12 +207,26 @@ func (db *DB) eventsAt(ctx context.Context, pos []int64) (map[int64]*Event, erro
 	return out, nil
 }
 
-// SearchCount counts the matches of a query in the rooms.
-func (db *DB) SearchCount(ctx context.Context, match string, rooms []string) (int, error) {
-	if len(rooms) == 0 {
+// fewMatches is the number of matches below which checking each match's
+// room costs less than merging the rooms' token lists in the index.
+const fewMatches = 1000
+
+// SearchCount counts the matches of q in its rooms, and picks how later
+// SearchEvents calls with q limit the rooms: by room tokens when the terms
+// are common, by reading the few matches' events when they are rare.
+func (db *DB) SearchCount(ctx context.Context, q *SearchQuery) (int, error) {
+	if len(q.Rooms) == 0 {
 		return 0, nil
 	}
-	m, cond, extra, err := searchExpr(SearchQuery{Match: match, Rooms: rooms})
+	if len(q.Rooms) <= maxRoomTokens {
+		var n int
+		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM event_search WHERE event_search MATCH $1 LIMIT $2)`,
+			q.Match, fewMatches).Scan(&n); err != nil {
+			return 0, fmt.Errorf("search count: %w", err)
+		}
+		q.checkRooms = n < fewMatches
+	}
+	m, cond, extra, err := searchExpr(*q)
 	if err != nil {
 		return 0, err
 	}
