@@ -24,9 +24,13 @@ func (db *DB) UserRoomActivity(ctx context.Context, userID string, bumpTypes []s
 		args = append(args, t)
 		ph[i] = "$" + strconv.Itoa(i+2)
 	}
-	q := `SELECT e.room_id, MAX(e.stream_pos), MAX(CASE WHEN e.type IN (` + strings.Join(ph, ",") + `) THEN e.stream_pos ELSE 0 END)
-		FROM events e WHERE e.room_id IN (SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = $1)
-		GROUP BY e.room_id`
+	// Per room: two walks down the (room_id, stream_pos) index, the second
+	// stopping at the newest bump event, rather than reading every event.
+	q := `SELECT c.room_id,
+		COALESCE((SELECT MAX(stream_pos) FROM events WHERE room_id = c.room_id), 0),
+		COALESCE((SELECT stream_pos FROM events WHERE room_id = c.room_id AND type IN (` + strings.Join(ph, ",") + `)
+			ORDER BY stream_pos DESC LIMIT 1), 0)
+		FROM current_state c WHERE c.type = 'm.room.member' AND c.state_key = $1`
 	rows, err := db.read.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
