@@ -503,3 +503,19 @@ func jsonReader(v any) *bytes.Reader {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func idOf(s string) id.RoomID { return id.RoomID(s) }
+
+func TestV4PathAndEmptyBody(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	createRoom(t, alice, "R")
+	status, raw := r.Do(http.MethodPost, "/_matrix/client/v4/sync?timeout=0", alice.AccessToken, strings.NewReader(`{}`))
+	if status != http.StatusOK || !strings.Contains(string(raw), `"pos"`) {
+		t.Fatalf("v4: %d %s", status, raw)
+	}
+	if status, _ := r.Do(http.MethodPost, "/_matrix/client/v4/sync", "", strings.NewReader(`{}`)); status != http.StatusUnauthorized {
+		t.Fatalf("unauthenticated: %d", status)
+	}
+	if status, _ := r.Do(http.MethodPost, "/_matrix/client/v4/sync", alice.AccessToken, strings.NewReader(`{"lists":`)); status != http.StatusBadRequest {
+		t.Fatalf("bad json: %d", status)
+	}
+}
