@@ -197,7 +197,7 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 	if len(terms) == 0 || len(roomIDs) == 0 || limit == 0 {
 		return res, nil
 	}
-	q := storage.SearchQuery{Match: MatchExpr(terms, columns), Rooms: roomIDs, ByRank: byRank, Limit: max(limit*2, 20)}
+	q := storage.SearchQuery{Match: MatchExpr(terms, columns), Rooms: roomIDs, ByRank: byRank, Limit: max(limit*2, 20), RankFloor: cur.floor}
 	if res.Count, err = s.db.SearchCount(ctx, &q); err != nil {
 		return nil, err
 	}
@@ -241,6 +241,7 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 		}
 	}
 	if more {
+		cur.floor = q.RankFloor
 		res.NextBatch = cur.String(byRank)
 	}
 
@@ -527,16 +528,18 @@ func highlightWords(content []byte, terms []string) []string {
 	return out
 }
 
-// cursor is where the next page starts: an offset in rank order, or the
+// cursor is where the next page starts: an offset in rank order (with the
+// rank floor of the first page, so pages rank the same matches), or the
 // stream position below which recency order continues.
 type cursor struct {
 	offset int
+	floor  int64
 	before int64
 }
 
 func (c cursor) String(byRank bool) string {
 	if byRank {
-		return "r" + strconv.Itoa(c.offset)
+		return "r" + strconv.Itoa(c.offset) + "." + strconv.FormatInt(c.floor, 10)
 	}
 	return "p" + strconv.FormatInt(c.before, 10)
 }
@@ -550,14 +553,20 @@ func parseBatch(s string, byRank bool) (cursor, error) {
 	if len(s) < 2 || (s[0] == 'r') != byRank || (s[0] != 'r' && s[0] != 'p') {
 		return c, bad
 	}
+	if byRank {
+		off, floor, ok := strings.Cut(s[1:], ".")
+		n, err1 := strconv.Atoi(off)
+		f, err2 := strconv.ParseInt(floor, 10, 64)
+		if !ok || err1 != nil || err2 != nil || n < 0 || f < 0 {
+			return c, bad
+		}
+		c.offset, c.floor = n, f
+		return c, nil
+	}
 	n, err := strconv.ParseInt(s[1:], 10, 64)
 	if err != nil || n < 0 {
 		return c, bad
 	}
-	if byRank {
-		c.offset = int(n)
-	} else {
-		c.before = n
-	}
+	c.before = n
 	return c, nil
 }

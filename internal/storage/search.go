@@ -85,6 +85,11 @@ type SearchQuery struct {
 	Offset int
 	Before int64
 	Limit  int
+	// RankFloor, when set, ranks only matches at or above this stream
+	// position: SearchCount sets it for terms with more than maxRanked
+	// matches to the position of the maxRanked-th newest, since scoring
+	// costs a few microseconds per match.
+	RankFloor int64
 
 	// checkRooms makes the query check each match's room by reading its
 	// event instead of naming the rooms in the full-text query: cheaper
@@ -137,9 +142,9 @@ func (db *DB) SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, err
 	n := len(args)
 	var query string
 	if q.ByRank {
-		query = fmt.Sprintf(`SELECT rowid, -%s FROM event_search WHERE event_search MATCH $1%s ORDER BY %s, rowid DESC LIMIT $%d OFFSET $%d`,
-			bm25, cond, bm25, n+1, n+2)
-		args = append(args, q.Limit, q.Offset)
+		query = fmt.Sprintf(`SELECT rowid, -%s FROM event_search WHERE event_search MATCH $1%s AND rowid >= $%d
+			ORDER BY %s, rowid DESC LIMIT $%d OFFSET $%d`, bm25, cond, n+1, bm25, n+2, n+3)
+		args = append(args, q.RankFloor, q.Limit, q.Offset)
 	} else {
 		before := q.Before
 		if before <= 0 {
@@ -235,5 +240,14 @@ func (db *DB) SearchCount(ctx context.Context, q *SearchQuery) (int, error) {
 		append([]any{m}, extra...)...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("search count: %w", err)
 	}
+	if q.ByRank && q.RankFloor == 0 && n > maxRanked {
+		if err := db.read.QueryRowContext(ctx, fmt.Sprintf(`SELECT rowid FROM event_search WHERE event_search MATCH $1%s
+			ORDER BY rowid DESC LIMIT 1 OFFSET $%d`, cond, len(extra)+2), append(append([]any{m}, extra...), maxRanked-1)...).Scan(&q.RankFloor); err != nil {
+			return 0, fmt.Errorf("search rank floor: %w", err)
+		}
+	}
 	return n, nil
 }
+
+// maxRanked is how many of the newest matches a search by rank scores.
+const maxRanked = 2000

@@ -89,3 +89,45 @@ func TestSearchMigrationBackfills(t *testing.T) {
 		}
 	}
 }
+
+// A search by rank for a term in more than maxRanked (2000) events ranks the
+// newest 2000 of them, the same ones on every page.
+func TestSearchRankFloor(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(t.TempDir(), "axon.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 0; i < 2050; i++ {
+		if _, _, err := db.PersistEvent(ctx, storage.PersistRequest{Event: storage.Event{
+			EventID: fmt.Sprint("$", i), RoomID: "!r:x", Type: "m.room.message", Sender: "@a:x",
+			PDU: []byte(fmt.Sprintf(`{"content":{"body":"many %d"}}`, i)),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := storage.SearchQuery{Match: `"many"*`, Rooms: []string{"!r:x"}, ByRank: true, Limit: 500}
+	if n, err := db.SearchCount(ctx, &q); err != nil || n != 2050 || q.RankFloor == 0 {
+		t.Fatalf("count %d, floor %d, %v", n, q.RankFloor, err)
+	}
+	seen := map[string]bool{}
+	for q.Offset = 0; ; q.Offset += q.Limit {
+		hits, err := db.SearchEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range hits {
+			if h.Event.StreamPos < q.RankFloor || seen[h.Event.EventID] {
+				t.Fatalf("hit %s at %d (floor %d)", h.Event.EventID, h.Event.StreamPos, q.RankFloor)
+			}
+			seen[h.Event.EventID] = true
+		}
+		if len(hits) < q.Limit {
+			break
+		}
+	}
+	if len(seen) != 2000 || !seen["$2049"] || seen["$49"] {
+		t.Fatalf("%d ranked", len(seen))
+	}
+}
