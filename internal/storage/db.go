@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +40,20 @@ type DB struct {
 	// streamPos is, per stream, the last committed position of that stream:
 	// sync skips the queries of streams that have not moved since a token.
 	streamPos [numStreams]atomic.Int64
+
+	// The search indexer (searchindex.go).
+	indexMu   sync.Mutex
+	indexWake chan struct{}
+	indexStop chan struct{}
+	indexDone chan struct{}
+	logger    *slog.Logger
+}
+
+func (db *DB) log() *slog.Logger {
+	if db.logger != nil {
+		return db.logger
+	}
+	return slog.Default()
 }
 
 // Stream names one kind of update that carries stream positions.
@@ -83,11 +98,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	db.startIndexer()
 	return db, nil
 }
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.indexStop != nil {
+		db.stopIndexer()
+	}
 	db.read.c.close()
 	db.wcache.close()
 	return errors.Join(db.readPool.Close(), db.write.Close())

@@ -112,9 +112,6 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
-		if err := indexSearch(ctx, tx, &ev, pos); err != nil {
-			return err
-		}
 		heads, _ := json.Marshal([]string{ev.EventID})
 		if _, err := tx.ExecContext(ctx, `UPDATE rooms SET heads = $2, head_depth = $3, state_group = $4 WHERE room_id = $1`,
 			ev.RoomID, string(heads), ev.Depth, stateAfter); err != nil {
@@ -143,6 +140,9 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		}
 		return nil
 	})
+	if err == nil {
+		db.wakeIndexer()
+	}
 	return pos, stateAfter, err
 }
 

@@ -51,7 +51,7 @@ func indexSearch(ctx context.Context, tx *Tx, ev *Event, pos int64) error {
 	if !ok {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO event_search (rowid, body, name, topic, room) VALUES ($1, $2, $3, $4, $5)`,
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO event_search (rowid, body, name, topic, room) VALUES ($1, $2, $3, $4, $5)`,
 		pos, body, name, topic, roomToken(ev.RoomID)); err != nil {
 		return fmt.Errorf("index event text: %w", err)
 	}
@@ -131,6 +131,9 @@ const bm25 = `bm25(event_search, 1.0, 1.0, 1.0, 0.0)`
 // SearchEvents runs a full-text query: the index alone picks the page,
 // then the page's events are read.
 func (db *DB) SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error) {
+	if err := db.IndexPending(ctx); err != nil {
+		return nil, err
+	}
 	if len(q.Rooms) == 0 || q.Limit <= 0 {
 		return nil, nil
 	}
@@ -220,6 +223,9 @@ const fewMatches = 1000
 // SearchEvents calls with q limit the rooms: by room tokens when the terms
 // are common, by reading the few matches' events when they are rare.
 func (db *DB) SearchCount(ctx context.Context, q *SearchQuery) (int, error) {
+	if err := db.IndexPending(ctx); err != nil {
+		return 0, err
+	}
 	if len(q.Rooms) == 0 {
 		return 0, nil
 	}
