@@ -12,7 +12,6 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -109,14 +108,6 @@ func acctLogin(t *testing.T, r *testrig.Rig, user, password, deviceID string) *m
 	return c
 }
 
-func acctWantHTTPError(t *testing.T, what string, err error, status int, code string) {
-	t.Helper()
-	var he mautrix.HTTPError
-	if !errors.As(err, &he) || he.Response == nil || he.Response.StatusCode != status || he.RespError == nil || he.RespError.ErrCode != code {
-		t.Fatalf("%s: got %v, want %d %s", what, err, status, code)
-	}
-}
-
 func passwordAuth(session, user, password string) map[string]any {
 	return map[string]any{
 		"type": "m.login.password", "session": session, "password": password,
@@ -145,9 +136,9 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 		t.Fatalf("register response: %+v", reg)
 	}
 	_, err = anon.RegisterAvailable(ctx, "alice")
-	acctWantHTTPError(t, "available after registering", err, 400, "M_USER_IN_USE")
+	wantClientError(t, err, 400, "M_USER_IN_USE")
 	_, err = anon.RegisterAvailable(ctx, "Not Valid")
-	acctWantHTTPError(t, "invalid username", err, 400, "M_INVALID_USERNAME")
+	wantClientError(t, err, 400, "M_INVALID_USERNAME")
 
 	alice := acctLogin(t, r, "alice", "wonderland", "LAPTOP")
 	who, err := alice.Whoami(ctx)
@@ -169,10 +160,10 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 
 	_, err = anon.Login(ctx, &mautrix.ReqLogin{Type: mautrix.AuthTypePassword,
 		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: "alice"}, Password: "wrong"})
-	acctWantHTTPError(t, "wrong password", err, 403, "M_FORBIDDEN")
+	wantClientError(t, err, 403, "M_FORBIDDEN")
 	_, err = anon.Login(ctx, &mautrix.ReqLogin{Type: mautrix.AuthTypePassword,
 		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: "nobody"}, Password: "wonderland"})
-	acctWantHTTPError(t, "unknown user", err, 403, "M_FORBIDDEN")
+	wantClientError(t, err, 403, "M_FORBIDDEN")
 	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.sso"})
 	acctWant(t, "unknown login type", status, body, 400, "M_UNKNOWN")
 
@@ -180,7 +171,7 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = alice.Whoami(ctx)
-	acctWantHTTPError(t, "whoami after logout", err, 401, "M_UNKNOWN_TOKEN")
+	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
 
 	// logout/all ends every session, including the registration's.
 	a1 := acctLogin(t, r, "alice", "wonderland", "")
@@ -354,9 +345,9 @@ func TestAccountDevices(t *testing.T) {
 		t.Fatalf("rename: %+v", d)
 	}
 	_, err = erin.GetDeviceInfo(ctx, "NOPE")
-	acctWantHTTPError(t, "unknown device", err, 404, "M_NOT_FOUND")
+	wantClientError(t, err, 404, "M_NOT_FOUND")
 	err = erin.SetDeviceInfo(ctx, "NOPE", &mautrix.ReqDeviceInfo{DisplayName: "x"})
-	acctWantHTTPError(t, "rename unknown device", err, 404, "M_NOT_FOUND")
+	wantClientError(t, err, 404, "M_NOT_FOUND")
 
 	// DELETE /devices/{id}: 401 challenge, wrong password, then success.
 	status, body := acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{})
@@ -370,7 +361,7 @@ func TestAccountDevices(t *testing.T) {
 		t.Fatalf("delete device: %d %v", status, body)
 	}
 	_, err = erin.GetDeviceInfo(ctx, "FIRST")
-	acctWantHTTPError(t, "deleted device", err, 404, "M_NOT_FOUND")
+	wantClientError(t, err, 404, "M_NOT_FOUND")
 
 	// POST /delete_devices.
 	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{"devices": []string{"THIRD", "FOURTH"}})
@@ -412,7 +403,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 		t.Fatalf("the requesting session was logged out: %v", err)
 	}
 	_, err := other.Whoami(ctx)
-	acctWantHTTPError(t, "other session after password change", err, 401, "M_UNKNOWN_TOKEN")
+	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
 	acctLogin(t, r, "fay", "new", "")
 
 	// Fay is in a room with gus; deactivation makes her leave it.
@@ -439,7 +430,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 		t.Fatalf("fay's membership after deactivation: %q", member.Membership)
 	}
 	_, err = fay.Whoami(ctx)
-	acctWantHTTPError(t, "token after deactivation", err, 401, "M_UNKNOWN_TOKEN")
+	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
 	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "fay"}, "password": "new"})
 	acctWant(t, "login after deactivation", status, body, 403, "M_USER_DEACTIVATED")
