@@ -17,7 +17,7 @@ func (a *API) getRelations(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("roomId")
 	user := httpapi.CallerOf(r).UserID
 	q := r.URL.Query()
-	if _, err := a.visibleEvent(ctx, roomID, r.PathValue("eventId"), user); err != nil {
+	if _, err := a.Rooms.VisibleEvent(ctx, roomID, r.PathValue("eventId"), user); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -300,27 +300,8 @@ func (a *API) redactEvent(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": ev.EventID})
 }
 
-// visibleEvent loads an event the caller may see, or M_NOT_FOUND.
-func (a *API) visibleEvent(ctx context.Context, roomID, eventID, user string) (*rooms.Event, error) {
-	ev, err := a.Rooms.Event(ctx, eventID)
-	if err != nil {
-		return nil, err
-	}
-	if ev.RoomID != roomID {
-		return nil, mxerr.NotFound("Event not found")
-	}
-	ok, err := a.Rooms.CanSee(ctx, user, ev)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, mxerr.NotFound("Event not found")
-	}
-	return ev, nil
-}
-
 func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
-	ev, err := a.visibleEvent(r.Context(), r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID)
+	ev, err := a.Rooms.VisibleEvent(r.Context(), r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -482,74 +463,25 @@ func (a *API) getMessages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getContext(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	roomID := r.PathValue("roomId")
-	user := httpapi.CallerOf(r).UserID
 	limit, err := parseLimit(r.URL.Query().Get("limit"), 10, 100)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	ev, err := a.visibleEvent(ctx, roomID, r.PathValue("eventId"), user)
+	ctx := r.Context()
+	c, err := a.Rooms.Context(ctx, r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID, limit)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	before := limit / 2
-	after := limit - before
-	bRows, err := a.DB.RoomEventsBackward(ctx, roomID, ev.StreamPos, 0, before)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	aRows, err := a.DB.RoomEventsForward(ctx, roomID, ev.StreamPos, int64(1)<<62, after)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	bEvs, err := a.Rooms.Wrap(ctx, bRows)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	aEvs, err := a.Rooms.Wrap(ctx, aRows)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	if bEvs, err = a.Rooms.FilterVisible(ctx, user, bEvs); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	if aEvs, err = a.Rooms.FilterVisible(ctx, user, aEvs); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	start, end := ev.StreamPos-1, ev.StreamPos
-	if len(bRows) > 0 {
-		start = bRows[len(bRows)-1].StreamPos - 1
-	}
-	if len(aRows) > 0 {
-		end = aRows[len(aRows)-1].StreamPos
-	}
-	lastGroup := ev.StateAfter
-	if len(aRows) > 0 {
-		lastGroup = aRows[len(aRows)-1].StateAfter
-	}
-	stateEvs, err := a.Rooms.StateEventsAt(ctx, lastGroup, nil)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	sort.Slice(stateEvs, func(i, j int) bool { return stateEvs[i].StreamPos < stateEvs[j].StreamPos })
 	v := viewer(r)
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"event":         a.Rooms.Format(ctx, ev, v, rooms.FormatOpts{}),
-		"events_before": a.Rooms.FormatAll(ctx, bEvs, v, rooms.FormatOpts{}),
-		"events_after":  a.Rooms.FormatAll(ctx, aEvs, v, rooms.FormatOpts{}),
-		"start":         sync.Token{Pos: start}.String(),
-		"end":           sync.Token{Pos: end}.String(),
-		"state":         a.Rooms.FormatAll(ctx, stateEvs, v, rooms.FormatOpts{NoAggregations: true}),
+		"event":         a.Rooms.Format(ctx, c.Event, v, rooms.FormatOpts{}),
+		"events_before": a.Rooms.FormatAll(ctx, c.Before, v, rooms.FormatOpts{}),
+		"events_after":  a.Rooms.FormatAll(ctx, c.After, v, rooms.FormatOpts{}),
+		"start":         sync.Token{Pos: c.Start}.String(),
+		"end":           sync.Token{Pos: c.End}.String(),
+		"state":         a.Rooms.FormatAll(ctx, c.State, v, rooms.FormatOpts{NoAggregations: true}),
 	})
 }
 

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"sort"
 
 	"github.com/axon-matrix/axon/internal/filter"
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -133,4 +134,75 @@ func (s *Service) senderMembers(ctx context.Context, roomID string, evs []*Event
 		}
 	}
 	return s.Events(ctx, ids)
+}
+
+// VisibleEvent loads an event of a room that user may see; anything else
+// (unknown, another room's, hidden by history visibility) is M_NOT_FOUND.
+func (s *Service) VisibleEvent(ctx context.Context, roomID, eventID, user string) (*Event, error) {
+	ev, err := s.Event(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	if ev.RoomID != roomID {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	ok, err := s.CanSee(ctx, user, ev)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, mxerr.NotFound("Event not found")
+	}
+	return ev, nil
+}
+
+// EventContext is an event with the events around it (/context).
+type EventContext struct {
+	Event         *Event
+	Before, After []*Event // before: newest first; after: oldest first
+	Start, End    int64    // pagination positions outward from the window
+	State         []*Event // room state at the last event of the window
+}
+
+// Context returns up to limit events around an event the user may see.
+func (s *Service) Context(ctx context.Context, roomID, eventID, user string, limit int) (*EventContext, error) {
+	ev, err := s.VisibleEvent(ctx, roomID, eventID, user)
+	if err != nil {
+		return nil, err
+	}
+	before := limit / 2
+	bRows, err := s.db.RoomEventsBackward(ctx, roomID, ev.StreamPos, 0, before)
+	if err != nil {
+		return nil, err
+	}
+	aRows, err := s.db.RoomEventsForward(ctx, roomID, ev.StreamPos, maxStreamPos, limit-before)
+	if err != nil {
+		return nil, err
+	}
+	c := &EventContext{Event: ev, Start: ev.StreamPos - 1, End: ev.StreamPos}
+	lastGroup := ev.StateAfter
+	if len(bRows) > 0 {
+		c.Start = bRows[len(bRows)-1].StreamPos - 1
+	}
+	if len(aRows) > 0 {
+		c.End = aRows[len(aRows)-1].StreamPos
+		lastGroup = aRows[len(aRows)-1].StateAfter
+	}
+	for _, part := range []struct {
+		rows []*storage.Event
+		into *[]*Event
+	}{{bRows, &c.Before}, {aRows, &c.After}} {
+		evs, err := s.Wrap(ctx, part.rows)
+		if err != nil {
+			return nil, err
+		}
+		if *part.into, err = s.FilterVisible(ctx, user, evs); err != nil {
+			return nil, err
+		}
+	}
+	if c.State, err = s.StateEventsAt(ctx, lastGroup, nil); err != nil {
+		return nil, err
+	}
+	sort.Slice(c.State, func(i, j int) bool { return c.State[i].StreamPos < c.State[j].StreamPos })
+	return c, nil
 }

@@ -1,0 +1,57 @@
+package clientapi_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+func TestEventContext(t *testing.T) {
+	ctx := context.Background()
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []id.EventID
+	for i := 0; i < 5; i++ {
+		resp, err := alice.SendText(ctx, room.RoomID, fmt.Sprint("m", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, resp.EventID)
+	}
+	c, err := alice.Context(ctx, room.RoomID, ids[2], nil, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Event.ID != ids[2] || len(c.EventsBefore) != 2 || len(c.EventsAfter) != 2 {
+		t.Fatalf("context: event %s, %d before, %d after", c.Event.ID, len(c.EventsBefore), len(c.EventsAfter))
+	}
+	if c.EventsBefore[0].ID != ids[1] || c.EventsBefore[1].ID != ids[0] || c.EventsAfter[0].ID != ids[3] || c.EventsAfter[1].ID != ids[4] {
+		t.Fatal("context events out of order")
+	}
+	hasCreate := false
+	for _, ev := range c.State {
+		if ev.Type.Type == "m.room.create" {
+			hasCreate = true
+		}
+	}
+	if !hasCreate || c.Start == "" || c.End == "" {
+		t.Fatalf("context state/tokens: create=%v start=%q end=%q", hasCreate, c.Start, c.End)
+	}
+	// Paging backwards from start continues before the window.
+	msgs, err := alice.Messages(ctx, room.RoomID, c.Start, "", mautrix.DirectionBackward, nil, 1)
+	if err != nil || len(msgs.Chunk) != 1 || msgs.Chunk[0].Type.Type == "m.room.message" {
+		t.Fatalf("paging from context start: %v %+v", err, msgs)
+	}
+	// A non-member cannot see events of a private room.
+	_, err = bob.Context(ctx, room.RoomID, ids[2], nil, 4)
+	wantClientError(t, err, 404, "M_NOT_FOUND")
+}
