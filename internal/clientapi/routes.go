@@ -202,6 +202,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/login/get_token", Auth: yes, Limit: "login", Handler: a.getLoginToken},
 		// hierarchy.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
+		// room_summary.go
+		{Method: http.MethodGet, Path: "/room_summary/{roomIdOrAlias}", Auth: httpapi.OptionalAuth, Handler: a.getRoomSummary},
 		// media.go (authenticated media, spec v1.11)
 		{Method: http.MethodGet, Path: "/media/config", Auth: yes, Handler: a.mediaConfig},
 		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaDownload(false)},

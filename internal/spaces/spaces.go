@@ -46,22 +46,28 @@ type ChildState struct {
 	Type           string          `json:"type"`
 }
 
+// Summary describes a room to someone who may not be in it: the fields
+// shared by hierarchy entries and GET /v1/room_summary.
+type Summary struct {
+	RoomID           string   `json:"room_id"`
+	Name             string   `json:"name,omitempty"`
+	Topic            string   `json:"topic,omitempty"`
+	CanonicalAlias   string   `json:"canonical_alias,omitempty"`
+	AvatarURL        string   `json:"avatar_url,omitempty"`
+	NumJoinedMembers int      `json:"num_joined_members"`
+	WorldReadable    bool     `json:"world_readable"`
+	GuestCanJoin     bool     `json:"guest_can_join"`
+	JoinRule         string   `json:"join_rule,omitempty"`
+	RoomType         string   `json:"room_type,omitempty"`
+	RoomVersion      string   `json:"room_version,omitempty"`
+	Encryption       string   `json:"encryption,omitempty"`
+	AllowedRoomIDs   []string `json:"allowed_room_ids,omitempty"`
+}
+
 // Room is one entry of the hierarchy.
 type Room struct {
-	RoomID           string       `json:"room_id"`
-	Name             string       `json:"name,omitempty"`
-	Topic            string       `json:"topic,omitempty"`
-	CanonicalAlias   string       `json:"canonical_alias,omitempty"`
-	AvatarURL        string       `json:"avatar_url,omitempty"`
-	NumJoinedMembers int          `json:"num_joined_members"`
-	WorldReadable    bool         `json:"world_readable"`
-	GuestCanJoin     bool         `json:"guest_can_join"`
-	JoinRule         string       `json:"join_rule,omitempty"`
-	RoomType         string       `json:"room_type,omitempty"`
-	RoomVersion      string       `json:"room_version,omitempty"`
-	Encryption       string       `json:"encryption,omitempty"`
-	AllowedRoomIDs   []string     `json:"allowed_room_ids,omitempty"`
-	ChildrenState    []ChildState `json:"children_state"`
+	Summary
+	ChildrenState []ChildState `json:"children_state"`
 
 	children []child
 }
@@ -179,92 +185,19 @@ func (s *Service) Hierarchy(ctx context.Context, req Request) (*Page, error) {
 // here (a remote child) or the user may not see it. parent is the space the
 // room was reached from ("" for the root).
 func (s *Service) summary(ctx context.Context, roomID, user, parent string) (*Room, error) {
-	state, err := s.rooms.CurrentState(ctx, roomID)
+	sum, childIDs, err := s.describe(ctx, roomID)
 	if err != nil {
 		var me *mxerr.Error
-		if errors.As(err, &me) && me.Code == "M_NOT_FOUND" {
-			if parent == "" {
-				return nil, mxerr.NotFound("Unknown room %s", roomID)
-			}
+		if parent != "" && errors.As(err, &me) && me.Code == "M_NOT_FOUND" {
 			return nil, nil
 		}
 		return nil, err
 	}
-	var ids, childIDs []string
-	for k, v := range state {
-		switch k.Type {
-		case "m.space.child":
-			childIDs = append(childIDs, v)
-		case "m.room.create", "m.room.name", "m.room.topic", "m.room.canonical_alias", "m.room.avatar",
-			"m.room.join_rules", "m.room.history_visibility", "m.room.guest_access", "m.room.encryption":
-			if k.StateKey == "" {
-				ids = append(ids, v)
-			}
-		}
-	}
-	evs, err := s.rooms.Events(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	room := &Room{RoomID: roomID, JoinRule: "invite", ChildrenState: []ChildState{}}
-	var allow []string
-	for _, ev := range evs {
-		var c struct {
-			Type              string `json:"type"`
-			RoomVersion       string `json:"room_version"`
-			Name              string `json:"name"`
-			Topic             string `json:"topic"`
-			Alias             string `json:"alias"`
-			URL               string `json:"url"`
-			JoinRule          string `json:"join_rule"`
-			HistoryVisibility string `json:"history_visibility"`
-			GuestAccess       string `json:"guest_access"`
-			Algorithm         string `json:"algorithm"`
-			Allow             []struct {
-				Type   string `json:"type"`
-				RoomID string `json:"room_id"`
-			} `json:"allow"`
-		}
-		// Content was validated when accepted; a field of an unexpected
-		// type just leaves that part of the entry empty.
-		_ = json.Unmarshal(ev.PDU.Content, &c)
-		switch ev.Type {
-		case "m.room.create":
-			room.RoomType = c.Type
-			room.RoomVersion = string(ev.Version)
-		case "m.room.name":
-			room.Name = c.Name
-		case "m.room.topic":
-			room.Topic = c.Topic
-		case "m.room.canonical_alias":
-			room.CanonicalAlias = c.Alias
-		case "m.room.avatar":
-			room.AvatarURL = c.URL
-		case "m.room.join_rules":
-			room.JoinRule = c.JoinRule
-			for _, a := range c.Allow {
-				if a.Type == "m.room_membership" && a.RoomID != "" {
-					allow = append(allow, a.RoomID)
-				}
-			}
-		case "m.room.history_visibility":
-			room.WorldReadable = c.HistoryVisibility == "world_readable"
-		case "m.room.guest_access":
-			room.GuestCanJoin = c.GuestAccess == "can_join"
-		case "m.room.encryption":
-			room.Encryption = c.Algorithm
-		}
-	}
-	if room.JoinRule == "restricted" || room.JoinRule == "knock_restricted" {
-		room.AllowedRoomIDs = allow
-	}
-	ok, err := s.accessible(ctx, room, user, parent, allow)
+	ok, err := s.accessible(ctx, sum, user)
 	if err != nil || !ok {
 		return nil, err
 	}
-	if room.NumJoinedMembers, err = s.db.JoinedMemberCount(ctx, roomID); err != nil {
-		return nil, err
-	}
+	room := &Room{Summary: *sum, ChildrenState: []ChildState{}}
 	childEvs, err := s.rooms.Events(ctx, childIDs)
 	if err != nil {
 		return nil, err
@@ -299,13 +232,137 @@ func (s *Service) summary(ctx context.Context, roomID, user, parent string) (*Ro
 	return room, nil
 }
 
+// describe builds a room's summary from its current state, whoever asks,
+// and returns the event IDs of its m.space.child events. An unknown room is
+// M_NOT_FOUND.
+func (s *Service) describe(ctx context.Context, roomID string) (*Summary, []string, error) {
+	state, err := s.rooms.CurrentState(ctx, roomID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids, childIDs []string
+	for k, v := range state {
+		switch k.Type {
+		case "m.space.child":
+			childIDs = append(childIDs, v)
+		case "m.room.create", "m.room.name", "m.room.topic", "m.room.canonical_alias", "m.room.avatar",
+			"m.room.join_rules", "m.room.history_visibility", "m.room.guest_access", "m.room.encryption":
+			if k.StateKey == "" {
+				ids = append(ids, v)
+			}
+		}
+	}
+	evs, err := s.rooms.Events(ctx, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	sum := &Summary{RoomID: roomID, JoinRule: "invite"}
+	var allow []string
+	for _, ev := range evs {
+		var c struct {
+			Type              string `json:"type"`
+			Name              string `json:"name"`
+			Topic             string `json:"topic"`
+			Alias             string `json:"alias"`
+			URL               string `json:"url"`
+			JoinRule          string `json:"join_rule"`
+			HistoryVisibility string `json:"history_visibility"`
+			GuestAccess       string `json:"guest_access"`
+			Algorithm         string `json:"algorithm"`
+			Allow             []struct {
+				Type   string `json:"type"`
+				RoomID string `json:"room_id"`
+			} `json:"allow"`
+		}
+		// Content was validated when accepted; a field of an unexpected
+		// type just leaves that part of the entry empty.
+		_ = json.Unmarshal(ev.PDU.Content, &c)
+		switch ev.Type {
+		case "m.room.create":
+			sum.RoomType = c.Type
+			sum.RoomVersion = string(ev.Version)
+		case "m.room.name":
+			sum.Name = c.Name
+		case "m.room.topic":
+			sum.Topic = c.Topic
+		case "m.room.canonical_alias":
+			sum.CanonicalAlias = c.Alias
+		case "m.room.avatar":
+			sum.AvatarURL = c.URL
+		case "m.room.join_rules":
+			sum.JoinRule = c.JoinRule
+			for _, a := range c.Allow {
+				if a.Type == "m.room_membership" && a.RoomID != "" {
+					allow = append(allow, a.RoomID)
+				}
+			}
+		case "m.room.history_visibility":
+			sum.WorldReadable = c.HistoryVisibility == "world_readable"
+		case "m.room.guest_access":
+			sum.GuestCanJoin = c.GuestAccess == "can_join"
+		case "m.room.encryption":
+			sum.Encryption = c.Algorithm
+		}
+	}
+	if sum.JoinRule == "restricted" || sum.JoinRule == "knock_restricted" {
+		sum.AllowedRoomIDs = allow
+	}
+	if sum.NumJoinedMembers, err = s.db.JoinedMemberCount(ctx, roomID); err != nil {
+		return nil, nil, err
+	}
+	return sum, childIDs, nil
+}
+
+// RoomSummary is the answer of GET /v1/room_summary: the room's summary and,
+// for an authenticated caller, the caller's membership.
+type RoomSummary struct {
+	Summary
+	Membership string `json:"membership,omitempty"`
+}
+
+// RoomSummary describes a room (by ID or alias) to user ("" when the caller
+// is unauthenticated). Rooms the user may not preview are M_NOT_FOUND, like
+// unknown ones, so that the answer does not reveal that a private room
+// exists. Remote rooms would need federation, which this server does not
+// speak yet: they are unknown here.
+func (s *Service) RoomSummary(ctx context.Context, roomIDOrAlias, user string) (*RoomSummary, error) {
+	roomID, err := s.rooms.ResolveRoom(ctx, roomIDOrAlias)
+	if err != nil {
+		return nil, err
+	}
+	sum, _, err := s.describe(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.accessible(ctx, sum, user)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, mxerr.NotFound("Room not found")
+	}
+	out := &RoomSummary{Summary: *sum}
+	if user != "" {
+		if out.Membership, err = s.rooms.Membership(ctx, roomID, user); err != nil {
+			return nil, err
+		}
+		if out.Membership == "" {
+			out.Membership = "leave"
+		}
+	}
+	return out, nil
+}
+
 // accessible reports whether user may see the room in a hierarchy: members
 // (joined, invited, knocking), and anyone when the room is world-readable,
 // can be joined or knocked on, or is restricted to a room the user is in.
-func (s *Service) accessible(ctx context.Context, room *Room, user, parent string, allow []string) (bool, error) {
-	m, err := s.rooms.Membership(ctx, room.RoomID, user)
-	if err != nil {
-		return false, err
+func (s *Service) accessible(ctx context.Context, room *Summary, user string) (bool, error) {
+	m := ""
+	if user != "" {
+		var err error
+		if m, err = s.rooms.Membership(ctx, room.RoomID, user); err != nil {
+			return false, err
+		}
 	}
 	switch m {
 	case "join", "invite", "knock":
@@ -320,7 +377,10 @@ func (s *Service) accessible(ctx context.Context, room *Room, user, parent strin
 	case "public", "knock":
 		return true, nil
 	case "restricted", "knock_restricted":
-		for _, a := range allow {
+		if user == "" {
+			return room.JoinRule == "knock_restricted", nil
+		}
+		for _, a := range room.AllowedRoomIDs {
 			am, err := s.rooms.Membership(ctx, a, user)
 			if err != nil {
 				var me *mxerr.Error

@@ -1,0 +1,117 @@
+package clientapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/url"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+func roomSummary(t *testing.T, r *testrig.Rig, c *mautrix.Client, roomIDOrAlias string) (int, map[string]any) {
+	t.Helper()
+	return apiCallV1(t, r, c, "GET", "/room_summary/"+url.PathEscape(roomIDOrAlias)+"?via=axon.test", nil)
+}
+
+// apiCallV1 is apiCall under /_matrix/client/v1.
+func apiCallV1(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	token := ""
+	if c != nil {
+		token = c.AccessToken
+	}
+	status, raw := r.Do(method, "/_matrix/client/v1"+path, token, rd)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
+	}
+	return status, out
+}
+
+func TestRoomSummary(t *testing.T) {
+	ctx := context.Background()
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+
+	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Secret", Topic: "hush",
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Raw: map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Lobby", RoomAliasName: "lobby"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A member sees the private room (private_chat lets guests join), with its encryption and version.
+	status, body := roomSummary(t, r, alice, private.RoomID.String())
+	if status != 200 || body["room_id"] != private.RoomID.String() || body["name"] != "Secret" || body["topic"] != "hush" ||
+		body["membership"] != "join" || body["join_rule"] != "invite" || body["encryption"] != "m.megolm.v1.aes-sha2" ||
+		body["room_version"] == nil || body["num_joined_members"] != float64(1) || body["world_readable"] != false || body["guest_can_join"] != true {
+		t.Fatalf("member summary: %d %v", status, body)
+	}
+	// A non-member, and an anonymous caller, learn nothing about it.
+	status, body = roomSummary(t, r, bob, private.RoomID.String())
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = roomSummary(t, r, nil, private.RoomID.String())
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+
+	// An invited user may preview it.
+	if _, err := alice.InviteUser(ctx, private.RoomID, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body = roomSummary(t, r, bob, private.RoomID.String()); status != 200 || body["membership"] != "invite" {
+		t.Fatalf("invitee summary: %d %v", status, body)
+	}
+
+	// The public room is visible to anyone, by ID or by alias; anonymous
+	// callers get no membership.
+	status, body = roomSummary(t, r, bob, "#lobby:axon.test")
+	if status != 200 || body["room_id"] != public.RoomID.String() || body["membership"] != "leave" ||
+		body["join_rule"] != "public" || body["canonical_alias"] != "#lobby:axon.test" {
+		t.Fatalf("public summary by alias: %d %v", status, body)
+	}
+	status, body = roomSummary(t, r, nil, public.RoomID.String())
+	if _, has := body["membership"]; status != 200 || has || body["name"] != "Lobby" {
+		t.Fatalf("anonymous public summary: %d %v", status, body)
+	}
+
+	// Restricted rooms are visible to members of an allowed room only.
+	restricted, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", RoomVersion: "10",
+		InitialState: []*event.Event{{Type: event.StateJoinRules, Content: event.Content{Raw: map[string]any{
+			"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": public.RoomID.String()}}}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	if _, err := bob.JoinRoomByID(ctx, public.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
+	if ids, _ := body["allowed_room_ids"].([]any); status != 200 || len(ids) != 1 || ids[0] != public.RoomID.String() {
+		t.Fatalf("restricted summary: %d %v", status, body)
+	}
+
+	// Unknown rooms and aliases, and things that are neither.
+	status, body = roomSummary(t, r, alice, "!nope:axon.test")
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = roomSummary(t, r, alice, "#nope:axon.test")
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = roomSummary(t, r, alice, "lobby")
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+}
