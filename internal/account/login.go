@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/axon-matrix/axon/internal/auth"
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -24,13 +25,19 @@ type LoginRequest struct {
 	Token                 string // of LoginTypeToken
 	DeviceID              string
 	DeviceDisplayName     string // initial_device_display_name
+	// RefreshToken: the client supports refresh tokens.
+	RefreshToken bool
 }
 
 // Session is a freshly issued access token and the device it belongs to.
+// RefreshToken and ExpiresIn are set for clients that opted into refresh
+// tokens: the access token then stops working after ExpiresIn.
 type Session struct {
-	UserID      string
-	DeviceID    string
-	AccessToken string
+	UserID       string
+	DeviceID     string
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
 }
 
 // Login checks credentials and issues an access token.
@@ -43,7 +50,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error)
 		if err != nil {
 			return nil, err
 		}
-		return s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName)
+		return s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName, req.RefreshToken)
 	}
 	if req.Type != LoginTypePassword {
 		return nil, mxerr.New("M_UNKNOWN", "Unknown login type %q", req.Type).WithStatus(400)
@@ -58,10 +65,16 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.verifyPassword(ctx, userID, *req.Password); err != nil {
+	u, err := s.verifyPassword(ctx, userID, *req.Password)
+	if err != nil {
 		return nil, err
 	}
-	return s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName)
+	// Checked after the password, so that only the account holder
+	// learns that the account is locked.
+	if u.Locked {
+		return nil, mxerr.UserLocked()
+	}
+	return s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName, req.RefreshToken)
 }
 
 // identify resolves a user identifier (or its deprecated top-level form)
@@ -144,16 +157,75 @@ func (s *Service) dummy() string {
 }
 
 // newSession issues an access token for a device, creating the device if
-// it does not exist and replacing its token if it does.
-func (s *Service) newSession(ctx context.Context, userID, deviceID, displayName string) (*Session, error) {
+// it does not exist and replacing its tokens if it does. With refresh (the
+// client supports refresh tokens, and they are not turned off) the access
+// token expires and comes with a refresh token.
+func (s *Service) newSession(ctx context.Context, userID, deviceID, displayName string, refresh bool) (*Session, error) {
 	if deviceID == "" {
 		deviceID = auth.NewDeviceID()
 	}
-	token := auth.NewAccessToken()
-	if err := s.db.UpsertDevice(ctx, userID, deviceID, displayName, auth.HashToken(token), s.now().UnixMilli()); err != nil {
+	now := s.now()
+	out := &Session{UserID: userID, DeviceID: deviceID, AccessToken: auth.NewAccessToken()}
+	row := storage.Session{UserID: userID, DeviceID: deviceID, DisplayName: displayName, TokenHash: auth.HashToken(out.AccessToken)}
+	if refresh && s.cfg.RefreshTokens.AccessTokenLifetime > 0 {
+		s.addRefresh(out, &row, now)
+	}
+	if err := s.db.UpsertSession(ctx, row, now.UnixMilli()); err != nil {
 		return nil, fmt.Errorf("create device: %w", err)
 	}
-	return &Session{UserID: userID, DeviceID: deviceID, AccessToken: token}, nil
+	return out, nil
+}
+
+// addRefresh gives a session an expiring access token and a new refresh
+// token.
+func (s *Service) addRefresh(out *Session, row *storage.Session, now time.Time) {
+	rt := s.cfg.RefreshTokens
+	out.ExpiresIn = rt.AccessTokenLifetime
+	out.RefreshToken = auth.NewRefreshToken()
+	row.TokenExpiresTS = now.Add(rt.AccessTokenLifetime).UnixMilli()
+	row.RefreshHash = auth.HashToken(out.RefreshToken)
+	if rt.RefreshTokenLifetime > 0 {
+		row.RefreshExpiresTS = now.Add(rt.RefreshTokenLifetime).UnixMilli()
+	}
+}
+
+// Refresh exchanges a refresh token for a new access token and refresh
+// token on the same device (POST /refresh). The old refresh token keeps
+// working until the new access or refresh token is first used, so a client
+// that lost the answer can ask again; after that it is refused.
+func (s *Service) Refresh(ctx context.Context, refreshToken string) (*Session, error) {
+	if refreshToken == "" {
+		return nil, mxerr.MissingParam("Missing refresh_token")
+	}
+	now := s.now()
+	out := &Session{AccessToken: auth.NewAccessToken()}
+	row := storage.Session{TokenHash: auth.HashToken(out.AccessToken)}
+	s.addRefresh(out, &row, now)
+	if s.cfg.RefreshTokens.AccessTokenLifetime <= 0 {
+		// Refresh tokens were turned off since this one was issued: hand
+		// out a last pair whose access token does not expire.
+		out.ExpiresIn, row.TokenExpiresTS = 0, 0
+	}
+	o, err := s.db.RotateRefresh(ctx, auth.HashToken(refreshToken), row, func(o storage.RefreshOwner) error {
+		if o.ExpiresTS != 0 && now.UnixMilli() >= o.ExpiresTS {
+			return mxerr.UnknownToken(true, "Refresh token has expired")
+		}
+		if o.Locked {
+			return mxerr.UserLocked()
+		}
+		return nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, mxerr.UnknownToken(false, "Unknown refresh token")
+	}
+	if err != nil {
+		if _, ok := mxerr.As(err); ok {
+			return nil, err
+		}
+		return nil, fmt.Errorf("refresh: %w", err)
+	}
+	out.UserID, out.DeviceID = o.UserID, o.DeviceID
+	return out, nil
 }
 
 // Logout deletes the device of the access token used, and so the token.

@@ -62,5 +62,8 @@ func (s *Service) loginWithToken(ctx context.Context, token string) (string, err
 	if u.Deactivated {
 		return "", mxerr.New("M_USER_DEACTIVATED", "This account has been deactivated")
 	}
+	if u.Locked {
+		return "", mxerr.UserLocked()
+	}
 	return user, nil
 }

@@ -24,6 +24,8 @@ type RegisterRequest struct {
 	DeviceDisplayName string
 	InhibitLogin      bool
 	Auth              *AuthDict
+	// RefreshToken: the client supports refresh tokens.
+	RefreshToken bool
 }
 
 // Registration is the result of a completed registration. Session is nil
@@ -92,7 +94,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 	s.log.Info("registered user", "user", userID)
 	out := &Registration{UserID: userID}
 	if !req.InhibitLogin {
-		if out.Session, err = s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName); err != nil {
+		if out.Session, err = s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName, req.RefreshToken); err != nil {
 			return nil, err
 		}
 	}
@@ -305,7 +307,7 @@ func (s *Service) SharedSecretRegister(ctx context.Context, req SharedSecretRequ
 		return nil, err
 	}
 	s.log.Info("registered user with the shared secret", "user", userID, "admin", req.Admin)
-	return s.newSession(ctx, userID, req.DeviceID, "")
+	return s.newSession(ctx, userID, req.DeviceID, "", false)
 }
 
 func containsNUL(s string) bool {

@@ -74,24 +74,49 @@ func (s *Service) SetHasher(h auth.Hasher) {
 	s.dummyOnce = sync.Once{}
 }
 
+// SetClock replaces the service's clock (tests move it forward to expire
+// tokens without waiting). Call it before the service is used.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
 // ServerName is the server's Matrix name, the domain of local user IDs.
 func (s *Service) ServerName() string { return s.cfg.ServerName }
 
+// Caller is who an access token belongs to, with the account's state.
+type Caller struct {
+	UserID, DeviceID string
+	IsAdmin          bool
+	// Locked accounts may only log out; the HTTP edge refuses the rest.
+	Locked bool
+	// Suspended accounts may read but not act; the services refuse.
+	Suspended bool
+}
+
 // Authenticate resolves an access token to its user and device. Tokens are
-// not cached: `axon user deactivate` and `reset-password` run in another
-// process and remove devices directly in the database, and that must take
-// effect at once.
-func (s *Service) Authenticate(ctx context.Context, token string) (userID, deviceID string, isAdmin bool, err error) {
-	userID, deviceID, isAdmin, err = s.db.DeviceByToken(ctx, auth.HashToken(token))
+// not cached: `axon user deactivate`, `reset-password` and `lock` run in
+// another process and change the database directly, and that must take
+// effect at once. The lookup is one indexed query.
+func (s *Service) Authenticate(ctx context.Context, token string) (*Caller, error) {
+	hash := auth.HashToken(token)
+	o, err := s.db.DeviceByToken(ctx, hash)
 	if errors.Is(err, storage.ErrNotFound) {
-		e := mxerr.New("M_UNKNOWN_TOKEN", "Unknown access token")
-		e.Extra = map[string]any{"soft_logout": false}
-		return "", "", false, e
+		return nil, mxerr.UnknownToken(false, "Unknown access token")
 	}
 	if err != nil {
-		return "", "", false, fmt.Errorf("authenticate: %w", err)
+		return nil, fmt.Errorf("authenticate: %w", err)
 	}
-	return userID, deviceID, isAdmin, nil
+	if o.ExpiresTS != 0 && s.now().UnixMilli() >= o.ExpiresTS {
+		// The session lives on: the client refreshes, or logs in again
+		// on the same device, and keeps its keys.
+		return nil, mxerr.UnknownToken(true, "Access token has expired")
+	}
+	if o.RotationPending {
+		// First use of a refreshed access token: the refresh token it
+		// replaced stops working now (spec: refreshing access tokens).
+		if err := s.db.FinishRotation(ctx, hash); err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+	}
+	return &Caller{UserID: o.UserID, DeviceID: o.DeviceID, IsAdmin: o.IsAdmin, Locked: o.Locked, Suspended: o.Suspended}, nil
 }
 
 // seenInterval is how stale a device's last-seen record may get. Writing

@@ -45,6 +45,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		Token                    string              `json:"token"`
 		DeviceID                 string              `json:"device_id"`
 		InitialDeviceDisplayName string              `json:"initial_device_display_name"`
+		RefreshToken             bool                `json:"refresh_token"`
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -57,6 +58,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	s, err := a.Accounts.Login(r.Context(), account.LoginRequest{
 		Type: body.Type, Identifier: body.Identifier, User: body.User, Medium: body.Medium, Address: body.Address,
 		Password: body.Password, Token: body.Token, DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
+		RefreshToken: body.RefreshToken,
 	})
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -78,12 +80,47 @@ func (a *API) clientBaseURL() string {
 }
 
 func (a *API) sessionJSON(s *account.Session) map[string]any {
-	return map[string]any{
+	out := map[string]any{
 		"user_id":      s.UserID,
 		"access_token": s.AccessToken,
 		"device_id":    s.DeviceID,
 		"home_server":  a.Cfg.ServerName,
 	}
+	addRefreshJSON(out, s)
+	return out
+}
+
+// addRefreshJSON adds the refresh token and access token lifetime of a
+// session that has them; without them clients assume a non-expiring token.
+func addRefreshJSON(out map[string]any, s *account.Session) {
+	if s.RefreshToken != "" {
+		out["refresh_token"] = s.RefreshToken
+	}
+	if s.ExpiresIn > 0 {
+		out["expires_in_ms"] = s.ExpiresIn.Milliseconds()
+	}
+}
+
+func (a *API) refresh(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		RefreshToken *string `json:"refresh_token"`
+	}
+	if err := httpapi.DecodeJSON(r, &body); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if body.RefreshToken == nil {
+		httpapi.WriteError(w, r, mxerr.MissingParam("Missing refresh_token"))
+		return
+	}
+	s, err := a.Accounts.Refresh(r.Context(), *body.RefreshToken)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	out := map[string]any{"access_token": s.AccessToken}
+	addRefreshJSON(out, s)
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request) {
@@ -116,6 +153,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		InitialDeviceDisplayName string            `json:"initial_device_display_name"`
 		InhibitLogin             bool              `json:"inhibit_login"`
 		Auth                     *account.AuthDict `json:"auth"`
+		RefreshToken             bool              `json:"refresh_token"`
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -124,7 +162,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	reg, err := a.Accounts.Register(r.Context(), account.RegisterRequest{
 		Kind: r.URL.Query().Get("kind"), Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
-		InhibitLogin: body.InhibitLogin, Auth: body.Auth,
+		InhibitLogin: body.InhibitLogin, Auth: body.Auth, RefreshToken: body.RefreshToken,
 	})
 	if err != nil {
 		writeAccountError(w, r, err)

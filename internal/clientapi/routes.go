@@ -52,8 +52,12 @@ func (a *API) Routes() []httpapi.Route {
 		// account.go
 		{Method: http.MethodGet, Path: "/login", Auth: no, Handler: a.loginFlows},
 		{Method: http.MethodPost, Path: "/login", Auth: no, Limit: "login", Handler: a.login},
-		{Method: http.MethodPost, Path: "/logout", Auth: yes, Handler: a.logout},
-		{Method: http.MethodPost, Path: "/logout/all", Auth: yes, Handler: a.logoutAll},
+		{Method: http.MethodPost, Path: "/logout", Auth: yes, AllowLocked: true, Handler: a.logout},
+		{Method: http.MethodPost, Path: "/logout/all", Auth: yes, AllowLocked: true, Handler: a.logoutAll},
+		// Refresh tokens carry 256 random bits, so the default limit is
+		// enough; the login limit would throttle every client behind one
+		// address refreshing every few minutes.
+		{Method: http.MethodPost, Path: "/refresh", Auth: no, Handler: a.refresh},
 		{Method: http.MethodGet, Path: "/account/whoami", Auth: yes, Handler: a.whoami},
 		{Method: http.MethodPost, Path: "/register", Auth: no, Limit: "register", Handler: a.register},
 		{Method: http.MethodGet, Path: "/register/available", Auth: no, Handler: a.registerAvailable},
@@ -229,7 +233,7 @@ func (a *API) SlidingSyncRoutes() []httpapi.Route {
 func (a *API) UnversionedRoutes() []httpapi.Route {
 	const no = httpapi.NoAuth
 	return []httpapi.Route{
-		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, Handler: a.versions},
+		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, AllowLocked: true, Handler: a.versions},
 		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
 		// support.go
 		{Method: http.MethodGet, Path: "/.well-known/matrix/support", Auth: no, Handler: a.getSupport},

@@ -26,6 +26,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,6 +41,12 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultMaxUploadBytes  = 50 << 20
 	DefaultTURNTTL         = 86400
+
+	// DefaultAccessTokenLifetime is how long the access token of a client
+	// that opted into refresh tokens lives (Synapse uses 5 minutes too):
+	// short enough that a leaked token is soon useless, long enough that
+	// refreshing is rare.
+	DefaultAccessTokenLifetime = 5 * time.Minute
 )
 
 // File names inside the data directory.
@@ -99,6 +106,13 @@ type TURNSettings struct {
 	TTL          int64    `yaml:"ttl"`
 }
 
+// RefreshTokenSettings configures refresh tokens (clients opt in with
+// refresh_token: true on /login and /register).
+type RefreshTokenSettings struct {
+	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`
+	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`
+}
+
 // SupportSettings is what /.well-known/matrix/support publishes.
 type SupportSettings struct {
 	Page     string   `yaml:"page"`
@@ -144,23 +158,24 @@ func (s SupportSettings) ParsedContacts() ([]SupportContact, error) {
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
-	ServerName               string            `yaml:"server_name"`
-	DataDir                  string            `yaml:"data_dir"`
-	Listen                   string            `yaml:"listen"`
-	Database                 string            `yaml:"database"`
-	PublicBaseURL            string            `yaml:"public_baseurl"`
-	Registration             string            `yaml:"registration"`
-	RegistrationSharedSecret string            `yaml:"registration_shared_secret"`
-	RateLimits               bool              `yaml:"rate_limits"`
-	RateLimit                RateLimitSettings `yaml:"rate_limit"`
-	MaxRequestBytes          int64             `yaml:"max_request_bytes"`
-	SigningKeyPath           string            `yaml:"signing_key_path"`
-	LogLevel                 string            `yaml:"log_level"`
-	WellKnownClient          string            `yaml:"well_known_client_base_url"`
-	Push                     PushSettings      `yaml:"push"`
-	Media                    MediaSettings     `yaml:"media"`
-	TURN                     TURNSettings      `yaml:"turn"`
-	Support                  SupportSettings   `yaml:"support"`
+	ServerName               string               `yaml:"server_name"`
+	DataDir                  string               `yaml:"data_dir"`
+	Listen                   string               `yaml:"listen"`
+	Database                 string               `yaml:"database"`
+	PublicBaseURL            string               `yaml:"public_baseurl"`
+	Registration             string               `yaml:"registration"`
+	RegistrationSharedSecret string               `yaml:"registration_shared_secret"`
+	RateLimits               bool                 `yaml:"rate_limits"`
+	RateLimit                RateLimitSettings    `yaml:"rate_limit"`
+	MaxRequestBytes          int64                `yaml:"max_request_bytes"`
+	SigningKeyPath           string               `yaml:"signing_key_path"`
+	LogLevel                 string               `yaml:"log_level"`
+	WellKnownClient          string               `yaml:"well_known_client_base_url"`
+	Push                     PushSettings         `yaml:"push"`
+	Media                    MediaSettings        `yaml:"media"`
+	TURN                     TURNSettings         `yaml:"turn"`
+	Support                  SupportSettings      `yaml:"support"`
+	RefreshTokens            RefreshTokenSettings `yaml:"refresh_tokens"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does
@@ -197,6 +212,7 @@ func staticDefaults() *Config {
 		LogLevel:        DefaultLogLevel,
 		Media:           MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
 		TURN:            TURNSettings{TTL: DefaultTURNTTL},
+		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
 	}
 }
 
@@ -410,6 +426,9 @@ func describeType(v reflect.Value) string {
 	case reflect.Bool:
 		return "true or false"
 	case reflect.Int, reflect.Int64:
+		if v.Type() == reflect.TypeFor[time.Duration]() {
+			return "a duration such as 90s, 5m or 12h"
+		}
 		return "a whole number"
 	case reflect.Float64:
 		return "a number"
@@ -479,6 +498,12 @@ func setFromEnv(f reflect.Value, raw string) error {
 			return err
 		}
 		*p = b
+	case *time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(raw))
+		if err != nil {
+			return fmt.Errorf("expected a duration such as 90s, 5m or 12h, got %q", raw)
+		}
+		*p = d
 	case *int64:
 		n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func envMap(m map[string]string) func(string) string {
@@ -40,6 +41,7 @@ func TestDefaults(t *testing.T) {
 		WellKnownClient: "http://127.0.0.1:8008/",
 		Media:           MediaSettings{MaxUploadBytes: 50 << 20, Dir: filepath.Join("axon-data", "media")},
 		TURN:            TURNSettings{TTL: 86400},
+		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: 5 * time.Minute},
 	}
 	want.RateLimit.Login = RateLimit{PerSecond: 0.2, Burst: 5}
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}
@@ -141,6 +143,11 @@ func TestEnvOverrides(t *testing.T) {
 			func(c *Config) {
 				c.TURN = TURNSettings{URIs: []string{"turn:t.example.org?transport=udp", "turns:t.example.org:5349"}, SharedSecret: "s", TTL: 600}
 			}},
+		{"refresh tokens", map[string]string{"AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME": "90s",
+			"AXON_REFRESH_TOKENS_REFRESH_TOKEN_LIFETIME": " 720h "},
+			func(c *Config) {
+				c.RefreshTokens = RefreshTokenSettings{AccessTokenLifetime: 90 * time.Second, RefreshTokenLifetime: 720 * time.Hour}
+			}},
 		{"support", map[string]string{"AXON_SUPPORT_PAGE": "https://example.org/help?x=1",
 			"AXON_SUPPORT_CONTACTS": "m.role.admin @a:example.org a@example.org, m.role.security sec@example.org"},
 			func(c *Config) {
@@ -172,6 +179,7 @@ func TestEnvErrors(t *testing.T) {
 	}{
 		{"AXON_RATE_LIMITS", "maybe", "config: rate_limits: AXON_RATE_LIMITS: expected true or false"},
 		{"AXON_MAX_REQUEST_BYTES", "1MB", "config: max_request_bytes: AXON_MAX_REQUEST_BYTES: expected a whole number"},
+		{"AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME", "300", "config: refresh_tokens.access_token_lifetime: AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME: expected a duration"},
 		{"AXON_RATE_LIMIT_LOGIN", "5", "config: rate_limit.login: AXON_RATE_LIMIT_LOGIN: expected PER_SECOND:BURST"},
 		{"AXON_RATE_LIMIT_MESSAGE", "x:5", "config: rate_limit.message: AXON_RATE_LIMIT_MESSAGE: per second rate"},
 		{"AXON_RATE_LIMIT_DEFAULT", "1:1.5", "config: rate_limit.default: AXON_RATE_LIMIT_DEFAULT: burst"},
@@ -282,6 +290,7 @@ func TestFileErrors(t *testing.T) {
 		{"unknown nested key", "rate_limit:\n  login:\n    burts: 3\n", "config: rate_limit.login.burts: unknown setting"},
 		{"unknown rate limit class", "rate_limit:\n  logout: {burst: 1}\n", "config: rate_limit.logout: unknown setting"},
 		{"bad int", "max_request_bytes: 1MiB\n", `config: max_request_bytes: expected a whole number, got "1MiB"`},
+		{"bad duration", "refresh_tokens:\n  access_token_lifetime: 300\n", `config: refresh_tokens.access_token_lifetime: expected a duration such as 90s, 5m or 12h, got "300"`},
 		{"bad bool", "rate_limits: sometimes\n", `config: rate_limits: expected true or false, got "sometimes"`},
 		{"bad float", "rate_limit:\n  login:\n    per_second: fast\n", `config: rate_limit.login.per_second: expected a number, got "fast"`},
 		{"list for string", "server_name: [a, b]\n", "config: server_name: expected a string, got a list"},

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -93,6 +94,16 @@ var settings = []setting{
 	{key: "support.contacts", doc: "Contacts, each \"ROLE ADDRESS [ADDRESS]\": a role " +
 		"(m.role.admin for anything, m.role.security for security reports) and a Matrix user ID " +
 		"and/or an email address, e.g. \"m.role.admin @alice:example.org alice@example.org\"."},
+	{key: "refresh_tokens", group: true, doc: "Refresh tokens, for clients that ask for one at " +
+		"login or registration (refresh_token: true). Their access tokens expire and are renewed " +
+		"with the refresh token, so a leaked access token is soon useless. Clients that do not ask " +
+		"keep access tokens that never expire."},
+	{key: "refresh_tokens.access_token_lifetime", doc: "How long the access token of such a client " +
+		"works before it must be refreshed, as a duration (90s, 5m, 1h). 0s turns refresh tokens " +
+		"off: clients asking for one get a non-expiring access token instead."},
+	{key: "refresh_tokens.refresh_token_lifetime", doc: "How long a refresh token stays usable; each " +
+		"refresh issues a new one with a fresh lifetime, so this is the longest a client may stay " +
+		"away before it must log in again. 0s: refresh tokens never expire."},
 }
 
 const fileHeader = `# Axon configuration file.
@@ -167,6 +178,8 @@ func scalarYAML(v any) string {
 		return strconv.FormatBool(v)
 	case int64:
 		return strconv.FormatInt(v, 10)
+	case time.Duration:
+		return strconv.Quote(v.String())
 	case []string:
 		quoted := make([]string, len(v))
 		for i, s := range v {

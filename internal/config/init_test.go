@@ -17,7 +17,8 @@ func leafKeys(t reflect.Type, prefix string) []string {
 		f := t.Field(i)
 		key := prefix + f.Tag.Get("yaml")
 		if f.Type == reflect.TypeFor[RateLimitSettings]() || f.Type == reflect.TypeFor[PushSettings]() || f.Type == reflect.TypeFor[MediaSettings]() ||
-			f.Type == reflect.TypeFor[TURNSettings]() || f.Type == reflect.TypeFor[SupportSettings]() {
+			f.Type == reflect.TypeFor[TURNSettings]() || f.Type == reflect.TypeFor[SupportSettings]() ||
+			f.Type == reflect.TypeFor[RefreshTokenSettings]() {
 			keys = append(keys, key)
 			keys = append(keys, leafKeys(f.Type, key+".")...)
 			continue

@@ -106,6 +106,15 @@ func (c *Config) Validate() error {
 			bad("support.page", "must be an absolute http:// or https:// URL (got %q)", c.Support.Page)
 		}
 	}
+	if rt := c.RefreshTokens; rt.AccessTokenLifetime < 0 {
+		bad("refresh_tokens.access_token_lifetime", "must not be negative (got %v)", rt.AccessTokenLifetime)
+	}
+	if rt := c.RefreshTokens; rt.RefreshTokenLifetime < 0 {
+		bad("refresh_tokens.refresh_token_lifetime", "must not be negative (got %v)", rt.RefreshTokenLifetime)
+	} else if rt.RefreshTokenLifetime > 0 && rt.RefreshTokenLifetime <= rt.AccessTokenLifetime {
+		bad("refresh_tokens.refresh_token_lifetime", "must be longer than access_token_lifetime (got %v, access tokens live %v)",
+			rt.RefreshTokenLifetime, rt.AccessTokenLifetime)
+	}
 	if _, err := c.Support.ParsedContacts(); err != nil {
 		bad("support.contacts", "%v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateErrors(t *testing.T) {
@@ -56,6 +57,9 @@ func TestValidateErrors(t *testing.T) {
 		{"turn uri scheme", func(c *Config) { c.TURN.URIs = []string{"stun:x"}; c.TURN.SharedSecret = "s" }, "turn.uris", "turn: or turns:"},
 		{"turn without secret", func(c *Config) { c.TURN.URIs = []string{"turn:x"} }, "turn.shared_secret", "must be set"},
 		{"turn ttl", func(c *Config) { c.TURN.TTL = 0 }, "turn.ttl", "greater than 0"},
+		{"negative access token lifetime", func(c *Config) { c.RefreshTokens.AccessTokenLifetime = -time.Second }, "refresh_tokens.access_token_lifetime", "negative"},
+		{"negative refresh token lifetime", func(c *Config) { c.RefreshTokens.RefreshTokenLifetime = -time.Second }, "refresh_tokens.refresh_token_lifetime", "negative"},
+		{"refresh shorter than access", func(c *Config) { c.RefreshTokens.RefreshTokenLifetime = time.Minute }, "refresh_tokens.refresh_token_lifetime", "longer than access_token_lifetime"},
 		{"support page", func(c *Config) { c.Support.Page = "example.org/help" }, "support.page", "absolute http"},
 		{"support contact without address", func(c *Config) { c.Support.Contacts = []string{"m.role.admin"} }, "support.contacts", "ROLE ADDRESS"},
 		{"support contact without role", func(c *Config) { c.Support.Contacts = []string{"@a:b c@d"} }, "support.contacts", "role"},

@@ -42,6 +42,9 @@ type Route struct {
 	// the body unlimited for handlers that stream it and enforce their own
 	// limit (media uploads).
 	MaxBodyBytes int64
+	// AllowLocked lets locked accounts through; the spec allows them only
+	// to log out.
+	AllowLocked bool
 }
 
 // NoBodyLimit is the Route.MaxBodyBytes of routes that limit bodies themselves.
@@ -53,6 +56,10 @@ type Caller struct {
 	DeviceID string
 	IsAdmin  bool
 	Token    string
+	// Locked accounts get M_USER_LOCKED on every route without
+	// AllowLocked. Suspended accounts are refused actions by the services.
+	Locked    bool
+	Suspended bool
 }
 
 type callerKey struct{}
@@ -142,6 +149,10 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			c, err := m.opts.Auth.Authenticate(r.Context(), token, clientIP(r))
 			if err != nil {
 				WriteError(w, r, err)
+				return
+			}
+			if c.Locked && !rt.AllowLocked {
+				WriteError(w, r, mxerr.UserLocked())
 				return
 			}
 			c.Token = token

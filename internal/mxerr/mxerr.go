@@ -54,15 +54,39 @@ func MissingParam(format string, args ...any) *Error {
 }
 func Unknown(format string, args ...any) *Error { return New("M_UNKNOWN", format, args...) }
 
+// UnknownToken is the answer for an access or refresh token that does not
+// work. softLogout tells the client whether its session may still be
+// resumed (by refreshing or logging in again on the same device) or has
+// been destroyed, so that it must discard its keys.
+func UnknownToken(softLogout bool, format string, args ...any) *Error {
+	e := New("M_UNKNOWN_TOKEN", format, args...)
+	e.Extra = map[string]any{"soft_logout": softLogout}
+	return e
+}
+
+// UserLocked is the answer to every request of a locked account except
+// logging out: a soft logout, so that clients keep their session and keys
+// for when the lock is lifted.
+func UserLocked() *Error {
+	e := New("M_USER_LOCKED", "This account has been locked")
+	e.Extra = map[string]any{"soft_logout": true}
+	return e
+}
+
+// UserSuspended refuses an action a suspended account may not take.
+func UserSuspended() *Error {
+	return New("M_USER_SUSPENDED", "You cannot perform this action while suspended")
+}
+
 // StatusOf returns the HTTP status for an error.
 func StatusOf(e *Error) int {
 	if e.Status != 0 {
 		return e.Status
 	}
 	switch e.Code {
-	case "M_FORBIDDEN", "M_USER_DEACTIVATED", "M_GUEST_ACCESS_FORBIDDEN", "M_USER_LOCKED", "M_USER_SUSPENDED":
+	case "M_FORBIDDEN", "M_USER_DEACTIVATED", "M_GUEST_ACCESS_FORBIDDEN", "M_USER_SUSPENDED":
 		return http.StatusForbidden
-	case "M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_UNAUTHORIZED":
+	case "M_UNKNOWN_TOKEN", "M_MISSING_TOKEN", "M_UNAUTHORIZED", "M_USER_LOCKED":
 		return http.StatusUnauthorized
 	case "M_NOT_FOUND":
 		return http.StatusNotFound

@@ -124,12 +124,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 type authAdapter struct{ a *account.Service }
 
 func (x authAdapter) Authenticate(ctx context.Context, token, ip string) (httpapi.Caller, error) {
-	u, d, admin, err := x.a.Authenticate(ctx, token)
+	c, err := x.a.Authenticate(ctx, token)
 	if err != nil {
 		return httpapi.Caller{}, err
 	}
-	x.a.SeenDevice(ctx, u, d, ip)
-	return httpapi.Caller{UserID: u, DeviceID: d, IsAdmin: admin}, nil
+	x.a.SeenDevice(ctx, c.UserID, c.DeviceID, ip)
+	return httpapi.Caller{UserID: c.UserID, DeviceID: c.DeviceID, IsAdmin: c.IsAdmin, Locked: c.Locked, Suspended: c.Suspended}, nil
 }
 
 // Close stops push delivery and releases the database.

@@ -15,6 +15,8 @@ type User struct {
 	PasswordHash string
 	IsAdmin      bool
 	Deactivated  bool
+	Locked       bool
+	Suspended    bool
 	DisplayName  string
 	AvatarURL    string
 	CreatedTS    int64
@@ -41,11 +43,11 @@ func isUniqueViolation(err error) bool {
 
 func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-const userCols = `user_id, localpart, COALESCE(password_hash, ''), is_admin, deactivated, COALESCE(displayname, ''), COALESCE(avatar_url, ''), created_ts`
+const userCols = `user_id, localpart, COALESCE(password_hash, ''), is_admin, deactivated, locked, suspended, COALESCE(displayname, ''), COALESCE(avatar_url, ''), created_ts`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
-	err := row.Scan(&u.UserID, &u.Localpart, &u.PasswordHash, &u.IsAdmin, &u.Deactivated, &u.DisplayName, &u.AvatarURL, &u.CreatedTS)
+	err := row.Scan(&u.UserID, &u.Localpart, &u.PasswordHash, &u.IsAdmin, &u.Deactivated, &u.Locked, &u.Suspended, &u.DisplayName, &u.AvatarURL, &u.CreatedTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -146,36 +148,11 @@ type Device struct {
 	LastSeenIP  string
 }
 
-// UpsertDevice creates the device or, if it exists, gives it a new token
-// (a re-login with the same device_id replaces the old session).
+// UpsertDevice creates the device or, if it exists, gives it a new
+// non-expiring access token and no refresh token (a re-login with the same
+// device_id replaces the old session).
 func (db *DB) UpsertDevice(ctx context.Context, userID, deviceID, displayName, tokenHash string, now int64) error {
-	return db.Write(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE devices SET token_hash = $3, last_seen_ts = $4 WHERE user_id = $1 AND device_id = $2`,
-			userID, deviceID, tokenHash, now)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			return nil
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, token_hash, created_ts, last_seen_ts)
-			VALUES ($1, $2, $3, $4, $5, $5)`, userID, deviceID, nullStr(displayName), tokenHash, now); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
-		return err
-	})
-}
-
-// DeviceByToken resolves an access token hash to its (active) user, device
-// and the user's admin flag, in one query: it runs on every request.
-func (db *DB) DeviceByToken(ctx context.Context, tokenHash string) (userID, deviceID string, isAdmin bool, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT d.user_id, d.device_id, u.is_admin FROM devices d JOIN users u ON u.user_id = d.user_id
-		WHERE d.token_hash = $1 AND u.deactivated = 0`, tokenHash).Scan(&userID, &deviceID, &isAdmin)
-	if errors.Is(err, sql.ErrNoRows) {
-		err = ErrNotFound
-	}
-	return
+	return db.UpsertSession(ctx, Session{UserID: userID, DeviceID: deviceID, DisplayName: displayName, TokenHash: tokenHash}, now)
 }
 
 // ListDevices returns a user's devices.
