@@ -14,9 +14,6 @@ import (
 // The same handlers serve the authenticated /_matrix/client/v1/media paths
 // and the legacy /_matrix/media/v3 ones; legacyOpts tells them apart.
 
-// MediaV1Prefix is where POST /create lives (still under /_matrix/media).
-const MediaV1Prefix = "/_matrix/media/v1"
-
 // mediaHeaders are sent with every piece of media served: the spec's
 // recommended sandbox policy, and permission for web clients on other
 // origins to embed the content.
@@ -149,11 +146,4 @@ func (a *API) mediaPreviewURL(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, og)
-}
-
-// MediaV1Routes are served under MediaV1Prefix.
-func (a *API) MediaV1Routes() []httpapi.Route {
-	return []httpapi.Route{
-		{Method: http.MethodPost, Path: "/create", Auth: httpapi.RequireAuth, Handler: a.mediaCreate},
-	}
 }

@@ -189,6 +189,17 @@ func (a *API) MediaRoutes() []httpapi.Route {
 	}
 }
 
+// MediaV1Prefix is where POST /create lives (still under /_matrix/media).
+const MediaV1Prefix = "/_matrix/media/v1"
+
+// MediaV1Routes are served under MediaV1Prefix.
+func (a *API) MediaV1Routes() []httpapi.Route {
+	return []httpapi.Route{
+		// media.go
+		{Method: http.MethodPost, Path: "/create", Auth: httpapi.RequireAuth, Handler: a.mediaCreate},
+	}
+}
+
 // V1Routes are served under /_matrix/client/v1.
 func (a *API) V1Routes() []httpapi.Route {
 	const yes = httpapi.RequireAuth
