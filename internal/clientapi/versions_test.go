@@ -1,0 +1,178 @@
+package clientapi_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sort"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+func TestVersions(t *testing.T) {
+	r := testrig.Start(t)
+	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/versions", "", nil)
+	if status != 200 {
+		t.Fatalf("versions: %d %v", status, body)
+	}
+	var versions []string
+	for _, v := range body["versions"].([]any) {
+		versions = append(versions, v.(string))
+	}
+	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14"} {
+		if !slices.Contains(versions, want) {
+			t.Errorf("version %s not advertised: %v", want, versions)
+		}
+	}
+	// v1.15 needs /v1/room_summary, which is not served.
+	if slices.Contains(versions, "v1.15") {
+		t.Errorf("v1.15 advertised: %v", versions)
+	}
+}
+
+// TestUnstableFeatures checks that every advertised unstable feature does
+// what it names: each flag has a probe here, and a flag without one fails.
+func TestUnstableFeatures(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, rootID := sharedRoom(t, alice, bob)
+	reply, err := alice.SendMessageEvent(ctx, roomID, event.EventMessage, map[string]any{
+		"msgtype": "m.text", "body": "in thread",
+		"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": rootID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	receipt := func(typ string, body map[string]any) int {
+		status, _ := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/receipt/"+typ+"/"+reply.EventID.String(), bob.AccessToken, body)
+		return status
+	}
+
+	probes := map[string]func(t *testing.T){
+		"org.matrix.msc3440.stable": func(t *testing.T) {
+			status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v1/rooms/"+roomID.String()+"/threads", bob.AccessToken, nil)
+			chunk, _ := body["chunk"].([]any)
+			if status != 200 || len(chunk) != 1 || chunk[0].(map[string]any)["event_id"] != rootID.String() {
+				t.Fatalf("threads: %d %v", status, body)
+			}
+		},
+		"org.matrix.msc2285.stable": func(t *testing.T) {
+			if s := receipt("m.read.private", map[string]any{}); s != 200 {
+				t.Fatalf("private receipt: %d", s)
+			}
+			if s := receipt("m.read.secret", map[string]any{}); s != 400 {
+				t.Fatalf("unknown receipt type: %d", s)
+			}
+		},
+		"org.matrix.msc3771": func(t *testing.T) {
+			if s := receipt("m.read", map[string]any{"thread_id": rootID.String()}); s != 200 {
+				t.Fatalf("threaded receipt: %d", s)
+			}
+			if s := receipt("m.read", map[string]any{"thread_id": "not-an-event"}); s != 400 {
+				t.Fatalf("bad thread_id: %d", s)
+			}
+		},
+		"org.matrix.msc3773": func(t *testing.T) {
+			carol := r.CreateUser("carol")
+			if _, err := alice.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := carol.JoinRoomByID(ctx, roomID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := alice.SendMessageEvent(ctx, roomID, event.EventMessage, map[string]any{
+				"msgtype": "m.text", "body": "another in thread",
+				"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": rootID},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			filter := `{"room":{"timeline":{"unread_thread_notifications":true}}}`
+			status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?filter="+filter, carol.AccessToken, nil)
+			room, _ := body["rooms"].(map[string]any)["join"].(map[string]any)[roomID.String()].(map[string]any)
+			threads, _ := room["unread_thread_notifications"].(map[string]any)
+			if status != 200 || threads[rootID.String()] == nil {
+				t.Fatalf("unread_thread_notifications: %d %v", status, room)
+			}
+		},
+		"org.matrix.simplified_msc3575": func(t *testing.T) {
+			status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
+				map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 1}}})
+			if status != 200 || body["pos"] == nil || body["rooms"].(map[string]any)[roomID.String()] == nil {
+				t.Fatalf("sliding sync: %d %v", status, body)
+			}
+		},
+	}
+
+	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/versions", "", nil)
+	if status != 200 {
+		t.Fatalf("versions: %d", status)
+	}
+	var flags []string
+	for name, on := range body["unstable_features"].(map[string]any) {
+		if on != true {
+			t.Errorf("feature %s advertised as %v: list only what is on", name, on)
+		}
+		flags = append(flags, name)
+	}
+	sort.Strings(flags)
+	for _, name := range flags {
+		probe, ok := probes[name]
+		if !ok {
+			t.Errorf("unstable feature %s is advertised but has no probe here", name)
+			continue
+		}
+		t.Run(name, probe)
+	}
+	if len(flags) != len(probes) {
+		t.Errorf("advertised %v, probes for %d flags", flags, len(probes))
+	}
+}
+
+func TestCapabilities(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	caps, err := alice.Capabilities(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caps.RoomVersions == nil || caps.RoomVersions.Default != "12" {
+		t.Fatalf("room versions %+v", caps.RoomVersions)
+	}
+	var avail []string
+	for v, stability := range caps.RoomVersions.Available {
+		if stability != "stable" {
+			t.Errorf("room version %s is %s", v, stability)
+		}
+		avail = append(avail, v)
+	}
+	sort.Strings(avail)
+	if !slices.Equal(avail, []string{"10", "11", "12"}) {
+		t.Fatalf("available room versions %v", avail)
+	}
+	for name, c := range map[string]*mautrix.CapBooleanTrue{
+		"m.change_password": caps.ChangePassword, "m.set_displayname": caps.SetDisplayname,
+		"m.set_avatar_url": caps.SetAvatarURL, "m.get_login_token": caps.GetLoginToken,
+	} {
+		if c == nil || !c.Enabled {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
+	// m.profile_fields names exactly the fields PUT /profile accepts.
+	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", alice.AccessToken, nil)
+	pf, _ := body["capabilities"].(map[string]any)["m.profile_fields"].(map[string]any)
+	if status != 200 || pf["enabled"] != true || len(pf["allowed"].([]any)) != 2 {
+		t.Fatalf("m.profile_fields: %d %v", status, pf)
+	}
+	status, _ = acctDo(t, r, http.MethodPut, "/_matrix/client/v3/profile/"+alice.UserID.String()+"/m.tz", alice.AccessToken, map[string]any{"m.tz": "Europe/Paris"})
+	if status != 403 {
+		t.Fatalf("a field outside allowed: %d", status)
+	}
+	// The endpoint needs an access token.
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", "", nil)
+	acctWant(t, "capabilities without token", status, body, 401, "M_MISSING_TOKEN")
+}
