@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/rooms"
 )
 
@@ -57,4 +58,13 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 			"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
 		},
 	})
+}
+
+// policyServer answers GET /.well-known/matrix/policy_server with 404, the
+// spec's "no policy server information": Axon is not a Policy Server (it
+// does not sign events for rooms that name it in m.room.policy), and the
+// key published here must be the one such a server for this server name
+// signs with, so there is nothing an operator could correctly configure.
+func (a *API) policyServer(w http.ResponseWriter, r *http.Request) {
+	httpapi.WriteError(w, r, mxerr.NotFound("This server is not a policy server"))
 }

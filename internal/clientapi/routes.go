@@ -59,6 +59,9 @@ func (a *API) Routes() []httpapi.Route {
 		// address refreshing every few minutes.
 		{Method: http.MethodPost, Path: "/refresh", Auth: no, Handler: a.refresh},
 		{Method: http.MethodGet, Path: "/account/whoami", Auth: yes, Handler: a.whoami},
+		// auth_discovery.go: no SSO
+		{Method: http.MethodGet, Path: "/login/sso/redirect", Auth: no, Handler: a.ssoRedirect},
+		{Method: http.MethodGet, Path: "/login/sso/redirect/{idpId}", Auth: no, Handler: a.ssoRedirect},
 		{Method: http.MethodPost, Path: "/register", Auth: no, Limit: "register", Handler: a.register},
 		{Method: http.MethodGet, Path: "/register/available", Auth: no, Handler: a.registerAvailable},
 		{Method: http.MethodPost, Path: "/account/password", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.changePassword},
@@ -225,6 +228,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}/{fileName}", Auth: yes, Handler: a.mediaDownload(false)},
 		{Method: http.MethodGet, Path: "/media/thumbnail/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaThumbnail(false)},
 		{Method: http.MethodGet, Path: "/media/preview_url", Auth: yes, Handler: a.mediaPreviewURL},
+		// auth_discovery.go: no OAuth 2.0 API
+		{Method: http.MethodGet, Path: "/auth_metadata", Auth: httpapi.NoAuth, Handler: a.authMetadata},
 		// account.go
 		{Method: http.MethodGet, Path: "/register/m.login.registration_token/validity", Auth: httpapi.NoAuth, Limit: "login", Handler: a.registrationTokenValidity},
 	}
@@ -248,6 +253,8 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
 		// support.go
 		{Method: http.MethodGet, Path: "/.well-known/matrix/support", Auth: no, Handler: a.getSupport},
+		// misc.go
+		{Method: http.MethodGet, Path: "/.well-known/matrix/policy_server", Auth: no, Handler: a.policyServer},
 		// account.go: Synapse's shared-secret registration (register_new_matrix_user)
 		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretNonce},
 		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},

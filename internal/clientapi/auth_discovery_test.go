@@ -1,0 +1,58 @@
+package clientapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// TestNoSSONoOAuth checks how Axon tells clients it offers neither single
+// sign-on nor the OAuth 2.0 API, and has no policy server key.
+func TestNoSSONoOAuth(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+
+	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/login", "", nil)
+	if status != 200 {
+		t.Fatalf("GET /login: %d", status)
+	}
+	var types []string
+	for _, f := range body["flows"].([]any) {
+		types = append(types, f.(map[string]any)["type"].(string))
+	}
+	if len(types) != 2 || types[0] != "m.login.password" || types[1] != "m.login.token" {
+		t.Fatalf("login flows %v (m.login.sso must not be offered)", types)
+	}
+
+	for _, path := range []string{
+		"/_matrix/client/v3/login/sso/redirect?redirectUrl=https%3A%2F%2Fapp.example%2F",
+		"/_matrix/client/r0/login/sso/redirect?redirectUrl=https%3A%2F%2Fapp.example%2F&action=register",
+		"/_matrix/client/v3/login/sso/redirect/oidc-github?redirectUrl=https%3A%2F%2Fapp.example%2F",
+		"/_matrix/client/v3/login/sso/redirect",
+	} {
+		req, err := http.NewRequest(http.MethodGet, r.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A browser follows redirects; there must be none to follow.
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 404 || resp.Header.Get("Location") != "" {
+			t.Fatalf("%s: %d location %q", path, resp.StatusCode, resp.Header.Get("Location"))
+		}
+		status, body := acctDo(t, r, http.MethodGet, path, "", nil)
+		acctWant(t, path, status, body, 404, "M_UNRECOGNIZED")
+	}
+
+	for _, token := range []string{"", alice.AccessToken} {
+		status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v1/auth_metadata", token, nil)
+		acctWant(t, "auth_metadata", status, body, 404, "M_UNRECOGNIZED")
+	}
+
+	status, body = acctDo(t, r, http.MethodGet, "/.well-known/matrix/policy_server", "", nil)
+	acctWant(t, "policy_server", status, body, 404, "M_NOT_FOUND")
+}
