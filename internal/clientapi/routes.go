@@ -77,6 +77,9 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodPut, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.putProfileField},
 		{Method: http.MethodDelete, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.deleteProfileField},
 
+		// openid.go: issuing is rate limited like logins (each token is a row)
+		{Method: http.MethodPost, Path: "/user/{userId}/openid/request_token", Auth: yes, Limit: "login", Handler: a.requestOpenIDToken},
+
 		// receipts.go
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/receipt/{receiptType}/{eventId}", Auth: yes, Handler: a.postReceipt},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/read_markers", Auth: yes, Handler: a.setReadMarkers},

@@ -16,6 +16,7 @@ import (
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/fedapi"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
@@ -109,6 +110,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux.Mount([]string{clientapi.MediaV1Prefix}, api.MediaV1Routes())
 	mux.Mount([]string{""}, api.UnversionedRoutes())
 	mux.Mount([]string{""}, api.SlidingSyncRoutes())
+	fed := &fedapi.API{Accounts: accounts}
+	mux.Mount([]string{fedapi.Prefix}, fed.Routes())
 	// Push delivery runs until Close, independent of serving HTTP: queued
 	// pushes go out while the listener drains.
 	pushCtx, stopPush := context.WithCancel(context.Background())
