@@ -23,15 +23,18 @@ func TestVersions(t *testing.T) {
 	for _, v := range body["versions"].([]any) {
 		versions = append(versions, v.(string))
 	}
-	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14"} {
+	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15"} {
 		if !slices.Contains(versions, want) {
 			t.Errorf("version %s not advertised: %v", want, versions)
 		}
 	}
-	// v1.15 needs /v1/room_summary, which is not served.
-	if slices.Contains(versions, "v1.15") {
-		t.Errorf("v1.15 advertised: %v", versions)
+	// v1.16 needs use_state_after in /sync, which is not served.
+	if slices.Contains(versions, "v1.16") {
+		t.Errorf("v1.16 advertised: %v", versions)
 	}
+	// v1.15's room summary is served.
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/room_summary/%21nowhere", "", nil)
+	acctWant(t, "room summary of an unknown room", status, body, 404, "M_NOT_FOUND")
 }
 
 // TestUnstableFeatures checks that every advertised unstable feature does
