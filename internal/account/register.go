@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/axon-matrix/axon/internal/auth"
@@ -26,6 +27,9 @@ type RegisterRequest struct {
 	Auth              *AuthDict
 	// RefreshToken: the client supports refresh tokens.
 	RefreshToken bool
+	// GuestAccessToken upgrades the guest account it belongs to instead of
+	// creating an account; Username must then be the guest's localpart.
+	GuestAccessToken string
 }
 
 // Registration is the result of a completed registration. Session is nil
@@ -42,13 +46,16 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 	switch req.Kind {
 	case "", "user":
 	case "guest":
-		return nil, mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
+		return s.registerGuest(ctx, req.DeviceDisplayName)
 	default:
 		return nil, mxerr.InvalidParam("Invalid kind %q", req.Kind)
 	}
 	op, err := s.registerOp()
 	if err != nil {
 		return nil, err
+	}
+	if req.GuestAccessToken != "" {
+		return s.upgradeGuest(ctx, op, req)
 	}
 	// The spec wants username problems reported before authentication,
 	// so a user does not fetch a token only to find the name taken.
@@ -78,20 +85,33 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 		}
 	}
 	userID, err := s.CreateAccount(ctx, NewAccount{Localpart: localpart, Password: req.Password, RegistrationToken: sess.regToken})
+	if err := s.retryUsedUpToken(err, op, sess); err != nil {
+		return nil, err
+	}
+	s.uia.remove(sess.id)
+	s.log.Info("registered user", "user", userID)
+	return s.registered(ctx, userID, req)
+}
+
+// retryUsedUpToken passes err on, except that a registration token used up
+// by someone else while this client was between stages asks for the stage
+// again.
+func (s *Service) retryUsedUpToken(err error, op uiaOp, sess uiaSession) error {
 	if errors.Is(err, errTokenUsedUp) {
 		// Someone else took the token's last use while this client was
 		// between stages: ask for the stage again.
 		sess.completed = slices.DeleteFunc(sess.completed, func(st string) bool { return st == StageRegistrationToken })
 		sess.regToken = ""
 		s.uia.update(sess)
-		return nil, &AuthRequired{Flows: op.flows, Params: op.params, Session: sess.id, Completed: sess.completed,
+		return &AuthRequired{Flows: op.flows, Params: op.params, Session: sess.id, Completed: sess.completed,
 			Err: mxerr.New("M_UNAUTHORIZED", "The registration token is no longer valid")}
 	}
-	if err != nil {
-		return nil, err
-	}
-	s.uia.remove(sess.id)
-	s.log.Info("registered user", "user", userID)
+	return err
+}
+
+// registered logs a new (or upgraded) account in unless inhibit_login.
+func (s *Service) registered(ctx context.Context, userID string, req RegisterRequest) (*Registration, error) {
+	var err error
 	out := &Registration{UserID: userID}
 	if !req.InhibitLogin {
 		if out.Session, err = s.newSession(ctx, userID, req.DeviceID, req.DeviceDisplayName, req.RefreshToken); err != nil {
@@ -184,6 +204,8 @@ type NewAccount struct {
 	// RegistrationToken, when set, has one use consumed atomically with
 	// the creation.
 	RegistrationToken string
+	// Guest creates a guest account.
+	Guest bool
 }
 
 var errTokenUsedUp = errors.New("registration token no longer valid")
@@ -200,7 +222,7 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (string, erro
 	}
 	u := storage.User{
 		UserID: userID, Localpart: n.Localpart, IsAdmin: n.Admin,
-		DisplayName: n.DisplayName, CreatedTS: s.now().UnixMilli(),
+		DisplayName: n.DisplayName, CreatedTS: s.now().UnixMilli(), IsGuest: n.Guest,
 	}
 	if u.DisplayName == "" {
 		u.DisplayName = n.Localpart
@@ -317,4 +339,96 @@ func containsNUL(s string) bool {
 		}
 	}
 	return false
+}
+
+// guestLocalpartDigits is the length of generated guest localparts: wide
+// enough that random picks practically never collide.
+const guestLocalpartDigits = 12
+
+// registerGuest creates a guest account (POST /register?kind=guest) when the
+// server allows guests. Everything but the device's display name is ignored,
+// as the spec says: the server picks the localpart and the device ID.
+func (s *Service) registerGuest(ctx context.Context, deviceDisplayName string) (*Registration, error) {
+	if !s.cfg.GuestAccess {
+		return nil, mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guest access is disabled")
+	}
+	var userID string
+	var err error
+	for range 5 {
+		localpart := randomDigits(guestLocalpartDigits)
+		userID, err = s.CreateAccount(ctx, NewAccount{Localpart: localpart, Guest: true})
+		if e, ok := mxerr.As(err); !ok || e.Code != "M_USER_IN_USE" {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("registered guest", "user", userID)
+	sess, err := s.newSession(ctx, userID, "", deviceDisplayName, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Registration{UserID: userID, Session: sess}, nil
+}
+
+// upgradeGuest turns the guest account of req.GuestAccessToken into a full
+// account through the ordinary registration authentication. The user ID
+// stays; the spec has the client repeat the guest's localpart as username.
+func (s *Service) upgradeGuest(ctx context.Context, op uiaOp, req RegisterRequest) (*Registration, error) {
+	owner, err := s.Authenticate(ctx, req.GuestAccessToken)
+	if err != nil {
+		return nil, err
+	}
+	if !owner.IsGuest {
+		return nil, mxerr.Forbidden("guest_access_token does not belong to a guest account")
+	}
+	if req.Username == "" {
+		return nil, mxerr.MissingParam("username is required to upgrade a guest account")
+	}
+	if userID, err := s.CheckLocalpart(s.normaliseUsername(req.Username)); err != nil {
+		return nil, err
+	} else if userID != owner.UserID {
+		return nil, mxerr.New("M_INVALID_USERNAME", "username must be the guest account's localpart")
+	}
+	if err := checkPasswordInput(req.Password); err != nil {
+		return nil, err
+	}
+	if err := checkDeviceID(req.DeviceID); err != nil {
+		return nil, err
+	}
+	sess, err := s.interactiveAuth(ctx, op, req.Auth)
+	if err != nil {
+		return nil, err
+	}
+	hash := ""
+	if req.Password != "" {
+		if hash, err = s.hasher.Hash(req.Password); err != nil {
+			return nil, fmt.Errorf("hash password: %w", err)
+		}
+	}
+	err = s.db.UpgradeGuest(ctx, owner.UserID, hash, sess.regToken, s.now().UnixMilli())
+	switch {
+	case errors.Is(err, storage.ErrTokenUsedUp):
+		err = errTokenUsedUp
+	case errors.Is(err, storage.ErrNotFound):
+		// Upgraded meanwhile by another request.
+		s.uia.remove(sess.id)
+		return nil, mxerr.New("M_USER_IN_USE", "The guest account was already upgraded")
+	}
+	if err := s.retryUsedUpToken(err, op, sess); err != nil {
+		return nil, err
+	}
+	s.uia.remove(sess.id)
+	s.log.Info("upgraded guest account", "user", owner.UserID)
+	return s.registered(ctx, owner.UserID, req)
+}
+
+// randomDigits returns n random decimal digits.
+func randomDigits(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = '0' + byte(rand.IntN(10))
+	}
+	return string(b)
 }

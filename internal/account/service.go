@@ -89,6 +89,8 @@ type Caller struct {
 	Locked bool
 	// Suspended accounts may read but not act; the services refuse.
 	Suspended bool
+	// Guest accounts may use only the endpoints the spec lists for them.
+	IsGuest bool
 }
 
 // Authenticate resolves an access token to its user and device. Tokens are
@@ -116,7 +118,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*Caller, erro
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
-	return &Caller{UserID: o.UserID, DeviceID: o.DeviceID, IsAdmin: o.IsAdmin, Locked: o.Locked, Suspended: o.Suspended}, nil
+	return &Caller{UserID: o.UserID, DeviceID: o.DeviceID, IsAdmin: o.IsAdmin, Locked: o.Locked, Suspended: o.Suspended, IsGuest: o.IsGuest}, nil
 }
 
 // seenInterval is how stale a device's last-seen record may get. Writing

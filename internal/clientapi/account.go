@@ -142,7 +142,7 @@ func (a *API) logoutAll(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	c := httpapi.CallerOf(r)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": c.UserID, "device_id": c.DeviceID, "is_guest": false})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": c.UserID, "device_id": c.DeviceID, "is_guest": c.IsGuest})
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) {
@@ -154,6 +154,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 		InhibitLogin             bool              `json:"inhibit_login"`
 		Auth                     *account.AuthDict `json:"auth"`
 		RefreshToken             bool              `json:"refresh_token"`
+		GuestAccessToken         string            `json:"guest_access_token"`
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -162,7 +163,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	reg, err := a.Accounts.Register(r.Context(), account.RegisterRequest{
 		Kind: r.URL.Query().Get("kind"), Username: body.Username, Password: body.Password,
 		DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName,
-		InhibitLogin: body.InhibitLogin, Auth: body.Auth, RefreshToken: body.RefreshToken,
+		InhibitLogin: body.InhibitLogin, Auth: body.Auth, RefreshToken: body.RefreshToken, GuestAccessToken: body.GuestAccessToken,
 	})
 	if err != nil {
 		writeAccountError(w, r, err)
@@ -377,7 +378,7 @@ func (a *API) getProfile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getProfileField(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("keyName")
+	key := profileKey(r)
 	v, err := a.Accounts.GetProfileField(r.Context(), r.PathValue("userId"), key)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -386,8 +387,17 @@ func (a *API) getProfileField(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{key: v})
 }
 
+// profileKey is the profile field a request names: the {keyName} segment,
+// or displayname on the literal displayname routes that guests may use.
+func profileKey(r *http.Request) string {
+	if k := r.PathValue("keyName"); k != "" {
+		return k
+	}
+	return "displayname"
+}
+
 func (a *API) putProfileField(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("keyName")
+	key := profileKey(r)
 	var body map[string]json.RawMessage
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -412,7 +422,7 @@ func (a *API) putProfileField(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteProfileField(w http.ResponseWriter, r *http.Request) {
-	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), r.PathValue("keyName"), nil)
+	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), profileKey(r), nil)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

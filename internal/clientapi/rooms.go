@@ -77,7 +77,11 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	roomID, err := a.Rooms.Join(r.Context(), target, httpapi.CallerOf(r).UserID, b.Reason)
+	join := a.Rooms.Join
+	if httpapi.CallerOf(r).IsGuest {
+		join = a.Rooms.GuestJoin
+	}
+	roomID, err := join(r.Context(), target, httpapi.CallerOf(r).UserID, b.Reason)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -10,7 +10,8 @@ import (
 // because some clients and tools still use it.
 var Prefixes = []string{"/_matrix/client/v3", "/_matrix/client/r0"}
 
-// Routes is the client-server API route table, under Prefixes.
+// Routes is the client-server API route table, under Prefixes. Guest: true
+// marks the endpoints the spec's guest access module lets guests use.
 func (a *API) Routes() []httpapi.Route {
 	const (
 		no  = httpapi.NoAuth
@@ -20,29 +21,29 @@ func (a *API) Routes() []httpapi.Route {
 		// rooms.go
 		{Method: http.MethodPost, Path: "/createRoom", Auth: yes, Limit: "message", Handler: a.createRoom},
 		{Method: http.MethodPost, Path: "/join/{roomIdOrAlias}", Auth: yes, Handler: a.joinRoom},
-		{Method: http.MethodPost, Path: "/rooms/{roomId}/join", Auth: yes, Handler: a.joinRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/join", Auth: yes, Guest: true, Handler: a.joinRoom},
 		{Method: http.MethodPost, Path: "/knock/{roomIdOrAlias}", Auth: yes, Handler: a.knockRoom},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/invite", Auth: yes, Handler: a.inviteUser},
-		{Method: http.MethodPost, Path: "/rooms/{roomId}/leave", Auth: yes, Handler: a.leaveRoom},
+		{Method: http.MethodPost, Path: "/rooms/{roomId}/leave", Auth: yes, Guest: true, Handler: a.leaveRoom},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/forget", Auth: yes, Handler: a.forgetRoom},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/kick", Auth: yes, Handler: a.kickUser},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/ban", Auth: yes, Handler: a.banUser},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/unban", Auth: yes, Handler: a.unbanUser},
 		{Method: http.MethodGet, Path: "/joined_rooms", Auth: yes, Handler: a.joinedRooms},
-		{Method: http.MethodPut, Path: "/rooms/{roomId}/send/{eventType}/{txnId}", Auth: yes, Limit: "message", Handler: a.sendMessage},
-		{Method: http.MethodPut, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Limit: "message", Handler: a.putState},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Handler: a.getState},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/state", Auth: yes, Handler: a.getAllState},
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/send/{eventType}/{txnId}", Auth: yes, Guest: true, Limit: "message", Handler: a.sendMessage},
+		{Method: http.MethodPut, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Guest: true, Limit: "message", Handler: a.putState},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/state/{eventType}/{stateKey...}", Auth: yes, Guest: true, Handler: a.getState},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/state", Auth: yes, Guest: true, Handler: a.getAllState},
 		{Method: http.MethodPut, Path: "/rooms/{roomId}/redact/{eventId}/{txnId}", Auth: yes, Limit: "message", Handler: a.redactEvent},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/event/{eventId}", Auth: yes, Handler: a.getEvent},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/members", Auth: yes, Handler: a.getMembers},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/event/{eventId}", Auth: yes, Guest: true, Handler: a.getEvent},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/members", Auth: yes, Guest: true, Handler: a.getMembers},
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/joined_members", Auth: yes, Handler: a.joinedMembers},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/messages", Auth: yes, Handler: a.getMessages},
-		{Method: http.MethodGet, Path: "/rooms/{roomId}/context/{eventId}", Auth: yes, Handler: a.getContext},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/messages", Auth: yes, Guest: true, Handler: a.getMessages},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/context/{eventId}", Auth: yes, Guest: true, Handler: a.getContext},
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/upgrade", Auth: yes, Limit: "message", Handler: a.upgradeRoom},
 
 		// sync.go
-		{Method: http.MethodGet, Path: "/sync", Auth: yes, Handler: a.sync},
+		{Method: http.MethodGet, Path: "/sync", Auth: yes, Guest: true, Handler: a.sync},
 		{Method: http.MethodPost, Path: "/user/{userId}/filter", Auth: yes, Handler: a.createFilter},
 		{Method: http.MethodGet, Path: "/user/{userId}/filter/{filterId}", Auth: yes, Handler: a.getFilter},
 
@@ -58,7 +59,7 @@ func (a *API) Routes() []httpapi.Route {
 		// enough; the login limit would throttle every client behind one
 		// address refreshing every few minutes.
 		{Method: http.MethodPost, Path: "/refresh", Auth: no, Handler: a.refresh},
-		{Method: http.MethodGet, Path: "/account/whoami", Auth: yes, Handler: a.whoami},
+		{Method: http.MethodGet, Path: "/account/whoami", Auth: yes, Guest: true, Handler: a.whoami},
 		// auth_discovery.go: no SSO
 		{Method: http.MethodGet, Path: "/login/sso/redirect", Auth: no, Handler: a.ssoRedirect},
 		{Method: http.MethodGet, Path: "/login/sso/redirect/{idpId}", Auth: no, Handler: a.ssoRedirect},
@@ -67,15 +68,20 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/account/password", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.changePassword},
 		{Method: http.MethodPost, Path: "/account/deactivate", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.deactivateAccount},
 		{Method: http.MethodGet, Path: "/account/3pid", Auth: yes, Handler: a.threepids},
-		{Method: http.MethodGet, Path: "/devices", Auth: yes, Handler: a.getDevices},
-		{Method: http.MethodGet, Path: "/devices/{deviceId}", Auth: yes, Handler: a.getDevice},
-		{Method: http.MethodPut, Path: "/devices/{deviceId}", Auth: yes, Handler: a.putDevice},
+		{Method: http.MethodGet, Path: "/devices", Auth: yes, Guest: true, Handler: a.getDevices},
+		{Method: http.MethodGet, Path: "/devices/{deviceId}", Auth: yes, Guest: true, Handler: a.getDevice},
+		{Method: http.MethodPut, Path: "/devices/{deviceId}", Auth: yes, Guest: true, Handler: a.putDevice},
 		{Method: http.MethodDelete, Path: "/devices/{deviceId}", Auth: yes, Handler: a.deleteDevice},
 		{Method: http.MethodPost, Path: "/delete_devices", Auth: yes, Handler: a.deleteDevices},
 		{Method: http.MethodGet, Path: "/profile/{userId}", Auth: no, Handler: a.getProfile},
 		{Method: http.MethodGet, Path: "/profile/{userId}/{keyName}", Auth: no, Handler: a.getProfileField},
 		{Method: http.MethodPut, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.putProfileField},
 		{Method: http.MethodDelete, Path: "/profile/{userId}/{keyName}", Auth: yes, Handler: a.deleteProfileField},
+		// Guests may change their display name and no other profile field;
+		// the literal path shadows {keyName}, so it needs every method.
+		{Method: http.MethodGet, Path: "/profile/{userId}/displayname", Auth: no, Handler: a.getProfileField},
+		{Method: http.MethodPut, Path: "/profile/{userId}/displayname", Auth: yes, Guest: true, Handler: a.putProfileField},
+		{Method: http.MethodDelete, Path: "/profile/{userId}/displayname", Auth: yes, Guest: true, Handler: a.deleteProfileField},
 
 		// openid.go: issuing is rate limited like logins (each token is a row)
 		{Method: http.MethodPost, Path: "/user/{userId}/openid/request_token", Auth: yes, Limit: "login", Handler: a.requestOpenIDToken},
@@ -101,9 +107,9 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodPut, Path: "/presence/{userId}/status", Auth: yes, Handler: a.putPresence},
 
 		// keys.go
-		{Method: http.MethodPost, Path: "/keys/upload", Auth: yes, Handler: a.uploadKeys},
-		{Method: http.MethodPost, Path: "/keys/query", Auth: yes, Handler: a.queryKeys},
-		{Method: http.MethodPost, Path: "/keys/claim", Auth: yes, Handler: a.claimKeys},
+		{Method: http.MethodPost, Path: "/keys/upload", Auth: yes, Guest: true, Handler: a.uploadKeys},
+		{Method: http.MethodPost, Path: "/keys/query", Auth: yes, Guest: true, Handler: a.queryKeys},
+		{Method: http.MethodPost, Path: "/keys/claim", Auth: yes, Guest: true, Handler: a.claimKeys},
 		{Method: http.MethodGet, Path: "/keys/changes", Auth: yes, Handler: a.keyChanges},
 		{Method: http.MethodPost, Path: "/keys/device_signing/upload", Auth: yes, Handler: a.uploadDeviceSigning},
 		{Method: http.MethodPost, Path: "/keys/signatures/upload", Auth: yes, Handler: a.uploadSignatures},
@@ -125,7 +131,7 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodDelete, Path: "/room_keys/keys/{roomId}/{sessionId}", Auth: yes, Handler: a.deleteRoomKeys},
 
 		// to_device.go
-		{Method: http.MethodPut, Path: "/sendToDevice/{eventType}/{txnId}", Auth: yes, Handler: a.sendToDevice},
+		{Method: http.MethodPut, Path: "/sendToDevice/{eventType}/{txnId}", Auth: yes, Guest: true, Handler: a.sendToDevice},
 
 		// directory.go
 		{Method: http.MethodGet, Path: "/directory/room/{roomAlias}", Auth: no, Handler: a.getRoomAlias},
@@ -134,7 +140,7 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/aliases", Auth: yes, Handler: a.getLocalAliases},
 		{Method: http.MethodGet, Path: "/directory/list/room/{roomId}", Auth: no, Handler: a.getDirectoryVisibility},
 		{Method: http.MethodPut, Path: "/directory/list/room/{roomId}", Auth: yes, Handler: a.putDirectoryVisibility},
-		{Method: http.MethodGet, Path: "/publicRooms", Auth: httpapi.OptionalAuth, Handler: a.getPublicRooms},
+		{Method: http.MethodGet, Path: "/publicRooms", Auth: httpapi.OptionalAuth, Guest: true, Handler: a.getPublicRooms},
 		{Method: http.MethodPost, Path: "/publicRooms", Auth: yes, Handler: a.postPublicRooms},
 
 		// search.go
@@ -224,12 +230,12 @@ func (a *API) V1Routes() []httpapi.Route {
 		// hierarchy.go
 		{Method: http.MethodGet, Path: "/rooms/{roomId}/hierarchy", Auth: yes, Handler: a.getHierarchy},
 		// room_summary.go
-		{Method: http.MethodGet, Path: "/room_summary/{roomIdOrAlias}", Auth: httpapi.OptionalAuth, Handler: a.getRoomSummary},
+		{Method: http.MethodGet, Path: "/room_summary/{roomIdOrAlias}", Auth: httpapi.OptionalAuth, Guest: true, Handler: a.getRoomSummary},
 		// media.go (authenticated media, spec v1.11)
 		{Method: http.MethodGet, Path: "/media/config", Auth: yes, Handler: a.mediaConfig},
-		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaDownload(false)},
-		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}/{fileName}", Auth: yes, Handler: a.mediaDownload(false)},
-		{Method: http.MethodGet, Path: "/media/thumbnail/{serverName}/{mediaId}", Auth: yes, Handler: a.mediaThumbnail(false)},
+		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}", Auth: yes, Guest: true, Handler: a.mediaDownload(false)},
+		{Method: http.MethodGet, Path: "/media/download/{serverName}/{mediaId}/{fileName}", Auth: yes, Guest: true, Handler: a.mediaDownload(false)},
+		{Method: http.MethodGet, Path: "/media/thumbnail/{serverName}/{mediaId}", Auth: yes, Guest: true, Handler: a.mediaThumbnail(false)},
 		{Method: http.MethodGet, Path: "/media/preview_url", Auth: yes, Handler: a.mediaPreviewURL},
 		// auth_discovery.go: no OAuth 2.0 API
 		{Method: http.MethodGet, Path: "/auth_metadata", Auth: httpapi.NoAuth, Handler: a.authMetadata},
@@ -252,7 +258,7 @@ func (a *API) SlidingSyncRoutes() []httpapi.Route {
 func (a *API) UnversionedRoutes() []httpapi.Route {
 	const no = httpapi.NoAuth
 	return []httpapi.Route{
-		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, AllowLocked: true, Handler: a.versions},
+		{Method: http.MethodGet, Path: "/_matrix/client/versions", Auth: httpapi.OptionalAuth, AllowLocked: true, Guest: true, Handler: a.versions},
 		{Method: http.MethodGet, Path: "/.well-known/matrix/client", Auth: no, Handler: a.wellKnown},
 		// support.go
 		{Method: http.MethodGet, Path: "/.well-known/matrix/support", Auth: no, Handler: a.getSupport},

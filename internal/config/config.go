@@ -165,6 +165,7 @@ type Config struct {
 	PublicBaseURL            string               `yaml:"public_baseurl"`
 	Registration             string               `yaml:"registration"`
 	RegistrationSharedSecret string               `yaml:"registration_shared_secret"`
+	GuestAccess              bool                 `yaml:"guest_access"`
 	RateLimits               bool                 `yaml:"rate_limits"`
 	RateLimit                RateLimitSettings    `yaml:"rate_limit"`
 	MaxRequestBytes          int64                `yaml:"max_request_bytes"`

@@ -48,6 +48,10 @@ var settings = []setting{
 	{key: "registration_shared_secret", doc: "Secret that lets administration tools register users " +
 		"even when registration is disabled. Empty turns shared-secret registration off. If you " +
 		"set it, keep this file readable only by Axon."},
+	{key: "guest_access", doc: "Let anyone create a guest account (POST /register?kind=guest) " +
+		"without registering. Guests may only read and post in rooms that allow guests " +
+		"(m.room.guest_access can_join) and preview world-readable rooms, and may later upgrade " +
+		"to a full account when registration allows it. Off by default."},
 	{key: "rate_limits", doc: "Whether the rate limits below are enforced. Turning them off is " +
 		"meant for testing only."},
 	{key: "rate_limit", group: true, doc: "Per-client rate limits. per_second is the sustained " +

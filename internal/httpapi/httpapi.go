@@ -45,6 +45,10 @@ type Route struct {
 	// AllowLocked lets locked accounts through; the spec allows them only
 	// to log out.
 	AllowLocked bool
+	// Guest lets guest accounts call the route. The spec lists the few
+	// endpoints guests may use; every other route answers them
+	// M_GUEST_ACCESS_FORBIDDEN.
+	Guest bool
 }
 
 // NoBodyLimit is the Route.MaxBodyBytes of routes that limit bodies themselves.
@@ -55,6 +59,7 @@ type Caller struct {
 	UserID   string
 	DeviceID string
 	IsAdmin  bool
+	IsGuest  bool
 	Token    string
 	// Locked accounts get M_USER_LOCKED on every route without
 	// AllowLocked. Suspended accounts are refused actions by the services.
@@ -153,6 +158,10 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			}
 			if c.Locked && !rt.AllowLocked {
 				WriteError(w, r, mxerr.UserLocked())
+				return
+			}
+			if c.IsGuest && !rt.Guest {
+				WriteError(w, r, mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guest accounts may not use this endpoint"))
 				return
 			}
 			c.Token = token

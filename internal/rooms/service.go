@@ -115,7 +115,7 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{
+	s := &Service{
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
 		now:       time.Now,
 		roomsByID: make(map[string]*room),
@@ -123,6 +123,8 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		events:    newLRU[string, *Event](4096),
 		groups:    newLRU[int64, storage.StateMap](256),
 	}
+	s.Subscribe(s.evictGuests)
+	return s
 }
 
 // IsThreadRoot reports whether an event has thread replies.

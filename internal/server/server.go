@@ -132,7 +132,7 @@ func (x authAdapter) Authenticate(ctx context.Context, token, ip string) (httpap
 		return httpapi.Caller{}, err
 	}
 	x.a.SeenDevice(ctx, c.UserID, c.DeviceID, ip)
-	return httpapi.Caller{UserID: c.UserID, DeviceID: c.DeviceID, IsAdmin: c.IsAdmin, Locked: c.Locked, Suspended: c.Suspended}, nil
+	return httpapi.Caller{UserID: c.UserID, DeviceID: c.DeviceID, IsAdmin: c.IsAdmin, Locked: c.Locked, Suspended: c.Suspended, IsGuest: c.IsGuest}, nil
 }
 
 // Close stops push delivery and releases the database.

@@ -51,6 +51,7 @@ type TokenOwner struct {
 	UserID, DeviceID  string
 	IsAdmin           bool
 	Locked, Suspended bool
+	IsGuest           bool
 	// ExpiresTS is when the token expires (0: never).
 	ExpiresTS int64
 	// Previous says the token is the one a refresh replaced.
@@ -67,11 +68,11 @@ func (db *DB) DeviceByToken(ctx context.Context, tokenHash string) (*TokenOwner,
 	var o TokenOwner
 	var current bool
 	var expires sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT d.user_id, d.device_id, u.is_admin, u.locked, u.suspended, d.token_hash = $1,
+	err := db.read.QueryRowContext(ctx, `SELECT d.user_id, d.device_id, u.is_admin, u.locked, u.suspended, u.is_guest, d.token_hash = $1,
 		CASE WHEN d.token_hash = $1 THEN d.token_expires_ts ELSE d.prev_token_expires_ts END, d.old_refresh_hash IS NOT NULL
 		FROM devices d JOIN users u ON u.user_id = d.user_id
 		WHERE (d.token_hash = $1 OR d.prev_token_hash = $1) AND u.deactivated = 0`, tokenHash).
-		Scan(&o.UserID, &o.DeviceID, &o.IsAdmin, &o.Locked, &o.Suspended, &current, &expires, &o.RotationPending)
+		Scan(&o.UserID, &o.DeviceID, &o.IsAdmin, &o.Locked, &o.Suspended, &o.IsGuest, &current, &expires, &o.RotationPending)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

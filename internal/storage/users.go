@@ -20,6 +20,8 @@ type User struct {
 	DisplayName  string
 	AvatarURL    string
 	CreatedTS    int64
+	// IsGuest marks a guest account (POST /register?kind=guest).
+	IsGuest bool
 }
 
 // ErrExists is returned when a unique row already exists.
@@ -28,8 +30,8 @@ var ErrExists = errors.New("already exists")
 // CreateUser inserts a user; ErrExists if the localpart is taken.
 func (db *DB) CreateUser(ctx context.Context, u User) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, localpart, password_hash, is_admin, displayname, created_ts)
-			VALUES ($1, $2, $3, $4, $5, $6)`, u.UserID, u.Localpart, nullStr(u.PasswordHash), u.IsAdmin, nullStr(u.DisplayName), u.CreatedTS)
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, localpart, password_hash, is_admin, displayname, created_ts, is_guest)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.UserID, u.Localpart, nullStr(u.PasswordHash), u.IsAdmin, nullStr(u.DisplayName), u.CreatedTS, u.IsGuest)
 		if isUniqueViolation(err) {
 			return ErrExists
 		}
@@ -43,11 +45,11 @@ func isUniqueViolation(err error) bool {
 
 func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
-const userCols = `user_id, localpart, COALESCE(password_hash, ''), is_admin, deactivated, locked, suspended, COALESCE(displayname, ''), COALESCE(avatar_url, ''), created_ts`
+const userCols = `user_id, localpart, COALESCE(password_hash, ''), is_admin, deactivated, locked, suspended, COALESCE(displayname, ''), COALESCE(avatar_url, ''), created_ts, is_guest`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User
-	err := row.Scan(&u.UserID, &u.Localpart, &u.PasswordHash, &u.IsAdmin, &u.Deactivated, &u.Locked, &u.Suspended, &u.DisplayName, &u.AvatarURL, &u.CreatedTS)
+	err := row.Scan(&u.UserID, &u.Localpart, &u.PasswordHash, &u.IsAdmin, &u.Deactivated, &u.Locked, &u.Suspended, &u.DisplayName, &u.AvatarURL, &u.CreatedTS, &u.IsGuest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -153,6 +155,43 @@ type Device struct {
 // device_id replaces the old session).
 func (db *DB) UpsertDevice(ctx context.Context, userID, deviceID, displayName, tokenHash string, now int64) error {
 	return db.UpsertSession(ctx, Session{UserID: userID, DeviceID: deviceID, DisplayName: displayName, TokenHash: tokenHash}, now)
+}
+
+// ErrTokenUsedUp is returned when a registration token can no longer be used.
+var ErrTokenUsedUp = errors.New("registration token used up")
+
+// UpgradeGuest turns a guest account into a full one with a password (""
+// for none), consuming one use of token when it is not "". ErrNotFound if
+// the user is not (or no longer) a guest, ErrTokenUsedUp if the token is
+// no longer valid; nothing changes then.
+func (db *DB) UpgradeGuest(ctx context.Context, userID, passwordHash, token string, now int64) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		if token != "" {
+			res, err := tx.ExecContext(ctx, `UPDATE registration_tokens SET completed = completed + 1 WHERE token = $1 AND revoked = 0
+				AND (uses_allowed IS NULL OR completed < uses_allowed) AND (expiry_ts IS NULL OR expiry_ts > $2)`, token, now)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return ErrTokenUsedUp
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE users SET is_guest = 0, password_hash = $2 WHERE user_id = $1 AND is_guest = 1 AND deactivated = 0`,
+			userID, nullStr(passwordHash))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}
+
+// JoinedGuests returns the guest accounts joined to a room.
+func (db *DB) JoinedGuests(ctx context.Context, roomID string) ([]string, error) {
+	return db.strings(ctx, `SELECT cs.state_key FROM current_state cs JOIN users u ON u.user_id = cs.state_key
+		WHERE cs.room_id = $1 AND cs.type = 'm.room.member' AND cs.membership = 'join' AND u.is_guest = 1`, roomID)
 }
 
 // ListDevices returns a user's devices.

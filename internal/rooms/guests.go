@@ -1,0 +1,58 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+)
+
+// Guest accounts (the spec's guest access module) may join only rooms whose
+// m.room.guest_access is can_join, and must leave when that changes.
+
+// GuestJoin joins a guest account to a room, refusing rooms that do not let
+// guests join (M_GUEST_ACCESS_FORBIDDEN), even when the guest is invited.
+func (s *Service) GuestJoin(ctx context.Context, roomIDOrAlias, user, reason string) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, roomIDOrAlias)
+	if err != nil {
+		return "", err
+	}
+	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.guest_access", "")
+	if err != nil {
+		return "", err
+	}
+	if ev == nil || !guestsCanJoin(ev) {
+		return "", mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
+	}
+	return s.Join(ctx, roomID, user, reason)
+}
+
+func guestsCanJoin(ev *Event) bool {
+	var c struct {
+		GuestAccess string `json:"guest_access"`
+	}
+	_ = json.Unmarshal(ev.PDU.Content, &c)
+	return c.GuestAccess == "can_join"
+}
+
+// evictGuests is a listener: when a room's m.room.guest_access stops being
+// can_join, its joined guests leave, as the spec requires. The leaves are
+// sent after the event's own write has finished (listeners run inside it).
+func (s *Service) evictGuests(ev *Event) {
+	if ev.Type != "m.room.guest_access" || ev.StateKey == nil || *ev.StateKey != "" || guestsCanJoin(ev) {
+		return
+	}
+	go func() {
+		ctx := context.Background()
+		guests, err := s.db.JoinedGuests(ctx, ev.RoomID)
+		if err != nil {
+			s.log.Error("listing guests to remove", "room", ev.RoomID, "err", err)
+			return
+		}
+		for _, g := range guests {
+			if err := s.Leave(ctx, ev.RoomID, g, "Guest access was turned off"); err != nil {
+				s.log.Warn("removing guest", "room", ev.RoomID, "user", g, "err", err)
+			}
+		}
+	}()
+}
