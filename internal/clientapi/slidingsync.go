@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/httpapi"
@@ -15,15 +16,6 @@ import (
 func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) {
 	c := httpapi.CallerOf(r)
 	q := r.URL.Query()
-	var timeout time.Duration
-	if t := q.Get("timeout"); t != "" {
-		ms, err := strconv.ParseInt(t, 10, 64)
-		if err != nil || ms < 0 {
-			httpapi.WriteError(w, r, mxerr.InvalidParam("timeout must be a non-negative integer"))
-			return
-		}
-		timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
-	}
 	body, err := httpapi.ReadBody(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -36,7 +28,27 @@ func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	resp, err := a.SlidingSync.Sync(r.Context(), c.UserID, c.DeviceID, q.Get("pos"), timeout, &req)
+	req.V4 = strings.HasPrefix(r.URL.Path, "/_matrix/client/v4/")
+	// pos and timeout are query parameters for today's clients and Synapse;
+	// the MSC's current text moves them into the body.
+	pos := q.Get("pos")
+	if pos == "" && req.Pos != nil {
+		pos = *req.Pos
+	}
+	var ms int64
+	if t := q.Get("timeout"); t != "" {
+		if ms, err = strconv.ParseInt(t, 10, 64); err != nil || ms < 0 {
+			httpapi.WriteError(w, r, mxerr.InvalidParam("timeout must be a non-negative integer"))
+			return
+		}
+	} else if req.Timeout != nil {
+		if ms = *req.Timeout; ms < 0 {
+			httpapi.WriteError(w, r, mxerr.InvalidParam("timeout must be a non-negative integer"))
+			return
+		}
+	}
+	timeout := min(time.Duration(min(ms, int64(maxSyncTimeout/time.Millisecond)))*time.Millisecond, maxSyncTimeout)
+	resp, err := a.SlidingSync.Sync(r.Context(), c.UserID, c.DeviceID, pos, timeout, &req)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

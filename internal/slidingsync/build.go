@@ -22,27 +22,125 @@ type entry struct {
 // roomReq is the merged configuration of one room in the response.
 type roomReq struct {
 	timelineLimit int
-	required      map[[2]string]bool
-	lists         map[string]bool
-	subscribed    bool
+	// cfgs are the required_state of each rule the room matched; a state
+	// entry is wanted if any of them wants it (their union), each applying
+	// its own exclusions.
+	cfgs       []RequiredState
+	lazy       bool
+	lists      map[string]bool
+	subscribed bool
 }
 
 func (rr *roomReq) add(cfg RoomConfig) {
-	rr.timelineLimit = max(rr.timelineLimit, min(cfg.TimelineLimit, maxTimelineLimit))
-	for _, p := range cfg.RequiredState {
-		if len(p) == 2 {
-			rr.required[[2]string{p[0], p[1]}] = true
+	rr.timelineLimit = max(rr.timelineLimit, min(max(cfg.TimelineLimit, 0), maxTimelineLimit))
+	if len(cfg.RequiredState.Pairs) > 0 {
+		rr.cfgs = append(rr.cfgs, cfg.RequiredState)
+	}
+	for _, p := range cfg.RequiredState.Pairs {
+		if p == [2]string{"m.room.member", "$LAZY"} {
+			rr.lazy = true
 		}
 	}
 }
 
+// wants reports whether the combined config asks for a state entry (lazy
+// members aside).
+func (rr *roomReq) wants(k storage.StateKey, me string) bool {
+	match := func(p [2]string) bool {
+		if p[0] != "*" && p[0] != k.Type {
+			return false
+		}
+		switch p[1] {
+		case "*":
+			return true
+		case "$ME":
+			return k.StateKey == me
+		case "$LAZY":
+			return false
+		}
+		return p[1] == k.StateKey
+	}
+	for _, c := range rr.cfgs {
+		in := false
+		for _, p := range c.Pairs {
+			if match(p) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			continue
+		}
+		out := false
+		for _, p := range c.Exclude {
+			if match(p) {
+				out = true
+				break
+			}
+		}
+		if !out {
+			return true
+		}
+	}
+	return false
+}
+
+// stateKey is a canonical form of the combined required_state, kept per
+// room on the connection to tell when the client asks for more state.
 func (rr *roomReq) stateKey() string {
-	keys := make([]string, 0, len(rr.required))
-	for k := range rr.required {
-		keys = append(keys, k[0]+"\x00"+k[1])
+	seen := map[string]bool{}
+	var keys []string
+	for _, c := range rr.cfgs {
+		prefix := "+"
+		if len(c.Exclude) > 0 {
+			// A config with exclusions is kept whole: its entries only
+			// mean something together.
+			var parts []string
+			for _, p := range c.Pairs {
+				parts = append(parts, "+"+p[0]+"\x00"+p[1])
+			}
+			for _, p := range c.Exclude {
+				parts = append(parts, "-"+p[0]+"\x00"+p[1])
+			}
+			sort.Strings(parts)
+			prefix = "=" + strings.Join(parts, "\x02")
+			if !seen[prefix] {
+				seen[prefix] = true
+				keys = append(keys, prefix)
+			}
+			continue
+		}
+		for _, p := range c.Pairs {
+			k := prefix + p[0] + "\x00" + p[1]
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		}
 	}
 	sort.Strings(keys)
 	return strings.Join(keys, "\x01")
+}
+
+// stateExpanded reports whether the required_state now covers entries the
+// one last sent (old, a stateKey) did not: only then is state resent.
+func stateExpanded(old, now string) bool {
+	if old == now {
+		return false
+	}
+	had := map[string]bool{}
+	for _, k := range strings.Split(old, "\x01") {
+		had[k] = true
+	}
+	if had["+*\x00*"] {
+		return false
+	}
+	for _, k := range strings.Split(now, "\x01") {
+		if k != "" && !had[k] {
+			return true
+		}
+	}
+	return false
 }
 
 type builder struct {
@@ -55,6 +153,8 @@ type builder struct {
 	to     sync.Token
 	viewer rooms.Viewer
 	direct map[string]bool
+	// mems are the user's memberships (every room, any membership).
+	mems []storage.Membership
 	// ownReceipts are rooms where the user's receipts changed (new counts).
 	ownReceipts map[string]bool
 	receipts    []storage.Receipt
@@ -80,6 +180,7 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	if err != nil {
 		return nil, nil, false, err
 	}
+	b.mems = mems
 	byRoom := make(map[string]storage.Membership, len(mems))
 	var cands []entry
 	ids := make([]string, 0, len(mems))
@@ -143,7 +244,7 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	get := func(roomID string) *roomReq {
 		rr := want[roomID]
 		if rr == nil {
-			rr = &roomReq{required: map[[2]string]bool{}, lists: map[string]bool{}}
+			rr = &roomReq{lists: map[string]bool{}}
 			want[roomID] = rr
 		}
 		return rr
@@ -165,7 +266,14 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		if old, ok := prev.counts[name]; !ok || old != len(filtered) {
 			countsChanged = true
 		}
-		for _, r := range l.Ranges {
+		ranges := l.Ranges
+		if len(l.Range) == 2 {
+			ranges = append(ranges[:len(ranges):len(ranges)], l.Range)
+		} else if l.Ranges == nil && l.Range == nil {
+			// The MSC: a list without a range covers every matching room.
+			ranges = [][]int{{0, len(filtered) - 1}}
+		}
+		for _, r := range ranges {
 			if len(r) != 2 || r[0] < 0 || r[1] < r[0] {
 				continue
 			}
@@ -228,7 +336,11 @@ func (b *builder) matches(e entry, f *Filters, spaceChildren map[string]map[stri
 		return true
 	}
 	roomID := e.m.RoomID
-	if f.IsInvite != nil && *f.IsInvite != (e.m.Membership == "invite") {
+	isInvite := f.IsInvite
+	if isInvite == nil {
+		isInvite = f.IsInvited
+	}
+	if isInvite != nil && *isInvite != (e.m.Membership == "invite") {
 		return false
 	}
 	if f.IsDM != nil && *f.IsDM != b.direct[roomID] {

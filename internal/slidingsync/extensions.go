@@ -161,19 +161,12 @@ func (b *builder) e2ee(ctx context.Context) (map[string]any, int, error) {
 			}
 		}
 	}
-	if b.since.Pos > 0 && db.StreamPosition(storage.StreamEvents) > b.since.Pos {
-		// Members who joined or left the user's rooms since the last response.
-		rows, err := db.EventsAfter(ctx, b.since.Pos, b.to.Pos, 1001)
+	if b.since.Pos > 0 {
+		joined, gone, err := b.memberChanges(ctx)
 		if err != nil {
 			return nil, 0, err
 		}
-		var joinedOrLeft []*storage.Event
-		for _, r := range rows {
-			if r.Type == "m.room.member" && r.StateKey != nil && *r.StateKey != b.user {
-				joinedOrLeft = append(joinedOrLeft, r)
-			}
-		}
-		if len(joinedOrLeft) > 0 {
+		if len(joined)+len(gone) > 0 {
 			shared, err := b.sharedUsers(ctx)
 			if err != nil {
 				return nil, 0, err
@@ -182,15 +175,15 @@ func (b *builder) e2ee(ctx context.Context) (map[string]any, int, error) {
 			for _, u := range changed {
 				seen[u] = true
 			}
-			for _, r := range joinedOrLeft {
-				u := *r.StateKey
-				if seen[u] {
-					continue
-				}
-				seen[u] = true
-				if shared[u] {
+			for u := range joined {
+				if !seen[u] && shared[u] {
+					seen[u] = true
 					changed = append(changed, u)
-				} else {
+				}
+			}
+			for u := range gone {
+				if !seen[u] && !shared[u] {
+					seen[u] = true
 					left = append(left, u)
 				}
 			}
@@ -207,6 +200,64 @@ func (b *builder) e2ee(ctx context.Context) (map[string]any, int, error) {
 		"device_lists":                     map[string]any{"changed": changed, "left": left},
 	}
 	return out, len(changed) + len(left), nil
+}
+
+// memberChanges returns the users who joined, and who left, rooms the user
+// is (or was, until since) in, since the last response: the users whose
+// devices the client starts or may stop tracking. Only rooms whose newest
+// event is after since are read, found from the in-memory activity, rather
+// than every event since then. The user's own join or leave counts all the
+// room's members.
+func (b *builder) memberChanges(ctx context.Context) (map[string]bool, map[string]bool, error) {
+	s := b.s
+	var roomIDs []string
+	s.mu.Lock()
+	for _, m := range b.mems {
+		switch m.Membership {
+		case "join":
+			if s.mu.latest[m.RoomID] > b.since.Pos {
+				roomIDs = append(roomIDs, m.RoomID)
+			}
+		case "leave", "ban":
+			if m.StreamPos > b.since.Pos {
+				roomIDs = append(roomIDs, m.RoomID)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(roomIDs) == 0 {
+		return nil, nil, nil
+	}
+	changes, err := s.db.MemberChangesIn(ctx, roomIDs, b.since.Pos, b.to.Pos)
+	if err != nil {
+		return nil, nil, err
+	}
+	joined, gone := map[string]bool{}, map[string]bool{}
+	for _, c := range changes {
+		switch {
+		case c.UserID == b.user && c.Membership == "join":
+			for _, u := range s.sync.Notifier.RoomMembers(ctx, c.RoomID) {
+				joined[u] = true
+			}
+		case c.UserID == b.user && (c.Membership == "leave" || c.Membership == "ban"):
+			byM, err := s.rooms.MembersByMembership(ctx, c.RoomID)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, u := range byM["join"] {
+				gone[u] = true
+			}
+		case c.Membership == "join":
+			joined[c.UserID] = true
+			delete(gone, c.UserID)
+		case c.Membership == "leave" || c.Membership == "ban":
+			gone[c.UserID] = true
+			delete(joined, c.UserID)
+		}
+	}
+	delete(joined, b.user)
+	delete(gone, b.user)
+	return joined, gone, nil
 }
 
 // sharedUsers returns the users sharing a joined room with the user.

@@ -11,16 +11,20 @@ import (
 )
 
 // room builds one room's entry: whole when the connection has not sent it
-// (or the client asked for a longer timeline), else what changed since it
-// was last sent. It returns nil when nothing changed.
+// (or sent it only as an invite), with more history when the client asked
+// for a longer timeline, else what changed since it was last sent. It
+// returns nil when nothing changed.
 func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (*Room, roomSent, error) {
 	roomID := m.RoomID
 	sent, wasSent := b.prev.sent[roomID]
 	reqKey := rr.stateKey()
-	now := roomSent{timelineLimit: rr.timelineLimit, requiredState: reqKey, upto: b.to.Pos}
-	initial := !wasSent
-	expanded := wasSent && rr.timelineLimit > sent.timelineLimit
-	stateChanged := wasSent && reqKey != sent.requiredState
+	isInvite := m.Membership == "invite" || m.Membership == "knock"
+	now := roomSent{timelineLimit: rr.timelineLimit, requiredState: reqKey, upto: b.to.Pos, invite: isInvite}
+	// A room the client has only seen as an invite has none of its real
+	// state or timeline yet: once joined it is sent as new.
+	initial := !wasSent || (sent.invite && !isInvite)
+	expanded := !initial && rr.timelineLimit > sent.timelineLimit
+	stateChanged := !initial && stateExpanded(sent.requiredState, reqKey)
 
 	s := b.s
 	s.mu.Lock()
@@ -30,11 +34,11 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		bump = m.StreamPos
 	}
 
-	if m.Membership == "invite" || m.Membership == "knock" {
-		if !initial && m.StreamPos <= sent.upto && !stateChanged {
+	if isInvite {
+		if !initial && m.StreamPos <= sent.upto {
 			return nil, now, nil
 		}
-		return b.inviteRoom(ctx, m, initial), now, nil
+		return b.inviteRoom(ctx, m, initial, rr), now, nil
 	}
 
 	// upto is where the user's view of the room ends: now, or their leave.
@@ -43,10 +47,26 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		upto = m.StreamPos
 	}
 	if !initial && !expanded && !stateChanged && latest <= sent.upto && !b.ownReceipts[roomID] {
-		now.upto = sent.upto
+		// Nothing new: the client still holds what was sent before (a
+		// timeline that long, contiguous).
+		now.upto, now.timelineLimit = sent.upto, sent.timelineLimit
 		return nil, now, nil
 	}
-	room := &Room{Initial: initial, ExpandedTimeline: expanded, BumpStamp: bump, IsDM: b.direct[roomID]}
+	room := &Room{Initial: initial, BumpStamp: bump, IsDM: b.direct[roomID]}
+	if expanded {
+		if b.req.V4 {
+			room.ExpandedTimeline = true
+		} else {
+			room.UnstableExpandedTimeline = true
+		}
+	}
+	if b.req.V4 {
+		room.Membership = m.Membership
+		for l := range rr.lists {
+			room.Lists = append(room.Lists, l)
+		}
+		sort.Strings(room.Lists)
+	}
 	after := int64(0)
 	if !initial && !expanded {
 		after = sent.upto
@@ -71,13 +91,25 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		if tl, err = s.rooms.FilterVisible(ctx, b.user, tl); err != nil {
 			return nil, now, err
 		}
-	} else if limit == 0 && after < upto {
+	} else if limit == 0 && after < upto && latest > after {
 		room.Limited = true
 	}
+	if expanded && len(tl) > 0 && tl[0].StreamPos <= sent.upto {
+		// The timeline now starts before what the client holds: it must
+		// take it as a new chunk (matrix-js-sdk only de-duplicates and
+		// orders the older events of a limited timeline).
+		room.Limited = true
+	}
+	if !initial && !expanded && !room.Limited {
+		// No gap: the client's contiguous timeline only grew.
+		now.timelineLimit = max(now.timelineLimit, sent.timelineLimit)
+	}
 	live := 0
-	for _, ev := range tl {
-		if wasSent && ev.StreamPos > sent.upto {
-			live++
+	if !initial {
+		for _, ev := range tl {
+			if ev.StreamPos > sent.upto {
+				live++
+			}
 		}
 	}
 	room.NumLive = &live
@@ -90,27 +122,47 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 
 	// Which state to send: all the required state when the room or its
 	// required_state is new, else what changed since it was last sent.
-	stateDelta := initial || stateChanged
+	full := initial || stateChanged
+	look := full || room.Limited || expanded
+	// State already sent is not resent: what changed since the room was
+	// last sent (even when the timeline reaches further back).
+	stateAfter := int64(0)
+	if !initial {
+		stateAfter = sent.upto
+	}
 	memberChange := initial
+	nameChange := initial
 	for _, ev := range tl {
-		if ev.IsState() {
-			if ev.Type == "m.room.member" {
+		if ev.IsState() && ev.StreamPos > stateAfter {
+			switch ev.Type {
+			case "m.room.member":
 				memberChange = true
-			}
-			if ev.Type == "m.room.name" || ev.Type == "m.room.avatar" {
-				stateDelta = true
+			case "m.room.name", "m.room.avatar":
+				nameChange = true
 			}
 		}
 	}
-	state, err := b.requiredState(ctx, roomID, rr, tl, upto, after, stateDelta || room.Limited || expanded || memberChange, initial || stateChanged)
+	state, err := b.requiredState(ctx, roomID, rr, tl, upto, stateAfter, look || memberChange || nameChange, full)
 	if err != nil {
 		return nil, now, err
 	}
-	room.RequiredState = s.rooms.FormatAll(ctx, state, b.viewer, rooms.FormatOpts{OmitRoomID: true})
-	if initial || stateDelta || memberChange {
-		b.nameAndHeroes(ctx, roomID, room, initial || memberChange)
+	for _, ev := range state {
+		switch ev.Type {
+		case "m.room.member":
+			if ev.StreamPos > stateAfter {
+				memberChange = true
+			}
+		case "m.room.name", "m.room.avatar":
+			if ev.StreamPos > stateAfter {
+				nameChange = true
+			}
+		}
 	}
-	if initial || memberChange {
+	room.RequiredState = s.rooms.FormatAll(ctx, state, b.viewer, rooms.FormatOpts{OmitRoomID: true})
+	if nameChange || memberChange {
+		b.nameAndHeroes(ctx, roomID, room, memberChange)
+	}
+	if memberChange {
 		byM, err := s.rooms.MembersByMembership(ctx, roomID)
 		if err == nil {
 			jc, ic := len(byM["join"]), len(byM["invite"])
@@ -129,9 +181,9 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 
 // requiredState returns the state events the room config asks for: all of
 // them (full), or those that changed after "after" plus lazily loaded
-// members of the timeline's senders.
+// members of the timeline's senders and membership targets.
 func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq, tl []*rooms.Event, upto, after int64, look, full bool) ([]*rooms.Event, error) {
-	if len(rr.required) == 0 || (!look && len(tl) == 0) {
+	if (len(rr.cfgs) == 0 && !rr.lazy) || (!look && len(tl) == 0) {
 		return nil, nil
 	}
 	var st storage.StateMap
@@ -144,24 +196,14 @@ func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq,
 	if err != nil {
 		return nil, err
 	}
-	lazy := rr.required[[2]string{"m.room.member", "$LAZY"}]
-	senders := map[string]bool{}
-	for _, ev := range tl {
-		senders[ev.Sender] = true
-	}
-	wildAll := rr.required[[2]string{"*", "*"}]
-	wantKey := func(k storage.StateKey) (bool, bool) {
-		if wildAll || rr.required[[2]string{k.Type, "*"}] || rr.required[[2]string{k.Type, k.StateKey}] ||
-			rr.required[[2]string{"*", k.StateKey}] {
-			return true, false
+	lazyUsers := map[string]bool{}
+	if rr.lazy {
+		for _, ev := range tl {
+			lazyUsers[ev.Sender] = true
+			if ev.Type == "m.room.member" && ev.StateKey != nil {
+				lazyUsers[*ev.StateKey] = true
+			}
 		}
-		if k.StateKey == b.user && rr.required[[2]string{k.Type, "$ME"}] {
-			return true, false
-		}
-		if k.Type == "m.room.member" && lazy && senders[k.StateKey] {
-			return true, true
-		}
-		return false, false
 	}
 	inTL := map[string]bool{}
 	for _, ev := range tl {
@@ -170,8 +212,11 @@ func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq,
 	var ids []string
 	lazyIDs := map[string]bool{}
 	for k, id := range st {
-		ok, isLazy := wantKey(k)
-		if !ok || (inTL[id] && !full) {
+		isLazy := k.Type == "m.room.member" && lazyUsers[k.StateKey]
+		if !isLazy && !rr.wants(k, b.user) {
+			continue
+		}
+		if inTL[id] && !full {
 			continue
 		}
 		ids = append(ids, id)
@@ -241,8 +286,15 @@ func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, 
 }
 
 // inviteRoom is an invited (or knocked) room: its stripped state.
-func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial bool) *Room {
+func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial bool, rr *roomReq) *Room {
 	room := &Room{Initial: initial, BumpStamp: m.StreamPos, IsDM: b.direct[m.RoomID]}
+	if b.req.V4 {
+		room.Membership = m.Membership
+		for l := range rr.lists {
+			room.Lists = append(room.Lists, l)
+		}
+		sort.Strings(room.Lists)
+	}
 	ev, err := b.s.rooms.Event(ctx, m.EventID)
 	if err != nil {
 		return room
@@ -270,7 +322,11 @@ func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial 
 		}
 	}
 	out = append(out, rooms.StrippedState{Content: json.RawMessage(ev.PDU.Content), Sender: ev.Sender, StateKey: *ev.StateKey, Type: ev.Type})
-	room.InviteState = out
+	if b.req.V4 {
+		room.StrippedState = out
+	} else {
+		room.InviteState = out
+	}
 	var c struct {
 		IsDirect bool `json:"is_direct"`
 	}

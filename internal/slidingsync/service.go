@@ -33,6 +33,9 @@ const (
 	connTTL = 30 * time.Minute
 	// maxTimelineLimit caps timeline_limit.
 	maxTimelineLimit = 100
+	// maxLists and maxSubscriptions are the MSC's limits per request.
+	maxLists         = 100
+	maxSubscriptions = 100
 )
 
 // Service answers sliding sync requests.
@@ -189,6 +192,24 @@ type conn struct {
 	lastUsed time.Time
 	next     int64
 	states   map[int64]*connState
+
+	// turn is closed when a newer request arrives on the connection, so a
+	// long-poll the client has given up on answers at once instead of
+	// holding the connection until its timeout.
+	turnMu stdsync.Mutex
+	turn   chan struct{}
+}
+
+// takeTurn ends the wait of the request in progress (if any) and returns
+// the channel that ends this one's.
+func (c *conn) takeTurn() <-chan struct{} {
+	c.turnMu.Lock()
+	defer c.turnMu.Unlock()
+	if c.turn != nil {
+		close(c.turn)
+	}
+	c.turn = make(chan struct{})
+	return c.turn
 }
 
 // connState is what the client is known to have at one pos.
@@ -205,6 +226,8 @@ type roomSent struct {
 	// upto is the stream position the client's view of the room is
 	// complete up to.
 	upto int64
+	// invite is set when the room was sent as an invite (stripped state).
+	invite bool
 }
 
 func (s *Service) getConn(key connKey, create bool) *conn {
@@ -255,12 +278,20 @@ func errUnknownPos() error {
 // Sync answers one request. pos is "" for a new connection; timeout is how
 // long to wait for something new.
 func (s *Service) Sync(ctx context.Context, user, device, pos string, timeout time.Duration, req *Request) (*Response, error) {
+	if len(req.Lists) > maxLists {
+		return nil, mxerr.InvalidParam("at most %d lists", maxLists)
+	}
+	if len(req.RoomSubscriptions) > maxSubscriptions {
+		return nil, mxerr.InvalidParam("at most %d room subscriptions", maxSubscriptions)
+	}
 	key := connKey{user, device, req.ConnID}
 	var c *conn
 	var prev *connState
 	var prevPos int64
+	var turn <-chan struct{}
 	if pos == "" {
 		c = s.getConn(key, true)
+		turn = c.takeTurn()
 		c.mu.Lock()
 		c.states = map[int64]*connState{}
 	} else {
@@ -272,6 +303,7 @@ func (s *Service) Sync(ctx context.Context, user, device, pos string, timeout ti
 		if c == nil {
 			return nil, errUnknownPos()
 		}
+		turn = c.takeTurn()
 		c.mu.Lock()
 		prev = c.states[n]
 		if prev == nil {
@@ -300,6 +332,8 @@ func (s *Service) Sync(ctx context.Context, user, device, pos string, timeout ti
 		}
 		select {
 		case <-wake:
+		case <-turn:
+			return s.commit(c, prevPos, resp, next), nil
 		case <-timer.C:
 			return s.commit(c, prevPos, resp, next), nil
 		case <-ctx.Done():

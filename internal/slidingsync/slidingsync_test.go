@@ -34,7 +34,11 @@ type ssRoom struct {
 	NotificationCount int               `json:"notification_count"`
 	HighlightCount    int               `json:"highlight_count"`
 	InviteState       []ssEvent         `json:"invite_state"`
-	ExpandedTimeline  bool              `json:"expanded_timeline"`
+	ExpandedTimeline  bool              `json:"unstable_expanded_timeline"`
+	V4Expanded        bool              `json:"expanded_timeline"`
+	StrippedState     []ssEvent         `json:"stripped_state"`
+	Membership        string            `json:"membership"`
+	Lists             []string          `json:"lists"`
 }
 
 type ssEvent struct {
