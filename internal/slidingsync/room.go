@@ -205,10 +205,6 @@ func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq,
 			}
 		}
 	}
-	inTL := map[string]bool{}
-	for _, ev := range tl {
-		inTL[ev.EventID] = true
-	}
 	var ids []string
 	lazyIDs := map[string]bool{}
 	for k, id := range st {
@@ -216,9 +212,8 @@ func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq,
 		if !isLazy && !rr.wants(k, b.user) {
 			continue
 		}
-		if inTL[id] && !full {
-			continue
-		}
+		// State events of the timeline are sent here too: matrix-js-sdk
+		// takes room state only from required_state (as Synapse sends it).
 		ids = append(ids, id)
 		if isLazy {
 			lazyIDs[id] = true

@@ -1,0 +1,385 @@
+package slidingsync_test
+
+// Behaviour matrix-rust-sdk (Element X) and matrix-js-sdk rely on, and the
+// request forms of the MSC's current text.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+const v4Path = "/_matrix/client/v4/sync"
+
+// v4 posts a body to /v4/sync with pos and timeout in the body.
+func v4(t *testing.T, r *testrig.Rig, c *mautrix.Client, body map[string]any) (*ssResp, map[string]json.RawMessage) {
+	t.Helper()
+	status, raw := r.Do(http.MethodPost, v4Path, c.AccessToken, jsonReader(body))
+	if status != http.StatusOK {
+		t.Fatalf("v4 sync: %d %s", status, raw)
+	}
+	var out ssResp
+	if err := json.Unmarshal(raw, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rawRooms struct {
+		Rooms map[string]json.RawMessage `json:"rooms"`
+	}
+	_ = json.Unmarshal(raw, &rawRooms)
+	return &out, rawRooms.Rooms
+}
+
+func invite(t *testing.T, from, to *mautrix.Client, room id.RoomID) {
+	t.Helper()
+	if _, err := from.InviteUser(context.Background(), room, &mautrix.ReqInviteUser{UserID: to.UserID}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func join(t *testing.T, c *mautrix.Client, room id.RoomID) {
+	t.Helper()
+	if _, err := c.JoinRoomByID(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func stateTypes(rr *ssRoom) map[string]int {
+	out := map[string]int{}
+	for _, raw := range rr.RequiredState {
+		var ev ssEvent
+		_ = json.Unmarshal(raw, &ev)
+		out[ev.Type]++
+	}
+	return out
+}
+
+// An invite seen as stripped state is sent whole (initial) once joined, so
+// the client replaces the stripped state with the real room.
+func TestJoinedInviteIsInitial(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "Party")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 5, map[string]any{
+		"required_state": [][]string{{"m.room.create", ""}, {"m.room.name", ""}}})})
+	first := ss(t, r, bob, "", 0, body)
+	invite(t, alice, bob, room)
+	resp := ss(t, r, bob, first.Pos, 5000, body)
+	if ri := resp.Rooms[room.String()]; ri == nil || !ri.Initial || len(ri.InviteState) == 0 || len(ri.StrippedState) != 0 {
+		t.Fatalf("invite on the unstable path has invite_state: %+v", ri)
+	}
+	join(t, bob, room)
+	resp = ss(t, r, bob, resp.Pos, 5000, body)
+	rj := resp.Rooms[room.String()]
+	if rj == nil || !rj.Initial || len(rj.InviteState) != 0 {
+		t.Fatalf("joined room should be initial: %+v", rj)
+	}
+	if st := stateTypes(rj); st["m.room.create"] != 1 || st["m.room.name"] != 1 {
+		t.Fatalf("joined room's required_state is whole: %v", st)
+	}
+	if len(rj.Timeline) != 5 || rj.Timeline[4].Type != "m.room.member" || !rj.Limited || rj.Name != "Party" {
+		t.Fatalf("joined room's timeline: %+v", rj)
+	}
+}
+
+// Raising timeline_limit resends the room with the longer timeline marked
+// unstable_expanded_timeline (what matrix-rust-sdk reads) and limited (so
+// matrix-js-sdk takes it as a chunk to merge), and does not resend state.
+func TestExpandedTimelineOnTheUnstablePath(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	room := createRoom(t, alice, "R")
+	for _, m := range []string{"a", "b", "c"} {
+		send(t, alice, room, m)
+	}
+	body := func(limit int) map[string]any {
+		return req(map[string]any{"all": list([][]int{{0, 9}}, limit, nil)})
+	}
+	first := ss(t, r, alice, "", 0, body(1))
+	if rr := first.Rooms[room.String()]; len(rr.Timeline) != 1 || !rr.Limited || rr.Name != "R" {
+		t.Fatalf("first: %+v", rr)
+	}
+	resp := ss(t, r, alice, first.Pos, 0, body(3))
+	rr := resp.Rooms[room.String()]
+	if rr == nil || !rr.ExpandedTimeline || rr.V4Expanded || !rr.Limited || rr.Initial || len(rr.Timeline) != 3 {
+		t.Fatalf("expanded: %+v", rr)
+	}
+	if rr.Timeline[0].Content["body"] != "a" || rr.Timeline[2].Content["body"] != "c" || *rr.NumLive != 0 {
+		t.Fatalf("expanded timeline: %+v", rr.Timeline)
+	}
+	if len(rr.RequiredState) != 0 || rr.Name != "" {
+		t.Fatalf("state already sent is not resent: %+v", rr)
+	}
+	// Going back to 1 and up to 3 again with no new events: the client has
+	// those 3 already (no gap since), so nothing is resent.
+	resp = ss(t, r, alice, resp.Pos, 0, body(1))
+	resp = ss(t, r, alice, resp.Pos, 0, body(3))
+	if rr := resp.Rooms[room.String()]; rr != nil {
+		t.Fatalf("nothing new: %+v", rr)
+	}
+	// timeline_limit 0: the room with a new event, no events, limited.
+	send(t, alice, room, "d")
+	resp = ss(t, r, alice, resp.Pos, 0, body(0))
+	if rr := resp.Rooms[room.String()]; rr == nil || len(rr.Timeline) != 0 || !rr.Limited {
+		t.Fatalf("timeline_limit 0: %+v", rr)
+	}
+}
+
+// /v4/sync speaks the MSC's current text: pos and timeout in the body, a
+// single range, is_invited, required_state as {include, exclude,
+// lazy_members}, stripped_state, expanded_timeline, membership and lists.
+func TestV4RequestAndResponseForms(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "Shared")
+	invite(t, alice, bob, room)
+	join(t, bob, room)
+	send(t, bob, room, "hi")
+	invited := createRoom(t, alice, "Invitation")
+	invite(t, alice, bob, invited)
+	rs := map[string]any{
+		"include":      []map[string]any{{}},
+		"exclude":      []map[string]any{{"type": "m.room.member"}, {"type": "m.room.power_levels", "state_key": ""}},
+		"lazy_members": true,
+	}
+	body := func(pos string, limit int) map[string]any {
+		b := map[string]any{"conn_id": "v4", "timeout": 0, "lists": map[string]any{
+			"joined":  map[string]any{"range": []int{0, 9}, "timeline_limit": limit, "required_state": rs, "filters": map[string]any{"is_invited": false}},
+			"invites": map[string]any{"range": []int{0, 9}, "timeline_limit": 1, "required_state": rs, "filters": map[string]any{"is_invited": true}},
+		}}
+		if pos != "" {
+			b["pos"] = pos
+		}
+		return b
+	}
+	resp, raw := v4(t, r, alice, body("", 1))
+	if resp.Lists["joined"].Count != 2 || resp.Lists["invites"].Count != 0 {
+		t.Fatalf("alice's lists: %+v", resp.Lists)
+	}
+	rr := resp.Rooms[room.String()]
+	if rr == nil || rr.Membership != "join" || len(rr.Lists) != 1 || rr.Lists[0] != "joined" {
+		t.Fatalf("membership/lists: %s", raw[room.String()])
+	}
+	st := stateTypes(rr)
+	members := map[string]bool{}
+	for _, x := range rr.RequiredState {
+		var ev ssEvent
+		_ = json.Unmarshal(x, &ev)
+		if ev.Type == "m.room.member" {
+			members[*ev.StateKey] = true
+		}
+	}
+	// Everything but excluded members and power levels; bob's membership
+	// comes lazily (his message is the timeline), not excluded.
+	if st["m.room.create"] != 1 || st["m.room.name"] != 1 || st["m.room.power_levels"] != 0 || len(members) != 1 || !members[bob.UserID.String()] {
+		t.Fatalf("required_state: %v members %v", st, members)
+	}
+	// Bob's invite on /v4 is stripped_state with membership "invite".
+	bresp, braw := v4(t, r, bob, body("", 1))
+	ri := bresp.Rooms[invited.String()]
+	if ri == nil || len(ri.StrippedState) == 0 || len(ri.InviteState) != 0 || ri.Membership != "invite" || bresp.Lists["invites"].Count != 1 {
+		t.Fatalf("v4 invite: %s", braw[invited.String()])
+	}
+	// pos in the body continues the connection; an expansion says
+	// expanded_timeline.
+	send(t, bob, room, "more")
+	resp, raw = v4(t, r, alice, body(resp.Pos, 3))
+	rr = resp.Rooms[room.String()]
+	if rr == nil || !rr.V4Expanded || strings.Contains(string(raw[room.String()]), "unstable_expanded_timeline") || len(rr.Timeline) != 3 {
+		t.Fatalf("v4 expansion: %s", raw[room.String()])
+	}
+	// A pos in the body that the server never issued.
+	b := body("12345", 1)
+	if status, out := r.Do(http.MethodPost, v4Path, alice.AccessToken, jsonReader(b)); status != http.StatusBadRequest || !strings.Contains(string(out), "M_UNKNOWN_POS") {
+		t.Fatalf("unknown body pos: %d %s", status, out)
+	}
+}
+
+// Bad requests get M_INVALID_PARAM or M_BAD_JSON and change nothing.
+func TestBadRequests(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	lists := map[string]any{}
+	for i := 0; i <= 100; i++ {
+		lists["l"+itoa(i)] = list([][]int{{0, 1}}, 1, nil)
+	}
+	subs := map[string]any{}
+	for i := 0; i <= 100; i++ {
+		subs["!r"+itoa(i)+":axon.test"] = map[string]any{"timeline_limit": 1}
+	}
+	for name, tc := range map[string]struct {
+		path, body, code string
+	}{
+		"too many lists":         {ssPath, string(mustJSON(map[string]any{"lists": lists})), "M_INVALID_PARAM"},
+		"too many subscriptions": {ssPath, string(mustJSON(map[string]any{"room_subscriptions": subs})), "M_INVALID_PARAM"},
+		"negative timeout query": {ssPath + "?timeout=-1", `{}`, "M_INVALID_PARAM"},
+		"negative timeout body":  {v4Path, `{"timeout": -5}`, "M_INVALID_PARAM"},
+		"odd required_state":     {ssPath, `{"lists": {"a": {"ranges": [[0,1]], "required_state": [["m.room.name"]]}}}`, "M_BAD_JSON"},
+		"required_state number":  {ssPath, `{"lists": {"a": {"ranges": [[0,1]], "required_state": 7}}}`, "M_BAD_JSON"},
+	} {
+		status, raw := r.Do(http.MethodPost, tc.path, alice.AccessToken, strings.NewReader(tc.body))
+		if status != http.StatusBadRequest || !strings.Contains(string(raw), tc.code) {
+			t.Errorf("%s: %d %s", name, status, raw)
+		}
+	}
+}
+
+// A request on a connection ends the long-poll in progress on it at once
+// (the client gave up on it), rather than waiting for its timeout.
+func TestNewRequestEndsLongPoll(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	createRoom(t, alice, "R")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	first := ss(t, r, alice, "", 0, body)
+	done := make(chan time.Duration, 1)
+	start := time.Now()
+	go func() {
+		ssRaw(t, r, alice, first.Pos, 20000, body)
+		done <- time.Since(start)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	second := ss(t, r, alice, first.Pos, 0, body)
+	select {
+	case d := <-done:
+		if d > 5*time.Second {
+			t.Fatalf("the first long-poll took %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first long-poll is still waiting")
+	}
+	if time.Since(start) > 5*time.Second || second.Pos == "" {
+		t.Fatalf("second request: %+v after %v", second, time.Since(start))
+	}
+}
+
+// Lazy members include the targets of membership events in the timeline.
+func TestLazyMembersIncludeMembershipTargets(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "R")
+	sub := map[string]any{"conn_id": "lazy", "room_subscriptions": map[string]any{room.String(): map[string]any{
+		"timeline_limit": 1, "required_state": [][]string{{"m.room.member", "$LAZY"}}}}}
+	first := ss(t, r, alice, "", 0, sub)
+	invite(t, alice, bob, room)
+	resp := ss(t, r, alice, first.Pos, 5000, sub)
+	rr := resp.Rooms[room.String()]
+	if rr == nil || len(rr.Timeline) != 1 {
+		t.Fatalf("invite in timeline: %+v", rr)
+	}
+	found := false
+	for _, x := range rr.RequiredState {
+		var ev ssEvent
+		_ = json.Unmarshal(x, &ev)
+		if ev.Type == "m.room.member" && *ev.StateKey == bob.UserID.String() {
+			found = true
+		}
+	}
+	if !found || rr.InvitedCount == nil || *rr.InvitedCount != 1 {
+		t.Fatalf("bob's membership as a lazy member / invited_count: %+v", rr)
+	}
+}
+
+// required_state that shrinks is not resent; growing it again sends the
+// state it now covers.
+func TestRequiredStateShrinksAndGrows(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	room := createRoom(t, alice, "R")
+	sub := func(rs [][]string) map[string]any {
+		return map[string]any{"conn_id": "rs", "room_subscriptions": map[string]any{room.String(): map[string]any{
+			"timeline_limit": 1, "required_state": rs}}}
+	}
+	all := [][]string{{"*", "*"}}
+	name := [][]string{{"m.room.name", ""}}
+	resp := ss(t, r, alice, "", 0, sub(all))
+	if st := stateTypes(resp.Rooms[room.String()]); st["m.room.create"] != 1 || st["m.room.member"] != 1 {
+		t.Fatalf("all state: %v", st)
+	}
+	resp = ss(t, r, alice, resp.Pos, 0, sub(name))
+	if rr := resp.Rooms[room.String()]; rr != nil {
+		t.Fatalf("shrinking resends nothing: %+v", rr)
+	}
+	resp = ss(t, r, alice, resp.Pos, 0, sub(append(name, []string{"m.room.create", ""})))
+	rr := resp.Rooms[room.String()]
+	if rr == nil || rr.Initial {
+		t.Fatalf("growing resends the room: %+v", rr)
+	}
+	if st := stateTypes(rr); st["m.room.create"] != 1 || st["m.room.name"] != 1 || st["m.room.member"] != 0 {
+		t.Fatalf("grown state: %v", st)
+	}
+}
+
+// Members joining and leaving shared rooms reach the e2ee extension's
+// device_lists without the server reading every event since the last
+// response; a user who shares no room any more is in left.
+func TestE2EEDeviceListMembership(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "R")
+	body := req(map[string]any{"all": list([][]int{{0, 0}}, 1, nil)})
+	body["extensions"] = map[string]any{"e2ee": map[string]any{"enabled": true}}
+	lists := func(resp *ssResp) (changed, left []string) {
+		var e struct {
+			DeviceLists struct {
+				Changed []string `json:"changed"`
+				Left    []string `json:"left"`
+			} `json:"device_lists"`
+		}
+		_ = json.Unmarshal(resp.Extensions["e2ee"], &e)
+		return e.DeviceLists.Changed, e.DeviceLists.Left
+	}
+	resp := ss(t, r, alice, "", 0, body)
+	// Activity in another room keeps the list window ([0,0]) off the
+	// shared room: device lists cover all rooms, not just the window.
+	other := createRoom(t, alice, "other")
+	invite(t, alice, bob, room)
+	join(t, bob, room)
+	send(t, alice, other, "bump")
+	resp = ss(t, r, alice, resp.Pos, 0, body)
+	if changed, _ := lists(resp); len(changed) != 1 || changed[0] != bob.UserID.String() {
+		t.Fatalf("changed after bob joined: %s", resp.Extensions["e2ee"])
+	}
+	if _, err := bob.LeaveRoom(context.Background(), room); err != nil {
+		t.Fatal(err)
+	}
+	resp = ss(t, r, alice, resp.Pos, 0, body)
+	if _, left := lists(resp); len(left) != 1 || left[0] != bob.UserID.String() {
+		t.Fatalf("left after bob left: %s", resp.Extensions["e2ee"])
+	}
+	resp = ss(t, r, alice, resp.Pos, 0, body)
+	if changed, left := lists(resp); len(changed)+len(left) != 0 {
+		t.Fatalf("nothing new: %s", resp.Extensions["e2ee"])
+	}
+}
+
+// Connections live in memory: after a restart the client's pos is unknown
+// (M_UNKNOWN_POS) and a request without one starts over with every room
+// initial. Clients (matrix-js-sdk, matrix-rust-sdk) start over on it.
+func TestRestartForgetsConnections(t *testing.T) {
+	dir := t.TempDir()
+	r := testrig.StartIn(t, dir)
+	alice := r.CreateUser("alice")
+	room := createRoom(t, alice, "R")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	first := ss(t, r, alice, "", 0, body)
+	r.Stop()
+	r2 := testrig.StartIn(t, dir)
+	status, raw := ssRaw(t, r2, alice, first.Pos, 0, body)
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), "M_UNKNOWN_POS") {
+		t.Fatalf("old pos after restart: %d %s", status, raw)
+	}
+	resp := ss(t, r2, alice, "", 0, body)
+	if rr := resp.Rooms[room.String()]; rr == nil || !rr.Initial || rr.Name != "R" {
+		t.Fatalf("fresh connection: %+v", rr)
+	}
+}
+
+func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
