@@ -156,6 +156,15 @@ func (s *Service) dummy() string {
 	return s.dummyHash
 }
 
+// IssueSession issues an access token for an existing account, for logins
+// that other services have authorised (application services).
+func (s *Service) IssueSession(ctx context.Context, userID, deviceID, displayName string, refresh bool) (*Session, error) {
+	if err := checkDeviceID(deviceID); err != nil {
+		return nil, err
+	}
+	return s.newSession(ctx, userID, deviceID, displayName, refresh)
+}
+
 // newSession issues an access token for a device, creating the device if
 // it does not exist and replacing its tokens if it does. With refresh (the
 // client supports refresh tokens, and they are not turned off) the access

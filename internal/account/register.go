@@ -77,6 +77,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 		return nil, err
 	}
 	if localpart == "" {
+		// checkAvailable also skips names in an exclusive namespace.
 		for range 5 {
 			localpart = generateLocalpart()
 			if err := s.checkAvailable(ctx, localpart); err == nil {
@@ -164,6 +165,9 @@ func (s *Service) checkAvailable(ctx context.Context, localpart string) error {
 	userID, err := s.CheckLocalpart(localpart)
 	if err != nil {
 		return err
+	}
+	if s.ReservedUser != nil && s.ReservedUser(userID) {
+		return mxerr.New("M_EXCLUSIVE", "User ID is reserved by an application service").WithStatus(400)
 	}
 	_, err = s.db.GetUser(ctx, userID)
 	switch {

@@ -43,6 +43,10 @@ type Service struct {
 	// OnDevicesDeleted, if set, is told after devices of a user were
 	// deleted (the key server wakes whoever tracks that user's devices).
 	OnDevicesDeleted func(ctx context.Context, userID string)
+
+	// ReservedUser, if set, reports whether a user ID is in an application
+	// service's exclusive namespace: ordinary registration may not take it.
+	ReservedUser func(userID string) bool
 }
 
 type deviceKey struct{ user, device string }

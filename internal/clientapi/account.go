@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -30,7 +31,8 @@ func writeAccountError(w http.ResponseWriter, r *http.Request, err error) {
 
 func (a *API) loginFlows(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"flows": []map[string]any{{"type": account.LoginTypePassword}, {"type": account.LoginTypeToken, "get_login_token": true}},
+		"flows": []map[string]any{{"type": account.LoginTypePassword}, {"type": account.LoginTypeToken, "get_login_token": true},
+			{"type": appservice.LoginType}},
 	})
 }
 
@@ -53,6 +55,11 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if body.Type == "" {
 		httpapi.WriteError(w, r, mxerr.MissingParam("Missing login type"))
+		return
+	}
+	if body.Type == appservice.LoginType {
+		a.loginAppService(w, r, body.Identifier, appservice.LoginRequest{Token: httpapi.AccessToken(r), User: body.User,
+			DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName, RefreshToken: body.RefreshToken})
 		return
 	}
 	s, err := a.Accounts.Login(r.Context(), account.LoginRequest{
@@ -142,11 +149,17 @@ func (a *API) logoutAll(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) {
 	c := httpapi.CallerOf(r)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"user_id": c.UserID, "device_id": c.DeviceID, "is_guest": c.IsGuest})
+	out := map[string]any{"user_id": c.UserID, "is_guest": c.IsGuest}
+	if c.DeviceID != "" {
+		// An application service acting without device_id has no device.
+		out["device_id"] = c.DeviceID
+	}
+	httpapi.WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	var body struct {
+		Type                     string            `json:"type"`
 		Username                 string            `json:"username"`
 		Password                 string            `json:"password"`
 		DeviceID                 string            `json:"device_id"`
@@ -158,6 +171,12 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
+		return
+	}
+	if body.Type == appservice.LoginType || (body.Auth != nil && body.Auth.Type == appservice.LoginType) {
+		a.registerAppService(w, r, appservice.RegisterRequest{Token: httpapi.AccessToken(r), Username: body.Username,
+			DeviceID: body.DeviceID, DeviceDisplayName: body.InitialDeviceDisplayName, InhibitLogin: body.InhibitLogin,
+			RefreshToken: body.RefreshToken})
 		return
 	}
 	reg, err := a.Accounts.Register(r.Context(), account.RegisterRequest{

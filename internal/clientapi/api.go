@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
@@ -34,4 +35,7 @@ type API struct {
 
 	// SlidingSync answers simplified sliding sync (MSC4186).
 	SlidingSync *slidingsync.Service
+
+	// AppServices are the registered application services.
+	AppServices *appservice.Service
 }

@@ -10,12 +10,16 @@ import (
 )
 
 func (a *API) directoryService() *directory.Service {
-	return directory.New(a.DB, a.Rooms, a.Cfg.ServerName, a.Log)
+	d := directory.New(a.DB, a.Rooms, a.Cfg.ServerName, a.Log)
+	if a.AppServices != nil {
+		d.AppServices = a.AppServices
+	}
+	return d
 }
 
 func actor(r *http.Request) directory.Actor {
 	c := httpapi.CallerOf(r)
-	return directory.Actor{UserID: c.UserID, Admin: c.IsAdmin}
+	return directory.Actor{UserID: c.UserID, Admin: c.IsAdmin, AppService: c.AppService}
 }
 
 func (a *API) getRoomAlias(w http.ResponseWriter, r *http.Request) {

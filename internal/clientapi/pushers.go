@@ -3,6 +3,7 @@ package clientapi
 import (
 	"context"
 	"encoding/json"
+	"github.com/axon-matrix/axon/internal/appservice"
 	"net/http"
 	"strconv"
 
@@ -64,18 +65,22 @@ func (a *API) getNotifications(w http.ResponseWriter, r *http.Request) {
 }
 
 // pushKicker passes receipt wake-ups on and also wakes push delivery, which
-// sends badge updates when a receipt lowers a user's unread count.
+// sends badge updates when a receipt lowers a user's unread count, and the
+// application service senders, which pass receipts on to bridges.
 type pushKicker struct {
 	receipts.Notifier
 	push *push.Service
+	as   *appservice.Service
 }
 
 func (k pushKicker) Wake(users ...string) {
 	k.Notifier.Wake(users...)
 	k.push.Kick()
+	k.as.Kick()
 }
 
 func (k pushKicker) WakeRoom(ctx context.Context, roomID string) {
 	k.Notifier.WakeRoom(ctx, roomID)
 	k.push.Kick()
+	k.as.Kick()
 }

@@ -10,7 +10,7 @@ import (
 )
 
 func (a *API) receiptService() *receipts.Service {
-	return receipts.New(a.DB, a.Rooms, pushKicker{a.Sync.Notifier, a.Push})
+	return receipts.New(a.DB, a.Rooms, pushKicker{a.Sync.Notifier, a.Push, a.AppServices})
 }
 
 func (a *API) postReceipt(w http.ResponseWriter, r *http.Request) {

@@ -38,6 +38,15 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	if body.RoomAliasName != "" && a.AppServices != nil {
+		// An alias in an application service's exclusive namespace is
+		// that service's to create, here as through PUT /directory/room.
+		alias := "#" + body.RoomAliasName + ":" + a.Cfg.ServerName
+		if err := a.AppServices.CheckAliasOwner(alias, httpapi.CallerOf(r).AppService); err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+	}
 	roomID, err := a.Rooms.CreateRoom(r.Context(), rooms.CreateRequest{
 		Creator: httpapi.CallerOf(r).UserID, Visibility: body.Visibility, RoomAliasName: body.RoomAliasName,
 		Name: body.Name, Topic: body.Topic, Invite: body.Invite, RoomVersion: body.RoomVersion,

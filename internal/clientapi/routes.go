@@ -3,6 +3,7 @@ package clientapi
 import (
 	"net/http"
 
+	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/httpapi"
 )
 
@@ -175,6 +176,15 @@ func (a *API) Routes() []httpapi.Route {
 
 		// whois.go
 		{Method: http.MethodGet, Path: "/admin/whois/{userId}", Auth: yes, Handler: a.getWhois},
+
+		// appservice.go, thirdparty.go
+		{Method: http.MethodPut, Path: "/directory/list/appservice/{networkId}/{roomId}", Auth: yes, Handler: a.putAppServiceRoomVisibility},
+		{Method: http.MethodGet, Path: "/thirdparty/protocols", Auth: yes, Handler: a.getProtocols},
+		{Method: http.MethodGet, Path: "/thirdparty/protocol/{protocol}", Auth: yes, Handler: a.getProtocol},
+		{Method: http.MethodGet, Path: "/thirdparty/location/{protocol}", Auth: yes, Handler: a.thirdPartyByProtocol(appservice.ThirdPartyLocation)},
+		{Method: http.MethodGet, Path: "/thirdparty/user/{protocol}", Auth: yes, Handler: a.thirdPartyByProtocol(appservice.ThirdPartyUser)},
+		{Method: http.MethodGet, Path: "/thirdparty/location", Auth: yes, Handler: a.thirdPartyReverse(appservice.ThirdPartyLocation, "alias")},
+		{Method: http.MethodGet, Path: "/thirdparty/user", Auth: yes, Handler: a.thirdPartyReverse(appservice.ThirdPartyUser, "userid")},
 	}
 }
 
@@ -241,6 +251,8 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/auth_metadata", Auth: httpapi.NoAuth, Handler: a.authMetadata},
 		// account.go
 		{Method: http.MethodGet, Path: "/register/m.login.registration_token/validity", Auth: httpapi.NoAuth, Limit: "login", Handler: a.registrationTokenValidity},
+		// appservice.go
+		{Method: http.MethodPost, Path: "/appservice/{appserviceId}/ping", Auth: yes, Handler: a.pingAppService},
 	}
 }
 

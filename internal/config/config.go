@@ -177,6 +177,7 @@ type Config struct {
 	TURN                     TURNSettings         `yaml:"turn"`
 	Support                  SupportSettings      `yaml:"support"`
 	RefreshTokens            RefreshTokenSettings `yaml:"refresh_tokens"`
+	AppServiceConfigFiles    []string             `yaml:"app_service_config_files"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does

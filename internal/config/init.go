@@ -108,6 +108,10 @@ var settings = []setting{
 	{key: "refresh_tokens.refresh_token_lifetime", doc: "How long a refresh token stays usable; each " +
 		"refresh issues a new one with a fresh lifetime, so this is the longest a client may stay " +
 		"away before it must log in again. 0s: refresh tokens never expire."},
+	{key: "app_service_config_files", doc: "Registration files (YAML, as for Synapse) of the " +
+		"application services (bridges, bots) this server talks to, read at start. An invalid " +
+		"file stops the start with a message naming the file and the field. Each service's url " +
+		"is trusted like this file: it may be on this machine or a private network."},
 }
 
 const fileHeader = `# Axon configuration file.

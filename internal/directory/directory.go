@@ -24,6 +24,23 @@ type Service struct {
 	rooms      *rooms.Service
 	serverName string
 	log        *slog.Logger
+
+	// AppServices, if set, reserves aliases for application services,
+	// resolves unknown aliases in their namespaces and holds their
+	// networks' room lists.
+	AppServices AppServices
+}
+
+// AppServices is what the directory needs from application services;
+// *appservice.Service implements it.
+type AppServices interface {
+	// CheckAliasOwner refuses (M_EXCLUSIVE) an alias reserved by another
+	// service than asID ("" for ordinary users).
+	CheckAliasOwner(alias, asID string) error
+	// QueryAlias asks the services owning alias to create it.
+	QueryAlias(ctx context.Context, alias string) bool
+	// NetworkRooms lists the rooms of a third-party instance, or of all.
+	NetworkRooms(ctx context.Context, instanceID string, all bool) ([]string, error)
 }
 
 // New creates the service.
@@ -38,6 +55,8 @@ func New(db *storage.DB, rs *rooms.Service, serverName string, log *slog.Logger)
 type Actor struct {
 	UserID string
 	Admin  bool
+	// AppService is the application service acting (as UserID), if any.
+	AppService string
 }
 
 // MaxAliasBytes is the spec's limit on a whole room alias.
@@ -66,6 +85,10 @@ func (s *Service) ResolveAlias(ctx context.Context, alias string) (string, []str
 		return "", nil, mxerr.NotFound("Room alias %s not found", alias)
 	}
 	roomID, _, err := s.db.ResolveAlias(ctx, alias)
+	if errors.Is(err, storage.ErrNotFound) && s.AppServices != nil && s.AppServices.QueryAlias(ctx, alias) {
+		// A service owning the namespace has just created it.
+		roomID, _, err = s.db.ResolveAlias(ctx, alias)
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil, mxerr.NotFound("Room alias %s not found", alias)
 	}
@@ -109,6 +132,11 @@ func (s *Service) CreateAlias(ctx context.Context, a Actor, alias, roomID string
 	if !strings.HasPrefix(roomID, "!") {
 		return mxerr.InvalidParam("room_id must be a room ID")
 	}
+	if s.AppServices != nil {
+		if err := s.AppServices.CheckAliasOwner(alias, a.AppService); err != nil {
+			return err
+		}
+	}
 	if _, err := s.db.GetRoom(ctx, roomID); errors.Is(err, storage.ErrNotFound) {
 		return mxerr.NotFound("Room %s not found", roomID)
 	} else if err != nil {
@@ -144,6 +172,11 @@ func (s *Service) DeleteAlias(ctx context.Context, a Actor, alias string) error 
 	}
 	if !local {
 		return mxerr.InvalidParam("Room alias must be on this server (%s)", s.serverName)
+	}
+	if s.AppServices != nil && !a.Admin {
+		if err := s.AppServices.CheckAliasOwner(alias, a.AppService); err != nil {
+			return err
+		}
 	}
 	roomID, creator, err := s.db.ResolveAlias(ctx, alias)
 	if errors.Is(err, storage.ErrNotFound) {

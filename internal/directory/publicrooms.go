@@ -40,10 +40,6 @@ func (s *Service) PublicRooms(ctx context.Context, req PublicRoomsRequest) (*Pub
 		return nil, mxerr.NotFound("Listing the rooms of other servers is not supported")
 	}
 	resp := &PublicRoomsResponse{Chunk: []*PublicRoom{}}
-	if req.ThirdPartyInstance != "" && !req.IncludeAllNetworks {
-		// No application-service networks exist here.
-		return resp, nil
-	}
 	limit := req.Limit
 	if limit <= 0 || limit > maxPublicRooms {
 		limit = maxPublicRooms
@@ -62,9 +58,9 @@ func (s *Service) PublicRooms(ctx context.Context, req PublicRoomsRequest) (*Pub
 		}
 	}
 
-	ids, err := s.db.PublishedRooms(ctx)
+	ids, err := s.listedRooms(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("published rooms: %w", err)
+		return nil, err
 	}
 	raw := strings.TrimSpace(req.SearchTerm)
 	term := strings.ToLower(raw)
@@ -106,6 +102,37 @@ func (s *Service) PublicRooms(ctx context.Context, req PublicRoomsRequest) (*Pub
 		resp.PrevBatch = "p" + strconv.Itoa(start)
 	}
 	return resp, nil
+}
+
+// listedRooms picks the directory to list: the server's own by default,
+// one application service network's with third_party_instance_id, or
+// both with include_all_networks.
+func (s *Service) listedRooms(ctx context.Context, req PublicRoomsRequest) ([]string, error) {
+	var ids []string
+	if req.ThirdPartyInstance == "" {
+		var err error
+		if ids, err = s.db.PublishedRooms(ctx); err != nil {
+			return nil, fmt.Errorf("published rooms: %w", err)
+		}
+	}
+	if s.AppServices == nil || (req.ThirdPartyInstance == "" && !req.IncludeAllNetworks) {
+		return ids, nil
+	}
+	more, err := s.AppServices.NetworkRooms(ctx, req.ThirdPartyInstance, req.IncludeAllNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("network rooms: %w", err)
+	}
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for _, id := range more {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // matches reports whether a lower-cased search term occurs in the room's

@@ -65,6 +65,12 @@ type Caller struct {
 	// AllowLocked. Suspended accounts are refused actions by the services.
 	Locked    bool
 	Suspended bool
+	// AppService is the registration ID when the request was made with an
+	// application service's as_token (as its sender or a user it asserts).
+	AppService string
+	// NoRateLimit exempts the request from rate limits (an application
+	// service's sender, or its users when it registered rate_limited: false).
+	NoRateLimit bool
 }
 
 type callerKey struct{}
@@ -75,11 +81,20 @@ func CallerOf(r *http.Request) Caller {
 	return c
 }
 
+// AuthRequest is what an Authenticator gets to resolve a request's caller.
+type AuthRequest struct {
+	Token string
+	// IP is the client's address, for the device's last-seen record.
+	IP string
+	// AssertUser and AssertDevice are the user_id and device_id query
+	// parameters with which an application service names the user (and
+	// device) it acts as; ignored for other tokens.
+	AssertUser, AssertDevice string
+}
+
 // Authenticator resolves access tokens.
 type Authenticator interface {
-	// Authenticate resolves a token; ip is the client's address, for the
-	// device's last-seen record.
-	Authenticate(ctx context.Context, token, ip string) (Caller, error)
+	Authenticate(ctx context.Context, req AuthRequest) (Caller, error)
 }
 
 // Options configures the edge.
@@ -88,6 +103,10 @@ type Options struct {
 	Limiters        map[string]*ratelimit.Limiter // by class; "default" for unnamed
 	MaxRequestBytes int64
 	Log             *slog.Logger
+	// ExemptToken, if set, reports whether a token given to a route that
+	// does not authenticate (POST /register, /login) exempts the request
+	// from rate limits: an application service registering its users.
+	ExemptToken func(token string) bool
 }
 
 // Mux builds the handler for groups of routes mounted under prefixes.
@@ -151,7 +170,12 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			return
 		}
 		if token != "" {
-			c, err := m.opts.Auth.Authenticate(r.Context(), token, clientIP(r))
+			q := r.URL.Query()
+			device := q.Get("device_id")
+			if device == "" {
+				device = q.Get("org.matrix.msc3202.device_id") // MSC3202's unstable name, still sent by bridges
+			}
+			c, err := m.opts.Auth.Authenticate(r.Context(), AuthRequest{Token: token, IP: clientIP(r), AssertUser: q.Get("user_id"), AssertDevice: device})
 			if err != nil {
 				WriteError(w, r, err)
 				return
@@ -168,7 +192,7 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		}
 	}
-	if lim := m.limiter(rt.Limit); lim != nil {
+	if lim := m.limiter(rt.Limit); lim != nil && !m.exempt(r, rt) {
 		key := CallerOf(r).UserID
 		if key == "" {
 			key = clientIP(r)
@@ -184,6 +208,17 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 	rt.Handler(w, r)
 }
 
+func (m *Mux) exempt(r *http.Request, rt Route) bool {
+	if c := CallerOf(r); c.UserID != "" {
+		return c.NoRateLimit
+	}
+	if rt.Auth != NoAuth || m.opts.ExemptToken == nil {
+		return false
+	}
+	token := accessToken(r)
+	return token != "" && m.opts.ExemptToken(token)
+}
+
 func (m *Mux) limiter(class string) *ratelimit.Limiter {
 	if class == "" {
 		class = "default"
@@ -197,6 +232,11 @@ func accessToken(r *http.Request) string {
 	}
 	return r.URL.Query().Get("access_token")
 }
+
+// AccessToken is the request's access token (Authorization header or
+// access_token parameter), for routes that look at a token without
+// requiring one (application-service registration and login).
+func AccessToken(r *http.Request) string { return accessToken(r) }
 
 func clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

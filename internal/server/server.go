@@ -14,6 +14,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/fedapi"
@@ -37,8 +38,10 @@ type Server struct {
 	Sync     *sync.Service
 	API      *clientapi.API
 	Push     *push.Service
-	Handler  http.Handler
-	Log      *slog.Logger
+	// AppServices are the registered application services (bridges).
+	AppServices *appservice.Service
+	Handler     http.Handler
+	Log         *slog.Logger
 
 	stopPush context.CancelFunc
 }
@@ -47,6 +50,12 @@ type Server struct {
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	// Registration files are checked before anything else is touched, so
+	// a bad one stops the start with nothing changed.
+	asRegs, err := appservice.LoadRegistrations(cfg.AppServiceConfigFiles, cfg.ServerName)
+	if err != nil {
+		return nil, err
 	}
 	key, err := config.LoadOrCreateSigningKey(cfg.SigningKeyPath)
 	if err != nil {
@@ -58,6 +67,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
 	accounts := account.New(db, cfg, log)
+	appServices := appservice.New(asRegs, db, rs, accounts, cfg.ServerName, log)
+	accounts.ReservedUser = appServices.ExclusiveUser
+	if err := appServices.EnsureSenders(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	ss := sync.New(db, rs, log)
 	pushRules := push.NewRules(db, ss.Notifier)
 	pushEval := push.NewEvaluator(rs, pushRules)
@@ -89,7 +104,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log}
+	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
+		AppServices: appServices}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
 
 	limiters := map[string]*ratelimit.Limiter{}
@@ -102,7 +118,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	httpapi.SetErrorLogger(log)
 	mux := httpapi.NewMux(httpapi.Options{
-		Auth: authAdapter{accounts}, Limiters: limiters, MaxRequestBytes: cfg.MaxRequestBytes, Log: log,
+		Auth: authAdapter{accounts, appServices}, Limiters: limiters, MaxRequestBytes: cfg.MaxRequestBytes, Log: log,
+		ExemptToken: appServices.IsAppServiceToken,
 	})
 	mux.Mount(clientapi.Prefixes, api.Routes())
 	mux.Mount([]string{"/_matrix/client/v1"}, api.V1Routes())
@@ -120,18 +137,40 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
-	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Push: pusher, Handler: mux.Handler(), Log: log,
+	// Application service transactions run alongside, on the same context.
+	if err := appServices.Start(pushCtx); err != nil {
+		stopPush()
+		pusher.Wait()
+		db.Close()
+		return nil, err
+	}
+	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Push: pusher, AppServices: appServices, Handler: mux.Handler(), Log: log,
 		stopPush: stopPush}, nil
 }
 
-type authAdapter struct{ a *account.Service }
+type authAdapter struct {
+	a  *account.Service
+	as *appservice.Service
+}
 
-func (x authAdapter) Authenticate(ctx context.Context, token, ip string) (httpapi.Caller, error) {
-	c, err := x.a.Authenticate(ctx, token)
+// Authenticate tries the token as an application service's as_token first
+// (with the user and device it asserts), then as an access token.
+func (x authAdapter) Authenticate(ctx context.Context, req httpapi.AuthRequest) (httpapi.Caller, error) {
+	if id, ok, err := x.as.Authenticate(ctx, req.Token, req.AssertUser, req.AssertDevice); ok || err != nil {
+		if err != nil {
+			return httpapi.Caller{}, err
+		}
+		if id.DeviceID != "" {
+			x.a.SeenDevice(ctx, id.UserID, id.DeviceID, req.IP)
+		}
+		return httpapi.Caller{UserID: id.UserID, DeviceID: id.DeviceID, AppService: id.AppService, NoRateLimit: id.NoRateLimit,
+			Locked: id.Locked, Suspended: id.Suspended}, nil
+	}
+	c, err := x.a.Authenticate(ctx, req.Token)
 	if err != nil {
 		return httpapi.Caller{}, err
 	}
-	x.a.SeenDevice(ctx, c.UserID, c.DeviceID, ip)
+	x.a.SeenDevice(ctx, c.UserID, c.DeviceID, req.IP)
 	return httpapi.Caller{UserID: c.UserID, DeviceID: c.DeviceID, IsAdmin: c.IsAdmin, Locked: c.Locked, Suspended: c.Suspended, IsGuest: c.IsGuest}, nil
 }
 
@@ -140,6 +179,7 @@ func (s *Server) Close() error {
 	if s.stopPush != nil {
 		s.stopPush()
 		s.Push.Wait()
+		s.AppServices.Wait()
 	}
 	return s.DB.Close()
 }

@@ -1,0 +1,341 @@
+package appservice
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// maxResponseBytes bounds what is read of a service's answer.
+const maxResponseBytes = 1 << 20
+
+// call makes one authenticated request to a service and returns the status
+// and (bounded) body.
+func (s *Service) call(ctx context.Context, c *http.Client, reg *Registration, method, path string, query url.Values, body []byte) (int, []byte, error) {
+	if reg.URL == "" {
+		return 0, nil, errNoURL
+	}
+	u := reg.URL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+reg.HSToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		return resp.StatusCode, nil, err
+	}
+	return resp.StatusCode, b, nil
+}
+
+// Ping asks the service asID to answer POST /_matrix/app/v1/ping, on behalf
+// of caller (the service whose as_token made the request, "" if none), and
+// returns how long that took.
+func (s *Service) Ping(ctx context.Context, asID, caller, txnID string) (time.Duration, error) {
+	reg := s.ByID(asID)
+	if reg == nil || caller != asID {
+		return 0, mxerr.Forbidden("Provided access token is not the application service's as_token")
+	}
+	if reg.URL == "" {
+		return 0, mxerr.New("M_URL_NOT_SET", "Application service doesn't have a URL configured")
+	}
+	body := map[string]string{}
+	if txnID != "" {
+		body["transaction_id"] = txnID
+	}
+	b, _ := json.Marshal(body)
+	start := time.Now()
+	status, resp, err := s.call(ctx, s.queryClient, reg, http.MethodPost, "/_matrix/app/v1/ping", nil, b)
+	took := time.Since(start)
+	if err != nil {
+		if isTimeout(err) {
+			return 0, mxerr.New("M_CONNECTION_TIMEOUT", "Connection to application service timed out").WithStatus(http.StatusGatewayTimeout)
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		s.log.Info("appservice ping failed", "appservice", reg.ID, "err", err)
+		return 0, mxerr.New("M_CONNECTION_FAILED", "Connection to application service failed").WithStatus(http.StatusBadGateway)
+	}
+	if status < 200 || status > 299 {
+		e := mxerr.New("M_BAD_STATUS", "Ping returned status %d", status).WithStatus(http.StatusBadGateway)
+		e.Extra = map[string]any{"status": status, "body": string(resp)}
+		return 0, e
+	}
+	return took, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+}
+
+// QueryAlias asks the services whose aliases namespaces cover alias
+// whether it exists (GET /_matrix/app/v1/rooms/{alias}); a service that
+// answers 200 has created it. It reports whether one did.
+func (s *Service) QueryAlias(ctx context.Context, alias string) bool {
+	for _, reg := range s.regs {
+		if reg.URL == "" || !reg.InAliasNamespace(alias) {
+			continue
+		}
+		status, _, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/rooms/"+url.PathEscape(alias), nil, nil)
+		if err != nil {
+			s.log.Info("appservice alias query failed", "appservice", reg.ID, "err", err)
+			continue
+		}
+		if status == http.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+// QueryUser asks the services whose users namespaces cover userID whether
+// it exists (GET /_matrix/app/v1/users/{userId}); a service that answers
+// 200 has registered it.
+func (s *Service) QueryUser(ctx context.Context, userID string) bool {
+	for _, reg := range s.regs {
+		if reg.URL == "" || userID == reg.Sender || !reg.InUserNamespace(userID) {
+			continue
+		}
+		status, _, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/users/"+url.PathEscape(userID), nil, nil)
+		if err != nil {
+			s.log.Info("appservice user query failed", "appservice", reg.ID, "err", err)
+			continue
+		}
+		if status == http.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+// InstanceID names a protocol instance of one service on this server, as
+// clients pass it back in third_party_instance_id ("<as id>|<network id>",
+// the form Synapse uses).
+func InstanceID(asID, networkID string) string { return asID + "|" + networkID }
+
+// Protocols returns the metadata of every protocol a service declared and
+// answered for, keyed by protocol name.
+func (s *Service) Protocols(ctx context.Context) map[string]map[string]any {
+	names := map[string]bool{}
+	for _, reg := range s.regs {
+		for _, p := range reg.Protocols {
+			names[p] = true
+		}
+	}
+	out := map[string]map[string]any{}
+	for p := range names {
+		if meta := s.protocol(ctx, p); meta != nil {
+			out[p] = meta
+		}
+	}
+	return out
+}
+
+// Protocol returns one protocol's metadata, or M_NOT_FOUND.
+func (s *Service) Protocol(ctx context.Context, protocol string) (map[string]any, error) {
+	if meta := s.protocol(ctx, protocol); meta != nil {
+		return meta, nil
+	}
+	return nil, mxerr.NotFound("Unknown protocol %s", protocol)
+}
+
+// protocol merges the answers of the services declaring protocol: the
+// first answer's fields, with the instances of all of them, each given its
+// instance_id.
+func (s *Service) protocol(ctx context.Context, protocol string) map[string]any {
+	var merged map[string]any
+	instances := []any{}
+	for _, reg := range s.regs {
+		if !reg.HasProtocol(protocol) {
+			continue
+		}
+		status, body, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/thirdparty/protocol/"+url.PathEscape(protocol), nil, nil)
+		if err != nil || status != http.StatusOK {
+			s.log.Info("appservice protocol query failed", "appservice", reg.ID, "protocol", protocol, "status", status, "err", err)
+			continue
+		}
+		var meta map[string]any
+		if json.Unmarshal(body, &meta) != nil || meta == nil {
+			s.log.Info("appservice protocol answer is not an object", "appservice", reg.ID, "protocol", protocol)
+			continue
+		}
+		if list, ok := meta["instances"].([]any); ok {
+			for _, item := range list {
+				inst, ok := item.(map[string]any)
+				if !ok {
+					continue
+				}
+				network, _ := inst["network_id"].(string)
+				if network == "" {
+					continue // without it the instance cannot be named
+				}
+				inst["instance_id"] = InstanceID(reg.ID, network)
+				instances = append(instances, inst)
+			}
+		}
+		if merged == nil {
+			merged = meta
+		}
+	}
+	if merged == nil {
+		return nil
+	}
+	merged["instances"] = instances
+	return merged
+}
+
+// ThirdPartyKind is what a third-party lookup looks for.
+type ThirdPartyKind string
+
+// The kinds of third-party lookups.
+const (
+	ThirdPartyLocation ThirdPartyKind = "location"
+	ThirdPartyUser     ThirdPartyKind = "user"
+)
+
+// LookupByProtocol forwards a location or user search in one protocol to
+// the services providing it and concatenates their answers. Unknown
+// protocols and empty results are M_NOT_FOUND, as the spec says.
+func (s *Service) LookupByProtocol(ctx context.Context, kind ThirdPartyKind, protocol string, fields url.Values) ([]any, error) {
+	var regs []*Registration
+	for _, reg := range s.regs {
+		if reg.HasProtocol(protocol) {
+			regs = append(regs, reg)
+		}
+	}
+	if len(regs) == 0 {
+		return nil, mxerr.NotFound("Unknown protocol %s", protocol)
+	}
+	out := s.lookup(ctx, regs, "/_matrix/app/v1/thirdparty/"+string(kind)+"/"+url.PathEscape(protocol), fields, protocol)
+	if len(out) == 0 {
+		return nil, mxerr.NotFound("No %s found", kind)
+	}
+	return out, nil
+}
+
+// LookupReverse finds the third-party locations of a Matrix room alias
+// (kind location, key "alias") or the third-party users of a Matrix user
+// (kind user, key "userid"), asking every service that declares protocols.
+func (s *Service) LookupReverse(ctx context.Context, kind ThirdPartyKind, value string) ([]any, error) {
+	var regs []*Registration
+	for _, reg := range s.regs {
+		if len(reg.Protocols) > 0 {
+			regs = append(regs, reg)
+		}
+	}
+	key := "alias"
+	if kind == ThirdPartyUser {
+		key = "userid"
+	}
+	out := s.lookup(ctx, regs, "/_matrix/app/v1/thirdparty/"+string(kind), url.Values{key: {value}}, "")
+	if len(out) == 0 {
+		return nil, mxerr.NotFound("No third-party %s found", kind)
+	}
+	return out, nil
+}
+
+// lookup queries services and keeps the well-formed results: objects that
+// carry a protocol (the requested one, if any) the service declared.
+func (s *Service) lookup(ctx context.Context, regs []*Registration, path string, query url.Values, protocol string) []any {
+	out := []any{}
+	for _, reg := range regs {
+		status, body, err := s.call(ctx, s.queryClient, reg, http.MethodGet, path, query, nil)
+		if err != nil || status != http.StatusOK {
+			if !errors.Is(err, errNoURL) {
+				s.log.Info("appservice third-party query failed", "appservice", reg.ID, "path", path, "status", status, "err", err)
+			}
+			continue
+		}
+		var list []map[string]any
+		if json.Unmarshal(body, &list) != nil {
+			s.log.Info("appservice third-party answer is not a list", "appservice", reg.ID, "path", path)
+			continue
+		}
+		for _, item := range list {
+			p, _ := item["protocol"].(string)
+			if !reg.HasProtocol(p) || (protocol != "" && p != protocol) {
+				continue
+			}
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// splitInstanceID reads a third_party_instance_id.
+func splitInstanceID(s string) (asID, networkID string, ok bool) {
+	asID, networkID, ok = strings.Cut(s, "|")
+	return asID, networkID, ok && asID != "" && networkID != ""
+}
+
+// SetRoomVisibility publishes a room in (or removes it from) the directory
+// of one of the calling service's networks.
+func (s *Service) SetRoomVisibility(ctx context.Context, asID, networkID, roomID, visibility string) error {
+	if s.ByID(asID) == nil {
+		return mxerr.Forbidden("Only application services may use this endpoint")
+	}
+	if visibility != "public" && visibility != "private" {
+		return mxerr.InvalidParam("visibility must be public or private")
+	}
+	if networkID == "" || strings.Contains(networkID, "|") {
+		return mxerr.InvalidParam("Invalid network ID")
+	}
+	if !strings.HasPrefix(roomID, "!") {
+		return mxerr.InvalidParam("Invalid room ID")
+	}
+	if _, err := s.db.GetRoom(ctx, roomID); errors.Is(err, storage.ErrNotFound) {
+		return mxerr.NotFound("Room not found")
+	} else if err != nil {
+		return fmt.Errorf("get room: %w", err)
+	}
+	if err := s.db.SetAppServiceRoom(ctx, asID, networkID, roomID, visibility == "public"); err != nil {
+		return fmt.Errorf("set appservice room visibility: %w", err)
+	}
+	return nil
+}
+
+// NetworkRooms resolves a /publicRooms network choice to room IDs: the
+// rooms of one instance, or of every service network when all is set.
+// An instance that is not "<as id>|<network>" of a known service lists
+// nothing.
+func (s *Service) NetworkRooms(ctx context.Context, instanceID string, all bool) ([]string, error) {
+	if all {
+		return s.db.AppServiceRooms(ctx, "", "")
+	}
+	asID, network, ok := splitInstanceID(instanceID)
+	if !ok || s.ByID(asID) == nil {
+		return nil, nil
+	}
+	ids, err := s.db.AppServiceRooms(ctx, asID, network)
+	sort.Strings(ids)
+	return ids, err
+}

@@ -1,0 +1,371 @@
+package appservice
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// Transactions. Each service with a URL has one worker goroutine, which
+// alternates between two steps:
+//
+//   - deliver the oldest queued transaction (PUT
+//     /_matrix/app/v1/transactions/{txnId}), retrying it with exponential
+//     back-off, same ID and same body, until the service accepts it;
+//   - with nothing queued, read the events (and, for receive_ephemeral,
+//     receipts) streams after the worker's cursors, keep what the service is
+//     interested in, and store that as the next transaction, moving the
+//     cursors in the same database transaction.
+//
+// The streams are the durable log, so a service that is down makes the
+// worker stop reading, not lose events, and a restart resumes from the
+// stored queue and cursors. New events wake the workers; nothing polls.
+
+// Batch limits: events per transaction, and stream rows read per step.
+const (
+	maxTxnEvents = 100
+	scanBatch    = 500
+)
+
+// cursorSaveInterval bounds how often cursor moves that produced no
+// transaction are written: a busy server must not cost a write per event
+// per service. Losing such a move only means reading those events again.
+const cursorSaveInterval = 10 * time.Second
+
+type worker struct {
+	s    *Service
+	reg  *Registration
+	wake chan struct{}
+
+	cur   storage.AppServiceCursors
+	dirty bool
+	saved time.Time
+}
+
+// Kick wakes every worker (new events or receipts).
+func (s *Service) Kick() {
+	if s == nil {
+		return
+	}
+	for _, w := range s.workers {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Start loads the workers' cursors (a service seen for the first time
+// starts at the current positions: history is not replayed) and runs them
+// until ctx ends; Wait waits for them.
+func (s *Service) Start(ctx context.Context) error {
+	for _, w := range s.workers {
+		c, ok, err := s.db.AppServiceState(ctx, w.reg.ID)
+		if err != nil {
+			return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
+		}
+		if !ok {
+			c = storage.AppServiceCursors{Events: s.db.StreamPosition(storage.StreamEvents), Receipts: s.db.StreamPosition(storage.StreamReceipts)}
+			if err := s.db.SaveAppServiceCursors(ctx, w.reg.ID, c.Events, c.Receipts); err != nil {
+				return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
+			}
+		}
+		w.cur, w.saved = c, time.Now()
+		s.wg.Add(1)
+		go w.run(ctx)
+	}
+	return nil
+}
+
+// Wait returns once the started workers have stopped.
+func (s *Service) Wait() { s.wg.Wait() }
+
+func (w *worker) run(ctx context.Context) {
+	defer w.s.wg.Done()
+	defer w.saveCursors(context.WithoutCancel(ctx), true)
+	attempts := 0
+	for ctx.Err() == nil {
+		txn, err := w.s.db.OldestAppServiceTxn(ctx, w.reg.ID)
+		if err != nil {
+			w.logErr("read queue", err)
+			w.sleep(ctx, 5*time.Second)
+			continue
+		}
+		if txn == nil {
+			queued, err := w.build(ctx)
+			if err != nil {
+				w.logErr("build transaction", err)
+				w.sleep(ctx, 5*time.Second)
+				continue
+			}
+			if queued {
+				continue
+			}
+			w.saveCursors(ctx, false)
+			w.idle(ctx)
+			continue
+		}
+		if err := w.send(ctx, txn); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			delay := w.backoff(attempts)
+			attempts++
+			w.s.log.Info("appservice transaction failed, will retry", "appservice", w.reg.ID, "txn", txn.ID,
+				"attempt", attempts, "in", delay, "err", err)
+			w.sleep(ctx, delay)
+			continue
+		}
+		attempts = 0
+		if err := w.s.db.DeleteAppServiceTxn(ctx, w.reg.ID, txn.ID); err != nil {
+			w.logErr("delete delivered transaction", err)
+		}
+	}
+}
+
+func (w *worker) logErr(what string, err error) {
+	if err != nil {
+		w.s.log.Error("appservice: "+what, "appservice", w.reg.ID, "err", err)
+	}
+}
+
+func (w *worker) backoff(attempts int) time.Duration {
+	w.s.mu.Lock()
+	base, maxDelay := w.s.baseBackoff, w.s.maxBackoff
+	w.s.mu.Unlock()
+	d := base << min(attempts, 30)
+	if d <= 0 || d > maxDelay {
+		d = maxDelay
+	}
+	return d
+}
+
+// sleep waits for d or the end of ctx; wake-ups do not shorten a back-off.
+func (w *worker) sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// idle waits for new events (or for the pending cursor save).
+func (w *worker) idle(ctx context.Context) {
+	wait := time.Hour
+	if w.dirty {
+		wait = cursorSaveInterval
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.wake:
+	case <-t.C:
+	}
+}
+
+func (w *worker) saveCursors(ctx context.Context, force bool) {
+	if !w.dirty || (!force && time.Since(w.saved) < cursorSaveInterval) {
+		return
+	}
+	if err := w.s.db.SaveAppServiceCursors(ctx, w.reg.ID, w.cur.Events, w.cur.Receipts); err != nil {
+		w.logErr("save cursors", err)
+		return
+	}
+	w.dirty, w.saved = false, time.Now()
+}
+
+// txnBody is the body of PUT /_matrix/app/v1/transactions/{txnId}.
+type txnBody struct {
+	Events    []rooms.ClientEvent `json:"events"`
+	Ephemeral []map[string]any    `json:"ephemeral,omitempty"`
+}
+
+// build reads the streams after the cursors and queues a transaction with
+// what concerns the service; it reports whether it queued one.
+func (w *worker) build(ctx context.Context) (bool, error) {
+	db := w.s.db
+	evUpto := db.StreamPosition(storage.StreamEvents)
+	rcUpto := db.StreamPosition(storage.StreamReceipts)
+	if w.cur.Events >= evUpto && (!w.reg.ReceiveEphemeral || w.cur.Receipts >= rcUpto) {
+		return false, nil
+	}
+	interest := map[string]bool{} // by room, for this step
+	body := txnBody{Events: []rooms.ClientEvent{}}
+	evCur := w.cur.Events
+	for evCur < evUpto && len(body.Events) < maxTxnEvents {
+		rows, err := db.EventsAfter(ctx, evCur, evUpto, scanBatch)
+		if err != nil {
+			return false, err
+		}
+		if len(rows) == 0 {
+			evCur = evUpto
+			break
+		}
+		evs, err := w.s.rooms.Wrap(ctx, rows)
+		if err != nil {
+			return false, err
+		}
+		for _, ev := range evs {
+			if len(body.Events) == maxTxnEvents {
+				break
+			}
+			evCur = ev.StreamPos
+			ok, err := w.interested(ctx, ev, interest)
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				body.Events = append(body.Events, w.s.rooms.Format(ctx, ev, rooms.Viewer{}, rooms.FormatOpts{NoAggregations: true}))
+			}
+		}
+		if len(rows) < scanBatch && len(body.Events) < maxTxnEvents {
+			evCur = evUpto
+		}
+	}
+	rcCur := w.cur.Receipts
+	if w.reg.ReceiveEphemeral && rcCur < rcUpto {
+		receipts, err := db.ReceiptsAfter(ctx, rcCur, rcUpto)
+		if err != nil {
+			return false, err
+		}
+		body.Ephemeral, err = w.receiptEDUs(ctx, receipts, interest)
+		if err != nil {
+			return false, err
+		}
+		rcCur = rcUpto
+	} else if !w.reg.ReceiveEphemeral {
+		rcCur = rcUpto
+	}
+	if len(body.Events) == 0 && len(body.Ephemeral) == 0 {
+		w.cur.Events, w.cur.Receipts, w.dirty = evCur, rcCur, true
+		return false, nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return false, err
+	}
+	if _, err := db.AddAppServiceTxn(ctx, w.reg.ID, b, evCur, rcCur, w.s.now().UnixMilli()); err != nil {
+		return false, err
+	}
+	w.cur.Events, w.cur.Receipts, w.dirty, w.saved = evCur, rcCur, false, time.Now()
+	return true, nil
+}
+
+// interested applies the spec's rules to an event: its sender or state key
+// is in the users namespaces, or its room is interesting.
+func (w *worker) interested(ctx context.Context, ev *rooms.Event, cache map[string]bool) (bool, error) {
+	if w.reg.InUserNamespace(ev.Sender) || (ev.StateKey != nil && w.reg.InUserNamespace(*ev.StateKey)) {
+		return true, nil
+	}
+	return w.roomInterest(ctx, ev.RoomID, cache)
+}
+
+// roomInterest: the room ID or one of its aliases is in the namespaces, or
+// a joined member is one of the service's users. Answers are cached for
+// one build step.
+func (w *worker) roomInterest(ctx context.Context, roomID string, cache map[string]bool) (bool, error) {
+	if v, ok := cache[roomID]; ok {
+		return v, nil
+	}
+	v, err := w.roomInterestUncached(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	cache[roomID] = v
+	return v, nil
+}
+
+func (w *worker) roomInterestUncached(ctx context.Context, roomID string) (bool, error) {
+	if w.reg.InRoomNamespace(roomID) {
+		return true, nil
+	}
+	if len(w.reg.Aliases) > 0 {
+		aliases, err := w.s.db.RoomAliases(ctx, roomID)
+		if err != nil {
+			return false, err
+		}
+		for _, a := range aliases {
+			if w.reg.InAliasNamespace(a) {
+				return true, nil
+			}
+		}
+	}
+	members, err := w.s.rooms.MembersByMembership(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range members["join"] {
+		if w.reg.InUserNamespace(u) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// receiptEDUs turns receipts in interesting rooms into m.receipt events
+// with a room_id, one per room. Private receipts go only to the service
+// that owns their user.
+func (w *worker) receiptEDUs(ctx context.Context, receipts []storage.Receipt, cache map[string]bool) ([]map[string]any, error) {
+	var out []map[string]any
+	byRoom := map[string]map[string]map[string]map[string]any{}
+	var order []string
+	for _, r := range receipts {
+		if r.Type == "m.read.private" && !w.reg.InUserNamespace(r.UserID) {
+			continue
+		}
+		if r.Type != "m.read" && r.Type != "m.read.private" {
+			continue
+		}
+		ok, err := w.roomInterest(ctx, r.RoomID, cache)
+		if err != nil {
+			return nil, err
+		}
+		if !ok && !w.reg.InUserNamespace(r.UserID) {
+			continue
+		}
+		content := byRoom[r.RoomID]
+		if content == nil {
+			content = map[string]map[string]map[string]any{}
+			byRoom[r.RoomID] = content
+			order = append(order, r.RoomID)
+		}
+		if content[r.EventID] == nil {
+			content[r.EventID] = map[string]map[string]any{}
+		}
+		if content[r.EventID][r.Type] == nil {
+			content[r.EventID][r.Type] = map[string]any{}
+		}
+		rec := map[string]any{"ts": r.TS}
+		if r.ThreadID != "" {
+			rec["thread_id"] = r.ThreadID
+		}
+		content[r.EventID][r.Type][r.UserID] = rec
+	}
+	for _, roomID := range order {
+		out = append(out, map[string]any{"type": "m.receipt", "room_id": roomID, "content": byRoom[roomID]})
+	}
+	return out, nil
+}
+
+// send delivers one transaction; any non-2xx answer is a failure to retry.
+func (w *worker) send(ctx context.Context, txn *storage.AppServiceTxn) error {
+	status, body, err := w.s.call(ctx, w.s.client, w.reg, http.MethodPut, "/_matrix/app/v1/transactions/"+strconv.FormatInt(txn.ID, 10), nil, txn.Body)
+	if err != nil {
+		return err
+	}
+	if status < 200 || status > 299 {
+		if len(body) > 200 {
+			body = body[:200]
+		}
+		return fmt.Errorf("application service answered %d: %s", status, body)
+	}
+	return nil
+}

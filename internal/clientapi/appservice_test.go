@@ -1,0 +1,699 @@
+package clientapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/server"
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+const (
+	asToken = "as-secret-token"
+	hsToken = "hs-secret-token"
+)
+
+// fakeAS is an application service on loopback that records what the
+// homeserver sends it.
+type fakeAS struct {
+	t   *testing.T
+	srv *httptest.Server
+
+	mu sync.Mutex
+	// down makes transactions fail with 503.
+	down bool
+	// attempts are every transaction request (txn ID, body), delivered
+	// the accepted ones in order.
+	attempts  []fakeTxn
+	delivered []fakeTxn
+	badAuth   int
+	// pingStatus answers /ping (0: 200).
+	pingStatus int
+	pings      []string
+	queries    []string
+	// onRoomQuery, if set, runs when the homeserver asks for an alias.
+	onRoomQuery func(alias string) bool
+	wake        chan struct{}
+}
+
+type fakeTxn struct {
+	ID   string
+	Body []byte
+}
+
+func newFakeAS(t *testing.T) *fakeAS {
+	f := &fakeAS{t: t, wake: make(chan struct{}, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		defer f.poke()
+		if r.Header.Get("Authorization") != "Bearer "+hsToken {
+			f.badAuth++
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, `{"errcode":"M_FORBIDDEN"}`)
+			return
+		}
+		txn := fakeTxn{ID: r.PathValue("txnId"), Body: body}
+		f.attempts = append(f.attempts, txn)
+		if f.down {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		for _, d := range f.delivered {
+			if d.ID == txn.ID {
+				io.WriteString(w, "{}") // a repeat: already processed
+				return
+			}
+		}
+		f.delivered = append(f.delivered, txn)
+		io.WriteString(w, "{}")
+	})
+	mux.HandleFunc("POST /_matrix/app/v1/ping", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			TransactionID string `json:"transaction_id"`
+		}
+		json.NewDecoder(r.Body).Decode(&body)
+		f.mu.Lock()
+		f.pings = append(f.pings, body.TransactionID)
+		status := f.pingStatus
+		f.mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+hsToken {
+			status = http.StatusForbidden
+		}
+		if status != 0 {
+			w.WriteHeader(status)
+			io.WriteString(w, `{"errcode":"M_FORBIDDEN"}`)
+			return
+		}
+		io.WriteString(w, "{}")
+	})
+	mux.HandleFunc("GET /_matrix/app/v1/rooms/{alias}", func(w http.ResponseWriter, r *http.Request) {
+		alias := r.PathValue("alias")
+		f.mu.Lock()
+		f.queries = append(f.queries, alias)
+		create := f.onRoomQuery
+		f.mu.Unlock()
+		if create != nil && create(alias) {
+			io.WriteString(w, "{}")
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
+	})
+	mux.HandleFunc("GET /_matrix/app/v1/thirdparty/protocol/{p}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("p") != "gitter" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, `{"user_fields":["username"],"location_fields":["room"],"icon":"mxc://example.org/icon",
+			"field_types":{"username":{"regexp":".*","placeholder":"bob"},"room":{"regexp":".*","placeholder":"matrix/dev"}},
+			"instances":[{"network_id":"gitter","desc":"Gitter","fields":{}}]}`)
+	})
+	mux.HandleFunc("GET /_matrix/app/v1/thirdparty/location/{p}", func(w http.ResponseWriter, r *http.Request) {
+		room := r.URL.Query().Get("room")
+		fmt.Fprintf(w, `[{"alias":"#_bridge_%s:axon.test","protocol":"gitter","fields":{"room":%q}},{"alias":"#x:axon.test","protocol":"other","fields":{}}]`,
+			strings.ReplaceAll(room, "/", "_"), room)
+	})
+	mux.HandleFunc("GET /_matrix/app/v1/thirdparty/user", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `[{"userid":%q,"protocol":"gitter","fields":{"username":"bob"}}]`, r.URL.Query().Get("userid"))
+	})
+	f.srv = httptest.NewServer(mux)
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeAS) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (f *fakeAS) setDown(down bool) {
+	f.mu.Lock()
+	f.down = down
+	f.mu.Unlock()
+}
+
+// waitFor waits until cond (called with f.mu held) holds.
+func (f *fakeAS) waitFor(what string, cond func() bool) {
+	f.t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		f.mu.Lock()
+		ok := cond()
+		f.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-f.wake:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			f.t.Fatalf("fake application service: timed out waiting for %s", what)
+		}
+	}
+}
+
+// deliveredBodies returns the text bodies of m.room.message events in the
+// delivered transactions, in order.
+func (f *fakeAS) deliveredBodies() []string {
+	var out []string
+	for _, txn := range f.delivered {
+		out = append(out, messageBodies(f.t, txn.Body)...)
+	}
+	return out
+}
+
+func messageBodies(t *testing.T, raw []byte) []string {
+	var body struct {
+		Events []struct {
+			Type    string `json:"type"`
+			Content struct {
+				Body string `json:"body"`
+			} `json:"content"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Errorf("transaction body not JSON: %s", raw)
+	}
+	var out []string
+	for _, ev := range body.Events {
+		if ev.Type == "m.room.message" {
+			out = append(out, ev.Content.Body)
+		}
+	}
+	return out
+}
+
+// writeRegistration writes a registration file and returns its path.
+func writeRegistration(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func bridgeRegistration(url string) string {
+	return `id: bridge
+url: ` + url + `
+as_token: ` + asToken + `
+hs_token: ` + hsToken + `
+sender_localpart: _bridge_bot
+rate_limited: false
+receive_ephemeral: true
+protocols: [gitter]
+namespaces:
+  users:
+    - exclusive: true
+      regex: "@_bridge_.*:axon\\.test"
+  aliases:
+    - exclusive: true
+      regex: "#_bridge_.*"
+  rooms: []
+`
+}
+
+// startWithBridge starts a server with the fake service registered.
+func startWithBridge(t *testing.T, f *fakeAS, extra ...string) (*testrig.Rig, testrig.Option) {
+	t.Helper()
+	regDir := t.TempDir()
+	files := []string{writeRegistration(t, regDir, "bridge.yaml", bridgeRegistration(f.srv.URL))}
+	for i, e := range extra {
+		files = append(files, writeRegistration(t, regDir, fmt.Sprintf("extra%d.yaml", i), e))
+	}
+	opt := func(c *config.Config) { c.AppServiceConfigFiles = files }
+	r := testrig.Start(t, opt)
+	r.Server.AppServices.SetBackoff(20*time.Millisecond, 200*time.Millisecond)
+	return r, opt
+}
+
+// asCall makes a request with the application service token, as the
+// service's sender or as the user given.
+func asCall(t *testing.T, r *testrig.Rig, method, path, asUser string, body any) (int, map[string]any) {
+	t.Helper()
+	if asUser != "" {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "user_id=" + url.QueryEscape(asUser)
+	}
+	raw, _ := json.Marshal(body)
+	if body == nil {
+		raw = nil
+	}
+	status, b := r.Do(method, path, asToken, bytes.NewReader(raw))
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatalf("%s %s: not a JSON object: %s", method, path, b)
+	}
+	return status, out
+}
+
+func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithBridge(t, f)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	const v3 = "/_matrix/client/v3"
+	asReg := map[string]any{"type": "m.login.application_service", "username": "_bridge_ann"}
+
+	// Registration: the as_token is required and checked.
+	status, _ := r.Do("POST", v3+"/register", "", strings.NewReader(`{"type":"m.login.application_service","username":"_bridge_ann"}`))
+	if status != 401 {
+		t.Fatalf("register without token: %d", status)
+	}
+	status, b := r.Do("POST", v3+"/register", "wrong-token", strings.NewReader(`{"type":"m.login.application_service","username":"_bridge_ann"}`))
+	if status != 401 || !strings.Contains(string(b), "M_UNKNOWN_TOKEN") {
+		t.Fatalf("register with a bad token: %d %s", status, b)
+	}
+	status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "outsider"})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = asCall(t, r, "POST", v3+"/register", "", asReg)
+	if status != 200 || body["user_id"] != "@_bridge_ann:axon.test" || body["access_token"] == nil || body["device_id"] == nil {
+		t.Fatalf("appservice register: %d %v", status, body)
+	}
+	annDevice := body["device_id"].(string)
+	status, body = asCall(t, r, "POST", v3+"/register", "", asReg)
+	wantAPIError(t, status, body, 400, "M_USER_IN_USE")
+	status, body = asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_quiet", "inhibit_login": true})
+	if status != 200 || body["access_token"] != nil {
+		t.Fatalf("inhibit_login: %d %v", status, body)
+	}
+
+	// Ordinary users cannot take names in the exclusive namespace.
+	status, body = apiCall(t, r, nil, "POST", "/register", map[string]any{"username": "_bridge_mallory", "password": "secret-pw-1", "auth": map[string]any{"type": "m.login.dummy"}})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = apiCall(t, r, nil, "GET", "/register/available?username=_bridge_bot", nil)
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+
+	// Identity assertion: the sender by default, a namespace user on request.
+	status, body = asCall(t, r, "GET", v3+"/account/whoami", "", nil)
+	if status != 200 || body["user_id"] != "@_bridge_bot:axon.test" {
+		t.Fatalf("whoami as sender: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/account/whoami", "@_bridge_ann:axon.test", nil)
+	if status != 200 || body["user_id"] != "@_bridge_ann:axon.test" || body["device_id"] != nil {
+		t.Fatalf("whoami as ann: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/account/whoami?device_id="+annDevice, "@_bridge_ann:axon.test", nil)
+	if status != 200 || body["device_id"] != annDevice {
+		t.Fatalf("whoami as ann's device: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/account/whoami?device_id=NOSUCHDEVICE", "@_bridge_ann:axon.test", nil)
+	wantAPIError(t, status, body, 400, "M_UNKNOWN_DEVICE")
+	status, body = asCall(t, r, "GET", v3+"/account/whoami", alice.UserID.String(), nil)
+	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
+	status, body = asCall(t, r, "GET", v3+"/account/whoami", "@_bridge_ann:elsewhere.example", nil)
+	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
+	status, body = asCall(t, r, "GET", v3+"/account/whoami", "@_bridge_ghost:axon.test", nil)
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
+	// user_id means nothing with an ordinary token.
+	status, body = apiCall(t, r, alice, "GET", "/account/whoami?user_id=@_bridge_ann:axon.test", nil)
+	if status != 200 || body["user_id"] != alice.UserID.String() {
+		t.Fatalf("user_id with a user token: %d %v", status, body)
+	}
+
+	// The service acts in rooms as its user.
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body = asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{})
+	if status != 200 {
+		t.Fatalf("join as ann: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t1", "@_bridge_ann:axon.test",
+		map[string]any{"msgtype": "m.text", "body": "from the bridge"})
+	if status != 200 {
+		t.Fatalf("send as ann: %d %v", status, body)
+	}
+	ev, err := alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string)))
+	if err != nil || ev.Sender != "@_bridge_ann:axon.test" {
+		t.Fatalf("event sent by the bridge: %+v %v", ev, err)
+	}
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t2", alice.UserID.String(),
+		map[string]any{"msgtype": "m.text", "body": "spoofed"})
+	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
+
+	// Exclusive aliases belong to the service.
+	status, body = apiCall(t, r, alice, "PUT", "/directory/room/"+esc("#_bridge_room:axon.test"), map[string]any{"room_id": room.RoomID})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = apiCall(t, r, alice, "POST", "/createRoom", map[string]any{"room_alias_name": "_bridge_other"})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
+	if status != 200 {
+		t.Fatalf("alias by the service: %d %v", status, body)
+	}
+
+	// Login as a namespace user, and not as anyone else.
+	status, body = asCall(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.application_service",
+		"identifier": map[string]any{"type": "m.id.user", "user": "_bridge_ann"}})
+	if status != 200 || body["user_id"] != "@_bridge_ann:axon.test" || body["access_token"] == nil {
+		t.Fatalf("appservice login: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.application_service",
+		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}})
+	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
+	status, body = apiCall(t, r, nil, "POST", "/login", map[string]any{"type": "m.login.application_service",
+		"identifier": map[string]any{"type": "m.id.user", "user": "_bridge_ann"}})
+	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
+}
+
+func TestAppServiceRateLimits(t *testing.T) {
+	f := newFakeAS(t)
+	regDir := t.TempDir()
+	file := writeRegistration(t, regDir, "bridge.yaml", bridgeRegistration(f.srv.URL))
+	r := testrig.Start(t, func(c *config.Config) {
+		c.AppServiceConfigFiles = []string{file}
+		c.RateLimits = true
+		c.RateLimit.Register = config.RateLimit{PerSecond: 0.001, Burst: 1}
+		c.RateLimit.Default = config.RateLimit{PerSecond: 0.001, Burst: 2}
+	})
+	// Registrations by the service and requests of its users (rate_limited:
+	// false) pass limits that stop an ordinary client at once.
+	for i := range 4 {
+		status, body := asCall(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"type": "m.login.application_service",
+			"username": fmt.Sprintf("_bridge_u%d", i), "inhibit_login": true})
+		if status != 200 {
+			t.Fatalf("appservice registration %d: %d %v", i, status, body)
+		}
+		status, body = asCall(t, r, "GET", "/_matrix/client/v3/account/whoami", fmt.Sprintf("@_bridge_u%d:axon.test", i), nil)
+		if status != 200 {
+			t.Fatalf("whoami %d: %d %v", i, status, body)
+		}
+	}
+	alice := r.CreateUser("alice")
+	limited := false
+	for range 4 {
+		if status, _ := apiCall(t, r, alice, "GET", "/account/whoami", nil); status == 429 {
+			limited = true
+		}
+	}
+	if !limited {
+		t.Fatal("an ordinary user was not rate limited")
+	}
+}
+
+func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
+	f := newFakeAS(t)
+	r, opt := startWithBridge(t, f)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	const v3 = "/_matrix/client/v3"
+	status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true})
+	if status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	other, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
+		t.Fatalf("join: %d %v", status, body)
+	}
+	// A room without the service's users is none of its business.
+	if _, err := alice.SendText(ctx, other.RoomID, "not for the bridge"); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := alice.SendText(ctx, room.RoomID, "hello bridge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("first message", func() bool { return strings.Contains(strings.Join(f.deliveredBodies(), "|"), "hello bridge") })
+	f.mu.Lock()
+	if got := f.deliveredBodies(); len(got) != 1 || got[0] != "hello bridge" {
+		t.Errorf("delivered messages %q, want only the bridged room's", got)
+	}
+	if f.badAuth != 0 {
+		t.Errorf("%d transactions without the hs_token", f.badAuth)
+	}
+	f.mu.Unlock()
+
+	// Receipts reach a service that asked for ephemeral data.
+	if err := alice.MarkRead(ctx, room.RoomID, sent.EventID); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("receipt", func() bool {
+		for _, txn := range f.delivered {
+			var b struct {
+				Ephemeral []struct {
+					Type    string                                  `json:"type"`
+					RoomID  string                                  `json:"room_id"`
+					Content map[string]map[string]map[string]any `json:"content"`
+				} `json:"ephemeral"`
+			}
+			json.Unmarshal(txn.Body, &b)
+			for _, e := range b.Ephemeral {
+				if e.Type == "m.receipt" && e.RoomID == room.RoomID.String() && e.Content[sent.EventID.String()]["m.read"][alice.UserID.String()] != nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
+
+	// The service goes down: the next transaction is retried with the
+	// same ID and body.
+	f.setDown(true)
+	if _, err := alice.SendText(ctx, room.RoomID, "while down"); err != nil {
+		t.Fatal(err)
+	}
+	var failed fakeTxn
+	f.waitFor("two failed attempts", func() bool {
+		n := 0
+		for _, a := range f.attempts {
+			if strings.Contains(string(a.Body), "while down") {
+				if n > 0 && (a.ID != failed.ID || !bytes.Equal(a.Body, failed.Body)) {
+					t.Errorf("retry changed the transaction: %s %s, then %s %s", failed.ID, failed.Body, a.ID, a.Body)
+				}
+				failed = a
+				n++
+			}
+		}
+		return n >= 2
+	})
+
+	// Restart while it is still down; it comes back after.
+	r.Stop()
+	r = testrig.StartIn(t, r.DataDir, opt)
+	r.Server.AppServices.SetBackoff(20*time.Millisecond, 200*time.Millisecond)
+	alice = r.CreateUserDevice("alice", "DEV_alice2", false) // the new server listens elsewhere
+	f.setDown(false)
+	f.waitFor("the failed transaction", func() bool {
+		for _, d := range f.delivered {
+			if d.ID == failed.ID {
+				if !bytes.Equal(d.Body, failed.Body) {
+					t.Errorf("transaction %s changed across the restart", d.ID)
+				}
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := alice.SendText(ctx, room.RoomID, "after restart"); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("message after restart", func() bool { return strings.Contains(strings.Join(f.deliveredBodies(), "|"), "after restart") })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.deliveredBodies(), "|"); got != "hello bridge|while down|after restart" {
+		t.Errorf("delivered %q: want every message once, in order", got)
+	}
+}
+
+func TestAppServicePing(t *testing.T) {
+	f := newFakeAS(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	dead := `id: dead
+url: ` + deadURL + `
+as_token: dead-as
+hs_token: dead-hs
+sender_localpart: _dead_bot
+namespaces: {users: [], aliases: [], rooms: []}
+`
+	nourl := `id: nourl
+url: null
+as_token: nourl-as
+hs_token: nourl-hs
+sender_localpart: _nourl_bot
+namespaces: {}
+`
+	r, _ := startWithBridge(t, f, dead, nourl)
+	alice := r.CreateUser("alice")
+	ping := func(asID, token string) (int, map[string]any) {
+		t.Helper()
+		status, b := r.Do("POST", "/_matrix/client/v1/appservice/"+asID+"/ping", token, strings.NewReader(`{"transaction_id":"meow"}`))
+		var out map[string]any
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("ping %s: %s", asID, b)
+		}
+		return status, out
+	}
+	status, body := ping("bridge", asToken)
+	if status != 200 || body["duration_ms"] == nil {
+		t.Fatalf("ping: %d %v", status, body)
+	}
+	f.mu.Lock()
+	if len(f.pings) != 1 || f.pings[0] != "meow" {
+		t.Errorf("pings received: %q", f.pings)
+	}
+	f.pingStatus = http.StatusForbidden
+	f.mu.Unlock()
+	status, body = ping("bridge", asToken)
+	wantAPIError(t, status, body, 502, "M_BAD_STATUS")
+	if body["status"] != float64(403) || !strings.Contains(fmt.Sprint(body["body"]), "M_FORBIDDEN") {
+		t.Errorf("bad status details: %v", body)
+	}
+	status, body = ping("dead", "dead-as")
+	wantAPIError(t, status, body, 502, "M_CONNECTION_FAILED")
+	status, body = ping("nourl", "nourl-as")
+	wantAPIError(t, status, body, 400, "M_URL_NOT_SET")
+	status, body = ping("dead", asToken)
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
+	status, body = ping("bridge", alice.AccessToken)
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
+	status, body = ping("bridge", "")
+	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
+}
+
+func TestAppServiceDirectories(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithBridge(t, f)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	const v3 = "/_matrix/client/v3"
+	status, body := asCall(t, r, "POST", v3+"/createRoom", "", map[string]any{"preset": "public_chat", "name": "Gitter portal"})
+	if status != 200 {
+		t.Fatalf("createRoom as the service: %d %v", status, body)
+	}
+	portal := body["room_id"].(string)
+	publicRooms := func(filter map[string]any) []string {
+		t.Helper()
+		status, body := apiCall(t, r, alice, "POST", "/publicRooms", filter)
+		if status != 200 {
+			t.Fatalf("publicRooms %v: %d %v", filter, status, body)
+		}
+		var ids []string
+		for _, c := range body["chunk"].([]any) {
+			ids = append(ids, c.(map[string]any)["room_id"].(string))
+		}
+		return ids
+	}
+	path := v3 + "/directory/list/appservice/gitter/" + esc(portal)
+	status, body = apiCall(t, r, alice, "PUT", "/directory/list/appservice/gitter/"+esc(portal), map[string]any{"visibility": "public"})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
+	status, body = asCall(t, r, "PUT", path, "", map[string]any{})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
+	status, body = asCall(t, r, "PUT", path, "", map[string]any{"visibility": "secret"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	status, body = asCall(t, r, "PUT", v3+"/directory/list/appservice/gitter/"+esc("!nope:axon.test"), "", map[string]any{"visibility": "public"})
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	if got := publicRooms(map[string]any{"third_party_instance_id": "bridge|gitter"}); len(got) != 0 {
+		t.Fatalf("network directory before publishing: %v", got)
+	}
+	if status, body = asCall(t, r, "PUT", path, "", map[string]any{"visibility": "public"}); status != 200 {
+		t.Fatalf("publish: %d %v", status, body)
+	}
+	if got := publicRooms(map[string]any{"third_party_instance_id": "bridge|gitter"}); len(got) != 1 || got[0] != portal {
+		t.Fatalf("network directory: %v", got)
+	}
+	if got := publicRooms(map[string]any{}); len(got) != 0 {
+		t.Fatalf("the server's own directory lists the network's room: %v", got)
+	}
+	if got := publicRooms(map[string]any{"include_all_networks": true}); len(got) != 1 || got[0] != portal {
+		t.Fatalf("all networks: %v", got)
+	}
+	if got := publicRooms(map[string]any{"third_party_instance_id": "bridge|irc"}); len(got) != 0 {
+		t.Fatalf("another network: %v", got)
+	}
+	if status, body = asCall(t, r, "PUT", path, "", map[string]any{"visibility": "private"}); status != 200 {
+		t.Fatalf("unpublish: %d %v", status, body)
+	}
+	if got := publicRooms(map[string]any{"include_all_networks": true}); len(got) != 0 {
+		t.Fatalf("after unpublishing: %v", got)
+	}
+
+	// An unknown alias in the service's namespace is asked of the service,
+	// which creates it before answering.
+	f.mu.Lock()
+	f.onRoomQuery = func(alias string) bool {
+		req, _ := http.NewRequest("PUT", r.URL+v3+"/directory/room/"+url.PathEscape(alias), strings.NewReader(`{"room_id":"`+portal+`"}`))
+		req.Header.Set("Authorization", "Bearer "+asToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	f.mu.Unlock()
+	res, err := alice.ResolveAlias(ctx, "#_bridge_matrix_dev:axon.test")
+	if err != nil || res.RoomID.String() != portal {
+		t.Fatalf("alias created on query: %+v %v", res, err)
+	}
+	_, err = alice.ResolveAlias(ctx, "#nobody:axon.test")
+	wantClientError(t, err, 404, "M_NOT_FOUND")
+	f.mu.Lock()
+	if len(f.queries) != 1 || f.queries[0] != "#_bridge_matrix_dev:axon.test" {
+		t.Errorf("alias queries: %q (only aliases in the namespace are asked)", f.queries)
+	}
+	f.mu.Unlock()
+}
+
+// TestAppServiceInvalidRegistrationStopsStart checks a bad registration
+// file stops the server with an error naming the file and the field.
+func TestAppServiceInvalidRegistrationStopsStart(t *testing.T) {
+	dir := t.TempDir()
+	file := writeRegistration(t, dir, "broken.yaml", strings.Replace(bridgeRegistration("http://127.0.0.1:1"), `regex: "#_bridge_.*"`, `regex: "#_bridge_(["`, 1))
+	cfg, err := config.Load("", func(k string) string {
+		return map[string]string{"AXON_DATA_DIR": filepath.Join(dir, "data"), "AXON_SERVER_NAME": "axon.test"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.AppServiceConfigFiles = []string{file}
+	srv, err := server.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		srv.Close()
+		t.Fatal("server started with an invalid registration")
+	}
+	if !strings.Contains(err.Error(), "broken.yaml") || !strings.Contains(err.Error(), "namespaces.aliases[0].regex") {
+		t.Fatalf("error does not name the file and field: %v", err)
+	}
+	if _, statErr := os.Stat(filepath.Join(dir, "data", "axon.db")); statErr == nil {
+		t.Error("the database was created before the registration was checked")
+	}
+}

@@ -1,0 +1,114 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+)
+
+// AppServiceCursors are the stream positions an application service's
+// sender has consumed, and the number of its last transaction.
+type AppServiceCursors struct {
+	Events   int64
+	Receipts int64
+	LastTxn  int64
+}
+
+// AppServiceState returns a service's cursors; ok is false for a service
+// never seen before.
+func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCursors, ok bool, err error) {
+	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, last_txn FROM appservice_state WHERE as_id = $1`, asID).
+		Scan(&c.Events, &c.Receipts, &c.LastTxn)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}
+
+// SaveAppServiceCursors stores a service's stream cursors (creating its
+// row on first use) without touching its transaction numbering.
+func (db *DB) SaveAppServiceCursors(ctx context.Context, asID string, events, receipts int64) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos) VALUES ($1, $2, $3)
+			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos`,
+			asID, events, receipts)
+		return err
+	})
+}
+
+// AppServiceTxn is a queued transaction.
+type AppServiceTxn struct {
+	ID        int64
+	Body      []byte
+	CreatedTS int64
+}
+
+// AddAppServiceTxn numbers and queues a transaction and moves the
+// service's cursors past the streams it was built from, atomically: a
+// crash either keeps both or neither, so no event is lost or sent twice
+// under different transaction IDs.
+func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, events, receipts, now int64) (int64, error) {
+	var id int64
+	err := db.Write(ctx, func(tx *Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, last_txn) VALUES ($1, $2, $3, 1)
+			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
+			last_txn = appservice_state.last_txn + 1 RETURNING last_txn`, asID, events, receipts).Scan(&id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO appservice_txns (as_id, txn_id, body, created_ts) VALUES ($1, $2, $3, $4)`,
+			asID, id, string(body), now)
+		return err
+	})
+	return id, err
+}
+
+// OldestAppServiceTxn returns the service's oldest undelivered
+// transaction, or nil.
+func (db *DB) OldestAppServiceTxn(ctx context.Context, asID string) (*AppServiceTxn, error) {
+	var t AppServiceTxn
+	var body string
+	err := db.read.QueryRowContext(ctx, `SELECT txn_id, body, created_ts FROM appservice_txns WHERE as_id = $1 ORDER BY txn_id LIMIT 1`, asID).
+		Scan(&t.ID, &body, &t.CreatedTS)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.Body = []byte(body)
+	return &t, nil
+}
+
+// DeleteAppServiceTxn removes a delivered transaction.
+func (db *DB) DeleteAppServiceTxn(ctx context.Context, asID string, txnID int64) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM appservice_txns WHERE as_id = $1 AND txn_id = $2`, asID, txnID)
+		return err
+	})
+}
+
+// SetAppServiceRoom adds a room to (public) or removes it from a
+// service's network directory.
+func (db *DB) SetAppServiceRoom(ctx context.Context, asID, networkID, roomID string, public bool) error {
+	return db.Write(ctx, func(tx *Tx) error {
+		var err error
+		if public {
+			_, err = tx.ExecContext(ctx, `INSERT INTO appservice_room_list (as_id, network_id, room_id) VALUES ($1, $2, $3)
+				ON CONFLICT DO NOTHING`, asID, networkID, roomID)
+		} else {
+			_, err = tx.ExecContext(ctx, `DELETE FROM appservice_room_list WHERE as_id = $1 AND network_id = $2 AND room_id = $3`,
+				asID, networkID, roomID)
+		}
+		return err
+	})
+}
+
+// AppServiceRooms lists the rooms of one service network directory, or of
+// every one when asID is "".
+func (db *DB) AppServiceRooms(ctx context.Context, asID, networkID string) ([]string, error) {
+	if asID == "" {
+		return db.strings(ctx, `SELECT DISTINCT room_id FROM appservice_room_list ORDER BY room_id`)
+	}
+	return db.strings(ctx, `SELECT room_id FROM appservice_room_list WHERE as_id = $1 AND network_id = $2 ORDER BY room_id`, asID, networkID)
+}
