@@ -465,8 +465,8 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		for _, txn := range f.delivered {
 			var b struct {
 				Ephemeral []struct {
-					Type    string                                  `json:"type"`
-					RoomID  string                                  `json:"room_id"`
+					Type    string                               `json:"type"`
+					RoomID  string                               `json:"room_id"`
 					Content map[string]map[string]map[string]any `json:"content"`
 				} `json:"ephemeral"`
 			}
