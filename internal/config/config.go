@@ -47,6 +47,7 @@ const (
 	// short enough that a leaked token is soon useless, long enough that
 	// refreshing is rare.
 	DefaultAccessTokenLifetime = 5 * time.Minute
+	DefaultSMTPPort            = 587
 )
 
 // File names inside the data directory.
@@ -119,6 +120,43 @@ type SupportSettings struct {
 	Contacts []string `yaml:"contacts"`
 }
 
+// EmailSettings configures the SMTP server Axon sends its own email
+// through: validation links for email addresses (registration, adding an
+// address, password reset). An empty smtp_host turns email off.
+type EmailSettings struct {
+	SMTPHost         string `yaml:"smtp_host"`
+	SMTPPort         int64  `yaml:"smtp_port"`
+	SMTPUsername     string `yaml:"smtp_username"`
+	SMTPPassword     string `yaml:"smtp_password"`
+	SMTPPasswordFile string `yaml:"smtp_password_file"`
+	SMTPTLS          string `yaml:"smtp_tls"`
+	From             string `yaml:"from"`
+}
+
+// Values of EmailSettings.SMTPTLS.
+const (
+	SMTPStartTLS = "starttls" // plain connection upgraded with STARTTLS (port 587); required
+	SMTPTLS      = "tls"      // TLS from the first byte (port 465)
+	SMTPNoTLS    = "none"     // no encryption: only for a relay on this machine
+)
+
+// Enabled reports whether the server can send email.
+func (e EmailSettings) Enabled() bool { return e.SMTPHost != "" }
+
+// Password returns the SMTP password, read from smtp_password_file when
+// that is set (trailing newlines removed), so that it need not be in the
+// config file or the environment.
+func (e EmailSettings) Password() (string, error) {
+	if e.SMTPPasswordFile == "" {
+		return e.SMTPPassword, nil
+	}
+	b, err := os.ReadFile(e.SMTPPasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("config: email.smtp_password_file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
 // SupportContact is one contact of /.well-known/matrix/support.
 type SupportContact struct {
 	Role         string `json:"role"`
@@ -158,26 +196,28 @@ func (s SupportSettings) ParsedContacts() ([]SupportContact, error) {
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
-	ServerName               string               `yaml:"server_name"`
-	DataDir                  string               `yaml:"data_dir"`
-	Listen                   string               `yaml:"listen"`
-	Database                 string               `yaml:"database"`
-	PublicBaseURL            string               `yaml:"public_baseurl"`
-	Registration             string               `yaml:"registration"`
-	RegistrationSharedSecret string               `yaml:"registration_shared_secret"`
-	GuestAccess              bool                 `yaml:"guest_access"`
-	RateLimits               bool                 `yaml:"rate_limits"`
-	RateLimit                RateLimitSettings    `yaml:"rate_limit"`
-	MaxRequestBytes          int64                `yaml:"max_request_bytes"`
-	SigningKeyPath           string               `yaml:"signing_key_path"`
-	LogLevel                 string               `yaml:"log_level"`
-	WellKnownClient          string               `yaml:"well_known_client_base_url"`
-	Push                     PushSettings         `yaml:"push"`
-	Media                    MediaSettings        `yaml:"media"`
-	TURN                     TURNSettings         `yaml:"turn"`
-	Support                  SupportSettings      `yaml:"support"`
-	RefreshTokens            RefreshTokenSettings `yaml:"refresh_tokens"`
-	AppServiceConfigFiles    []string             `yaml:"app_service_config_files"`
+	ServerName                string               `yaml:"server_name"`
+	DataDir                   string               `yaml:"data_dir"`
+	Listen                    string               `yaml:"listen"`
+	Database                  string               `yaml:"database"`
+	PublicBaseURL             string               `yaml:"public_baseurl"`
+	Registration              string               `yaml:"registration"`
+	RegistrationSharedSecret  string               `yaml:"registration_shared_secret"`
+	GuestAccess               bool                 `yaml:"guest_access"`
+	RateLimits                bool                 `yaml:"rate_limits"`
+	RateLimit                 RateLimitSettings    `yaml:"rate_limit"`
+	MaxRequestBytes           int64                `yaml:"max_request_bytes"`
+	SigningKeyPath            string               `yaml:"signing_key_path"`
+	LogLevel                  string               `yaml:"log_level"`
+	WellKnownClient           string               `yaml:"well_known_client_base_url"`
+	Push                      PushSettings         `yaml:"push"`
+	Media                     MediaSettings        `yaml:"media"`
+	TURN                      TURNSettings         `yaml:"turn"`
+	Support                   SupportSettings      `yaml:"support"`
+	RefreshTokens             RefreshTokenSettings `yaml:"refresh_tokens"`
+	AppServiceConfigFiles     []string             `yaml:"app_service_config_files"`
+	Email                     EmailSettings        `yaml:"email"`
+	RegistrationRequiresEmail bool                 `yaml:"registration_requires_email"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does
@@ -215,6 +255,7 @@ func staticDefaults() *Config {
 		Media:           MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
 		TURN:            TURNSettings{TTL: DefaultTURNTTL},
 		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
+		Email:           EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
 	}
 }
 

@@ -42,6 +42,7 @@ func TestDefaults(t *testing.T) {
 		Media:           MediaSettings{MaxUploadBytes: 50 << 20, Dir: filepath.Join("axon-data", "media")},
 		TURN:            TURNSettings{TTL: 86400},
 		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: 5 * time.Minute},
+		Email:           EmailSettings{SMTPPort: 587, SMTPTLS: "starttls"},
 	}
 	want.RateLimit.Login = RateLimit{PerSecond: 0.2, Burst: 5}
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}

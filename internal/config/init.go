@@ -112,6 +112,25 @@ var settings = []setting{
 		"application services (bridges, bots) this server talks to, read at start. An invalid " +
 		"file stops the start with a message naming the file and the field. Each service's url " +
 		"is trusted like this file: it may be on this machine or a private network."},
+	{key: "email", group: true, doc: "Email sent by Axon itself through an SMTP server: links that " +
+		"confirm an email address when it is added to an account or given at registration, and " +
+		"password reset links. Leave smtp_host empty to send no email; clients are then told that " +
+		"email addresses cannot be added (see docs/email.md)."},
+	{key: "email.smtp_host", doc: "Host name of the SMTP server (your provider's submission server, " +
+		"or localhost for a local relay). Empty: no email."},
+	{key: "email.smtp_port", doc: "Port of the SMTP server: usually 587 with starttls, 465 with tls, 25 for a local relay."},
+	{key: "email.smtp_username", doc: "User name to log in to the SMTP server with; empty: no login."},
+	{key: "email.smtp_password", doc: "Password for smtp_username. Prefer smtp_password_file or the " +
+		"environment variable over writing it here; it is never logged."},
+	{key: "email.smtp_password_file", doc: "File holding the SMTP password (trailing newline ignored), " +
+		"e.g. a systemd credential or a Docker secret. Takes the place of smtp_password."},
+	{key: "email.smtp_tls", doc: "How the connection is encrypted: starttls (upgrade with STARTTLS, " +
+		"refusing a server that does not offer it), tls (TLS from the start, port 465) or none " +
+		"(no encryption; only for a relay on this machine, and no password is sent)."},
+	{key: "email.from", doc: "Sender of the emails, e.g. \"Example Matrix <noreply@example.org>\"; required with smtp_host."},
+	{key: "registration_requires_email", doc: "Registration (open or with a token) needs a validated " +
+		"email address; it then becomes the account's address for password resets. Needs email.smtp_host. " +
+		"When false and email is configured, giving an address at open registration is optional."},
 }
 
 const fileHeader = `# Axon configuration file.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -118,6 +119,7 @@ func (c *Config) Validate() error {
 	if _, err := c.Support.ParsedContacts(); err != nil {
 		bad("support.contacts", "%v", err)
 	}
+	c.validateEmail(bad)
 	return errors.Join(errs...)
 }
 
@@ -231,4 +233,36 @@ func checkHTTPURL(s string) error {
 		return errors.New("must not contain user info, a query or a fragment")
 	}
 	return nil
+}
+
+func (c *Config) validateEmail(bad func(setting, format string, args ...any)) {
+	e := c.Email
+	if c.RegistrationRequiresEmail && !e.Enabled() {
+		bad("registration_requires_email", "needs email.smtp_host: without email nobody could register")
+	}
+	if e.SMTPPort < 1 || e.SMTPPort > 65535 {
+		bad("email.smtp_port", "must be between 1 and 65535 (got %d)", e.SMTPPort)
+	}
+	switch e.SMTPTLS {
+	case SMTPStartTLS, SMTPTLS, SMTPNoTLS:
+	default:
+		bad("email.smtp_tls", "must be one of %s, %s, %s (got %q)", SMTPStartTLS, SMTPTLS, SMTPNoTLS, e.SMTPTLS)
+	}
+	if e.SMTPPassword != "" && e.SMTPPasswordFile != "" {
+		bad("email.smtp_password_file", "set either smtp_password or smtp_password_file, not both")
+	}
+	if (e.SMTPPassword != "" || e.SMTPPasswordFile != "") && e.SMTPUsername == "" {
+		bad("email.smtp_username", "must be set when a password is")
+	}
+	if !e.Enabled() {
+		return
+	}
+	if strings.ContainsAny(e.SMTPHost, " /:") && !strings.HasPrefix(e.SMTPHost, "[") {
+		bad("email.smtp_host", "must be a host name or address without port or scheme (got %q)", e.SMTPHost)
+	}
+	if e.From == "" {
+		bad("email.from", "must be set when email.smtp_host is")
+	} else if a, err := mail.ParseAddress(e.From); err != nil || strings.ContainsAny(a.Address, "\r\n") {
+		bad("email.from", "must be an email address such as \"Example <noreply@example.org>\" (got %q)", e.From)
+	}
 }

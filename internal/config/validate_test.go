@@ -65,6 +65,16 @@ func TestValidateErrors(t *testing.T) {
 		{"support contact without role", func(c *Config) { c.Support.Contacts = []string{"@a:b c@d"} }, "support.contacts", "role"},
 		{"support contact bad address", func(c *Config) { c.Support.Contacts = []string{"m.role.admin alice"} }, "support.contacts", "not a Matrix user ID"},
 		{"support contact two emails", func(c *Config) { c.Support.Contacts = []string{"m.role.admin a@b c@d"} }, "support.contacts", "twice"},
+		{"email required without smtp", func(c *Config) { c.RegistrationRequiresEmail = true }, "registration_requires_email", "smtp_host"},
+		{"smtp without from", func(c *Config) { c.Email.SMTPHost = "smtp.example.org" }, "email.from", "must be set"},
+		{"smtp bad from", func(c *Config) { c.Email.SMTPHost = "smtp.example.org"; c.Email.From = "noreply" }, "email.from", "email address"},
+		{"smtp host with port", func(c *Config) { c.Email.SMTPHost = "smtp.example.org:587"; c.Email.From = "a@b.org" }, "email.smtp_host", "without port"},
+		{"smtp port", func(c *Config) { c.Email.SMTPPort = 0 }, "email.smtp_port", "between 1 and 65535"},
+		{"smtp tls mode", func(c *Config) { c.Email.SMTPTLS = "ssl" }, "email.smtp_tls", "starttls, tls, none"},
+		{"smtp password twice", func(c *Config) {
+			c.Email.SMTPUsername, c.Email.SMTPPassword, c.Email.SMTPPasswordFile = "u", "p", "/run/secret"
+		}, "email.smtp_password_file", "not both"},
+		{"smtp password without user", func(c *Config) { c.Email.SMTPPassword = "p" }, "email.smtp_username", "must be set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +139,11 @@ func TestValidateAccepts(t *testing.T) {
 		{"sqlite case", func(c *Config) { c.Database = "SQLite:/x.db" }},
 		{"https baseurl with path", func(c *Config) { c.PublicBaseURL = "https://example.org/matrix/" }},
 		{"fractional rate", func(c *Config) { c.RateLimit.Login.PerSecond = 0.001 }},
+		{"email", func(c *Config) {
+			c.Email = EmailSettings{SMTPHost: "smtp.example.org", SMTPPort: 465, SMTPTLS: "tls", From: "Example <noreply@example.org>",
+				SMTPUsername: "axon", SMTPPasswordFile: "/run/secret"}
+			c.RegistrationRequiresEmail = true
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

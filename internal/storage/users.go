@@ -22,6 +22,10 @@ type User struct {
 	CreatedTS    int64
 	// IsGuest marks a guest account (POST /register?kind=guest).
 	IsGuest bool
+	// Threepids are associated with the account by CreateUser and
+	// CreateUserWithToken in the same transaction (an email address
+	// validated during registration); GetUser does not fill them.
+	Threepids []Threepid
 }
 
 // ErrExists is returned when a unique row already exists.
@@ -29,14 +33,27 @@ var ErrExists = errors.New("already exists")
 
 // CreateUser inserts a user; ErrExists if the localpart is taken.
 func (db *DB) CreateUser(ctx context.Context, u User) error {
-	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, localpart, password_hash, is_admin, displayname, created_ts, is_guest)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.UserID, u.Localpart, nullStr(u.PasswordHash), u.IsAdmin, nullStr(u.DisplayName), u.CreatedTS, u.IsGuest)
-		if isUniqueViolation(err) {
-			return ErrExists
-		}
+	return db.Write(ctx, func(tx *Tx) error { return insertUser(ctx, tx, u) })
+}
+
+// insertUser inserts the user row and its 3PIDs: ErrExists if the
+// localpart is taken, ErrThreepidInUse if a 3PID is.
+func insertUser(ctx context.Context, tx *Tx, u User) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO users (user_id, localpart, password_hash, is_admin, displayname, created_ts, is_guest)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, u.UserID, u.Localpart, nullStr(u.PasswordHash), u.IsAdmin, nullStr(u.DisplayName), u.CreatedTS, u.IsGuest)
+	if isUniqueViolation(err) {
+		return ErrExists
+	}
+	if err != nil {
 		return err
-	})
+	}
+	for _, t := range u.Threepids {
+		t.UserID = u.UserID
+		if err := insertThreepid(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func isUniqueViolation(err error) bool {
@@ -116,6 +133,11 @@ func (db *DB) DeactivateUser(ctx context.Context, userID string) error {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
+		// A deactivated account gives up its email addresses, so that they
+		// can be used for another account (and cannot reset a password).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM user_threepids WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
 		for _, t := range []string{"device_keys", "one_time_keys", "fallback_keys"} {
@@ -338,11 +360,6 @@ func (db *DB) CreateUserWithToken(ctx context.Context, u User, token string, now
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("registration token: %w", ErrNotFound)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO users (user_id, localpart, password_hash, is_admin, displayname, created_ts)
-			VALUES ($1, $2, $3, $4, $5, $6)`, u.UserID, u.Localpart, nullStr(u.PasswordHash), u.IsAdmin, nullStr(u.DisplayName), u.CreatedTS)
-		if isUniqueViolation(err) {
-			return ErrExists
-		}
-		return err
+		return insertUser(ctx, tx, u)
 	})
 }
