@@ -61,7 +61,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error)
 	if err := checkDeviceID(req.DeviceID); err != nil {
 		return nil, err
 	}
-	userID, err := s.identify(req.Identifier, req.User, req.Medium, req.Address)
+	userID, err := s.identify(ctx, req.Identifier, req.User, req.Medium, req.Address)
 	if err != nil {
 		return nil, err
 	}
@@ -78,10 +78,10 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*Session, error)
 }
 
 // identify resolves a user identifier (or its deprecated top-level form)
-// to a local user ID. Third-party identifiers are answered like an unknown
-// account: the server keeps no 3PIDs, and the spec asks for a 403 for an
-// unknown one.
-func (s *Service) identify(id *Identifier, user, medium, address string) (string, error) {
+// to a local user ID. An email address finds the account it was added to;
+// an unknown one (and any phone number: the server keeps none) is answered
+// like an unknown account, with the 403 the spec asks for.
+func (s *Service) identify(ctx context.Context, id *Identifier, user, medium, address string) (string, error) {
 	if id == nil {
 		switch {
 		case user != "":
@@ -102,8 +102,23 @@ func (s *Service) identify(id *Identifier, user, medium, address string) (string
 			return "", mxerr.Forbidden("Invalid username or password")
 		}
 		return userID, nil
-	case "m.id.thirdparty", "m.id.phone":
-		return "", mxerr.Forbidden("Unknown third-party identifier")
+	case "m.id.thirdparty":
+		if id.Medium == "email" && id.Address != "" {
+			owner, err := s.db.ThreepidOwner(ctx, "email", CanonicalEmail(id.Address))
+			if err == nil {
+				return owner, nil
+			}
+			if !errors.Is(err, storage.ErrNotFound) {
+				return "", fmt.Errorf("look up 3PID: %w", err)
+			}
+			// No account: an empty user ID makes the password check
+			// fail after the same hashing work as for a wrong password,
+			// so timing does not tell which addresses are registered.
+			return "", nil
+		}
+		return "", mxerr.Forbidden("Invalid username or password")
+	case "m.id.phone":
+		return "", mxerr.Forbidden("Invalid username or password")
 	default:
 		return "", mxerr.New("M_UNKNOWN", "Unknown identifier type %q", id.Type).WithStatus(400)
 	}

@@ -35,6 +35,18 @@ func (s *Service) ChangePassword(ctx context.Context, req ChangePasswordRequest)
 	if err != nil {
 		return err
 	}
+	if s.emailAuth() {
+		// A forgotten password is reset by proving control of an email
+		// address of the account (the stage identifies the account).
+		op.flows = append(op.flows, Flow{Stages: []string{StageEmailIdentity}})
+		checkPassword := op.verify
+		op.verify = func(ctx context.Context, stage string, a *AuthDict, sess *uiaSession) error {
+			if stage == StageEmailIdentity {
+				return s.verifyEmailStage(ctx, a, PurposePassword, sess)
+			}
+			return checkPassword(ctx, stage, a, sess)
+		}
+	}
 	sess, err := s.interactiveAuth(ctx, op, req.Auth)
 	if err != nil {
 		return err
@@ -49,6 +61,7 @@ func (s *Service) ChangePassword(ctx context.Context, req ChangePasswordRequest)
 		return err
 	}
 	s.uia.remove(sess.id)
+	s.threepidSessionUsed(ctx, sess)
 	return nil
 }
 

@@ -85,12 +85,13 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 			}
 		}
 	}
-	userID, err := s.CreateAccount(ctx, NewAccount{Localpart: localpart, Password: req.Password, RegistrationToken: sess.regToken})
+	userID, err := s.CreateAccount(ctx, NewAccount{Localpart: localpart, Password: req.Password, RegistrationToken: sess.regToken, Threepid: sess.threepid})
 	if err := s.retryUsedUpToken(err, op, sess); err != nil {
 		return nil, err
 	}
 	s.uia.remove(sess.id)
-	s.log.Info("registered user", "user", userID)
+	s.threepidSessionUsed(ctx, sess)
+	s.log.Info("registered user", "user", userID, "with_email", sess.threepid != nil)
 	return s.registered(ctx, userID, req)
 }
 
@@ -126,11 +127,26 @@ func (s *Service) registered(ctx context.Context, userID string, req RegisterReq
 // configured registration mode.
 func (s *Service) registerOp() (uiaOp, error) {
 	op := uiaOp{name: "register", params: map[string]any{}}
+	email := s.emailAuth()
+	required := email && s.cfg.RegistrationRequiresEmail
 	switch s.cfg.Registration {
 	case config.RegistrationOpen:
-		op.flows = []Flow{{Stages: []string{StageDummy}}}
+		switch {
+		case required:
+			op.flows = []Flow{{Stages: []string{StageEmailIdentity}}}
+		case email:
+			// Optional: clients show an email field that may be left
+			// empty (Element reads it so from these two flows).
+			op.flows = []Flow{{Stages: []string{StageDummy}}, {Stages: []string{StageEmailIdentity}}}
+		default:
+			op.flows = []Flow{{Stages: []string{StageDummy}}}
+		}
 	case config.RegistrationToken:
-		op.flows = []Flow{{Stages: []string{StageRegistrationToken}}}
+		if required {
+			op.flows = []Flow{{Stages: []string{StageRegistrationToken, StageEmailIdentity}}}
+		} else {
+			op.flows = []Flow{{Stages: []string{StageRegistrationToken}}}
+		}
 	default:
 		return uiaOp{}, mxerr.Forbidden("Registration is disabled")
 	}
@@ -138,6 +154,8 @@ func (s *Service) registerOp() (uiaOp, error) {
 		switch stage {
 		case StageDummy:
 			return nil
+		case StageEmailIdentity:
+			return s.verifyEmailStage(ctx, a, PurposeRegister, sess)
 		case StageRegistrationToken:
 			valid, err := s.tokenValid(ctx, a.Token)
 			if err != nil {
@@ -210,6 +228,9 @@ type NewAccount struct {
 	RegistrationToken string
 	// Guest creates a guest account.
 	Guest bool
+	// Threepid, when set, is associated with the account in the same
+	// transaction (an email address validated during registration).
+	Threepid *storage.Threepid
 }
 
 var errTokenUsedUp = errors.New("registration token no longer valid")
@@ -231,6 +252,11 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (string, erro
 	if u.DisplayName == "" {
 		u.DisplayName = n.Localpart
 	}
+	if n.Threepid != nil {
+		t := *n.Threepid
+		t.AddedTS = u.CreatedTS
+		u.Threepids = []storage.Threepid{t}
+	}
 	if n.Password != "" {
 		if u.PasswordHash, err = s.hasher.Hash(n.Password); err != nil {
 			return "", fmt.Errorf("hash password: %w", err)
@@ -244,6 +270,8 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (string, erro
 	switch {
 	case errors.Is(err, storage.ErrExists):
 		return "", mxerr.New("M_USER_IN_USE", "User ID already taken")
+	case errors.Is(err, storage.ErrThreepidInUse):
+		return "", mxerr.New("M_THREEPID_IN_USE", "This email address is already in use")
 	case errors.Is(err, storage.ErrNotFound):
 		return "", errTokenUsedUp
 	case err != nil:
@@ -424,6 +452,15 @@ func (s *Service) upgradeGuest(ctx context.Context, op uiaOp, req RegisterReques
 		return nil, err
 	}
 	s.uia.remove(sess.id)
+	if sess.threepid != nil {
+		// The guest row exists already, so the address is added after
+		// the upgrade rather than with it; it was free a moment ago.
+		t := *sess.threepid
+		t.UserID, t.AddedTS = owner.UserID, s.now().UnixMilli()
+		if err := s.db.AddThreepidFromSession(ctx, t, sess.threepidSID); err != nil {
+			s.log.Warn("adding the email address of an upgraded guest", "user", owner.UserID, "err", err)
+		}
+	}
 	s.log.Info("upgraded guest account", "user", owner.UserID)
 	return s.registered(ctx, owner.UserID, req)
 }

@@ -47,6 +47,10 @@ type Service struct {
 	// ReservedUser, if set, reports whether a user ID is in an application
 	// service's exclusive namespace: ordinary registration may not take it.
 	ReservedUser func(userID string) bool
+
+	// Threepids, if set, checks email validation sessions for the
+	// m.login.email.identity stage (offered when email is configured).
+	Threepids ThreepidSessions
 }
 
 type deviceKey struct{ user, device string }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/auth"
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
 )
 
 // Authentication types of the user-interactive authentication API.
@@ -15,6 +16,7 @@ const (
 	StagePassword          = "m.login.password"
 	StageDummy             = "m.login.dummy"
 	StageRegistrationToken = "m.login.registration_token"
+	StageEmailIdentity     = "m.login.email.identity"
 )
 
 // Identifier is a user identifier object (m.id.user, m.id.thirdparty,
@@ -37,6 +39,25 @@ type AuthDict struct {
 	User       string      `json:"user"` // deprecated form of identifier
 	Password   string      `json:"password"`
 	Token      string      `json:"token"`
+	// ThreepidCreds are the m.login.email.identity credentials; some
+	// older clients spell the key threePidCreds.
+	ThreepidCreds       *ThreepidCreds `json:"threepid_creds"`
+	ThreepidCredsLegacy *ThreepidCreds `json:"threePidCreds"`
+}
+
+// ThreepidCreds identify a 3PID validation session.
+type ThreepidCreds struct {
+	SID           string `json:"sid"`
+	ClientSecret  string `json:"client_secret"`
+	IDServer      string `json:"id_server"`
+	IDAccessToken string `json:"id_access_token"`
+}
+
+func (a *AuthDict) threepidCreds() *ThreepidCreds {
+	if a.ThreepidCreds != nil {
+		return a.ThreepidCreds
+	}
+	return a.ThreepidCredsLegacy
 }
 
 // Flow is one sequence of stages that completes authentication.
@@ -95,7 +116,12 @@ type uiaSession struct {
 	user      string // the account it authenticates ("" until known for register)
 	completed []string
 	regToken  string // the registration token that completed its stage
-	expires   time.Time
+	// threepid is the address proven by the m.login.email.identity stage,
+	// and threepidSID its validation session, spent when the operation
+	// succeeds.
+	threepid    *storage.Threepid
+	threepidSID string
+	expires     time.Time
 }
 
 type uiaStore struct {
@@ -262,7 +288,7 @@ func (s *Service) passwordOp(ctx context.Context, name, user string) (uiaOp, err
 		user:  user,
 		flows: []Flow{{Stages: []string{StagePassword}}},
 		verify: func(ctx context.Context, stage string, a *AuthDict, sess *uiaSession) error {
-			userID, err := s.identify(a.Identifier, a.User, "", "")
+			userID, err := s.identify(ctx, a.Identifier, a.User, "", "")
 			if err != nil {
 				return err
 			}

@@ -297,10 +297,6 @@ func (a *API) deactivateAccount(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "success"})
 }
 
-func (a *API) threepids(w http.ResponseWriter, r *http.Request) {
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"threepids": []any{}})
-}
-
 func deviceJSON(d storage.Device) map[string]any {
 	out := map[string]any{"device_id": d.DeviceID}
 	if d.DisplayName != "" {

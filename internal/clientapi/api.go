@@ -16,6 +16,7 @@ import (
 	"github.com/axon-matrix/axon/internal/slidingsync"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threepid"
 )
 
 // API is the set of services the handlers use.
@@ -38,4 +39,7 @@ type API struct {
 
 	// AppServices are the registered application services.
 	AppServices *appservice.Service
+
+	// Threepids holds users' email addresses and their validation.
+	Threepids *threepid.Service
 }

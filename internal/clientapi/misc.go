@@ -54,7 +54,7 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 			"m.room_versions":   map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
 			"m.set_displayname": map[string]bool{"enabled": true},
 			"m.set_avatar_url":  map[string]bool{"enabled": true},
-			"m.3pid_changes":    map[string]bool{"enabled": false},
+			"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},
 			"m.get_login_token": map[string]bool{"enabled": true},
 			"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
 		},

@@ -3,8 +3,10 @@ package clientapi
 import (
 	"net/http"
 
+	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/threepid"
 )
 
 // Prefixes under which the versioned client API is served. r0 is kept
@@ -68,7 +70,6 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/register/available", Auth: no, Handler: a.registerAvailable},
 		{Method: http.MethodPost, Path: "/account/password", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.changePassword},
 		{Method: http.MethodPost, Path: "/account/deactivate", Auth: httpapi.OptionalAuth, Limit: "login", Handler: a.deactivateAccount},
-		{Method: http.MethodGet, Path: "/account/3pid", Auth: yes, Handler: a.threepids},
 		{Method: http.MethodGet, Path: "/devices", Auth: yes, Guest: true, Handler: a.getDevices},
 		{Method: http.MethodGet, Path: "/devices/{deviceId}", Auth: yes, Guest: true, Handler: a.getDevice},
 		{Method: http.MethodPut, Path: "/devices/{deviceId}", Auth: yes, Guest: true, Handler: a.putDevice},
@@ -86,6 +87,20 @@ func (a *API) Routes() []httpapi.Route {
 
 		// openid.go: issuing is rate limited like logins (each token is a row)
 		{Method: http.MethodPost, Path: "/user/{userId}/openid/request_token", Auth: yes, Limit: "login", Handler: a.requestOpenIDToken},
+
+		// threepid.go
+		{Method: http.MethodGet, Path: "/account/3pid", Auth: yes, Handler: a.threepids},
+		{Method: http.MethodPost, Path: "/account/3pid", Auth: yes, Handler: a.postThreepids},
+		{Method: http.MethodPost, Path: "/account/3pid/add", Auth: yes, Limit: "login", Handler: a.addThreepid},
+		{Method: http.MethodPost, Path: "/account/3pid/bind", Auth: yes, Handler: a.bindThreepid},
+		{Method: http.MethodPost, Path: "/account/3pid/delete", Auth: yes, Handler: a.deleteThreepid},
+		{Method: http.MethodPost, Path: "/account/3pid/unbind", Auth: yes, Handler: a.unbindThreepid},
+		{Method: http.MethodPost, Path: "/account/3pid/email/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposeAdd, threepid.MediumEmail)},
+		{Method: http.MethodPost, Path: "/account/3pid/msisdn/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposeAdd, threepid.MediumMSISDN)},
+		{Method: http.MethodPost, Path: "/account/password/email/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposePassword, threepid.MediumEmail)},
+		{Method: http.MethodPost, Path: "/account/password/msisdn/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposePassword, threepid.MediumMSISDN)},
+		{Method: http.MethodPost, Path: "/register/email/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposeRegister, threepid.MediumEmail)},
+		{Method: http.MethodPost, Path: "/register/msisdn/requestToken", Auth: no, Limit: "login", Handler: a.requestToken(account.PurposeRegister, threepid.MediumMSISDN)},
 
 		// receipts.go
 		{Method: http.MethodPost, Path: "/rooms/{roomId}/receipt/{receiptType}/{eventId}", Auth: yes, Handler: a.postReceipt},
@@ -276,6 +291,10 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/.well-known/matrix/support", Auth: no, Handler: a.getSupport},
 		// misc.go
 		{Method: http.MethodGet, Path: "/.well-known/matrix/policy_server", Auth: no, Handler: a.policyServer},
+		// threepid.go: the pages email validation links open, and the submit_url
+		{Method: http.MethodGet, Path: threepid.ValidatePath, Auth: no, Limit: "login", Handler: a.getEmailValidation},
+		{Method: http.MethodPost, Path: threepid.ValidatePath, Auth: no, Limit: "login", Handler: a.postEmailValidation},
+		{Method: http.MethodPost, Path: threepid.SubmitTokenPath, Auth: no, Limit: "login", Handler: a.submitToken},
 		// account.go: Synapse's shared-secret registration (register_new_matrix_user)
 		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretNonce},
 		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},

@@ -27,6 +27,7 @@ import (
 	"github.com/axon-matrix/axon/internal/slidingsync"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threepid"
 )
 
 // Server is a running homeserver's parts.
@@ -104,8 +105,19 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
+	smtpMailer, err := threepid.NewSMTP(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var mailer threepid.Mailer
+	if smtpMailer != nil {
+		mailer = smtpMailer
+	}
+	tps := threepid.New(db, cfg, mailer, accounts, log)
+	accounts.Threepids = tps
 	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
-		AppServices: appServices}
+		AppServices: appServices, Threepids: tps}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
 
 	limiters := map[string]*ratelimit.Limiter{}
