@@ -50,6 +50,12 @@ func (a *API) Routes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/user/{userId}/filter", Auth: yes, Handler: a.createFilter},
 		{Method: http.MethodGet, Path: "/user/{userId}/filter/{filterId}", Auth: yes, Handler: a.getFilter},
 
+		// peeking.go: room previews and the older sync API
+		{Method: http.MethodGet, Path: "/events", Auth: yes, Guest: true, Handler: a.getEvents},
+		{Method: http.MethodGet, Path: "/events/{eventId}", Auth: yes, Handler: a.getEventByID},
+		{Method: http.MethodGet, Path: "/initialSync", Auth: yes, Handler: a.getInitialSync},
+		{Method: http.MethodGet, Path: "/rooms/{roomId}/initialSync", Auth: yes, Guest: true, Handler: a.getRoomInitialSync},
+
 		// misc.go
 		{Method: http.MethodGet, Path: "/capabilities", Auth: yes, Handler: a.capabilities},
 

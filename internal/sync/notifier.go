@@ -21,11 +21,15 @@ type Notifier struct {
 	// members caches, per room, the users with join/invite/knock membership:
 	// the users an event in that room can concern.
 	members map[string]map[string]struct{}
+	// peeks holds, per room, a channel closed by the room's next event:
+	// what /events peeks of non-members wait on.
+	peeks map[string]chan struct{}
 }
 
 // NewNotifier creates a notifier.
 func NewNotifier(db *storage.DB) *Notifier {
-	return &Notifier{db: db, waiting: map[string]chan struct{}{}, members: map[string]map[string]struct{}{}}
+	return &Notifier{db: db, waiting: map[string]chan struct{}{}, members: map[string]map[string]struct{}{},
+		peeks: map[string]chan struct{}{}}
 }
 
 // Listen returns a channel closed at the user's next wake-up. Call it before
@@ -37,6 +41,20 @@ func (n *Notifier) Listen(user string) <-chan struct{} {
 	if !ok {
 		ch = make(chan struct{})
 		n.waiting[user] = ch
+	}
+	return ch
+}
+
+// ListenRoom returns a channel closed at the room's next event, for
+// watchers who are not members (peeking). Call it before checking for
+// events, like Listen.
+func (n *Notifier) ListenRoom(roomID string) <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ch, ok := n.peeks[roomID]
+	if !ok {
+		ch = make(chan struct{})
+		n.peeks[roomID] = ch
 	}
 	return ch
 }
@@ -107,6 +125,10 @@ func (n *Notifier) OnEvent(ev *rooms.Event) {
 	ctx := context.Background()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if ch, ok := n.peeks[ev.RoomID]; ok {
+		close(ch)
+		delete(n.peeks, ev.RoomID)
+	}
 	m := n.roomMembersLocked(ctx, ev.RoomID)
 	for u := range m {
 		if ch, ok := n.waiting[u]; ok {
