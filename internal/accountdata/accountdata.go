@@ -23,13 +23,29 @@ type Waker interface {
 
 // Service reads and writes account data.
 type Service struct {
-	db   *storage.DB
-	wake Waker
+	db      *storage.DB
+	wake    Waker
+	written func(userID, roomID, typ string)
 }
 
 // New creates the service.
 func New(db *storage.DB, w Waker) *Service {
 	return &Service{db: db, wake: w}
+}
+
+// OnWrite makes the service call fn after each entry it writes, so that
+// caches of account data (the ignored users) drop their copy. It returns s.
+func (s *Service) OnWrite(fn func(userID, roomID, typ string)) *Service {
+	s.written = fn
+	return s
+}
+
+// changed tells the user's syncs and the OnWrite hook about a write.
+func (s *Service) changed(userID, roomID, typ string) {
+	if s.written != nil {
+		s.written(userID, roomID, typ)
+	}
+	s.wake.Wake(userID)
 }
 
 // serverManaged are the types the server maintains itself: the spec has
@@ -91,7 +107,7 @@ func (s *Service) PutManaged(ctx context.Context, userID, roomID, typ string, co
 	if err := s.db.PutAccountData(ctx, userID, roomID, typ, content); err != nil {
 		return fmt.Errorf("put account data: %w", err)
 	}
-	s.wake.Wake(userID)
+	s.changed(userID, roomID, typ)
 	return nil
 }
 
@@ -108,7 +124,7 @@ func (s *Service) Update(ctx context.Context, userID, roomID, typ string,
 		return false, fmt.Errorf("update account data: %w", err)
 	}
 	if written {
-		s.wake.Wake(userID)
+		s.changed(userID, roomID, typ)
 	}
 	return written, nil
 }

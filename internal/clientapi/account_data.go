@@ -18,7 +18,7 @@ func requireSelf(r *http.Request, userID string) error {
 }
 
 func (a *API) accountDataService() *accountdata.Service {
-	return accountdata.New(a.DB, a.Sync.Notifier)
+	return accountdata.New(a.DB, a.Sync.Notifier).OnWrite(a.Rooms.AccountDataWritten)
 }
 
 func (a *API) getAccountData(w http.ResponseWriter, r *http.Request) {

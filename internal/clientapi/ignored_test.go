@@ -2,6 +2,8 @@ package clientapi_test
 
 import (
 	"context"
+	"net/http"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -114,5 +116,198 @@ func TestIgnoredUsers(t *testing.T) {
 	}
 	if got := bodiesOf(full.Rooms.Join[roomID].Timeline.Events); len(got) != 3 {
 		t.Fatalf("bodies after un-ignoring %v", got)
+	}
+}
+
+// sendersOf lists "sender:body" of the message events in a JSON event list.
+func sendersOf(list any) []string {
+	var out []string
+	evs, _ := list.([]any)
+	for _, e := range evs {
+		ev := e.(map[string]any)
+		content, _ := ev["content"].(map[string]any)
+		if b, ok := content["body"].(string); ok {
+			out = append(out, ev["sender"].(string)+":"+b)
+		}
+	}
+	return out
+}
+
+func hasSender(got []string, user id.UserID) bool {
+	for _, g := range got {
+		if strings.HasPrefix(g, user.String()+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestIgnoredUsersHistoryAndCounts: beyond /sync and /messages, an ignored
+// user's events are absent from /context, /relations, /threads, /search,
+// /notifications and sliding sync, and do not count as unread.
+func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomID := room.RoomID
+	for _, c := range []*mautrix.Client{bob, carol} {
+		if _, err := c.JoinRoomByID(ctx, roomID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send := func(c *mautrix.Client, body string, thread id.EventID) id.EventID {
+		t.Helper()
+		content := map[string]any{"msgtype": "m.text", "body": body}
+		if thread != "" {
+			content["m.relates_to"] = map[string]any{"rel_type": "m.thread", "event_id": thread}
+		}
+		resp, err := c.SendMessageEvent(ctx, roomID, event.EventMessage, content)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.EventID
+	}
+	aliceRoot := send(alice, "searchword alice root", "")
+	carolRoot := send(carol, "searchword carol root", "")
+	send(carol, "carol in alice's thread", aliceRoot)
+	send(alice, "alice in alice's thread", aliceRoot)
+	send(alice, "alice in carol's thread", carolRoot)
+	middle := send(alice, "middle", "")
+	send(carol, "carol after", "")
+
+	unread := func() float64 {
+		t.Helper()
+		status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync", bob.AccessToken, nil)
+		jr, _ := body["rooms"].(map[string]any)["join"].(map[string]any)[roomID.String()].(map[string]any)
+		n, _ := jr["unread_notifications"].(map[string]any)["notification_count"].(float64)
+		if status != 200 || jr == nil {
+			t.Fatalf("sync: %d", status)
+		}
+		return n
+	}
+	// Before ignoring, carol's three messages count (seven in all): the
+	// cached counts must not survive the change of the ignore list.
+	if n := unread(); n != 7 {
+		t.Fatalf("unread before ignoring: %v", n)
+	}
+	if err := bob.SetAccountData(ctx, "m.ignored_user_list", map[string]any{"ignored_users": map[string]any{carol.UserID.String(): map[string]any{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := unread(); n != 4 {
+		t.Fatalf("unread while ignoring carol: %v, want alice's 4", n)
+	}
+
+	// /context around alice's middle message, and of carol's message.
+	ctxPath := "/_matrix/client/v3/rooms/" + roomID.String() + "/context/"
+	status, body := acctDo(t, r, http.MethodGet, ctxPath+middle.String()+"?limit=20", bob.AccessToken, nil)
+	before, after := sendersOf(body["events_before"]), sendersOf(body["events_after"])
+	if status != 200 || hasSender(before, carol.UserID) || hasSender(after, carol.UserID) || len(before) != 3 {
+		t.Fatalf("bob's /context: %d before %v after %v", status, before, after)
+	}
+	status, body = acctDo(t, r, http.MethodGet, ctxPath+middle.String()+"?limit=20", alice.AccessToken, nil)
+	if status != 200 || len(sendersOf(body["events_before"])) != 5 || len(sendersOf(body["events_after"])) != 1 {
+		t.Fatalf("alice's /context: %d %v %v", status, sendersOf(body["events_before"]), sendersOf(body["events_after"]))
+	}
+	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
+	acctWant(t, "/context of an ignored user's event", status, body, 404, "M_NOT_FOUND")
+
+	// /relations of alice's thread root.
+	relPath := "/_matrix/client/v1/rooms/" + roomID.String() + "/relations/" + aliceRoot.String()
+	status, body = acctDo(t, r, http.MethodGet, relPath, bob.AccessToken, nil)
+	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 1 || got[0] != alice.UserID.String()+":alice in alice's thread" {
+		t.Fatalf("bob's /relations: %d %v", status, got)
+	}
+	status, body = acctDo(t, r, http.MethodGet, relPath+"/m.thread", alice.AccessToken, nil)
+	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 2 {
+		t.Fatalf("alice's /relations: %d %v", status, got)
+	}
+
+	// /threads: carol's thread root is not listed for bob.
+	thrPath := "/_matrix/client/v1/rooms/" + roomID.String() + "/threads"
+	status, body = acctDo(t, r, http.MethodGet, thrPath, bob.AccessToken, nil)
+	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 1 || got[0] != alice.UserID.String()+":searchword alice root" {
+		t.Fatalf("bob's /threads: %d %v", status, got)
+	}
+	status, body = acctDo(t, r, http.MethodGet, thrPath, alice.AccessToken, nil)
+	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 2 {
+		t.Fatalf("alice's /threads: %d %v", status, got)
+	}
+
+	// POST /search.
+	search := func(c *mautrix.Client) []string {
+		t.Helper()
+		status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/search", c.AccessToken, map[string]any{
+			"search_categories": map[string]any{"room_events": map[string]any{"search_term": "searchword",
+				"event_context": map[string]any{"before_limit": 5, "after_limit": 5}}}})
+		if status != 200 {
+			t.Fatalf("search: %d %v", status, body)
+		}
+		var out []string
+		for _, res := range body["search_categories"].(map[string]any)["room_events"].(map[string]any)["results"].([]any) {
+			m := res.(map[string]any)
+			out = append(out, sendersOf([]any{m["result"]})...)
+			c := m["context"].(map[string]any)
+			out = append(out, sendersOf(c["events_before"])...)
+			out = append(out, sendersOf(c["events_after"])...)
+		}
+		return out
+	}
+	if got := search(bob); len(got) == 0 || hasSender(got, carol.UserID) {
+		t.Fatalf("bob's search results and context: %v", got)
+	}
+	if got := search(alice); !hasSender(got, carol.UserID) {
+		t.Fatalf("alice's search misses carol: %v", got)
+	}
+
+	// /notifications lists none of carol's messages.
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/notifications", bob.AccessToken, nil)
+	var notified []any
+	for _, n := range body["notifications"].([]any) {
+		notified = append(notified, n.(map[string]any)["event"])
+	}
+	if got := sendersOf(notified); status != 200 || len(got) != 4 || hasSender(got, carol.UserID) {
+		t.Fatalf("bob's /notifications: %d %v", status, got)
+	}
+
+	// Sliding sync: timeline without carol, her invite not shown, counts
+	// without her messages.
+	invited, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
+		map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 20}}})
+	if status != 200 {
+		t.Fatalf("sliding sync: %d %v", status, body)
+	}
+	ssRooms := body["rooms"].(map[string]any)
+	if _, ok := ssRooms[invited.RoomID.String()]; ok {
+		t.Fatal("sliding sync shows an invite from an ignored user")
+	}
+	if n := body["lists"].(map[string]any)["all"].(map[string]any)["count"]; n != float64(1) {
+		t.Fatalf("sliding sync list count %v", n)
+	}
+	ssRoom := ssRooms[roomID.String()].(map[string]any)
+	if got := sendersOf(ssRoom["timeline"]); len(got) != 4 || hasSender(got, carol.UserID) {
+		t.Fatalf("sliding sync timeline %v", got)
+	}
+	if n := ssRoom["notification_count"]; n != float64(4) {
+		t.Fatalf("sliding sync notification_count %v", n)
+	}
+
+	// Un-ignoring brings her back at once.
+	if err := bob.SetAccountData(ctx, "m.ignored_user_list", map[string]any{"ignored_users": map[string]any{}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := unread(); n != 7 {
+		t.Fatalf("unread after un-ignoring: %v", n)
+	}
+	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
+	if status != 200 {
+		t.Fatalf("/context after un-ignoring: %d %v", status, body)
 	}
 }

@@ -72,7 +72,7 @@ func (a *API) writeEventPage(w http.ResponseWriter, r *http.Request, roomID stri
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	visible, err := a.Rooms.FilterVisible(ctx, httpapi.CallerOf(r).UserID, evs)
+	visible, err := a.Rooms.FilterShown(ctx, httpapi.CallerOf(r).UserID, evs)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -132,7 +132,7 @@ func (a *API) getThreads(w http.ResponseWriter, r *http.Request) {
 			httpapi.WriteError(w, r, err)
 			return
 		}
-		evs, err = a.Rooms.FilterVisible(ctx, user, evs)
+		evs, err = a.Rooms.FilterShown(ctx, user, evs)
 		if err != nil {
 			httpapi.WriteError(w, r, err)
 			return

@@ -65,9 +65,18 @@ func (e *Evaluator) RulesetOf(ctx context.Context, user string) (*Ruleset, error
 }
 
 // Evaluate returns what the user's rules do with ev. The user's own events
-// never notify them.
+// never notify them, nor do any events of users they ignore (invites
+// included, which the spec has servers not show): no push, no unread count,
+// no /notifications entry.
 func (e *Evaluator) Evaluate(ctx context.Context, ev *rooms.Event, user string) (Outcome, error) {
 	if ev.Sender == user {
+		return Outcome{Tweaks: map[string]any{"highlight": false}}, nil
+	}
+	ignored, err := e.rooms.IgnoredUsers(ctx, user)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if ignored[ev.Sender] {
 		return Outcome{Tweaks: map[string]any{"highlight": false}}, nil
 	}
 	rs, err := e.RulesetOf(ctx, user)

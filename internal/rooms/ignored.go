@@ -5,32 +5,95 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
+// IgnoredUsersType is the global account data entry listing the users a
+// user ignores (spec: modules/ignore_users.md).
+const IgnoredUsersType = "m.ignored_user_list"
+
+// ignoredCache keeps each user's parsed ignore list: sync, history requests
+// and every push-rule evaluation (unread counts, pushes) ask for it.
+type ignoredCache struct {
+	mu    sync.Mutex
+	users map[string]map[string]bool // nil value: ignores nobody
+	// gen counts invalidations; a load that raced with one is returned but
+	// not cached, so a list read just before a change is never kept.
+	gen       uint64
+	listeners []func(user string)
+}
+
+// maxIgnoredCache bounds the cache; it refills from storage.
+const maxIgnoredCache = 50000
+
 // IgnoredUsers returns the users in user's m.ignored_user_list account
-// data, or nil when there are none. Callers load it once per request.
+// data, or nil when there are none. The result is shared: do not modify.
 func (s *Service) IgnoredUsers(ctx context.Context, user string) (map[string]bool, error) {
-	raw, err := s.db.GetAccountData(ctx, user, "", "m.ignored_user_list")
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, nil
+	c := &s.ignored
+	c.mu.Lock()
+	list, ok := c.users[user]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok {
+		return list, nil
 	}
-	if err != nil {
+	raw, err := s.db.GetAccountData(ctx, user, "", IgnoredUsersType)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("ignored users: %w", err)
 	}
+	list = parseIgnored(raw)
+	c.mu.Lock()
+	if c.gen == gen {
+		if c.users == nil || len(c.users) >= maxIgnoredCache {
+			c.users = map[string]map[string]bool{}
+		}
+		c.users[user] = list
+	}
+	c.mu.Unlock()
+	return list, nil
+}
+
+func parseIgnored(raw []byte) map[string]bool {
 	var c struct {
 		IgnoredUsers map[string]json.RawMessage `json:"ignored_users"`
 	}
 	// Content that is not the expected shape ignores nobody.
-	if json.Unmarshal(raw, &c) != nil || len(c.IgnoredUsers) == 0 {
-		return nil, nil
+	if raw == nil || json.Unmarshal(raw, &c) != nil || len(c.IgnoredUsers) == 0 {
+		return nil
 	}
 	out := make(map[string]bool, len(c.IgnoredUsers))
 	for u := range c.IgnoredUsers {
 		out[u] = true
 	}
-	return out, nil
+	return out
+}
+
+// AccountDataWritten is told of every account data write (accountdata's
+// OnWrite hook); a new ignore list takes effect at once, as the spec asks,
+// and whoever registered with OnIgnoredUsersChange hears of it.
+func (s *Service) AccountDataWritten(user, roomID, typ string) {
+	if roomID != "" || typ != IgnoredUsersType {
+		return
+	}
+	c := &s.ignored
+	c.mu.Lock()
+	delete(c.users, user)
+	c.gen++
+	listeners := c.listeners
+	c.mu.Unlock()
+	for _, fn := range listeners {
+		fn(user)
+	}
+}
+
+// OnIgnoredUsersChange registers fn to be called after a user's ignore
+// list changed (cached unread counts include events it may now hide).
+func (s *Service) OnIgnoredUsersChange(fn func(user string)) {
+	s.ignored.mu.Lock()
+	defer s.ignored.mu.Unlock()
+	s.ignored.listeners = append(s.ignored.listeners, fn)
 }
 
 // HiddenByIgnore reports whether ev is hidden from a user ignoring the
@@ -38,4 +101,58 @@ func (s *Service) IgnoredUsers(ctx context.Context, user string) (map[string]boo
 // kept so that the room looks the same to everyone.
 func HiddenByIgnore(ev *Event, ignored map[string]bool) bool {
 	return ignored[ev.Sender] && !ev.IsState()
+}
+
+// FilterShown returns the events of one room that user is shown when
+// reading history: those history visibility lets them see (FilterVisible)
+// minus those of users they ignore, in the same order. /context,
+// /relations, /threads, /search and sliding sync timelines use it.
+func (s *Service) FilterShown(ctx context.Context, user string, evs []*Event) ([]*Event, error) {
+	evs, err := s.FilterVisible(ctx, user, evs)
+	if err != nil {
+		return nil, err
+	}
+	return s.WithoutIgnored(ctx, user, evs)
+}
+
+// WithoutIgnored returns evs minus the events hidden from user because
+// user ignores their senders, in the same order.
+func (s *Service) WithoutIgnored(ctx context.Context, user string, evs []*Event) ([]*Event, error) {
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	ignored, err := s.IgnoredUsers(ctx, user)
+	if err != nil || len(ignored) == 0 {
+		return evs, err
+	}
+	out := evs[:0:0]
+	for _, ev := range evs {
+		if !HiddenByIgnore(ev, ignored) {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// WithoutIgnoredInvites returns memberships minus the invites sent by users
+// user ignores: the spec has servers not show those at all.
+func (s *Service) WithoutIgnoredInvites(ctx context.Context, user string, ms []storage.Membership) ([]storage.Membership, error) {
+	ignored, err := s.IgnoredUsers(ctx, user)
+	if err != nil || len(ignored) == 0 {
+		return ms, err
+	}
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.Membership == "invite" {
+			ev, err := s.Event(ctx, m.EventID)
+			if err != nil {
+				return nil, err
+			}
+			if ignored[ev.Sender] {
+				continue
+			}
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }

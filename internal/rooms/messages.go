@@ -165,10 +165,17 @@ type EventContext struct {
 }
 
 // Context returns up to limit events around an event the user may see.
+// Events of users the user ignores are left out of the window, and the
+// event itself, when it is one of theirs, is not found.
 func (s *Service) Context(ctx context.Context, roomID, eventID, user string, limit int) (*EventContext, error) {
 	ev, err := s.VisibleEvent(ctx, roomID, eventID, user)
 	if err != nil {
 		return nil, err
+	}
+	if shown, err := s.WithoutIgnored(ctx, user, []*Event{ev}); err != nil {
+		return nil, err
+	} else if len(shown) == 0 {
+		return nil, mxerr.NotFound("Event not found")
 	}
 	before := limit / 2
 	bRows, err := s.db.RoomEventsBackward(ctx, roomID, ev.StreamPos, 0, before)
@@ -196,7 +203,7 @@ func (s *Service) Context(ctx context.Context, roomID, eventID, user string, lim
 		if err != nil {
 			return nil, err
 		}
-		if *part.into, err = s.FilterVisible(ctx, user, evs); err != nil {
+		if *part.into, err = s.FilterShown(ctx, user, evs); err != nil {
 			return nil, err
 		}
 	}

@@ -90,6 +90,8 @@ type Service struct {
 	threadRootsOnce sync.Once
 	threadRootsMu   sync.RWMutex
 	threadRoots     map[string]struct{}
+
+	ignored ignoredCache // ignored.go
 }
 
 // room is the in-memory head of one room. Its mutex is the room's single

@@ -367,7 +367,8 @@ func (s *Service) searchableRooms(ctx context.Context, user string, f *filter.Ro
 	return out, nil
 }
 
-// visibleSet returns the IDs of the events the user may see.
+// visibleSet returns the IDs of the events the user is shown: those they
+// may see, minus those of users they ignore.
 func (s *Service) visibleSet(ctx context.Context, user string, evs []*rooms.Event) (map[string]bool, error) {
 	byRoom := map[string][]*rooms.Event{}
 	for _, ev := range evs {
@@ -375,7 +376,7 @@ func (s *Service) visibleSet(ctx context.Context, user string, evs []*rooms.Even
 	}
 	out := make(map[string]bool, len(evs))
 	for _, list := range byRoom {
-		vis, err := s.rooms.FilterVisible(ctx, user, list)
+		vis, err := s.rooms.FilterShown(ctx, user, list)
 		if err != nil {
 			return nil, err
 		}
@@ -442,7 +443,7 @@ func (s *Service) wrapVisible(ctx context.Context, user string, rows []*storage.
 	if err != nil {
 		return nil, err
 	}
-	return s.rooms.FilterVisible(ctx, user, evs)
+	return s.rooms.FilterShown(ctx, user, evs)
 }
 
 // profileAt is the sender's member event content in the state before e.

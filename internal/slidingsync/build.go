@@ -180,6 +180,10 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	if err != nil {
 		return nil, nil, false, err
 	}
+	// Invites from users the user ignores are not shown (rooms/ignored.go).
+	if mems, err = s.rooms.WithoutIgnoredInvites(ctx, user, mems); err != nil {
+		return nil, nil, false, err
+	}
 	b.mems = mems
 	byRoom := make(map[string]storage.Membership, len(mems))
 	var cands []entry

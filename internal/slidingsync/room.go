@@ -88,7 +88,7 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		if tl, err = s.rooms.Wrap(ctx, rows); err != nil {
 			return nil, now, err
 		}
-		if tl, err = s.rooms.FilterVisible(ctx, b.user, tl); err != nil {
+		if tl, err = s.rooms.FilterShown(ctx, b.user, tl); err != nil {
 			return nil, now, err
 		}
 	} else if limit == 0 && after < upto && latest > after {

@@ -60,6 +60,9 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 			s.invalidateCounts(ev.RoomID)
 		}
 	})
+	// Events of newly ignored users stop counting (and those of users no
+	// longer ignored count again) from the next sync on.
+	rs.OnIgnoredUsersChange(s.invalidateUserCounts)
 	return s
 }
 

@@ -144,7 +144,8 @@ func (s *Service) SetPushEvaluator(e *push.Evaluator) {
 	}
 }
 
-// invalidateUserCounts drops a user's cached counts (their rules changed).
+// invalidateUserCounts drops a user's cached counts (their rules or their
+// ignore list changed).
 func (s *Service) invalidateUserCounts(user string) {
 	s.countsMu.Lock()
 	defer s.countsMu.Unlock()
