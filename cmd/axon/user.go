@@ -26,6 +26,11 @@ const userUsage = `Usage:
   axon user list
   axon user deactivate NAME
   axon user reset-password NAME [--password-stdin]
+  axon user lock NAME         only logging out works until unlocked
+  axon user unlock NAME
+  axon user suspend NAME      reading works; sending, joining, inviting,
+                              profile changes and uploads do not
+  axon user unsuspend NAME
 
 NAME is a localpart (alice) or a full user ID (@alice:example.org).
 Passwords are prompted for on the terminal, or read as one line from
@@ -109,6 +114,14 @@ func userCommand(args []string) int {
 		return userDeactivate(args[1:])
 	case "reset-password":
 		return userResetPassword(args[1:])
+	case "lock":
+		return userRestrict(args[1:], "lock", account.Lock, true)
+	case "unlock":
+		return userRestrict(args[1:], "unlock", account.Lock, false)
+	case "suspend":
+		return userRestrict(args[1:], "suspend", account.Suspend, true)
+	case "unsuspend":
+		return userRestrict(args[1:], "unsuspend", account.Suspend, false)
 	case "help", "-h", "--help":
 		fmt.Print(userUsage)
 		return 0
@@ -190,8 +203,15 @@ func userList(args []string) int {
 	fmt.Fprintln(tw, "USER ID\tADMIN\tSTATUS\tCREATED\tDISPLAY NAME")
 	for _, u := range users {
 		status := "active"
-		if u.Deactivated {
+		switch {
+		case u.Deactivated:
 			status = "deactivated"
+		case u.Locked && u.Suspended:
+			status = "locked,suspended"
+		case u.Locked:
+			status = "locked"
+		case u.Suspended:
+			status = "suspended"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.UserID, yesNo(u.IsAdmin), status,
 			time.UnixMilli(u.CreatedTS).UTC().Format("2006-01-02 15:04"), u.DisplayName)
@@ -277,6 +297,44 @@ func userResetPassword(args []string) int {
 		return cliError("user reset-password", err)
 	}
 	fmt.Printf("Password of %s changed; all its sessions were logged out.\n", userID)
+	return 0
+}
+
+// restrictionDone says what a restriction change means for the account.
+var restrictionDone = map[string]string{
+	"lock":      "Locked %s: its sessions are kept, but every request except logging out is refused until it is unlocked.\n",
+	"unlock":    "Unlocked %s.\n",
+	"suspend":   "Suspended %s: it can read and leave rooms, but not send, join, invite, change its profile or upload.\n",
+	"unsuspend": "Unsuspended %s.\n",
+}
+
+// userRestrict locks, unlocks, suspends or unsuspends an account. The
+// running server sees the change on the account's next request.
+func userRestrict(args []string, cmd string, what account.Restriction, on bool) int {
+	name := "user " + cmd
+	fs, cfgPath := newFlags(name, userUsage)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return 2
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(os.Stderr, "axon %s: want exactly one NAME\n\n%s", name, userUsage)
+		return 2
+	}
+	acc, closeDB, err := cliAccounts(*cfgPath)
+	if err != nil {
+		return cliError(name, err)
+	}
+	defer closeDB()
+	ctx := context.Background()
+	userID, err := resolveExisting(ctx, acc, pos[0])
+	if err != nil {
+		return cliError(name, err)
+	}
+	if err := acc.OperatorSetRestricted(ctx, userID, what, on); err != nil {
+		return cliError(name, err)
+	}
+	fmt.Printf(restrictionDone[cmd], userID)
 	return 0
 }
 

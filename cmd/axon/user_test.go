@@ -4,15 +4,18 @@ import (
 	"context"
 	"flag"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/auth"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/testrig"
 )
 
 func TestParseArgsInterspersed(t *testing.T) {
@@ -118,4 +121,52 @@ func TestUserAndTokenCommands(t *testing.T) {
 	if ok, _ := db.RegistrationTokenValid(ctx, tokens[0].Token, time.Now().UnixMilli()); ok {
 		t.Fatal("revoked token still valid")
 	}
+}
+
+// TestUserRestrictCommands locks and suspends an account of a running
+// server from the command line: the server applies each change on the
+// account's next request.
+func TestUserRestrictCommands(t *testing.T) {
+	dir := t.TempDir()
+	r := testrig.StartIn(t, dir)
+	alice := r.CreateUser("alice")
+	t.Setenv("AXON_DATA_DIR", dir)
+	t.Setenv("AXON_SERVER_NAME", "axon.test")
+	run := func(want int, args ...string) {
+		t.Helper()
+		if got := userCommand(args); got != want {
+			t.Fatalf("%q: exit %d, want %d", args, got, want)
+		}
+	}
+	whoami := func() (int, string) {
+		t.Helper()
+		status, body := r.Do(http.MethodGet, "/_matrix/client/v3/account/whoami", alice.AccessToken, nil)
+		return status, string(body)
+	}
+	run(0, "lock", "alice")
+	if status, body := whoami(); status != 401 || !strings.Contains(body, "M_USER_LOCKED") {
+		t.Fatalf("locked: %d %s", status, body)
+	}
+	run(0, "list")
+	run(0, "unlock", "@alice:axon.test")
+	if status, body := whoami(); status != 200 {
+		t.Fatalf("unlocked: %d %s", status, body)
+	}
+	run(0, "suspend", "alice")
+	u, err := r.Server.DB.GetUser(context.Background(), "@alice:axon.test")
+	if err != nil || !u.Suspended || u.Locked {
+		t.Fatalf("suspended: %+v %v", u, err)
+	}
+	status, body := r.Do(http.MethodPut, "/_matrix/client/v3/profile/@alice:axon.test/displayname", alice.AccessToken, strings.NewReader(`{"displayname":"A"}`))
+	if status != 403 || !strings.Contains(string(body), "M_USER_SUSPENDED") {
+		t.Fatalf("profile change while suspended: %d %s", status, body)
+	}
+	run(0, "unsuspend", "alice")
+	if u, err := r.Server.DB.GetUser(context.Background(), "@alice:axon.test"); err != nil || u.Suspended {
+		t.Fatalf("unsuspended: %+v %v", u, err)
+	}
+	run(1, "lock", "nobody")
+	run(1, "suspend", "@alice:other.test")
+	run(2, "lock")
+	run(2, "unsuspend", "alice", "bob")
 }

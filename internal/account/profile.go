@@ -104,6 +104,9 @@ func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target,
 	if caller != target {
 		return mxerr.Forbidden("You may only change your own profile")
 	}
+	if err := s.checkNotSuspended(ctx, caller); err != nil {
+		return err
+	}
 	var displayName, avatarURL *string
 	switch key {
 	case FieldDisplayName:

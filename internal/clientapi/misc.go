@@ -48,17 +48,22 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 	for _, v := range rooms.SupportedVersions {
 		available[string(v)] = "stable"
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
-		"capabilities": map[string]any{
-			"m.change_password": map[string]bool{"enabled": true},
-			"m.room_versions":   map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
-			"m.set_displayname": map[string]bool{"enabled": true},
-			"m.set_avatar_url":  map[string]bool{"enabled": true},
-			"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},
-			"m.get_login_token": map[string]bool{"enabled": true},
-			"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
-		},
-	})
+	caps := map[string]any{
+		"m.change_password": map[string]bool{"enabled": true},
+		"m.room_versions":   map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
+		"m.set_displayname": map[string]bool{"enabled": true},
+		"m.set_avatar_url":  map[string]bool{"enabled": true},
+		"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},
+		"m.get_login_token": map[string]bool{"enabled": true},
+		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+	}
+	// Server admins may lock and suspend other accounts (PUT
+	// /v1/admin/lock|suspend); the spec wants the capability left out for
+	// everyone else.
+	if httpapi.CallerOf(r).IsAdmin {
+		caps["m.account_moderation"] = map[string]bool{"lock": true, "suspend": true}
+	}
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"capabilities": caps})
 }
 
 // policyServer answers GET /.well-known/matrix/policy_server with 404, the

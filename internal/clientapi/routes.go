@@ -270,6 +270,11 @@ func (a *API) V1Routes() []httpapi.Route {
 		{Method: http.MethodGet, Path: "/media/preview_url", Auth: yes, Handler: a.mediaPreviewURL},
 		// auth_discovery.go: no OAuth 2.0 API
 		{Method: http.MethodGet, Path: "/auth_metadata", Auth: httpapi.NoAuth, Handler: a.authMetadata},
+		// moderation.go
+		{Method: http.MethodGet, Path: "/admin/lock/{userId}", Auth: yes, Handler: a.getRestriction(account.Lock)},
+		{Method: http.MethodPut, Path: "/admin/lock/{userId}", Auth: yes, Handler: a.putRestriction(account.Lock)},
+		{Method: http.MethodGet, Path: "/admin/suspend/{userId}", Auth: yes, Handler: a.getRestriction(account.Suspend)},
+		{Method: http.MethodPut, Path: "/admin/suspend/{userId}", Auth: yes, Handler: a.putRestriction(account.Suspend)},
 		// account.go
 		{Method: http.MethodGet, Path: "/register/m.login.registration_token/validity", Auth: httpapi.NoAuth, Limit: "login", Handler: a.registrationTokenValidity},
 		// appservice.go

@@ -179,6 +179,9 @@ type Upload struct {
 
 // Upload stores new media and returns its mxc:// URI.
 func (s *Service) Upload(ctx context.Context, up Upload) (string, error) {
+	if err := s.refuseSuspended(ctx, up.UserID); err != nil {
+		return "", err
+	}
 	mediaID := newMediaID()
 	m, tmp, err := s.receive(ctx, up)
 	if err != nil {
@@ -192,8 +195,25 @@ func (s *Service) Upload(ctx context.Context, up Upload) (string, error) {
 	return s.MXC(mediaID), nil
 }
 
+// refuseSuspended stops uploads by suspended accounts (spec: "Account
+// suspension" leaves the list to servers; an upload is the start of
+// posting content, which suspension is meant to stop).
+func (s *Service) refuseSuspended(ctx context.Context, userID string) error {
+	suspended, err := s.db.UserSuspended(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("check suspension: %w", err)
+	}
+	if suspended {
+		return mxerr.UserSuspended()
+	}
+	return nil
+}
+
 // Create reserves a media ID for an asynchronous upload.
 func (s *Service) Create(ctx context.Context, userID string) (mxc string, expires time.Time, err error) {
+	if err := s.refuseSuspended(ctx, userID); err != nil {
+		return "", time.Time{}, err
+	}
 	now := s.now()
 	expires = now.Add(PendingLifetime)
 	mediaID := newMediaID()
@@ -219,6 +239,9 @@ func (s *Service) UploadTo(ctx context.Context, serverName, mediaID string, up U
 		return mxerr.NotFound("Unknown media ID")
 	}
 	// Fail before reading the body when the answer is already known.
+	if err := s.refuseSuspended(ctx, up.UserID); err != nil {
+		return err
+	}
 	cur, err := s.db.GetMedia(ctx, mediaID)
 	if err := pendingError(cur, err, up.UserID, s.now()); err != nil {
 		return err

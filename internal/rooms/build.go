@@ -46,6 +46,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 			return ev, err
 		}
 	}
+	if err := s.checkSuspended(ctx, req); err != nil {
+		return nil, err
+	}
 	r, err := s.lockRoom(ctx, req.RoomID)
 	if err != nil {
 		return nil, err

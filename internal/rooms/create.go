@@ -39,6 +39,9 @@ type CreateRequest struct {
 
 // CreateRoom creates a room with the event sequence the spec prescribes.
 func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
+	if err := s.refuseSuspended(ctx, req.Creator); err != nil {
+		return "", err
+	}
 	version := DefaultRoomVersion
 	if req.RoomVersion != "" {
 		version = id.RoomVersion(req.RoomVersion)

@@ -30,6 +30,9 @@ type UpgradeRequest struct {
 // transferable state, power levels and bans, moves local aliases, tombstones
 // the old room and restricts speaking in it. It returns the new room ID.
 func (s *Service) Upgrade(ctx context.Context, req UpgradeRequest) (string, error) {
+	if err := s.refuseSuspended(ctx, req.Sender); err != nil {
+		return "", err
+	}
 	newVersion := id.RoomVersion(req.NewVersion)
 	if !IsSupported(newVersion) {
 		return "", mxerr.New("M_UNSUPPORTED_ROOM_VERSION", "Room version %q is not supported", req.NewVersion)
