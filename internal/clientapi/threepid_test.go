@@ -363,6 +363,12 @@ func TestThreepidOptionalAtRegistration(t *testing.T) {
 	if status != 401 || len(body["flows"].([]any)) != 2 {
 		t.Fatalf("password flows: %d %v", status, body)
 	}
+	// With registration tokens, a required address comes after the token.
+	tokenRig := testrig.Start(t, testrig.WithSMTP(smtp), func(c *config.Config) {
+		c.Registration, c.RegistrationRequiresEmail = config.RegistrationToken, true
+	})
+	status, body = acctDo(t, tokenRig, "POST", v3+"/register", "", map[string]any{"username": "hal", "password": "pw"})
+	acctChallenge(t, "token registration", status, body, "m.login.registration_token", "m.login.email.identity")
 }
 
 func TestThreepidWithoutEmail(t *testing.T) {

@@ -2,6 +2,7 @@ package testrig
 
 import (
 	"bufio"
+	"crypto/tls"
 	"encoding/base64"
 	"io"
 	"mime/quotedprintable"
@@ -24,6 +25,8 @@ type Mail struct {
 	AuthPass string
 	Header   mail.Header
 	Body     string // decoded (quoted-printable undone)
+	// Secure reports whether the login (if any) happened over TLS.
+	Secure bool
 }
 
 // SMTPServer is a minimal SMTP server on 127.0.0.1 that keeps what it
@@ -34,6 +37,10 @@ type SMTPServer struct {
 	Addr string
 	// User and Password, when set, are required through AUTH PLAIN.
 	User, Password string
+	// TLS, when set, is offered through STARTTLS, or, with ImplicitTLS,
+	// spoken from the first byte (as on port 465).
+	TLS         *tls.Config
+	ImplicitTLS bool
 
 	ln   net.Listener
 	mu   sync.Mutex
@@ -104,8 +111,12 @@ func (s *SMTPServer) Wait(t testing.TB, n int) Mail {
 }
 
 func (s *SMTPServer) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
+	secure := false
+	if s.ImplicitTLS {
+		c, secure = tls.Server(c, s.TLS), true
+	}
 	r := bufio.NewReader(c)
 	reply := func(line string) { io.WriteString(c, line+"\r\n") }
 	reply("220 smtp.test ESMTP")
@@ -121,8 +132,20 @@ func (s *SMTPServer) serve(c net.Conn) {
 		switch strings.ToUpper(verb) {
 		case "EHLO", "HELO":
 			reply("250-smtp.test")
+			if s.TLS != nil && !secure {
+				reply("250-STARTTLS")
+			}
 			reply("250-AUTH PLAIN")
 			reply("250 8BITMIME")
+		case "STARTTLS":
+			if s.TLS == nil || secure {
+				reply("502 not implemented")
+				continue
+			}
+			reply("220 go ahead")
+			c, secure = tls.Server(c, s.TLS), true
+			r = bufio.NewReader(c)
+			cur = Mail{}
 		case "AUTH":
 			mech, resp, _ := strings.Cut(arg, " ")
 			raw, err := base64.StdEncoding.DecodeString(resp)
@@ -131,7 +154,7 @@ func (s *SMTPServer) serve(c net.Conn) {
 				reply("501 bad AUTH")
 				continue
 			}
-			cur.AuthUser, cur.AuthPass = parts[1], parts[2]
+			cur.AuthUser, cur.AuthPass, cur.Secure = parts[1], parts[2], secure
 			if parts[1] != s.User || parts[2] != s.Password {
 				reply("535 authentication failed")
 				continue
@@ -180,11 +203,10 @@ func (s *SMTPServer) serve(c net.Conn) {
 			case s.got <- struct{}{}:
 			default:
 			}
-			user, pass := cur.AuthUser, cur.AuthPass
-			cur = Mail{AuthUser: user, AuthPass: pass}
+			cur = Mail{AuthUser: cur.AuthUser, AuthPass: cur.AuthPass, Secure: cur.Secure}
 			reply("250 queued")
 		case "RSET":
-			cur = Mail{AuthUser: cur.AuthUser, AuthPass: cur.AuthPass}
+			cur = Mail{AuthUser: cur.AuthUser, AuthPass: cur.AuthPass, Secure: cur.Secure}
 			reply("250 ok")
 		case "NOOP":
 			reply("250 ok")

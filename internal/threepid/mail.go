@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"mime"
@@ -46,6 +47,9 @@ type SMTP struct {
 	From     *mail.Address
 	// Hello is the name given in EHLO.
 	Hello string
+	// RootCAs verifies the server's certificate; nil uses the system's
+	// (SSL_CERT_FILE works as usual).
+	RootCAs *x509.CertPool
 }
 
 // NewSMTP builds the mailer from the email settings (nil when email is not
@@ -72,7 +76,7 @@ func NewSMTP(cfg *config.Config) (*SMTP, error) {
 }
 
 func (m *SMTP) tlsConfig() *tls.Config {
-	return &tls.Config{ServerName: strings.Trim(m.Host, "[]"), MinVersion: tls.VersionTLS12}
+	return &tls.Config{ServerName: strings.Trim(m.Host, "[]"), MinVersion: tls.VersionTLS12, RootCAs: m.RootCAs}
 }
 
 // Send delivers one message. Errors never include the password.

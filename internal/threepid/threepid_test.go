@@ -2,9 +2,16 @@ package threepid_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"mime"
 	"net"
 	"net/mail"
@@ -13,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/config"
@@ -172,5 +180,53 @@ func TestSMTPErrors(t *testing.T) {
 	}
 	if n := len(srv.Mails()); n != 0 {
 		t.Fatalf("%d messages delivered", n)
+	}
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
+func selfSigned(t *testing.T) (*tls.Config, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "smtp.test"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}, pool
+}
+
+func TestSMTPTLS(t *testing.T) {
+	serverTLS, pool := selfSigned(t)
+	msg := threepid.Message{To: "a@example.org", Subject: "s", Text: "t"}
+	for _, mode := range []string{config.SMTPStartTLS, config.SMTPTLS} {
+		srv := testrig.StartSMTP(t)
+		srv.User, srv.Password, srv.TLS, srv.ImplicitTLS = "u", "p", serverTLS, mode == config.SMTPTLS
+		// An untrusted certificate is refused before anything is sent.
+		if err := smtpMailer(t, srv, mode, "u", "p").Send(context.Background(), msg); err == nil {
+			t.Fatalf("%s: untrusted certificate accepted", mode)
+		}
+		m := smtpMailer(t, srv, mode, "u", "p")
+		m.RootCAs = pool
+		if err := m.Send(context.Background(), msg); err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		got := srv.Wait(t, 1)
+		if !got.Secure || got.AuthUser != "u" || len(srv.Mails()) != 1 {
+			t.Fatalf("%s: %+v", mode, got)
+		}
 	}
 }
