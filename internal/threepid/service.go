@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -77,7 +78,21 @@ func New(db *storage.DB, cfg *config.Config, mailer Mailer, accounts Confirmer, 
 		// Five messages at once, then one every five minutes.
 		s.perAddress = ratelimit.New(1.0/300, 5)
 	}
+	if mailer != nil {
+		if u, err := url.Parse(cfg.PublicBaseURL); err == nil && isLocal(u.Hostname()) {
+			log.Warn("email is configured but public_baseurl is a local address: the links in validation emails will only work on this machine",
+				"public_baseurl", cfg.PublicBaseURL)
+		}
+	}
 	return s
+}
+
+func isLocal(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }
 
 // EmailEnabled reports whether email addresses can be validated, and so
@@ -181,6 +196,9 @@ func (s *Service) RequestToken(ctx context.Context, req TokenRequest) (*TokenRes
 	sess.SendAttempt = *req.SendAttempt
 	sess.ExpiresTS = now.Add(sessionTTL).UnixMilli()
 	token := newToken()
+	// Finished even if the client goes away: its retry with the same
+	// send_attempt then gets this session instead of a second message.
+	ctx = context.WithoutCancel(ctx)
 	// Sent before the session is saved: if sending fails, a retry with
 	// the same send_attempt must send again rather than be deduplicated.
 	if err := s.mailer.Send(ctx, s.validationMessage(sess, req.ClientSecret, token)); err != nil {
