@@ -244,6 +244,47 @@ func (s *Service) RenameDevice(ctx context.Context, userID, deviceID string, nam
 	return nil
 }
 
+// AppServicePutDevice creates a device for an application service's user,
+// or renames it if it exists: the spec (1.17) lets services manage their
+// users' devices without /login. The device has no access token; the
+// service acts through it with its as_token and device_id.
+func (s *Service) AppServicePutDevice(ctx context.Context, userID, deviceID string, name *string) error {
+	if deviceID == "" {
+		return mxerr.InvalidParam("Missing device ID")
+	}
+	if err := checkDeviceID(deviceID); err != nil {
+		return err
+	}
+	display := ""
+	if name != nil {
+		if len(*name) > maxDeviceNameLen {
+			return mxerr.InvalidParam("Device display name may not be longer than %d bytes", maxDeviceNameLen)
+		}
+		display = *name
+	}
+	created, err := s.db.CreateDeviceWithoutToken(ctx, userID, deviceID, display, s.now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("create device: %w", err)
+	}
+	if created {
+		return nil
+	}
+	return s.RenameDevice(ctx, userID, deviceID, name)
+}
+
+// AppServiceDeleteDevices removes devices of an application service's
+// user; the spec (1.17) exempts services from user-interactive auth here.
+func (s *Service) AppServiceDeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
+	if len(deviceIDs) == 0 {
+		return nil
+	}
+	if err := s.db.DeleteDevices(ctx, userID, deviceIDs, ""); err != nil {
+		return fmt.Errorf("delete devices: %w", err)
+	}
+	s.devicesChanged(ctx, userID)
+	return nil
+}
+
 // DeleteDevices removes devices after the password has been confirmed.
 // Devices that do not exist are skipped: deleting is idempotent.
 func (s *Service) DeleteDevices(ctx context.Context, userID string, deviceIDs []string, a *AuthDict) error {

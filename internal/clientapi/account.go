@@ -341,7 +341,14 @@ func (a *API) putDevice(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := a.Accounts.RenameDevice(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("deviceId"), body.DisplayName); err != nil {
+	c := httpapi.CallerOf(r)
+	var err error
+	if c.AppService != "" {
+		err = a.Accounts.AppServicePutDevice(r.Context(), c.UserID, r.PathValue("deviceId"), body.DisplayName)
+	} else {
+		err = a.Accounts.RenameDevice(r.Context(), c.UserID, r.PathValue("deviceId"), body.DisplayName)
+	}
+	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -356,11 +363,21 @@ func (a *API) deleteDevice(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.CallerOf(r).UserID, []string{r.PathValue("deviceId")}, body.Auth); err != nil {
+	if err := a.deleteDevicesOf(r, []string{r.PathValue("deviceId")}, body.Auth); err != nil {
 		writeAccountError(w, r, err)
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// deleteDevicesOf deletes the caller's devices, after user-interactive
+// auth unless the caller is an application service.
+func (a *API) deleteDevicesOf(r *http.Request, ids []string, auth *account.AuthDict) error {
+	c := httpapi.CallerOf(r)
+	if c.AppService != "" {
+		return a.Accounts.AppServiceDeleteDevices(r.Context(), c.UserID, ids)
+	}
+	return a.Accounts.DeleteDevices(r.Context(), c.UserID, ids, auth)
 }
 
 func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) {
@@ -376,7 +393,7 @@ func (a *API) deleteDevices(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.MissingParam("Missing devices"))
 		return
 	}
-	if err := a.Accounts.DeleteDevices(r.Context(), httpapi.CallerOf(r).UserID, *body.Devices, body.Auth); err != nil {
+	if err := a.deleteDevicesOf(r, *body.Devices, body.Auth); err != nil {
 		writeAccountError(w, r, err)
 		return
 	}

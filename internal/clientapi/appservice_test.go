@@ -337,6 +337,52 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 		t.Fatalf("user_id with a user token: %d %v", status, body)
 	}
 
+	// Devices: the service creates and deletes its users' devices without
+	// /login or user-interactive auth; ordinary users cannot create any.
+	status, body = asCall(t, r, "PUT", v3+"/devices/BRIDGEDEV", "@_bridge_ann:axon.test", map[string]any{"display_name": "Bridge"})
+	if status != 200 {
+		t.Fatalf("appservice creates a device: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/account/whoami?device_id=BRIDGEDEV", "@_bridge_ann:axon.test", nil)
+	if status != 200 || body["device_id"] != "BRIDGEDEV" {
+		t.Fatalf("whoami with the created device: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/devices/BRIDGEDEV", "@_bridge_ann:axon.test", nil)
+	if status != 200 || body["display_name"] != "Bridge" {
+		t.Fatalf("created device: %d %v", status, body)
+	}
+	status, body = apiCall(t, r, alice, "PUT", "/devices/NEWDEV", map[string]any{"display_name": "x"})
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
+	status, body = asCall(t, r, "DELETE", v3+"/devices/BRIDGEDEV", "@_bridge_ann:axon.test", map[string]any{})
+	if status != 200 {
+		t.Fatalf("appservice deletes a device: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "GET", v3+"/account/whoami?device_id=BRIDGEDEV", "@_bridge_ann:axon.test", nil)
+	wantAPIError(t, status, body, 400, "M_UNKNOWN_DEVICE")
+	status, body = apiCall(t, r, alice, "DELETE", "/devices/"+alice.DeviceID.String(), map[string]any{})
+	if status != 401 {
+		t.Fatalf("an ordinary user deletes a device without auth: %d %v", status, body)
+	}
+
+	// Replacing cross-signing keys needs no user-interactive auth either.
+	master := func(user, pub string) map[string]any {
+		return map[string]any{"master_key": map[string]any{"user_id": user, "usage": []string{"master"},
+			"keys": map[string]string{"ed25519:" + pub: pub}}}
+	}
+	keyA, keyB := strings.Repeat("A", 43), strings.Repeat("B", 43)
+	for _, k := range []string{keyA, keyB} {
+		status, body = asCall(t, r, "POST", v3+"/keys/device_signing/upload", "@_bridge_ann:axon.test", master("@_bridge_ann:axon.test", k))
+		if status != 200 {
+			t.Fatalf("appservice uploads master key %s: %d %v", k[:1], status, body)
+		}
+	}
+	if status, body = apiCall(t, r, alice, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyA)); status != 200 {
+		t.Fatalf("first upload: %d %v", status, body)
+	}
+	if status, body = apiCall(t, r, alice, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyB)); status != 401 {
+		t.Fatalf("an ordinary user replaces keys without auth: %d %v", status, body)
+	}
+
 	// The service acts in rooms as its user.
 	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	if err != nil {

@@ -99,6 +99,7 @@ func (a *API) uploadDeviceSigning(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	body.NoAuth = httpapi.CallerOf(r).AppService != ""
 	if err := a.Keys.UploadCrossSigning(r.Context(), httpapi.CallerOf(r).UserID, body); err != nil {
 		writeAccountError(w, r, err)
 		return

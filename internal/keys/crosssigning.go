@@ -37,6 +37,9 @@ type DeviceSigningRequest struct {
 	SelfSigningKey json.RawMessage   `json:"self_signing_key"`
 	UserSigningKey json.RawMessage   `json:"user_signing_key"`
 	Auth           *account.AuthDict `json:"auth"`
+	// NoAuth skips the password confirmation of a key replacement: the
+	// spec (1.17) exempts application services from it.
+	NoAuth bool `json:"-"`
 }
 
 func present(raw json.RawMessage) bool { return len(raw) > 0 && string(raw) != "null" }
@@ -128,7 +131,7 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user string, req Devic
 	}
 	finish := func() {}
 	_, hasMaster := stored[Master]
-	if hasMaster {
+	if hasMaster && !req.NoAuth {
 		if finish, err = s.accounts.ConfirmPassword(ctx, user, "device_signing_upload", req.Auth); err != nil {
 			return err
 		}

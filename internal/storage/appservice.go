@@ -112,3 +112,25 @@ func (db *DB) AppServiceRooms(ctx context.Context, asID, networkID string) ([]st
 	}
 	return db.strings(ctx, `SELECT room_id FROM appservice_room_list WHERE as_id = $1 AND network_id = $2 ORDER BY room_id`, asID, networkID)
 }
+
+// CreateDeviceWithoutToken adds a device that has no access token: an
+// application service creates devices for its users with PUT /devices and
+// acts through them with its as_token (spec 1.17, MSC4190). It reports
+// whether the device is new.
+func (db *DB) CreateDeviceWithoutToken(ctx context.Context, userID, deviceID, displayName string, now int64) (bool, error) {
+	created := false
+	err := db.Write(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (user_id, device_id) DO NOTHING`, userID, deviceID, nullStr(displayName), now)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		created = true
+		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
+		return err
+	})
+	return created, err
+}
