@@ -49,8 +49,11 @@ type fakeAS struct {
 	pingStatus int
 	pings      []string
 	queries    []string
-	// onRoomQuery, if set, runs when the homeserver asks for an alias.
+	// onRoomQuery and onUserQuery, if set, run when the homeserver asks
+	// for an alias or a user; true means the service created it.
 	onRoomQuery func(alias string) bool
+	onUserQuery func(userID string) bool
+	userQueries []string
 	wake        chan struct{}
 }
 
@@ -114,6 +117,19 @@ func newFakeAS(t *testing.T) *fakeAS {
 		create := f.onRoomQuery
 		f.mu.Unlock()
 		if create != nil && create(alias) {
+			io.WriteString(w, "{}")
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
+	})
+	mux.HandleFunc("GET /_matrix/app/v1/users/{userId}", func(w http.ResponseWriter, r *http.Request) {
+		user := r.PathValue("userId")
+		f.mu.Lock()
+		f.userQueries = append(f.userQueries, user)
+		create := f.onUserQuery
+		f.mu.Unlock()
+		if create != nil && create(user) {
 			io.WriteString(w, "{}")
 			return
 		}
@@ -741,5 +757,46 @@ func TestAppServiceInvalidRegistrationStopsStart(t *testing.T) {
 	}
 	if _, statErr := os.Stat(filepath.Join(dir, "data", "axon.db")); statErr == nil {
 		t.Error("the database was created before the registration was checked")
+	}
+}
+
+// TestAppServiceUserQuery checks an invite to an unknown user in a
+// service's namespace asks the service, which may create the user.
+func TestAppServiceUserQuery(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithBridge(t, f)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	f.mu.Lock()
+	f.onUserQuery = func(userID string) bool {
+		if userID != "@_bridge_newbie:axon.test" {
+			return false
+		}
+		req, _ := http.NewRequest("POST", r.URL+"/_matrix/client/v3/register",
+			strings.NewReader(`{"type":"m.login.application_service","username":"_bridge_newbie","inhibit_login":true}`))
+		req.Header.Set("Authorization", "Bearer "+asToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	f.mu.Unlock()
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@_bridge_newbie:axon.test"}); err != nil {
+		t.Fatalf("invite of a user the service creates: %v", err)
+	}
+	_, err = alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@_bridge_nobody:axon.test"})
+	wantClientError(t, err, 404, "M_NOT_FOUND")
+	_, err = alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@stranger:axon.test"})
+	wantClientError(t, err, 404, "M_NOT_FOUND")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if strings.Join(f.userQueries, ",") != "@_bridge_newbie:axon.test,@_bridge_nobody:axon.test" {
+		t.Errorf("user queries: %q (only unknown users in the namespace are asked)", f.userQueries)
 	}
 }

@@ -151,7 +151,12 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 		return mxerr.InvalidParam("Invalid user ID %q", target)
 	}
 	if id.UserID(target).Homeserver() == s.serverName {
-		if u, err := s.db.GetUser(ctx, target); errors.Is(err, storage.ErrNotFound) || (err == nil && u.Deactivated) {
+		u, err := s.db.GetUser(ctx, target)
+		if errors.Is(err, storage.ErrNotFound) && s.QueryUnknownUser != nil && s.QueryUnknownUser(ctx, target) {
+			// An application service owning the name has just created it.
+			u, err = s.db.GetUser(ctx, target)
+		}
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Deactivated) {
 			return mxerr.NotFound("User %s does not exist", target)
 		} else if err != nil {
 			return err

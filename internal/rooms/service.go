@@ -87,6 +87,11 @@ type Service struct {
 	// is returned but not cached.
 	memberGen uint64
 
+	// QueryUnknownUser, if set, is asked before an invite to a local user
+	// that does not exist, and reports whether the user exists now (an
+	// application service whose namespace covers the name may create it).
+	QueryUnknownUser func(ctx context.Context, userID string) bool
+
 	threadRootsOnce sync.Once
 	threadRootsMu   sync.RWMutex
 	threadRoots     map[string]struct{}

@@ -70,6 +70,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	accounts := account.New(db, cfg, log)
 	appServices := appservice.New(asRegs, db, rs, accounts, cfg.ServerName, log)
 	accounts.ReservedUser = appServices.ExclusiveUser
+	rs.QueryUnknownUser = appServices.QueryUser
 	if err := appServices.EnsureSenders(ctx); err != nil {
 		db.Close()
 		return nil, err
