@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -46,6 +48,11 @@ type worker struct {
 	cur   storage.AppServiceCursors
 	dirty bool
 	saved time.Time
+
+	// typing holds the latest typing users of rooms that changed since the
+	// last transaction (memory only: typing is ephemeral anyway).
+	typingMu sync.Mutex
+	typing   map[string][]string
 }
 
 // Kick wakes every worker (new events or receipts).
@@ -59,6 +66,37 @@ func (s *Service) Kick() {
 		default:
 		}
 	}
+}
+
+// TypingChanged queues a room's typing users for the services that
+// receive ephemeral data, and wakes them.
+func (s *Service) TypingChanged(roomID string, users []string) {
+	if s == nil {
+		return
+	}
+	for _, w := range s.workers {
+		if !w.reg.ReceiveEphemeral {
+			continue
+		}
+		w.typingMu.Lock()
+		if w.typing == nil {
+			w.typing = map[string][]string{}
+		}
+		w.typing[roomID] = users
+		w.typingMu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *worker) takeTyping() map[string][]string {
+	w.typingMu.Lock()
+	defer w.typingMu.Unlock()
+	t := w.typing
+	w.typing = nil
+	return t
 }
 
 // Start loads the workers' cursors (a service seen for the first time
@@ -194,7 +232,8 @@ func (w *worker) build(ctx context.Context) (bool, error) {
 	db := w.s.db
 	evUpto := db.StreamPosition(storage.StreamEvents)
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
-	if w.cur.Events >= evUpto && (!w.reg.ReceiveEphemeral || w.cur.Receipts >= rcUpto) {
+	typing := w.takeTyping()
+	if w.cur.Events >= evUpto && (!w.reg.ReceiveEphemeral || w.cur.Receipts >= rcUpto) && len(typing) == 0 {
 		return false, nil
 	}
 	interest := map[string]bool{} // by room, for this step
@@ -243,6 +282,21 @@ func (w *worker) build(ctx context.Context) (bool, error) {
 		rcCur = rcUpto
 	} else if !w.reg.ReceiveEphemeral {
 		rcCur = rcUpto
+	}
+	typingRooms := make([]string, 0, len(typing))
+	for roomID := range typing {
+		typingRooms = append(typingRooms, roomID)
+	}
+	sort.Strings(typingRooms)
+	for _, roomID := range typingRooms {
+		ok, err := w.roomInterest(ctx, roomID, interest)
+		if err != nil {
+			return false, err
+		}
+		if ok {
+			body.Ephemeral = append(body.Ephemeral, map[string]any{"type": "m.typing", "room_id": roomID,
+				"content": map[string]any{"user_ids": typing[roomID]}})
+		}
 	}
 	if len(body.Events) == 0 && len(body.Ephemeral) == 0 {
 		w.cur.Events, w.cur.Receipts, w.dirty = evCur, rcCur, true

@@ -542,6 +542,31 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		return false
 	})
 
+	// So do typing notifications.
+	if _, err := alice.UserTyping(ctx, room.RoomID, true, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("typing", func() bool {
+		for _, txn := range f.delivered {
+			var b struct {
+				Ephemeral []struct {
+					Type    string `json:"type"`
+					RoomID  string `json:"room_id"`
+					Content struct {
+						UserIDs []string `json:"user_ids"`
+					} `json:"content"`
+				} `json:"ephemeral"`
+			}
+			json.Unmarshal(txn.Body, &b)
+			for _, e := range b.Ephemeral {
+				if e.Type == "m.typing" && e.RoomID == room.RoomID.String() && len(e.Content.UserIDs) == 1 && e.Content.UserIDs[0] == alice.UserID.String() {
+					return true
+				}
+			}
+		}
+		return false
+	})
+
 	// The service goes down: the next transaction is retried with the
 	// same ID and body.
 	f.setDown(true)

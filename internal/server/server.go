@@ -76,6 +76,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	ss := sync.New(db, rs, log)
+	ss.Typing.OnChange = appServices.TypingChanged
 	pushRules := push.NewRules(db, ss.Notifier)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	ss.SetPushEvaluator(pushEval)

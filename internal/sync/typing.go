@@ -12,6 +12,11 @@ import (
 type Typing struct {
 	notifier *Notifier
 
+	// OnChange, if set, is told the users typing in a room after every
+	// change (application services get typing in their transactions).
+	// Set it before use.
+	OnChange func(roomID string, users []string)
+
 	mu     stdsync.Mutex
 	serial int64
 	rooms  map[string]*roomTyping
@@ -50,13 +55,18 @@ func (t *Typing) Set(roomID, user string, typing bool, timeout time.Duration) {
 		rt.users[user] = time.AfterFunc(timeout, func() { t.expire(roomID, user) })
 	}
 	changed := typing != was
+	var users []string
 	if changed {
 		t.serial++
 		rt.serial = t.serial
+		users = sortedUsers(rt)
 	}
 	t.mu.Unlock()
 	if changed {
 		t.notifier.WakeRoom(context.Background(), roomID)
+		if t.OnChange != nil {
+			t.OnChange(roomID, users)
+		}
 	}
 }
 
@@ -74,8 +84,21 @@ func (t *Typing) expire(roomID, user string) {
 	delete(rt.users, user)
 	t.serial++
 	rt.serial = t.serial
+	users := sortedUsers(rt)
 	t.mu.Unlock()
 	t.notifier.WakeRoom(context.Background(), roomID)
+	if t.OnChange != nil {
+		t.OnChange(roomID, users)
+	}
+}
+
+func sortedUsers(rt *roomTyping) []string {
+	users := make([]string, 0, len(rt.users))
+	for u := range rt.users {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	return users
 }
 
 // Serial is the current typing stream position.
