@@ -175,6 +175,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	carolRoot := send(carol, "searchword carol root", "")
 	send(carol, "carol in alice's thread", aliceRoot)
 	send(alice, "alice in alice's thread", aliceRoot)
+	send(carol, "carol again in alice's thread", aliceRoot)
 	send(alice, "alice in carol's thread", carolRoot)
 	middle := send(alice, "middle", "")
 	send(carol, "carol after", "")
@@ -189,9 +190,9 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 		}
 		return n
 	}
-	// Before ignoring, carol's three messages count (seven in all): the
+	// Before ignoring, carol's four messages count (eight in all): the
 	// cached counts must not survive the change of the ignore list.
-	if n := unread(); n != 7 {
+	if n := unread(); n != 8 {
 		t.Fatalf("unread before ignoring: %v", n)
 	}
 	if err := bob.SetAccountData(ctx, "m.ignored_user_list", map[string]any{"ignored_users": map[string]any{carol.UserID.String(): map[string]any{}}}); err != nil {
@@ -209,7 +210,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 		t.Fatalf("bob's /context: %d before %v after %v", status, before, after)
 	}
 	status, body = acctDo(t, r, http.MethodGet, ctxPath+middle.String()+"?limit=20", alice.AccessToken, nil)
-	if status != 200 || len(sendersOf(body["events_before"])) != 5 || len(sendersOf(body["events_after"])) != 1 {
+	if status != 200 || len(sendersOf(body["events_before"])) != 6 || len(sendersOf(body["events_after"])) != 1 {
 		t.Fatalf("alice's /context: %d %v %v", status, sendersOf(body["events_before"]), sendersOf(body["events_after"]))
 	}
 	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
@@ -222,19 +223,33 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 		t.Fatalf("bob's /relations: %d %v", status, got)
 	}
 	status, body = acctDo(t, r, http.MethodGet, relPath+"/m.thread", alice.AccessToken, nil)
-	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 2 {
+	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 3 {
 		t.Fatalf("alice's /relations: %d %v", status, got)
 	}
 
-	// /threads: carol's thread root is not listed for bob.
+	// /threads: carol's thread root is not listed for bob, and the summary
+	// of alice's thread counts and shows only alice's reply.
 	thrPath := "/_matrix/client/v1/rooms/" + roomID.String() + "/threads"
+	summary := func(root any) (float64, string) {
+		rel, _ := root.(map[string]any)["unsigned"].(map[string]any)["m.relations"].(map[string]any)["m.thread"].(map[string]any)
+		latest, _ := rel["latest_event"].(map[string]any)
+		n, _ := rel["count"].(float64)
+		s, _ := latest["sender"].(string)
+		return n, s
+	}
 	status, body = acctDo(t, r, http.MethodGet, thrPath, bob.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 1 || got[0] != alice.UserID.String()+":searchword alice root" {
 		t.Fatalf("bob's /threads: %d %v", status, got)
 	}
+	if n, sender := summary(body["chunk"].([]any)[0]); n != 1 || sender != alice.UserID.String() {
+		t.Fatalf("bob's thread summary: %v replies, latest from %s", n, sender)
+	}
 	status, body = acctDo(t, r, http.MethodGet, thrPath, alice.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 2 {
 		t.Fatalf("alice's /threads: %d %v", status, got)
+	}
+	if n, sender := summary(body["chunk"].([]any)[1]); n != 3 || sender != carol.UserID.String() {
+		t.Fatalf("alice's thread summary: %v replies, latest from %s", n, sender)
 	}
 
 	// POST /search.
@@ -303,7 +318,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	if err := bob.SetAccountData(ctx, "m.ignored_user_list", map[string]any{"ignored_users": map[string]any{}}); err != nil {
 		t.Fatal(err)
 	}
-	if n := unread(); n != 7 {
+	if n := unread(); n != 8 {
 		t.Fatalf("unread after un-ignoring: %v", n)
 	}
 	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)

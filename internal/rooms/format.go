@@ -94,7 +94,17 @@ func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[st
 	if !s.IsThreadRoot(ctx, ev.EventID) {
 		return nil
 	}
-	count, latest, err := s.db.ThreadSummary(ctx, ev.EventID, s.db.Position())
+	// Replies of users the viewer ignores neither count nor show as the
+	// latest; a thread of only theirs has no summary.
+	ignored, err := s.IgnoredUsers(ctx, v.UserID)
+	if err != nil {
+		return nil
+	}
+	var exclude []string
+	for u := range ignored {
+		exclude = append(exclude, u)
+	}
+	count, latest, err := s.db.ThreadSummary(ctx, ev.EventID, s.db.Position(), exclude)
 	if err != nil || latest == nil {
 		return nil
 	}

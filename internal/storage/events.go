@@ -307,14 +307,24 @@ func (db *DB) ThreadRoots(ctx context.Context, roomID string, before int64, limi
 	return roots, latest, rows.Err()
 }
 
-// ThreadSummary returns the number of events in a thread and the latest one.
-func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64) (count int64, latest *Event, err error) {
-	if err = db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`,
-		root, upto).Scan(&count); err != nil || count == 0 {
+// ThreadSummary returns the number of events in a thread and the latest one,
+// leaving out those of excludeSenders (the users the viewer ignores).
+func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64, excludeSenders []string) (count int64, latest *Event, err error) {
+	where := `thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`
+	args := []any{root, upto}
+	if len(excludeSenders) > 0 {
+		ph := make([]string, len(excludeSenders))
+		for i, u := range excludeSenders {
+			ph[i] = fmt.Sprintf("$%d", i+3)
+			args = append(args, u)
+		}
+		where += ` AND sender NOT IN (` + strings.Join(ph, ", ") + `)`
+	}
+	if err = db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE `+where, args...).Scan(&count); err != nil || count == 0 {
 		return
 	}
-	latest, err = scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE thread_root = $1 AND rel_type = 'm.thread'
-		AND stream_pos <= $2 ORDER BY stream_pos DESC LIMIT 1`, root, upto))
+	latest, err = scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE `+where+`
+		ORDER BY stream_pos DESC LIMIT 1`, args...))
 	return
 }
 
