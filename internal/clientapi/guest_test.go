@@ -86,10 +86,14 @@ func TestGuestAccess(t *testing.T) {
 	if _, err := guest.SendText(ctx, open.RoomID, "hi from a guest"); err != nil {
 		t.Fatalf("guest send: %v", err)
 	}
+	// An invite does not override the room's guest access.
+	if _, err := alice.InviteUser(ctx, closed.RoomID, &mautrix.ReqInviteUser{UserID: guest.UserID}); err != nil {
+		t.Fatal(err)
+	}
 	_, err = guest.JoinRoomByID(ctx, closed.RoomID)
 	wantClientError(t, err, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	if m := membershipOf(t, alice, closed.RoomID, guest.UserID); m != "" {
-		t.Fatalf("refused guest has membership %q", m)
+	if m := membershipOf(t, alice, closed.RoomID, guest.UserID); m != "invite" {
+		t.Fatalf("refused guest has membership %q, want invite", m)
 	}
 	// /join/{roomIdOrAlias} is not on the guest list at all.
 	_, err = guest.JoinRoom(ctx, "#closed:axon.test", nil)

@@ -90,6 +90,16 @@ func TestRoomSummary(t *testing.T) {
 		t.Fatalf("anonymous public summary: %d %v", status, body)
 	}
 
+	// An invite-only room that is world-readable may be previewed by anyone.
+	readable, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat",
+		InitialState: []*event.Event{{Type: event.StateHistoryVisibility, Content: event.Content{Raw: map[string]any{"history_visibility": "world_readable"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body = roomSummary(t, r, nil, readable.RoomID.String()); status != 200 || body["world_readable"] != true || body["join_rule"] != "invite" {
+		t.Fatalf("anonymous world-readable summary: %d %v", status, body)
+	}
+
 	// Restricted rooms are visible to members of an allowed room only.
 	restricted, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", RoomVersion: "10",
 		InitialState: []*event.Event{{Type: event.StateJoinRules, Content: event.Content{Raw: map[string]any{
