@@ -210,10 +210,11 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	for i := range cands {
 		e := &cands[i]
 		if e.m.Membership == "join" {
-			e.stamp = max(s.mu.bump[e.m.RoomID], 0)
-			if e.stamp == 0 {
-				e.stamp = e.m.StreamPos
-			}
+			// Lists follow the newest event of any kind (the MSC: rooms are
+			// not ordered by bump_stamp), so any change to a room brings it
+			// into a [0,N] window where the client sees it; clients sort
+			// their own display by bump_stamp.
+			e.stamp = max(s.mu.latest[e.m.RoomID], e.m.StreamPos)
 		} else {
 			e.stamp = e.m.StreamPos
 		}

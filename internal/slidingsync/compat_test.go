@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -383,3 +384,54 @@ func TestRestartForgetsConnections(t *testing.T) {
 }
 
 func mustJSON(v any) []byte { b, _ := json.Marshal(v); return b }
+
+// Lists are ordered by the newest event of any type, so a change that does
+// not bump (a topic) still brings a room into the window; its bump_stamp
+// stays that of its last message.
+func TestListsFollowAnyActivityBumpStampFollowsMessages(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	a := createRoom(t, alice, "A")
+	b := createRoom(t, alice, "B")
+	send(t, alice, b, "newest")
+	body := req(map[string]any{"top": list([][]int{{0, 0}}, 1, nil)})
+	resp := ss(t, r, alice, "", 0, body)
+	if len(resp.Rooms) != 1 || resp.Rooms[b.String()] == nil {
+		t.Fatalf("window holds B: %v", keys(resp.Rooms))
+	}
+	bBump := resp.Rooms[b.String()].BumpStamp
+	if _, err := alice.SendStateEvent(context.Background(), a, event.StateTopic, "", map[string]any{"topic": "t"}); err != nil {
+		t.Fatal(err)
+	}
+	resp = ss(t, r, alice, resp.Pos, 5000, body)
+	ra := resp.Rooms[a.String()]
+	if ra == nil || !ra.Initial || len(ra.Timeline) != 1 || ra.Timeline[0].Type != "m.room.topic" {
+		t.Fatalf("the topic change brings A into the window: %v %+v", keys(resp.Rooms), ra)
+	}
+	if ra.BumpStamp >= bBump {
+		t.Fatalf("A's bump_stamp %d is its creation, below B's message %d", ra.BumpStamp, bBump)
+	}
+}
+
+// A device has a bounded number of connections: opening one more forgets
+// its least recently used one, whose pos becomes unknown; the others stay.
+func TestConnectionsPerDeviceAreBounded(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	createRoom(t, alice, "R")
+	conn := func(i int) map[string]any {
+		return map[string]any{"conn_id": "c" + itoa(i), "lists": map[string]any{"all": list([][]int{{0, 0}}, 1, nil)}}
+	}
+	pos := make([]string, 11)
+	for i := 0; i < 10; i++ {
+		pos[i] = ss(t, r, alice, "", 0, conn(i)).Pos
+		time.Sleep(2 * time.Millisecond) // distinct last-use times
+	}
+	pos[10] = ss(t, r, alice, "", 0, conn(10)).Pos
+	if status, raw := ssRaw(t, r, alice, pos[0], 0, conn(0)); status != http.StatusBadRequest || !strings.Contains(string(raw), "M_UNKNOWN_POS") {
+		t.Fatalf("the oldest connection should be gone: %d %s", status, raw)
+	}
+	for i := 1; i <= 10; i++ {
+		ss(t, r, alice, pos[i], 0, conn(i))
+	}
+}

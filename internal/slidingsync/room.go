@@ -28,11 +28,8 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 
 	s := b.s
 	s.mu.Lock()
-	latest, bump := s.mu.latest[roomID], s.mu.bump[roomID]
+	latest := s.mu.latest[roomID]
 	s.mu.Unlock()
-	if bump == 0 {
-		bump = m.StreamPos
-	}
 
 	if isInvite {
 		if !initial && m.StreamPos <= sent.upto {
@@ -51,6 +48,15 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		// timeline that long, contiguous).
 		now.upto, now.timelineLimit = sent.upto, sent.timelineLimit
 		return nil, now, nil
+	}
+	bump := m.StreamPos
+	if m.Membership == "join" {
+		// For other memberships the stamp is the membership itself.
+		if p, err := s.bumpOf(ctx, roomID); err != nil {
+			return nil, now, err
+		} else if p > 0 {
+			bump = p
+		}
 	}
 	room := &Room{Initial: initial, BumpStamp: bump, IsDM: b.direct[roomID]}
 	if expanded {

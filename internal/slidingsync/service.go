@@ -29,6 +29,9 @@ const (
 	// maxConns bounds the connections held in memory; the least recently
 	// used go first (their clients get M_UNKNOWN_POS and start over).
 	maxConns = 10000
+	// maxConnsPerDevice bounds one device's connections (Element X uses
+	// two: its room list and its encryption sync).
+	maxConnsPerDevice = 10
 	// connTTL expires idle connections.
 	connTTL = 30 * time.Minute
 	// maxTimelineLimit caps timeline_limit.
@@ -58,8 +61,11 @@ type Service struct {
 // sstate is the per-room activity kept in memory, updated as events land.
 type sstate struct {
 	stdsync.Mutex
-	loaded    map[string]bool
+	loaded map[string]bool // rooms whose latest is known
+	// bump is known for the rooms in bumpKnown: read when a room is first
+	// sent, as only the sent rooms need it (the lists sort by latest).
 	bump      map[string]int64
+	bumpKnown map[string]bool
 	latest    map[string]int64
 	meta      map[string]*roomMeta
 	metaReady map[string]bool // users whose rooms' meta is loaded
@@ -75,6 +81,7 @@ func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
 	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}, order: map[string][]string{}}
 	s.mu.loaded = map[string]bool{}
 	s.mu.bump = map[string]int64{}
+	s.mu.bumpKnown = map[string]bool{}
 	s.mu.latest = map[string]int64{}
 	s.mu.meta = map[string]*roomMeta{}
 	s.mu.metaReady = map[string]bool{}
@@ -89,7 +96,10 @@ func (s *Service) onEvent(ev *rooms.Event) {
 		s.mu.latest[ev.RoomID] = ev.StreamPos
 	}
 	if isBump[ev.Type] && ev.StreamPos > s.mu.bump[ev.RoomID] {
+		// The newest bump event there is, whether or not older ones
+		// were read.
 		s.mu.bump[ev.RoomID] = ev.StreamPos
+		s.mu.bumpKnown[ev.RoomID] = true
 	}
 	if ev.Type == "m.room.encryption" && ev.StateKey != nil && *ev.StateKey == "" {
 		if m := s.mu.meta[ev.RoomID]; m != nil {
@@ -102,7 +112,9 @@ func (s *Service) onEvent(ev *rooms.Event) {
 	}
 }
 
-// ensureActivity loads the activity of the user's rooms if any is missing.
+// ensureActivity loads the newest event of the user's rooms if any is
+// missing: one index seek per room, the cost of the first request after a
+// restart.
 func (s *Service) ensureActivity(ctx context.Context, user string, roomIDs []string) error {
 	s.mu.Lock()
 	missing := false
@@ -116,7 +128,7 @@ func (s *Service) ensureActivity(ctx context.Context, user string, roomIDs []str
 	if !missing {
 		return nil
 	}
-	acts, err := s.db.UserRoomActivity(ctx, user, bumpTypes)
+	acts, err := s.db.UserRoomLatest(ctx, user)
 	if err != nil {
 		return err
 	}
@@ -124,13 +136,32 @@ func (s *Service) ensureActivity(ctx context.Context, user string, roomIDs []str
 	defer s.mu.Unlock()
 	for _, a := range acts {
 		s.mu.latest[a.RoomID] = max(s.mu.latest[a.RoomID], a.Latest)
-		s.mu.bump[a.RoomID] = max(s.mu.bump[a.RoomID], a.Bump)
 		s.mu.loaded[a.RoomID] = true
 	}
 	for _, r := range roomIDs {
 		s.mu.loaded[r] = true
 	}
 	return nil
+}
+
+// bumpOf returns the stream position of the room's newest bump event,
+// reading it the first time it is needed.
+func (s *Service) bumpOf(ctx context.Context, roomID string) (int64, error) {
+	s.mu.Lock()
+	bump, known := s.mu.bump[roomID], s.mu.bumpKnown[roomID]
+	s.mu.Unlock()
+	if known {
+		return bump, nil
+	}
+	pos, err := s.db.RoomLatestOfTypes(ctx, roomID, bumpTypes)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.bump[roomID] = max(s.mu.bump[roomID], pos)
+	s.mu.bumpKnown[roomID] = true
+	return s.mu.bump[roomID], nil
 }
 
 // ensureMeta loads room type and encryption of the user's rooms.
@@ -240,6 +271,7 @@ func (s *Service) getConn(key connKey, create bool) *conn {
 		c = nil
 	}
 	if c == nil && create {
+		s.limitDeviceLocked(key)
 		if len(s.conns) >= maxConns {
 			s.evictLocked(now)
 		}
@@ -250,6 +282,28 @@ func (s *Service) getConn(key connKey, create bool) *conn {
 		c.lastUsed = now
 	}
 	return c
+}
+
+// limitDeviceLocked makes room for a new connection of a device: a device
+// keeps at most maxConnsPerDevice (its least recently used goes), so one
+// client opening connection after connection cannot push every other
+// user's connections out of the shared bound.
+func (s *Service) limitDeviceLocked(key connKey) {
+	n := 0
+	var oldest connKey
+	var oldestT time.Time
+	for k, c := range s.conns {
+		if k.user != key.user || k.device != key.device {
+			continue
+		}
+		n++
+		if oldestT.IsZero() || c.lastUsed.Before(oldestT) {
+			oldest, oldestT = k, c.lastUsed
+		}
+	}
+	if n >= maxConnsPerDevice {
+		delete(s.conns, oldest)
+	}
 }
 
 // evictLocked drops expired connections, or the least recently used one.

@@ -6,45 +6,48 @@ import (
 	"strings"
 )
 
-// RoomActivity is what sliding sync needs to order a user's rooms: the
-// newest event of the room and the newest event of a "bump" type.
-type RoomActivity struct {
+// RoomLatest is the stream position of a room's newest event.
+type RoomLatest struct {
 	RoomID string
 	Latest int64
-	Bump   int64
 }
 
-// UserRoomActivity returns, for every room the user has a membership in,
-// the stream positions of its newest event and of its newest event whose
-// type is one of bumpTypes. One query for all rooms.
-func (db *DB) UserRoomActivity(ctx context.Context, userID string, bumpTypes []string) ([]RoomActivity, error) {
-	args := []any{userID}
-	ph := make([]string, len(bumpTypes))
-	for i, t := range bumpTypes {
-		args = append(args, t)
-		ph[i] = "$" + strconv.Itoa(i+2)
-	}
-	// Per room: two walks down the (room_id, stream_pos) index, the second
-	// stopping at the newest bump event, rather than reading every event.
-	q := `SELECT c.room_id,
-		COALESCE((SELECT MAX(stream_pos) FROM events WHERE room_id = c.room_id), 0),
-		COALESCE((SELECT stream_pos FROM events WHERE room_id = c.room_id AND type IN (` + strings.Join(ph, ",") + `)
-			ORDER BY stream_pos DESC LIMIT 1), 0)
-		FROM current_state c WHERE c.type = 'm.room.member' AND c.state_key = $1`
-	rows, err := db.read.QueryContext(ctx, q, args...)
+// UserRoomLatest returns, for every room the user has a membership in, the
+// stream position of its newest event: one seek down the (room_id,
+// stream_pos) index per room.
+func (db *DB) UserRoomLatest(ctx context.Context, userID string) ([]RoomLatest, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT c.room_id,
+		COALESCE((SELECT MAX(stream_pos) FROM events WHERE room_id = c.room_id), 0)
+		FROM current_state c WHERE c.type = 'm.room.member' AND c.state_key = $1`, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []RoomActivity
+	var out []RoomLatest
 	for rows.Next() {
-		var a RoomActivity
-		if err := rows.Scan(&a.RoomID, &a.Latest, &a.Bump); err != nil {
+		var a RoomLatest
+		if err := rows.Scan(&a.RoomID, &a.Latest); err != nil {
 			return nil, err
 		}
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// RoomLatestOfTypes returns the stream position of the room's newest event
+// of one of the types (0 if none), walking the room's events back from the
+// newest.
+func (db *DB) RoomLatestOfTypes(ctx context.Context, roomID string, types []string) (int64, error) {
+	args := []any{roomID}
+	ph := make([]string, len(types))
+	for i, t := range types {
+		args = append(args, t)
+		ph[i] = "$" + strconv.Itoa(i+2)
+	}
+	var pos int64
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT stream_pos FROM events WHERE room_id = $1 AND type IN (`+
+		strings.Join(ph, ",")+`) ORDER BY stream_pos DESC LIMIT 1), 0)`, args...).Scan(&pos)
+	return pos, err
 }
 
 // RoomMetaState is the m.room.create or m.room.encryption event of a room.
