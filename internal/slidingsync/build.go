@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"sort"
 	"strings"
@@ -158,12 +159,15 @@ type builder struct {
 	// ownReceipts are rooms where the user's receipts changed (new counts).
 	ownReceipts map[string]bool
 	receipts    []storage.Receipt
+	// tlStart is the stream position of the first timeline event sent per
+	// room (receipts for rooms new to the connection start there).
+	tlStart map[string]int64
 }
 
 func (s *Service) build(ctx context.Context, user, device string, req *Request, prev *connState) (*Response, *connState, bool, error) {
 	b := &builder{s: s, user: user, device: device, req: req, prev: prev,
 		to:     sync.Token{Pos: s.db.Position(), Typing: s.sync.Typing.Serial()},
-		viewer: rooms.Viewer{UserID: user, DeviceID: device}}
+		viewer: rooms.Viewer{UserID: user, DeviceID: device}, tlStart: map[string]int64{}}
 	if prev != nil {
 		b.since = prev.token
 	} else {
@@ -239,7 +243,7 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 			return nil, nil, false, err
 		}
 	}
-	if needDirect {
+	if needDirect && (len(req.Lists) > 0 || len(req.RoomSubscriptions) > 0) {
 		if b.direct, err = b.directRooms(ctx); err != nil {
 			return nil, nil, false, err
 		}
@@ -414,19 +418,18 @@ func (b *builder) spaceChildren(ctx context.Context, spaces []string) map[string
 // directRooms reads the user's m.direct account data.
 func (b *builder) directRooms(ctx context.Context) (map[string]bool, error) {
 	out := map[string]bool{}
-	ads, err := b.s.db.AccountDataAfter(ctx, b.user, 0, b.to.Pos)
+	raw, err := b.s.db.GetAccountData(ctx, b.user, "", "m.direct")
+	if errors.Is(err, storage.ErrNotFound) {
+		return out, nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range ads {
-		if a.RoomID == "" && a.Type == "m.direct" {
-			var c map[string][]string
-			if json.Unmarshal(a.Content, &c) == nil {
-				for _, rs := range c {
-					for _, r := range rs {
-						out[r] = true
-					}
-				}
+	var c map[string][]string
+	if json.Unmarshal(raw, &c) == nil {
+		for _, rs := range c {
+			for _, r := range rs {
+				out[r] = true
 			}
 		}
 	}

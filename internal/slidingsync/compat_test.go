@@ -405,7 +405,7 @@ func TestListsFollowAnyActivityBumpStampFollowsMessages(t *testing.T) {
 	}
 	resp = ss(t, r, alice, resp.Pos, 5000, body)
 	ra := resp.Rooms[a.String()]
-	if ra == nil || !ra.Initial || len(ra.Timeline) != 1 || ra.Timeline[0].Type != "m.room.topic" {
+	if ra == nil || !ra.Initial || len(ra.Timeline) != 1 || ra.Timeline[0].Type != "m.room.topic" || *ra.NumLive != 1 {
 		t.Fatalf("the topic change brings A into the window: %v %+v", keys(resp.Rooms), ra)
 	}
 	if ra.BumpStamp >= bBump {
@@ -433,5 +433,51 @@ func TestConnectionsPerDeviceAreBounded(t *testing.T) {
 	}
 	for i := 1; i <= 10; i++ {
 		ss(t, r, alice, pos[i], 0, conn(i))
+	}
+}
+
+// A room new to the connection gets the receipts on the events it is sent
+// and the user's own, not every member's; m.direct marks is_dm.
+func TestInitialRoomReceiptsAndDM(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	room := createRoom(t, alice, "R")
+	for _, u := range []*mautrix.Client{bob, carol} {
+		invite(t, alice, u, room)
+		join(t, u, room)
+	}
+	old := send(t, alice, room, "old")
+	if err := carol.MarkRead(ctx, room, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.MarkRead(ctx, room, old); err != nil {
+		t.Fatal(err)
+	}
+	latest := send(t, alice, room, "latest")
+	if err := bob.MarkRead(ctx, room, latest); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SetAccountData(ctx, "m.direct", map[string][]string{bob.UserID.String(): {room.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	body["extensions"] = map[string]any{"receipts": map[string]any{"enabled": true}}
+	resp := ss(t, r, alice, "", 0, body)
+	if rr := resp.Rooms[room.String()]; rr == nil || !rr.IsDM {
+		t.Fatalf("is_dm from m.direct: %+v", rr)
+	}
+	var ext struct {
+		Rooms map[string]struct {
+			Content map[string]map[string]map[string]any `json:"content"`
+		} `json:"rooms"`
+	}
+	_ = json.Unmarshal(resp.Extensions["receipts"], &ext)
+	c := ext.Rooms[room.String()].Content
+	if c[latest.String()]["m.read"][bob.UserID.String()] == nil || c[old.String()]["m.read"][alice.UserID.String()] == nil {
+		t.Fatalf("bob's receipt on the timeline event and alice's own: %s", resp.Extensions["receipts"])
+	}
+	if c[old.String()]["m.read"][carol.UserID.String()] != nil {
+		t.Fatalf("carol's receipt on an event not sent: %s", resp.Extensions["receipts"])
 	}
 }

@@ -344,8 +344,13 @@ func (b *builder) receiptsExt(ctx context.Context, roomsInScope map[string]bool)
 		if _, ok := b.prev.sent[roomID]; ok {
 			continue
 		}
-		// New to the connection: all its receipts.
-		rs, err := b.s.db.RoomReceipts(ctx, roomID)
+		// New to the connection: the user's own receipts and those on the
+		// events sent (as Synapse does), not every member's.
+		from, ok := b.tlStart[roomID]
+		if !ok {
+			from = b.to.Pos + 1
+		}
+		rs, err := b.s.db.RoomReceiptsFrom(ctx, roomID, b.user, from)
 		if err != nil {
 			return nil, 0, err
 		}

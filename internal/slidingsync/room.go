@@ -110,10 +110,13 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		// No gap: the client's contiguous timeline only grew.
 		now.timelineLimit = max(now.timelineLimit, sent.timelineLimit)
 	}
+	// Live events are those after the connection's previous response, also
+	// in a room new to the connection (one an @mention has just moved into
+	// the window: the client should notify for it but not for the history).
 	live := 0
-	if !initial {
+	if b.since.Pos > 0 {
 		for _, ev := range tl {
-			if ev.StreamPos > sent.upto {
+			if ev.StreamPos > b.since.Pos {
 				live++
 			}
 		}
@@ -124,6 +127,7 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	if len(tl) > 0 {
 		startPos = tl[0].StreamPos
 	}
+	b.tlStart[roomID] = startPos
 	room.PrevBatch = sync.Token{Pos: startPos - 1}.String()
 
 	// Which state to send: all the required state when the room or its

@@ -103,6 +103,14 @@ func (db *DB) RoomReceipts(ctx context.Context, roomID string) ([]Receipt, error
 	return scanReceipts(db.read.QueryContext(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1`, roomID))
 }
 
+// RoomReceiptsFrom returns a room's receipts that a client new to the room
+// needs: the user's own, and those on events at or after stream position
+// from (the events it is sent). A large room's other receipts are left out.
+func (db *DB) RoomReceiptsFrom(ctx context.Context, roomID, userID string, from int64) ([]Receipt, error) {
+	return scanReceipts(db.read.QueryContext(ctx, `SELECT `+receiptCols+` FROM receipts WHERE room_id = $1
+		AND (user_id = $2 OR event_pos >= $3)`, roomID, userID, from))
+}
+
 // UserReadPosition is the stream position of the event of the user's newest
 // read (public or private, unthreaded or main-thread) receipt in the room.
 func (db *DB) UserReadPosition(ctx context.Context, roomID, userID string) (int64, error) {
