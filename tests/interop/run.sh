@@ -54,6 +54,7 @@ AXON_LISTEN="127.0.0.1:$port" \
 AXON_SERVER_NAME=interop.test \
 AXON_REGISTRATION=open \
 AXON_RATE_LIMITS=false \
+AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME=4s \
     "$tmp/axon" serve >"$tmp/axon.log" 2>&1 &
 server_pid=$!
 
