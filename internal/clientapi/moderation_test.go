@@ -242,6 +242,10 @@ func TestAccountSuspension(t *testing.T) {
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
 	status, body := apiCall(t, r, bob, http.MethodPost, "/rooms/"+esc(room.RoomID.String())+"/upgrade", map[string]any{"new_version": "11"})
 	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
+	status, body = apiCall(t, r, bob, http.MethodPost, "/account/3pid/delete", map[string]any{"medium": "email", "address": "bob@example.org"})
+	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
+	status, body = apiCall(t, r, bob, http.MethodPost, "/account/3pid/add", map[string]any{"sid": "s", "client_secret": "c"})
+	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
 	// Nothing was changed by the refused requests.
 	if p, err := alice.GetDisplayName(ctx, bob.UserID); err != nil || p.DisplayName == "Bobby" {
 		t.Fatalf("profile: %+v %v", p, err)
