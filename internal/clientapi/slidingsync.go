@@ -47,6 +47,16 @@ func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Syncing marks the user online unless set_presence says otherwise, as
+	// /v3/sync does (an unknown value is M_INVALID_PARAM).
+	presence := q.Get("set_presence")
+	if presence == "" && req.SetPresence != nil {
+		presence = *req.SetPresence
+	}
+	if err := a.setPresenceFromSync(r.Context(), c.UserID, presence); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	timeout := min(time.Duration(min(ms, int64(maxSyncTimeout/time.Millisecond)))*time.Millisecond, maxSyncTimeout)
 	resp, err := a.SlidingSync.Sync(r.Context(), c.UserID, c.DeviceID, pos, timeout, &req)
 	if err != nil {

@@ -224,6 +224,8 @@ func TestBadRequests(t *testing.T) {
 		"negative timeout body":  {v4Path, `{"timeout": -5}`, "M_INVALID_PARAM"},
 		"odd required_state":     {ssPath, `{"lists": {"a": {"ranges": [[0,1]], "required_state": [["m.room.name"]]}}}`, "M_BAD_JSON"},
 		"required_state number":  {ssPath, `{"lists": {"a": {"ranges": [[0,1]], "required_state": 7}}}`, "M_BAD_JSON"},
+		"unknown set_presence":   {ssPath + "?set_presence=dancing", `{}`, "M_INVALID_PARAM"},
+		"body set_presence":      {v4Path, `{"set_presence": "dancing"}`, "M_INVALID_PARAM"},
 	} {
 		status, raw := r.Do(http.MethodPost, tc.path, alice.AccessToken, strings.NewReader(tc.body))
 		if status != http.StatusBadRequest || !strings.Contains(string(raw), tc.code) {
@@ -479,5 +481,33 @@ func TestInitialRoomReceiptsAndDM(t *testing.T) {
 	}
 	if c[old.String()]["m.read"][carol.UserID.String()] != nil {
 		t.Fatalf("carol's receipt on an event not sent: %s", resp.Extensions["receipts"])
+	}
+}
+
+// Sliding sync marks the user online like /v3/sync, unless set_presence is
+// offline.
+func TestSlidingSyncSetsPresence(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	presence := func(c *mautrix.Client) string {
+		status, raw := r.Do(http.MethodGet, "/_matrix/client/v3/presence/"+c.UserID.String()+"/status", c.AccessToken, nil)
+		if status != http.StatusOK {
+			t.Fatalf("presence: %d %s", status, raw)
+		}
+		var p struct {
+			Presence string `json:"presence"`
+		}
+		_ = json.Unmarshal(raw, &p)
+		return p.Presence
+	}
+	if status, raw := r.Do(http.MethodPost, ssPath+"?set_presence=offline", bob.AccessToken, strings.NewReader(`{}`)); status != http.StatusOK {
+		t.Fatalf("offline sync: %d %s", status, raw)
+	}
+	if p := presence(bob); p == "online" {
+		t.Fatalf("set_presence=offline left bob %q", p)
+	}
+	ss(t, r, alice, "", 0, map[string]any{})
+	if p := presence(alice); p != "online" {
+		t.Fatalf("alice after a sliding sync: %q", p)
 	}
 }

@@ -22,8 +22,9 @@ type Request struct {
 	Extensions       Extensions `json:"extensions"`
 	// Pos and Timeout may come in the body (the MSC's current text) rather
 	// than the query string (Synapse and today's clients).
-	Pos     *string `json:"pos"`
-	Timeout *int64  `json:"timeout"`
+	Pos         *string `json:"pos"`
+	Timeout     *int64  `json:"timeout"`
+	SetPresence *string `json:"set_presence"`
 
 	// V4 is set for /v4/sync, whose responses use the MSC's current field
 	// names (stripped_state, expanded_timeline, membership, lists) instead
