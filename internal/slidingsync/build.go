@@ -189,6 +189,10 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		return nil, nil, false, err
 	}
 	b.mems = mems
+	removed, err := s.removedRooms(ctx, user)
+	if err != nil {
+		return nil, nil, false, err
+	}
 	byRoom := make(map[string]storage.Membership, len(mems))
 	var cands []entry
 	ids := make([]string, 0, len(mems))
@@ -197,8 +201,12 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		switch m.Membership {
 		case "join", "invite", "knock":
 		default:
-			// A room left since the last response stays listed once, so the
-			// client sees the leave.
+			// Rooms the user was kicked or banned from stay listed (the
+			// MSC), so a client that was away learns of it; a room the
+			// user left is listed once, in the response after the leave.
+			if removed[m.RoomID] {
+				break
+			}
 			if b.since.Pos == 0 || m.StreamPos <= b.since.Pos || m.StreamPos > b.to.Pos {
 				continue
 			}

@@ -511,3 +511,28 @@ func TestSlidingSyncSetsPresence(t *testing.T) {
 		t.Fatalf("alice after a sliding sync: %q", p)
 	}
 }
+
+// A room the user was kicked from stays in the lists, so a fresh
+// connection (a client that was away) learns of the kick.
+func TestKickedRoomStaysListed(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "Strict")
+	invite(t, alice, bob, room)
+	join(t, bob, room)
+	if _, err := alice.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: bob.UserID, Reason: "bye"}); err != nil {
+		t.Fatal(err)
+	}
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	resp := ss(t, r, bob, "", 0, body)
+	rr := resp.Rooms[room.String()]
+	if resp.Lists["all"].Count != 1 || rr == nil || !rr.Initial || len(rr.Timeline) != 1 || rr.Timeline[0].Content["membership"] != "leave" {
+		t.Fatalf("kicked room on a new connection: %+v %+v", resp.Lists, rr)
+	}
+	// Still counted later, and not resent without changes.
+	resp = ss(t, r, bob, resp.Pos, 0, body)
+	if resp.Lists["all"].Count != 1 || resp.Rooms[room.String()] != nil {
+		t.Fatalf("later: %+v %v", resp.Lists, keys(resp.Rooms))
+	}
+}

@@ -69,6 +69,9 @@ type sstate struct {
 	latest    map[string]int64
 	meta      map[string]*roomMeta
 	metaReady map[string]bool // users whose rooms' meta is loaded
+	// removed holds, per user, the rooms they were kicked or banned from
+	// (dropped when one of their memberships changes).
+	removed map[string]map[string]bool
 }
 
 type roomMeta struct {
@@ -85,6 +88,7 @@ func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
 	s.mu.latest = map[string]int64{}
 	s.mu.meta = map[string]*roomMeta{}
 	s.mu.metaReady = map[string]bool{}
+	s.mu.removed = map[string]map[string]bool{}
 	rs.Subscribe(s.onEvent)
 	return s
 }
@@ -109,6 +113,7 @@ func (s *Service) onEvent(ev *rooms.Event) {
 	if ev.Type == "m.room.member" && ev.StateKey != nil {
 		// The user's room set changed: reload its meta on demand.
 		delete(s.mu.metaReady, *ev.StateKey)
+		delete(s.mu.removed, *ev.StateKey)
 	}
 }
 
@@ -162,6 +167,31 @@ func (s *Service) bumpOf(ctx context.Context, roomID string) (int64, error) {
 	s.mu.bump[roomID] = max(s.mu.bump[roomID], pos)
 	s.mu.bumpKnown[roomID] = true
 	return s.mu.bump[roomID], nil
+}
+
+// removedRooms returns the rooms the user was kicked or banned from.
+func (s *Service) removedRooms(ctx context.Context, user string) (map[string]bool, error) {
+	s.mu.Lock()
+	rs, ok := s.mu.removed[user]
+	s.mu.Unlock()
+	if ok {
+		return rs, nil
+	}
+	ids, err := s.db.UserRemovedRooms(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	rs = make(map[string]bool, len(ids))
+	for _, r := range ids {
+		rs[r] = true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.mu.removed) >= maxConns {
+		s.mu.removed = map[string]map[string]bool{}
+	}
+	s.mu.removed[user] = rs
+	return rs, nil
 }
 
 // ensureMeta loads room type and encryption of the user's rooms.

@@ -77,3 +77,26 @@ func (db *DB) UserRoomsMetaState(ctx context.Context, userID string) ([]RoomMeta
 	}
 	return out, rows.Err()
 }
+
+// UserRemovedRooms returns the rooms the user was kicked or banned from
+// (their membership is ban, or a leave someone else sent): sliding sync
+// keeps these in the user's lists so a client that was away still learns
+// of the removal.
+func (db *DB) UserRemovedRooms(ctx context.Context, userID string) ([]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT c.room_id FROM current_state c JOIN events e ON e.event_id = c.event_id
+		WHERE c.type = 'm.room.member' AND c.state_key = $1 AND c.membership IN ('leave', 'ban')
+		AND (c.membership = 'ban' OR e.sender != $1)`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
