@@ -7,6 +7,7 @@ package clientapi
 
 import (
 	"net/http"
+	"strconv"
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/appservice"
@@ -79,4 +80,19 @@ func (a *API) putAppServiceRoomVisibility(w http.ResponseWriter, r *http.Request
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// massagedTS reads the ts parameter with which an application service
+// dates the event it sends (timestamp massaging); 0 when there is none or
+// the caller is not a service, for whom the parameter means nothing.
+func massagedTS(r *http.Request) (int64, error) {
+	raw := r.URL.Query().Get("ts")
+	if raw == "" || httpapi.CallerOf(r).AppService == "" {
+		return 0, nil
+	}
+	ts, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || ts <= 0 || ts > 1<<53-1 {
+		return 0, mxerr.InvalidParam("ts must be a timestamp in milliseconds")
+	}
+	return ts, nil
 }

@@ -417,6 +417,26 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	if err != nil || ev.Sender != "@_bridge_ann:axon.test" {
 		t.Fatalf("event sent by the bridge: %+v %v", ev, err)
 	}
+	// Timestamp massaging: the service dates what it bridges.
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t3?ts=1600000000000", "@_bridge_ann:axon.test",
+		map[string]any{"msgtype": "m.text", "body": "from 2020"})
+	if status != 200 {
+		t.Fatalf("send with ts: %d %v", status, body)
+	}
+	if ev, err = alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp != 1600000000000 {
+		t.Fatalf("massaged timestamp: %+v %v", ev, err)
+	}
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t4?ts=soon", "@_bridge_ann:axon.test",
+		map[string]any{"msgtype": "m.text", "body": "x"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+	status, body = apiCall(t, r, alice, "PUT", "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/a1?ts=1600000000000",
+		map[string]any{"msgtype": "m.text", "body": "now"})
+	if status != 200 {
+		t.Fatalf("send: %d %v", status, body)
+	}
+	if ev, err = alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp < time.Now().Add(-time.Minute).UnixMilli() {
+		t.Fatalf("ts means nothing for ordinary users: %+v %v", ev, err)
+	}
 	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t2", alice.UserID.String(),
 		map[string]any{"msgtype": "m.text", "body": "spoofed"})
 	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")

@@ -199,9 +199,14 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := httpapi.CallerOf(r)
+	ts, err := massagedTS(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	ev, err := a.Rooms.Send(r.Context(), rooms.SendRequest{
 		RoomID: r.PathValue("roomId"), Sender: c.UserID, Type: r.PathValue("eventType"), Content: body,
-		TxnDevice: c.DeviceID, TxnID: r.PathValue("txnId"),
+		TxnDevice: c.DeviceID, TxnID: r.PathValue("txnId"), OriginTS: ts,
 	})
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -217,9 +222,14 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	stateKey := r.PathValue("stateKey")
+	ts, err := massagedTS(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
 	ev, err := a.Rooms.Send(r.Context(), rooms.SendRequest{
 		RoomID: r.PathValue("roomId"), Sender: httpapi.CallerOf(r).UserID, Type: r.PathValue("eventType"),
-		StateKey: &stateKey, Content: body,
+		StateKey: &stateKey, Content: body, OriginTS: ts,
 	})
 	if err != nil {
 		httpapi.WriteError(w, r, err)

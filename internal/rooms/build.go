@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
@@ -36,6 +37,10 @@ type SendRequest struct {
 	Redacts   string // target of an m.room.redaction
 	TxnDevice string
 	TxnID     string
+	// OriginTS, if not 0, is the event's origin_server_ts instead of now:
+	// application services date bridged messages (the ts parameter).
+	// It does not change where the event goes in the room.
+	OriginTS int64
 }
 
 // Send builds, signs, authorises and persists an event. With a transaction
@@ -95,7 +100,7 @@ func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook
 		RoomID:         id.RoomID(r.id),
 		Content:        content,
 		StateKey:       req.StateKey,
-		OriginServerTS: s.now().UnixMilli(),
+		OriginServerTS: cmp.Or(req.OriginTS, s.now().UnixMilli()),
 		Depth:          r.depth + 1,
 		PrevEvents:     make([]id.EventID, 0, len(r.heads)),
 		AuthEvents:     []id.EventID{},
