@@ -7,11 +7,12 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"sync"
+	stdsync "sync"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/sync"
 )
 
 // Transactions. Each service with a URL has one worker goroutine, which
@@ -51,7 +52,7 @@ type worker struct {
 
 	// typing holds the latest typing users of rooms that changed since the
 	// last transaction (memory only: typing is ephemeral anyway).
-	typingMu sync.Mutex
+	typingMu stdsync.Mutex
 	typing   map[string][]string
 }
 
@@ -109,8 +110,9 @@ func (s *Service) Start(ctx context.Context) error {
 			return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
 		}
 		if !ok {
-			c = storage.AppServiceCursors{Events: s.db.StreamPosition(storage.StreamEvents), Receipts: s.db.StreamPosition(storage.StreamReceipts)}
-			if err := s.db.SaveAppServiceCursors(ctx, w.reg.ID, c.Events, c.Receipts); err != nil {
+			c = storage.AppServiceCursors{Events: s.db.StreamPosition(storage.StreamEvents),
+				Receipts: s.db.StreamPosition(storage.StreamReceipts), Presence: s.db.StreamPosition(storage.StreamPresence)}
+			if err := s.db.SaveAppServiceCursors(ctx, w.reg.ID, c); err != nil {
 				return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
 			}
 		}
@@ -213,7 +215,7 @@ func (w *worker) saveCursors(ctx context.Context, force bool) {
 	if !w.dirty || (!force && time.Since(w.saved) < cursorSaveInterval) {
 		return
 	}
-	if err := w.s.db.SaveAppServiceCursors(ctx, w.reg.ID, w.cur.Events, w.cur.Receipts); err != nil {
+	if err := w.s.db.SaveAppServiceCursors(ctx, w.reg.ID, w.cur); err != nil {
 		w.logErr("save cursors", err)
 		return
 	}
@@ -232,8 +234,10 @@ func (w *worker) build(ctx context.Context) (bool, error) {
 	db := w.s.db
 	evUpto := db.StreamPosition(storage.StreamEvents)
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
+	prUpto := db.StreamPosition(storage.StreamPresence)
 	typing := w.takeTyping()
-	if w.cur.Events >= evUpto && (!w.reg.ReceiveEphemeral || w.cur.Receipts >= rcUpto) && len(typing) == 0 {
+	if w.cur.Events >= evUpto && len(typing) == 0 &&
+		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto)) {
 		return false, nil
 	}
 	interest := map[string]bool{} // by room, for this step
@@ -269,19 +273,28 @@ func (w *worker) build(ctx context.Context) (bool, error) {
 			evCur = evUpto
 		}
 	}
-	rcCur := w.cur.Receipts
-	if w.reg.ReceiveEphemeral && rcCur < rcUpto {
-		receipts, err := db.ReceiptsAfter(ctx, rcCur, rcUpto)
+	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto}
+	if w.reg.ReceiveEphemeral && w.cur.Receipts < rcUpto {
+		receipts, err := db.ReceiptsAfter(ctx, w.cur.Receipts, rcUpto)
 		if err != nil {
 			return false, err
 		}
-		body.Ephemeral, err = w.receiptEDUs(ctx, receipts, interest)
+		edus, err := w.receiptEDUs(ctx, receipts, interest)
 		if err != nil {
 			return false, err
 		}
-		rcCur = rcUpto
-	} else if !w.reg.ReceiveEphemeral {
-		rcCur = rcUpto
+		body.Ephemeral = append(body.Ephemeral, edus...)
+	}
+	if w.reg.ReceiveEphemeral && w.cur.Presence < prUpto {
+		updates, err := db.PresenceAfter(ctx, w.cur.Presence, prUpto)
+		if err != nil {
+			return false, err
+		}
+		edus, err := w.presenceEDUs(ctx, updates, interest)
+		if err != nil {
+			return false, err
+		}
+		body.Ephemeral = append(body.Ephemeral, edus...)
 	}
 	typingRooms := make([]string, 0, len(typing))
 	for roomID := range typing {
@@ -299,17 +312,18 @@ func (w *worker) build(ctx context.Context) (bool, error) {
 		}
 	}
 	if len(body.Events) == 0 && len(body.Ephemeral) == 0 {
-		w.cur.Events, w.cur.Receipts, w.dirty = evCur, rcCur, true
+		next.LastTxn = w.cur.LastTxn
+		w.cur, w.dirty = next, true
 		return false, nil
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return false, err
 	}
-	if _, err := db.AddAppServiceTxn(ctx, w.reg.ID, b, evCur, rcCur, w.s.now().UnixMilli()); err != nil {
+	if next.LastTxn, err = db.AddAppServiceTxn(ctx, w.reg.ID, b, next, w.s.now().UnixMilli()); err != nil {
 		return false, err
 	}
-	w.cur.Events, w.cur.Receipts, w.dirty, w.saved = evCur, rcCur, false, time.Now()
+	w.cur, w.dirty, w.saved = next, false, time.Now()
 	return true, nil
 }
 
@@ -405,6 +419,33 @@ func (w *worker) receiptEDUs(ctx context.Context, receipts []storage.Receipt, ca
 	}
 	for _, roomID := range order {
 		out = append(out, map[string]any{"type": "m.receipt", "room_id": roomID, "content": byRoom[roomID]})
+	}
+	return out, nil
+}
+
+// presenceEDUs turns presence updates into m.presence events for the users
+// the service cares about: its own, and those in a room it is interested
+// in.
+func (w *worker) presenceEDUs(ctx context.Context, updates []storage.Presence, cache map[string]bool) ([]map[string]any, error) {
+	var out []map[string]any
+	for _, p := range updates {
+		ok := w.reg.InUserNamespace(p.UserID)
+		if !ok {
+			rooms, err := w.s.db.JoinedRooms(ctx, p.UserID)
+			if err != nil {
+				return nil, err
+			}
+			for _, roomID := range rooms {
+				if ok, err = w.roomInterest(ctx, roomID, cache); err != nil {
+					return nil, err
+				} else if ok {
+					break
+				}
+			}
+		}
+		if ok {
+			out = append(out, map[string]any{"type": "m.presence", "sender": p.UserID, "content": sync.PresenceContent(p)})
+		}
 	}
 	return out, nil
 }

@@ -587,6 +587,38 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		return false
 	})
 
+	// And presence of the users it shares rooms with (not of others).
+	loner := r.CreateUser("loner")
+	if status, body := apiCall(t, r, loner, "PUT", "/presence/"+esc(loner.UserID.String())+"/status",
+		map[string]any{"presence": "online"}); status != 200 {
+		t.Fatalf("set presence: %d %v", status, body)
+	}
+	if status, body := apiCall(t, r, alice, "PUT", "/presence/"+esc(alice.UserID.String())+"/status",
+		map[string]any{"presence": "online", "status_msg": "bridging"}); status != 200 {
+		t.Fatalf("set presence: %d %v", status, body)
+	}
+	f.waitFor("presence", func() bool {
+		for _, txn := range f.delivered {
+			var b struct {
+				Ephemeral []struct {
+					Type    string         `json:"type"`
+					Sender  string         `json:"sender"`
+					Content map[string]any `json:"content"`
+				} `json:"ephemeral"`
+			}
+			json.Unmarshal(txn.Body, &b)
+			for _, e := range b.Ephemeral {
+				if e.Type == "m.presence" && e.Sender == loner.UserID.String() {
+					t.Errorf("presence of a user sharing no room with the service was sent")
+				}
+				if e.Type == "m.presence" && e.Sender == alice.UserID.String() && e.Content["status_msg"] == "bridging" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+
 	// The service goes down: the next transaction is retried with the
 	// same ID and body.
 	f.setDown(true)

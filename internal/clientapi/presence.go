@@ -5,13 +5,26 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/presence"
 )
 
 func (a *API) presenceService() *presence.Service {
-	return presence.New(a.DB, a.Sync.Notifier, a.Cfg.ServerName)
+	return presence.New(a.DB, presenceKicker{a.Sync.Notifier, a.AppServices}, a.Cfg.ServerName)
+}
+
+// presenceKicker also wakes the application service senders, which pass
+// presence on to the services that receive ephemeral data.
+type presenceKicker struct {
+	presence.Notifier
+	as *appservice.Service
+}
+
+func (k presenceKicker) Wake(users ...string) {
+	k.Notifier.Wake(users...)
+	k.as.Kick()
 }
 
 func (a *API) getPresence(w http.ResponseWriter, r *http.Request) {

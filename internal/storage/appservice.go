@@ -11,14 +11,15 @@ import (
 type AppServiceCursors struct {
 	Events   int64
 	Receipts int64
+	Presence int64
 	LastTxn  int64
 }
 
 // AppServiceState returns a service's cursors; ok is false for a service
 // never seen before.
 func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCursors, ok bool, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, last_txn FROM appservice_state WHERE as_id = $1`, asID).
-		Scan(&c.Events, &c.Receipts, &c.LastTxn)
+	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, presence_pos, last_txn FROM appservice_state WHERE as_id = $1`, asID).
+		Scan(&c.Events, &c.Receipts, &c.Presence, &c.LastTxn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -27,11 +28,12 @@ func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCur
 
 // SaveAppServiceCursors stores a service's stream cursors (creating its
 // row on first use) without touching its transaction numbering.
-func (db *DB) SaveAppServiceCursors(ctx context.Context, asID string, events, receipts int64) error {
+func (db *DB) SaveAppServiceCursors(ctx context.Context, asID string, c AppServiceCursors) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos) VALUES ($1, $2, $3)
-			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos`,
-			asID, events, receipts)
+		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
+			presence_pos = excluded.presence_pos`,
+			asID, c.Events, c.Receipts, c.Presence)
 		return err
 	})
 }
@@ -47,12 +49,14 @@ type AppServiceTxn struct {
 // service's cursors past the streams it was built from, atomically: a
 // crash either keeps both or neither, so no event is lost or sent twice
 // under different transaction IDs.
-func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, events, receipts, now int64) (int64, error) {
+func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, last_txn) VALUES ($1, $2, $3, 1)
+		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, last_txn)
+			VALUES ($1, $2, $3, $4, 1)
 			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
-			last_txn = appservice_state.last_txn + 1 RETURNING last_txn`, asID, events, receipts).Scan(&id)
+			presence_pos = excluded.presence_pos, last_txn = appservice_state.last_txn + 1 RETURNING last_txn`,
+			asID, c.Events, c.Receipts, c.Presence).Scan(&id)
 		if err != nil {
 			return err
 		}
