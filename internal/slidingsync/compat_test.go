@@ -536,3 +536,71 @@ func TestKickedRoomStaysListed(t *testing.T) {
 		t.Fatalf("later: %+v %v", resp.Lists, keys(resp.Rooms))
 	}
 }
+
+// A removed avatar comes as "avatar": null (matrix-rust-sdk clears it), a
+// set one as its URL.
+func TestAvatarSetAndRemoved(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	room := createRoom(t, alice, "R")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	resp := ss(t, r, alice, "", 0, body)
+	avatar := func(resp *ssResp) string {
+		t.Helper()
+		status, raw := ssRaw(t, r, alice, resp.Pos, 5000, body)
+		if status != http.StatusOK {
+			t.Fatalf("%d %s", status, raw)
+		}
+		var out struct {
+			Pos   string
+			Rooms map[string]map[string]json.RawMessage
+		}
+		_ = json.Unmarshal(raw, &out)
+		resp.Pos = out.Pos
+		return string(out.Rooms[room.String()]["avatar"])
+	}
+	if _, err := alice.SendStateEvent(ctx, room, event.StateRoomAvatar, "", map[string]any{"url": "mxc://axon.test/pic"}); err != nil {
+		t.Fatal(err)
+	}
+	if a := avatar(resp); a != `"mxc://axon.test/pic"` {
+		t.Fatalf("set avatar: %s", a)
+	}
+	if _, err := alice.SendStateEvent(ctx, room, event.StateRoomAvatar, "", map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	if a := avatar(resp); a != "null" {
+		t.Fatalf("removed avatar: %q", a)
+	}
+}
+
+// A room the user left is shown as it was when they left: a later rename
+// and later members do not reach them, even with all state asked for.
+func TestLeftRoomShowsStateAtLeave(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	room := createRoom(t, alice, "Before")
+	invite(t, alice, bob, room)
+	join(t, bob, room)
+	if _, err := alice.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.SendStateEvent(ctx, room, event.StateRoomName, "", map[string]any{"name": "After"}); err != nil {
+		t.Fatal(err)
+	}
+	invite(t, alice, carol, room)
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 0, map[string]any{"required_state": [][]string{{"*", "*"}}})})
+	resp := ss(t, r, bob, "", 0, body)
+	rr := resp.Rooms[room.String()]
+	if rr == nil || rr.Name != "Before" || rr.JoinedCount != nil {
+		t.Fatalf("left room: %+v", rr)
+	}
+	for _, x := range rr.RequiredState {
+		var ev ssEvent
+		_ = json.Unmarshal(x, &ev)
+		if (ev.Type == "m.room.name" && ev.Content["name"] != "Before") || (ev.Type == "m.room.member" && *ev.StateKey == carol.UserID.String()) {
+			t.Fatalf("state after the kick leaked: %s", x)
+		}
+	}
+}

@@ -152,7 +152,19 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 			}
 		}
 	}
-	state, err := b.requiredState(ctx, roomID, rr, tl, upto, stateAfter, look || memberChange || nameChange, full)
+	// A room the user has left is shown as it was when they left: its
+	// state then, no later names, members or counts.
+	var leftState storage.StateMap
+	if m.Membership != "join" {
+		ev, err := s.rooms.Event(ctx, m.EventID)
+		if err != nil {
+			return nil, now, err
+		}
+		if leftState, err = s.rooms.StateAt(ctx, ev.StateAfter); err != nil {
+			return nil, now, err
+		}
+	}
+	state, err := b.requiredState(ctx, roomID, rr, tl, upto, stateAfter, look || memberChange || nameChange, full, leftState)
 	if err != nil {
 		return nil, now, err
 	}
@@ -170,9 +182,9 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	}
 	room.RequiredState = s.rooms.FormatAll(ctx, state, b.viewer, rooms.FormatOpts{OmitRoomID: true})
 	if nameChange || memberChange {
-		b.nameAndHeroes(ctx, roomID, room, memberChange)
+		b.nameAndHeroes(ctx, roomID, room, memberChange && leftState == nil, !initial, leftState)
 	}
-	if memberChange {
+	if memberChange && leftState == nil {
 		byM, err := s.rooms.MembersByMembership(ctx, roomID)
 		if err == nil {
 			jc, ic := len(byM["join"]), len(byM["invite"])
@@ -192,13 +204,15 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 // requiredState returns the state events the room config asks for: all of
 // them (full), or those that changed after "after" plus lazily loaded
 // members of the timeline's senders and membership targets.
-func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq, tl []*rooms.Event, upto, after int64, look, full bool) ([]*rooms.Event, error) {
+func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq, tl []*rooms.Event, upto, after int64, look, full bool, leftState storage.StateMap) ([]*rooms.Event, error) {
 	if (len(rr.cfgs) == 0 && !rr.lazy) || (!look && len(tl) == 0) {
 		return nil, nil
 	}
-	var st storage.StateMap
+	st := leftState
 	var err error
-	if len(tl) > 0 && upto == tl[len(tl)-1].StreamPos {
+	if st != nil {
+		// The state when the user left.
+	} else if len(tl) > 0 && upto == tl[len(tl)-1].StreamPos {
 		st, err = b.s.rooms.StateAt(ctx, tl[len(tl)-1].StateAfter)
 	} else {
 		st, err = b.s.rooms.CurrentState(ctx, roomID)
@@ -243,22 +257,46 @@ func (b *builder) requiredState(ctx context.Context, roomID string, rr *roomReq,
 	return out, nil
 }
 
-// nameAndHeroes fills name and avatar, and heroes for a room without a name.
-func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, withHeroes bool) {
+// nameAndHeroes fills name and avatar (from the state at the user's leave
+// for a room they left; a removed avatar is null when the client had one),
+// and heroes for a room without a name.
+func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, withHeroes, update bool, leftState storage.StateMap) {
 	s := b.s
-	if ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.name", ""); err == nil && ev != nil {
+	stateEvent := func(typ string) *rooms.Event {
+		if leftState != nil {
+			id, ok := leftState[storage.StateKey{Type: typ}]
+			if !ok {
+				return nil
+			}
+			ev, err := s.rooms.Event(ctx, id)
+			if err != nil {
+				return nil
+			}
+			return ev
+		}
+		ev, err := s.rooms.CurrentStateEvent(ctx, roomID, typ, "")
+		if err != nil {
+			return nil
+		}
+		return ev
+	}
+	if ev := stateEvent("m.room.name"); ev != nil {
 		var c struct {
 			Name string `json:"name"`
 		}
 		_ = json.Unmarshal(ev.PDU.Content, &c)
 		room.Name = c.Name
 	}
-	if ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.avatar", ""); err == nil && ev != nil {
+	if ev := stateEvent("m.room.avatar"); ev != nil {
 		var c struct {
 			URL string `json:"url"`
 		}
 		_ = json.Unmarshal(ev.PDU.Content, &c)
-		room.Avatar = c.URL
+		if c.URL != "" {
+			room.Avatar, _ = json.Marshal(c.URL)
+		} else if update {
+			room.Avatar = json.RawMessage("null")
+		}
 	}
 	if room.Name != "" || !withHeroes {
 		return
@@ -323,7 +361,9 @@ func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial 
 				URL string `json:"url"`
 			}
 			_ = json.Unmarshal(st.Content, &c)
-			room.Avatar = c.URL
+			if c.URL != "" {
+				room.Avatar, _ = json.Marshal(c.URL)
+			}
 		}
 	}
 	out = append(out, rooms.StrippedState{Content: json.RawMessage(ev.PDU.Content), Sender: ev.Sender, StateKey: *ev.StateKey, Type: ev.Type})

@@ -169,10 +169,12 @@ type Hero struct {
 
 // Room is one room in a response.
 type Room struct {
-	Name    string `json:"name,omitempty"`
-	Avatar  string `json:"avatar,omitempty"`
-	Heroes  []Hero `json:"heroes,omitempty"`
-	Initial bool   `json:"initial,omitempty"`
+	Name string `json:"name,omitempty"`
+	// Avatar is the avatar's URL as a JSON string, or null when it was
+	// removed (matrix-rust-sdk then clears it).
+	Avatar  json.RawMessage `json:"avatar,omitempty"`
+	Heroes  []Hero          `json:"heroes,omitempty"`
+	Initial bool            `json:"initial,omitempty"`
 	// UnstableExpandedTimeline is what Synapse and the clients of the
 	// unstable path (matrix-rust-sdk) read; ExpandedTimeline is /v4's.
 	UnstableExpandedTimeline bool                  `json:"unstable_expanded_timeline,omitempty"`
