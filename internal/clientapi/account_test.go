@@ -507,8 +507,8 @@ func FuzzAccountBodies(f *testing.F) {
 		`{"auth":{"type":"m.login.password","session":"x"}}`, `{"auth":[]}`, `{"username":"Ä","password":"p"}`,
 		`{"devices":null}`, `{"devices":[1]}`, `{"displayname":null}`, `{"displayname":{"a":1}}`, `{"avatar_url":"mxc://x/y"}`,
 		`{"new_password":"n","logout_devices":"yes"}`, `{"nonce":"n","username":"u","password":"p","mac":"zz","admin":"y"}`,
-		`{"display_name":7}`} {
-		for i := range 8 {
+		`{"display_name":7}`, `{"refresh_token":5}`, `{"refresh_token":"axr_x"}`, `{"locked":"yes"}`, `{"suspended":null}`} {
+		for i := range 10 {
 			f.Add(seed, uint8(i))
 		}
 	}
@@ -524,6 +524,8 @@ func FuzzAccountBodies(f *testing.F) {
 		{http.MethodPut, "/_matrix/client/v3/profile/" + me + "/avatar_url"},
 		{http.MethodPut, "/_matrix/client/v3/devices/DEV_alice"},
 		{http.MethodPost, "/_synapse/admin/v1/register"},
+		{http.MethodPost, "/_matrix/client/v3/refresh"},
+		{http.MethodPut, "/_matrix/client/v1/admin/lock/" + me},
 	}
 	f.Fuzz(func(t *testing.T, body string, which uint8) {
 		ep := endpoints[int(which)%len(endpoints)]
