@@ -10,7 +10,8 @@ const usage = `axon — a Matrix homeserver
 
 Usage:
   axon serve [--config FILE]          run the homeserver
-  axon user create|list|deactivate|reset-password ...
+  axon user create|list|deactivate|reset-password|lock|unlock|suspend|unsuspend ...
+                                      accounts (axon user help)
   axon token create|list|revoke ...   registration tokens
   axon media purge --before DATE | --user USER | --deactivated
   axon reports list [--all] | resolve ID   abuse reports sent by users
