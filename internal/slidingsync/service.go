@@ -32,8 +32,11 @@ const (
 	// maxConnsPerDevice bounds one device's connections (Element X uses
 	// two: its room list and its encryption sync).
 	maxConnsPerDevice = 10
-	// connTTL expires idle connections.
-	connTTL = 30 * time.Minute
+	// connTTL expires idle connections. A phone app resumed within a day
+	// continues where it was (an expired connection makes the client start
+	// over, which resets its rooms' cached timelines); memory stays bounded
+	// by maxConns and maxConnsPerDevice.
+	connTTL = 24 * time.Hour
 	// maxTimelineLimit caps timeline_limit.
 	maxTimelineLimit = 100
 	// maxLists and maxSubscriptions are the MSC's limits per request.
