@@ -604,3 +604,47 @@ func TestLeftRoomShowsStateAtLeave(t *testing.T) {
 		}
 	}
 }
+
+// An m.direct change resends the rooms whose DM state changed, with is_dm
+// true or false (the MSC: it must be included when it changes).
+func TestDMChangeResendsIsDM(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "R")
+	other := createRoom(t, alice, "other")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	first := ss(t, r, alice, "", 0, body)
+	if strings.Contains(string(mustJSON(first.Rooms[room.String()])), `"is_dm":true`) {
+		t.Fatal("not a DM yet")
+	}
+	isDM := func(pos string) (string, string) {
+		t.Helper()
+		status, raw := ssRaw(t, r, alice, pos, 5000, body)
+		if status != http.StatusOK {
+			t.Fatalf("%d %s", status, raw)
+		}
+		var out struct {
+			Pos   string
+			Rooms map[string]map[string]json.RawMessage
+		}
+		_ = json.Unmarshal(raw, &out)
+		if _, ok := out.Rooms[other.String()]; ok {
+			t.Fatalf("the other room did not change: %s", raw)
+		}
+		return out.Pos, string(out.Rooms[room.String()]["is_dm"])
+	}
+	if err := alice.SetAccountData(ctx, "m.direct", map[string][]string{bob.UserID.String(): {room.String()}}); err != nil {
+		t.Fatal(err)
+	}
+	pos, dm := isDM(first.Pos)
+	if dm != "true" {
+		t.Fatalf("is_dm after m.direct: %q", dm)
+	}
+	if err := alice.SetAccountData(ctx, "m.direct", map[string][]string{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, dm = isDM(pos); dm != "false" {
+		t.Fatalf("is_dm after removal: %q", dm)
+	}
+}

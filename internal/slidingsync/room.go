@@ -25,6 +25,10 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	initial := !wasSent || (sent.invite && !isInvite)
 	expanded := !initial && rr.timelineLimit > sent.timelineLimit
 	stateChanged := !initial && stateExpanded(sent.requiredState, reqKey)
+	isDM := b.direct[roomID]
+	now.dm = isDM
+	// An m.direct change resends the room with its new is_dm (the MSC).
+	dmChanged := !initial && sent.dm != isDM
 
 	s := b.s
 	s.mu.Lock()
@@ -32,10 +36,14 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	s.mu.Unlock()
 
 	if isInvite {
-		if !initial && m.StreamPos <= sent.upto {
+		if !initial && m.StreamPos <= sent.upto && !dmChanged {
 			return nil, now, nil
 		}
-		return b.inviteRoom(ctx, m, initial, rr), now, nil
+		room := b.inviteRoom(ctx, m, initial, rr)
+		if dmChanged && room.IsDM == nil {
+			room.IsDM = &isDM
+		}
+		return room, now, nil
 	}
 
 	// upto is where the user's view of the room ends: now, or their leave.
@@ -43,7 +51,7 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	if m.Membership != "join" {
 		upto = m.StreamPos
 	}
-	if !initial && !expanded && !stateChanged && latest <= sent.upto && !b.ownReceipts[roomID] {
+	if !initial && !expanded && !stateChanged && !dmChanged && latest <= sent.upto && !b.ownReceipts[roomID] {
 		// Nothing new: the client still holds what was sent before (a
 		// timeline that long, contiguous).
 		now.upto, now.timelineLimit = sent.upto, sent.timelineLimit
@@ -58,7 +66,10 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 			bump = p
 		}
 	}
-	room := &Room{Initial: initial, BumpStamp: bump, IsDM: b.direct[roomID]}
+	room := &Room{Initial: initial, BumpStamp: bump}
+	if isDM || dmChanged {
+		room.IsDM = &isDM
+	}
 	if expanded {
 		if b.req.V4 {
 			room.ExpandedTimeline = true
@@ -328,9 +339,14 @@ func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, 
 	}
 }
 
+var yes = true
+
 // inviteRoom is an invited (or knocked) room: its stripped state.
 func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial bool, rr *roomReq) *Room {
-	room := &Room{Initial: initial, BumpStamp: m.StreamPos, IsDM: b.direct[m.RoomID]}
+	room := &Room{Initial: initial, BumpStamp: m.StreamPos}
+	if b.direct[m.RoomID] {
+		room.IsDM = &yes
+	}
 	if b.req.V4 {
 		room.Membership = m.Membership
 		for l := range rr.lists {
@@ -376,7 +392,7 @@ func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial 
 		IsDirect bool `json:"is_direct"`
 	}
 	if json.Unmarshal(ev.PDU.Content, &c) == nil && c.IsDirect {
-		room.IsDM = true
+		room.IsDM = &yes
 	}
 	if room.Name == "" {
 		room.Heroes = []Hero{{UserID: ev.Sender}}

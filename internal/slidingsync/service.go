@@ -292,6 +292,8 @@ type roomSent struct {
 	upto int64
 	// invite is set when the room was sent as an invite (stripped state).
 	invite bool
+	// dm is the is_dm the client has for the room.
+	dm bool
 }
 
 func (s *Service) getConn(key connKey, create bool) *conn {

@@ -177,23 +177,24 @@ type Room struct {
 	Initial bool            `json:"initial,omitempty"`
 	// UnstableExpandedTimeline is what Synapse and the clients of the
 	// unstable path (matrix-rust-sdk) read; ExpandedTimeline is /v4's.
-	UnstableExpandedTimeline bool                  `json:"unstable_expanded_timeline,omitempty"`
-	ExpandedTimeline         bool                  `json:"expanded_timeline,omitempty"`
-	Membership               string                `json:"membership,omitempty"` // /v4 only
-	Lists                    []string              `json:"lists,omitempty"`      // /v4 only
-	IsDM                     bool                  `json:"is_dm,omitempty"`
-	RequiredState            []rooms.ClientEvent   `json:"required_state,omitempty"`
-	Timeline                 []rooms.ClientEvent   `json:"timeline,omitempty"`
-	PrevBatch                string                `json:"prev_batch,omitempty"`
-	Limited                  bool                  `json:"limited,omitempty"`
-	NumLive                  *int                  `json:"num_live,omitempty"`
-	BumpStamp                int64                 `json:"bump_stamp,omitempty"`
-	JoinedCount              *int                  `json:"joined_count,omitempty"`
-	InvitedCount             *int                  `json:"invited_count,omitempty"`
-	NotificationCount        int                   `json:"notification_count"`
-	HighlightCount           int                   `json:"highlight_count"`
-	InviteState              []rooms.StrippedState `json:"invite_state,omitempty"`
-	StrippedState            []rooms.StrippedState `json:"stripped_state,omitempty"` // /v4's invite_state
+	UnstableExpandedTimeline bool     `json:"unstable_expanded_timeline,omitempty"`
+	ExpandedTimeline         bool     `json:"expanded_timeline,omitempty"`
+	Membership               string   `json:"membership,omitempty"` // /v4 only
+	Lists                    []string `json:"lists,omitempty"`      // /v4 only
+	// IsDM is set when the room is a DM, and false when it stopped being one.
+	IsDM              *bool                 `json:"is_dm,omitempty"`
+	RequiredState     []rooms.ClientEvent   `json:"required_state,omitempty"`
+	Timeline          []rooms.ClientEvent   `json:"timeline,omitempty"`
+	PrevBatch         string                `json:"prev_batch,omitempty"`
+	Limited           bool                  `json:"limited,omitempty"`
+	NumLive           *int                  `json:"num_live,omitempty"`
+	BumpStamp         int64                 `json:"bump_stamp,omitempty"`
+	JoinedCount       *int                  `json:"joined_count,omitempty"`
+	InvitedCount      *int                  `json:"invited_count,omitempty"`
+	NotificationCount int                   `json:"notification_count"`
+	HighlightCount    int                   `json:"highlight_count"`
+	InviteState       []rooms.StrippedState `json:"invite_state,omitempty"`
+	StrippedState     []rooms.StrippedState `json:"stripped_state,omitempty"` // /v4's invite_state
 }
 
 type rawEvent struct {
