@@ -270,8 +270,11 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	countsChanged := false
 	for name, l := range req.Lists {
 		var filtered []entry
-		if l.Filters != nil && len(l.Filters.Spaces) > 0 && spaceChildren == nil {
-			spaceChildren = b.spaceChildren(ctx, l.Filters.Spaces)
+		if l.Filters != nil && len(l.Filters.Spaces) > 0 {
+			if spaceChildren == nil {
+				spaceChildren = map[string]map[string]bool{}
+			}
+			b.spaceChildren(ctx, l.Filters.Spaces, byRoom, spaceChildren)
 		}
 		for _, e := range cands {
 			if b.matches(e, l.Filters, spaceChildren) {
@@ -397,11 +400,18 @@ func (b *builder) matches(e entry, f *Filters, spaceChildren map[string]map[stri
 	return true
 }
 
-// spaceChildren reads the m.space.child state of the given spaces.
-func (b *builder) spaceChildren(ctx context.Context, spaces []string) map[string]map[string]bool {
-	out := map[string]map[string]bool{}
+// spaceChildren adds to out the m.space.child state of the spaces not read
+// yet. Only spaces the user is joined to count (the MSC): others stay empty,
+// so a list cannot probe the children of a space the user cannot see.
+func (b *builder) spaceChildren(ctx context.Context, spaces []string, byRoom map[string]storage.Membership, out map[string]map[string]bool) {
 	for _, sp := range spaces {
+		if _, done := out[sp]; done {
+			continue
+		}
 		out[sp] = map[string]bool{}
+		if m, ok := byRoom[sp]; !ok || m.Membership != "join" {
+			continue
+		}
 		st, err := b.s.rooms.CurrentState(ctx, sp)
 		if err != nil {
 			continue
@@ -420,7 +430,6 @@ func (b *builder) spaceChildren(ctx context.Context, spaces []string) map[string
 			}
 		}
 	}
-	return out
 }
 
 // directRooms reads the user's m.direct account data.

@@ -648,3 +648,40 @@ func TestDMChangeResendsIsDM(t *testing.T) {
 		t.Fatalf("is_dm after removal: %q", dm)
 	}
 }
+
+// The spaces filter reads only spaces the user is joined to (each list its
+// own): a space the user is not in matches nothing.
+func TestSpacesFilterOnlyJoinedSpaces(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	mkSpace := func(c *mautrix.Client) id.RoomID {
+		resp, err := c.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", CreationContent: map[string]any{"type": "m.space"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.RoomID
+	}
+	child := func(c *mautrix.Client, space, room id.RoomID) {
+		if _, err := c.SendStateEvent(ctx, space, event.StateSpaceChild, room.String(), map[string]any{"via": []string{"axon.test"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := mkSpace(alice)
+	a := createRoom(t, alice, "in mine")
+	child(alice, mine, a)
+	// Bob's private space lists a room alice is in; alice is not in the space.
+	shared := createRoom(t, bob, "shared")
+	invite(t, bob, alice, shared)
+	join(t, alice, shared)
+	theirs := mkSpace(bob)
+	child(bob, theirs, shared)
+	body := req(map[string]any{
+		"mine":   list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"spaces": []string{mine.String()}}}),
+		"theirs": list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"spaces": []string{theirs.String()}}}),
+	})
+	resp := ss(t, r, alice, "", 0, body)
+	if resp.Lists["mine"].Count != 1 || resp.Lists["theirs"].Count != 0 {
+		t.Fatalf("counts: %+v", resp.Lists)
+	}
+}
