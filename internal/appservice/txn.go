@@ -92,6 +92,24 @@ func (s *Service) TypingChanged(roomID string, users []string) {
 	}
 }
 
+// untakeTyping puts back typing states a failed step took, unless a newer
+// state of the room arrived meanwhile.
+func (w *worker) untakeTyping(t map[string][]string) {
+	if len(t) == 0 {
+		return
+	}
+	w.typingMu.Lock()
+	defer w.typingMu.Unlock()
+	if w.typing == nil {
+		w.typing = map[string][]string{}
+	}
+	for roomID, users := range t {
+		if _, newer := w.typing[roomID]; !newer {
+			w.typing[roomID] = users
+		}
+	}
+}
+
 func (w *worker) takeTyping() map[string][]string {
 	w.typingMu.Lock()
 	defer w.typingMu.Unlock()
@@ -230,12 +248,17 @@ type txnBody struct {
 
 // build reads the streams after the cursors and queues a transaction with
 // what concerns the service; it reports whether it queued one.
-func (w *worker) build(ctx context.Context) (bool, error) {
+func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	db := w.s.db
 	evUpto := db.StreamPosition(storage.StreamEvents)
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
 	prUpto := db.StreamPosition(storage.StreamPresence)
 	typing := w.takeTyping()
+	defer func() {
+		if err != nil {
+			w.untakeTyping(typing) // for the next attempt
+		}
+	}()
 	if w.cur.Events >= evUpto && len(typing) == 0 &&
 		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto)) {
 		return false, nil
