@@ -85,6 +85,10 @@ func (s *Service) SetBackoff(base, maxDelay time.Duration) {
 	s.baseBackoff, s.maxBackoff = base, maxDelay
 }
 
+// SetQueryTimeout changes how long pings and lookups wait for a service
+// (tests use a short one).
+func (s *Service) SetQueryTimeout(d time.Duration) { s.queryClient.Timeout = d }
+
 // Registrations are the loaded registrations.
 func (s *Service) Registrations() []*Registration { return s.regs }
 

@@ -45,8 +45,9 @@ type fakeAS struct {
 	attempts  []fakeTxn
 	delivered []fakeTxn
 	badAuth   int
-	// pingStatus answers /ping (0: 200).
+	// pingStatus answers /ping (0: 200); pingDelay delays the answer.
 	pingStatus int
+	pingDelay  time.Duration
 	pings      []string
 	queries    []string
 	// onRoomQuery and onUserQuery, if set, run when the homeserver asks
@@ -98,8 +99,9 @@ func newFakeAS(t *testing.T) *fakeAS {
 		json.NewDecoder(r.Body).Decode(&body)
 		f.mu.Lock()
 		f.pings = append(f.pings, body.TransactionID)
-		status := f.pingStatus
+		status, delay := f.pingStatus, f.pingDelay
 		f.mu.Unlock()
+		time.Sleep(delay)
 		if r.Header.Get("Authorization") != "Bearer "+hsToken {
 			status = http.StatusForbidden
 		}
@@ -325,6 +327,12 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 	status, body = apiCall(t, r, nil, "GET", "/register/available?username=_bridge_bot", nil)
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+
+	// GET /login offers the login type.
+	status, body = apiCall(t, r, nil, "GET", "/login", nil)
+	if status != 200 || !strings.Contains(fmt.Sprint(body["flows"]), "m.login.application_service") {
+		t.Fatalf("login flows: %d %v", status, body)
+	}
 
 	// Identity assertion: the sender by default, a namespace user on request.
 	status, body = asCall(t, r, "GET", v3+"/account/whoami", "", nil)
@@ -716,6 +724,12 @@ namespaces: {}
 	if body["status"] != float64(403) || !strings.Contains(fmt.Sprint(body["body"]), "M_FORBIDDEN") {
 		t.Errorf("bad status details: %v", body)
 	}
+	f.mu.Lock()
+	f.pingStatus, f.pingDelay = 0, 500*time.Millisecond
+	f.mu.Unlock()
+	r.Server.AppServices.SetQueryTimeout(100 * time.Millisecond)
+	status, body = ping("bridge", asToken)
+	wantAPIError(t, status, body, 504, "M_CONNECTION_TIMEOUT")
 	status, body = ping("dead", "dead-as")
 	wantAPIError(t, status, body, 502, "M_CONNECTION_FAILED")
 	status, body = ping("nourl", "nourl-as")
