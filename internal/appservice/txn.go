@@ -129,7 +129,8 @@ func (s *Service) Start(ctx context.Context) error {
 		}
 		if !ok {
 			c = storage.AppServiceCursors{Events: s.db.StreamPosition(storage.StreamEvents),
-				Receipts: s.db.StreamPosition(storage.StreamReceipts), Presence: s.db.StreamPosition(storage.StreamPresence)}
+				Receipts: s.db.StreamPosition(storage.StreamReceipts), Presence: s.db.StreamPosition(storage.StreamPresence),
+				ToDevice: s.db.StreamPosition(storage.StreamToDevice)}
 			if err := s.db.SaveAppServiceCursors(ctx, w.reg.ID, c); err != nil {
 				return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
 			}
@@ -244,7 +245,13 @@ func (w *worker) saveCursors(ctx context.Context, force bool) {
 type txnBody struct {
 	Events    []rooms.ClientEvent `json:"events"`
 	Ephemeral []map[string]any    `json:"ephemeral,omitempty"`
+	// ToDevice is MSC2409's to-device part (MSC4203), under the name
+	// mautrix-based bridges read first.
+	ToDevice []map[string]any `json:"to_device,omitempty"`
 }
+
+// maxTxnToDevice bounds the to-device messages per transaction.
+const maxTxnToDevice = 100
 
 // build reads the streams after the cursors and queues a transaction with
 // what concerns the service; it reports whether it queued one.
@@ -253,6 +260,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	evUpto := db.StreamPosition(storage.StreamEvents)
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
 	prUpto := db.StreamPosition(storage.StreamPresence)
+	tdUpto := db.StreamPosition(storage.StreamToDevice)
 	typing := w.takeTyping()
 	defer func() {
 		if err != nil {
@@ -260,7 +268,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 		}
 	}()
 	if w.cur.Events >= evUpto && len(typing) == 0 &&
-		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto)) {
+		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto && w.cur.ToDevice >= tdUpto)) {
 		return false, nil
 	}
 	interest := map[string]bool{} // by room, for this step
@@ -296,7 +304,13 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 			evCur = evUpto
 		}
 	}
-	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto}
+	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto}
+	var consumed []int64
+	if w.reg.ReceiveEphemeral && w.cur.ToDevice < tdUpto {
+		if next.ToDevice, consumed, err = w.toDevice(ctx, tdUpto, &body); err != nil {
+			return false, err
+		}
+	}
 	if w.reg.ReceiveEphemeral && w.cur.Receipts < rcUpto {
 		receipts, err := db.ReceiptsAfter(ctx, w.cur.Receipts, rcUpto)
 		if err != nil {
@@ -334,7 +348,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 				"content": map[string]any{"user_ids": typing[roomID]}})
 		}
 	}
-	if len(body.Events) == 0 && len(body.Ephemeral) == 0 {
+	if len(body.Events) == 0 && len(body.Ephemeral) == 0 && len(body.ToDevice) == 0 {
 		next.LastTxn = w.cur.LastTxn
 		w.cur, w.dirty = next, true
 		return false, nil
@@ -343,7 +357,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	if next.LastTxn, err = db.AddAppServiceTxn(ctx, w.reg.ID, b, next, w.s.now().UnixMilli()); err != nil {
+	if next.LastTxn, err = db.AddAppServiceTxn(ctx, w.reg.ID, b, next, w.s.now().UnixMilli(), consumed); err != nil {
 		return false, err
 	}
 	w.cur, w.dirty, w.saved = next, false, time.Now()
@@ -444,6 +458,34 @@ func (w *worker) receiptEDUs(ctx context.Context, receipts []storage.Receipt, ca
 		out = append(out, map[string]any{"type": "m.receipt", "room_id": roomID, "content": byRoom[roomID]})
 	}
 	return out, nil
+}
+
+// toDevice adds the to-device messages for the service's users' devices
+// after the cursor (up to upto, at most maxTxnToDevice) to body. It returns
+// the new cursor and the messages to delete with the transaction's commit:
+// those of users in an exclusive namespace, whose devices only the service
+// reads (MSC2409's suggestion); others stay for a client that syncs them.
+func (w *worker) toDevice(ctx context.Context, upto int64, body *txnBody) (int64, []int64, error) {
+	rows, err := w.s.db.ToDeviceAfter(ctx, w.cur.ToDevice, upto, maxTxnToDevice)
+	if err != nil {
+		return 0, nil, err
+	}
+	cur := upto
+	if len(rows) == maxTxnToDevice {
+		cur = rows[len(rows)-1].StreamPos
+	}
+	var consumed []int64
+	for _, m := range rows {
+		if !w.reg.InUserNamespace(m.UserID) {
+			continue
+		}
+		body.ToDevice = append(body.ToDevice, map[string]any{"type": m.Type, "sender": m.Sender,
+			"content": json.RawMessage(m.Content), "to_user_id": m.UserID, "to_device_id": m.DeviceID})
+		if w.reg.ExclusiveUser(m.UserID) {
+			consumed = append(consumed, m.StreamPos)
+		}
+	}
+	return cur, consumed, nil
 }
 
 // presenceEDUs turns presence updates into m.presence events for the users

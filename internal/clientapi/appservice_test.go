@@ -627,6 +627,49 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		return false
 	})
 
+	// To-device messages to its users' devices reach it, and are taken off
+	// the queue of its exclusive users' devices.
+	status, body = asCall(t, r, "PUT", v3+"/devices/ANNDEV", "@_bridge_ann:axon.test", map[string]any{})
+	if status != 200 {
+		t.Fatalf("create device: %d %v", status, body)
+	}
+	status, body = apiCall(t, r, alice, "PUT", "/sendToDevice/m.room_key_request/td1", map[string]any{"messages": map[string]any{
+		"@_bridge_ann:axon.test": map[string]any{"ANNDEV": map[string]any{"secret": "for ann"}},
+		alice.UserID.String():    map[string]any{alice.DeviceID.String(): map[string]any{"secret": "for alice"}},
+	}})
+	if status != 200 {
+		t.Fatalf("sendToDevice: %d %v", status, body)
+	}
+	f.waitFor("to-device", func() bool {
+		for _, txn := range f.delivered {
+			var b struct {
+				ToDevice []struct {
+					Type       string         `json:"type"`
+					Sender     string         `json:"sender"`
+					ToUserID   string         `json:"to_user_id"`
+					ToDeviceID string         `json:"to_device_id"`
+					Content    map[string]any `json:"content"`
+				} `json:"to_device"`
+			}
+			json.Unmarshal(txn.Body, &b)
+			for _, m := range b.ToDevice {
+				if m.ToUserID != "@_bridge_ann:axon.test" {
+					t.Errorf("to-device message of %s sent to the service", m.ToUserID)
+				}
+				if m.Type == "m.room_key_request" && m.Sender == alice.UserID.String() && m.ToDeviceID == "ANNDEV" && m.Content["secret"] == "for ann" {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	if left, err := r.Server.DB.ToDeviceFor(ctx, "@_bridge_ann:axon.test", "ANNDEV", r.Server.DB.Position(), 10); err != nil || len(left) != 0 {
+		t.Errorf("delivered to-device messages left queued: %v %v", left, err)
+	}
+	if left, err := r.Server.DB.ToDeviceFor(ctx, alice.UserID.String(), alice.DeviceID.String(), r.Server.DB.Position(), 10); err != nil || len(left) != 1 {
+		t.Errorf("alice's own to-device message: %v %v", left, err)
+	}
+
 	// The service goes down: the next transaction is retried with the
 	// same ID and body.
 	f.setDown(true)

@@ -82,5 +82,6 @@ func (a *API) sendToDevice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Sync.Notifier.Wake(wake...)
+	a.AppServices.Kick() // services receive their users' to-device messages
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 }

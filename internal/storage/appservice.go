@@ -12,14 +12,15 @@ type AppServiceCursors struct {
 	Events   int64
 	Receipts int64
 	Presence int64
+	ToDevice int64
 	LastTxn  int64
 }
 
 // AppServiceState returns a service's cursors; ok is false for a service
 // never seen before.
 func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCursors, ok bool, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, presence_pos, last_txn FROM appservice_state WHERE as_id = $1`, asID).
-		Scan(&c.Events, &c.Receipts, &c.Presence, &c.LastTxn)
+	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, presence_pos, to_device_pos, last_txn
+		FROM appservice_state WHERE as_id = $1`, asID).Scan(&c.Events, &c.Receipts, &c.Presence, &c.ToDevice, &c.LastTxn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -30,10 +31,11 @@ func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCur
 // row on first use) without touching its transaction numbering.
 func (db *DB) SaveAppServiceCursors(ctx context.Context, asID string, c AppServiceCursors) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos) VALUES ($1, $2, $3, $4)
+		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos)
+			VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
-			presence_pos = excluded.presence_pos`,
-			asID, c.Events, c.Receipts, c.Presence)
+			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos`,
+			asID, c.Events, c.Receipts, c.Presence, c.ToDevice)
 		return err
 	})
 }
@@ -48,17 +50,25 @@ type AppServiceTxn struct {
 // AddAppServiceTxn numbers and queues a transaction and moves the
 // service's cursors past the streams it was built from, atomically: a
 // crash either keeps both or neither, so no event is lost or sent twice
-// under different transaction IDs.
-func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64) (int64, error) {
+// under different transaction IDs. The to-device messages at the stream
+// positions in consumed (the transaction now holds them) are deleted in
+// the same transaction.
+func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64, consumed []int64) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, last_txn)
-			VALUES ($1, $2, $3, $4, 1)
+		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos, last_txn)
+			VALUES ($1, $2, $3, $4, $5, 1)
 			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
-			presence_pos = excluded.presence_pos, last_txn = appservice_state.last_txn + 1 RETURNING last_txn`,
-			asID, c.Events, c.Receipts, c.Presence).Scan(&id)
+			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos,
+			last_txn = appservice_state.last_txn + 1 RETURNING last_txn`,
+			asID, c.Events, c.Receipts, c.Presence, c.ToDevice).Scan(&id)
 		if err != nil {
 			return err
+		}
+		for _, pos := range consumed {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE stream_pos = $1`, pos); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO appservice_txns (as_id, txn_id, body, created_ts) VALUES ($1, $2, $3, $4)`,
 			asID, id, string(body), now)
@@ -137,4 +147,32 @@ func (db *DB) CreateDeviceWithoutToken(ctx context.Context, userID, deviceID, di
 		return err
 	})
 	return created, err
+}
+
+// ToDeviceRow is a queued to-device message with its recipient.
+type ToDeviceRow struct {
+	ToDeviceMessage
+	UserID, DeviceID string
+}
+
+// ToDeviceAfter returns queued to-device messages with from < stream_pos
+// <= to, oldest first, at most limit.
+func (db *DB) ToDeviceAfter(ctx context.Context, from, to int64, limit int) ([]ToDeviceRow, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT stream_pos, user_id, device_id, sender, type, content FROM to_device
+		WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos LIMIT $3`, from, to, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ToDeviceRow
+	for rows.Next() {
+		var m ToDeviceRow
+		var c string
+		if err := rows.Scan(&m.StreamPos, &m.UserID, &m.DeviceID, &m.Sender, &m.Type, &c); err != nil {
+			return nil, err
+		}
+		m.Content = []byte(c)
+		out = append(out, m)
+	}
+	return out, rows.Err()
 }
