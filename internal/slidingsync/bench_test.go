@@ -93,6 +93,31 @@ func BenchmarkSlidingSync5000Rooms(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
 	})
+	// Element X grows its room list until the range covers every room: an
+	// incremental request then has all 5,000 rooms in its window.
+	b.Run("incremental-all-rooms", func(b *testing.B) {
+		all := body("all")
+		all["lists"].(map[string]any)["all"].(map[string]any)["ranges"] = [][]int{{0, n - 1}}
+		pos := ssB(b, r, alice.AccessToken, "", all).Pos
+		var cpu time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			room := ids[(i*7919+13)%n]
+			if _, err := alice.SendText(ctx, idOf(room), "hello"); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			c0 := cpuTime()
+			resp := ssB(b, r, alice.AccessToken, pos, all)
+			cpu += cpuTime() - c0
+			if rr := resp.Rooms[room]; rr == nil || len(rr.Timeline) != 1 || len(resp.Rooms) != 1 {
+				b.Fatalf("room %s not sent alone: %v", room, keys(resp.Rooms))
+			}
+			pos = resp.Pos
+		}
+		b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu-ms/op")
+	})
 }
 
 // cpuTime is the process's CPU time (user + system): the cost of a request

@@ -26,10 +26,15 @@ type roomReq struct {
 	// cfgs are the required_state of each rule the room matched; a state
 	// entry is wanted if any of them wants it (their union), each applying
 	// its own exclusions.
-	cfgs       []RequiredState
-	lazy       bool
-	lists      map[string]bool
+	cfgs []RequiredState
+	lazy bool
+	// lists are the names of the lists whose ranges hold the room.
+	lists      []string
 	subscribed bool
+}
+
+func (rr *roomReq) inList(name string) bool {
+	return slices.Contains(rr.lists, name)
 }
 
 func (rr *roomReq) add(cfg RoomConfig) {
@@ -162,12 +167,29 @@ type builder struct {
 	// tlStart is the stream position of the first timeline event sent per
 	// room (receipts for rooms new to the connection start there).
 	tlStart map[string]int64
+	// listKeys memoizes the required_state key of rooms matched by one
+	// list only (most rooms when a window covers thousands).
+	listKeys map[string]string
+}
+
+// stateKeyOf is rr.stateKey(), computed once per list for rooms only that
+// list holds.
+func (b *builder) stateKeyOf(rr *roomReq) string {
+	if rr.subscribed || len(rr.lists) != 1 {
+		return rr.stateKey()
+	}
+	k, ok := b.listKeys[rr.lists[0]]
+	if !ok {
+		k = rr.stateKey()
+		b.listKeys[rr.lists[0]] = k
+	}
+	return k
 }
 
 func (s *Service) build(ctx context.Context, user, device string, req *Request, prev *connState) (*Response, *connState, bool, error) {
 	b := &builder{s: s, user: user, device: device, req: req, prev: prev,
 		to:     sync.Token{Pos: s.db.Position(), Typing: s.sync.Typing.Serial()},
-		viewer: rooms.Viewer{UserID: user, DeviceID: device}, tlStart: map[string]int64{}}
+		viewer: rooms.Viewer{UserID: user, DeviceID: device}, tlStart: map[string]int64{}, listKeys: map[string]string{}}
 	if prev != nil {
 		b.since = prev.token
 	} else {
@@ -261,7 +283,7 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	get := func(roomID string) *roomReq {
 		rr := want[roomID]
 		if rr == nil {
-			rr = &roomReq{lists: map[string]bool{}}
+			rr = &roomReq{}
 			want[roomID] = rr
 		}
 		return rr
@@ -299,8 +321,11 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 			}
 			for i := r[0]; i <= r[1] && i < len(filtered); i++ {
 				rr := get(filtered[i].m.RoomID)
+				if rr.inList(name) {
+					continue // overlapping ranges of one list
+				}
 				rr.add(l.RoomConfig)
-				rr.lists[name] = true
+				rr.lists = append(rr.lists, name)
 			}
 		}
 	}

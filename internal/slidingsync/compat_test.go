@@ -530,7 +530,8 @@ func TestKickedRoomStaysListed(t *testing.T) {
 	if resp.Lists["all"].Count != 1 || rr == nil || !rr.Initial || len(rr.Timeline) != 1 || rr.Timeline[0].Content["membership"] != "leave" {
 		t.Fatalf("kicked room on a new connection: %+v %+v", resp.Lists, rr)
 	}
-	// Still counted later, and not resent without changes.
+	// Still counted later, and not resent for activity after the kick.
+	send(t, alice, room, "after the kick")
 	resp = ss(t, r, bob, resp.Pos, 0, body)
 	if resp.Lists["all"].Count != 1 || resp.Rooms[room.String()] != nil {
 		t.Fatalf("later: %+v %v", resp.Lists, keys(resp.Rooms))

@@ -43,7 +43,7 @@ func scope(e *Ext, want map[string]*roomReq) map[string]bool {
 			out[roomID] = true
 			continue
 		}
-		for l := range rr.lists {
+		for _, l := range rr.lists {
 			if allLists || lists[l] {
 				out[roomID] = true
 			}

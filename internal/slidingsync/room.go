@@ -3,6 +3,7 @@ package slidingsync
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sort"
 
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -17,7 +18,7 @@ import (
 func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (*Room, roomSent, error) {
 	roomID := m.RoomID
 	sent, wasSent := b.prev.sent[roomID]
-	reqKey := rr.stateKey()
+	reqKey := b.stateKeyOf(rr)
 	isInvite := m.Membership == "invite" || m.Membership == "knock"
 	now := roomSent{timelineLimit: rr.timelineLimit, requiredState: reqKey, upto: b.to.Pos, invite: isInvite}
 	// A room the client has only seen as an invite has none of its real
@@ -30,10 +31,15 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	// An m.direct change resends the room with its new is_dm (the MSC).
 	dmChanged := !initial && sent.dm != isDM
 
+	// latest is the newest event the user can see: for a room they left,
+	// their leave (later activity there is not theirs to learn of).
 	s := b.s
-	s.mu.Lock()
-	latest := s.mu.latest[roomID]
-	s.mu.Unlock()
+	latest := m.StreamPos
+	if m.Membership == "join" {
+		s.mu.Lock()
+		latest = max(latest, s.mu.latest[roomID])
+		s.mu.Unlock()
+	}
 
 	if isInvite {
 		if !initial && m.StreamPos <= sent.upto && !dmChanged {
@@ -79,10 +85,7 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 	}
 	if b.req.V4 {
 		room.Membership = m.Membership
-		for l := range rr.lists {
-			room.Lists = append(room.Lists, l)
-		}
-		sort.Strings(room.Lists)
+		room.Lists = slices.Sorted(slices.Values(rr.lists))
 	}
 	after := int64(0)
 	if !initial && !expanded {
@@ -349,10 +352,7 @@ func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial 
 	}
 	if b.req.V4 {
 		room.Membership = m.Membership
-		for l := range rr.lists {
-			room.Lists = append(room.Lists, l)
-		}
-		sort.Strings(room.Lists)
+		room.Lists = slices.Sorted(slices.Values(rr.lists))
 	}
 	ev, err := b.s.rooms.Event(ctx, m.EventID)
 	if err != nil {
