@@ -183,9 +183,15 @@ func (s *Service) ExclusiveUser(userID string) bool {
 }
 
 // CheckAliasOwner refuses (M_EXCLUSIVE) the creation or deletion of alias
-// by anyone but the service that reserves it exclusively. asID is the
-// acting service ("" for ordinary users).
+// by anyone but the service that reserves it exclusively, and by a service
+// outside its own aliases namespaces. asID is the acting service ("" for
+// ordinary users). A service passing it has full control of the alias.
 func (s *Service) CheckAliasOwner(alias, asID string) error {
+	if asID != "" {
+		if reg := s.ByID(asID); reg == nil || !reg.InAliasNamespace(alias) {
+			return mxerr.New("M_EXCLUSIVE", "Room alias %s is not in the application service's namespace", alias)
+		}
+	}
 	for _, r := range s.regs {
 		if r.ID != asID && r.ExclusiveAlias(alias) {
 			return mxerr.New("M_EXCLUSIVE", "Room alias %s is reserved by an application service", alias)

@@ -458,6 +458,23 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("alias by the service: %d %v", status, body)
 	}
+	// The service manages its aliases without being in the room, and
+	// only its aliases.
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_second:axon.test"), "", map[string]any{"room_id": room.RoomID})
+	if status != 200 {
+		t.Fatalf("alias by the service's sender, not in the room: %d %v", status, body)
+	}
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#plain:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = apiCall(t, r, alice, "DELETE", "/directory/room/"+esc("#_bridge_room:axon.test"), nil)
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
+	status, body = asCall(t, r, "DELETE", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "", nil)
+	if status != 200 {
+		t.Fatalf("the service deletes an alias ann created: %d %v", status, body)
+	}
+	if _, err := alice.ResolveAlias(ctx, "#_bridge_room:axon.test"); err == nil {
+		t.Fatal("deleted alias still resolves")
+	}
 
 	// Login as a namespace user, and not as anyone else.
 	status, body = asCall(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.application_service",

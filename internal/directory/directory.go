@@ -35,7 +35,9 @@ type Service struct {
 // *appservice.Service implements it.
 type AppServices interface {
 	// CheckAliasOwner refuses (M_EXCLUSIVE) an alias reserved by another
-	// service than asID ("" for ordinary users).
+	// service than asID ("" for ordinary users), or outside asID's
+	// namespace. A service that passes manages the alias without being
+	// in the room or having created it.
 	CheckAliasOwner(alias, asID string) error
 	// QueryAlias asks the services owning alias to create it.
 	QueryAlias(ctx context.Context, alias string) bool
@@ -142,7 +144,7 @@ func (s *Service) CreateAlias(ctx context.Context, a Actor, alias, roomID string
 	} else if err != nil {
 		return fmt.Errorf("get room: %w", err)
 	}
-	if !a.Admin {
+	if !a.Admin && a.AppService == "" {
 		ms, err := s.rooms.Membership(ctx, roomID, a.UserID)
 		if err != nil {
 			return err
@@ -185,7 +187,7 @@ func (s *Service) DeleteAlias(ctx context.Context, a Actor, alias string) error 
 	if err != nil {
 		return fmt.Errorf("resolve alias: %w", err)
 	}
-	if creator != a.UserID && !a.Admin {
+	if creator != a.UserID && !a.Admin && a.AppService == "" {
 		ok, err := s.canChangeCanonicalAlias(ctx, roomID, a.UserID)
 		if err != nil {
 			return err
