@@ -239,28 +239,32 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 	if err := s.ensureActivity(ctx, user, ids); err != nil {
 		return nil, nil, false, err
 	}
-	cands = s.inLastOrder(user, cands)
-	s.mu.Lock()
-	for i := range cands {
-		e := &cands[i]
-		if e.m.Membership == "join" {
-			// Lists follow the newest event of any kind (the MSC: rooms are
-			// not ordered by bump_stamp), so any change to a room brings it
-			// into a [0,N] window where the client sees it; clients sort
-			// their own display by bump_stamp.
-			e.stamp = max(s.mu.latest[e.m.RoomID], e.m.StreamPos)
-		} else {
-			e.stamp = e.m.StreamPos
+	// Only lists need the rooms in order; a connection without any (Element
+	// X's encryption sync) skips sorting every room on each wake-up.
+	if len(req.Lists) > 0 {
+		cands = s.inLastOrder(user, cands)
+		s.mu.Lock()
+		for i := range cands {
+			e := &cands[i]
+			if e.m.Membership == "join" {
+				// Lists follow the newest event of any kind (the MSC: rooms are
+				// not ordered by bump_stamp), so any change to a room brings it
+				// into a [0,N] window where the client sees it; clients sort
+				// their own display by bump_stamp.
+				e.stamp = max(s.mu.latest[e.m.RoomID], e.m.StreamPos)
+			} else {
+				e.stamp = e.m.StreamPos
+			}
 		}
+		s.mu.Unlock()
+		slices.SortFunc(cands, func(x, y entry) int {
+			if c := cmp.Compare(y.stamp, x.stamp); c != 0 {
+				return c
+			}
+			return strings.Compare(x.m.RoomID, y.m.RoomID)
+		})
+		s.rememberOrder(user, cands)
 	}
-	s.mu.Unlock()
-	slices.SortFunc(cands, func(x, y entry) int {
-		if c := cmp.Compare(y.stamp, x.stamp); c != 0 {
-			return c
-		}
-		return strings.Compare(x.m.RoomID, y.m.RoomID)
-	})
-	s.rememberOrder(user, cands)
 
 	needMeta, needDirect := false, true
 	for _, l := range req.Lists {
