@@ -46,6 +46,9 @@ type Registration struct {
 	// ReceiveEphemeral asks for receipts (and other ephemeral data) in
 	// transactions (spec 1.13, MSC2409).
 	ReceiveEphemeral bool
+	// MSC3202 asks for device list changes and one-time key counts in
+	// transactions (org.matrix.msc3202), for end-to-bridge encryption.
+	MSC3202 bool
 
 	// Sender is the full user ID of SenderLocalpart.
 	Sender string
@@ -167,6 +170,9 @@ func ParseRegistration(file string, data []byte, serverName string) (*Registrati
 			return nil, err
 		}
 		reg.ReceiveEphemeral = reg.ReceiveEphemeral || b
+	}
+	if reg.MSC3202, err = boolean("org.matrix.msc3202", false); err != nil {
+		return nil, err
 	}
 	if v, ok := doc["protocols"]; ok && v != nil {
 		list, isList := v.([]any)

@@ -14,6 +14,7 @@ hs_token: hs1
 sender_localpart: _irc_bot
 de.sorunome.msc2409.push_ephemeral: true
 io.element.msc4190: true
+org.matrix.msc3202: true
 protocols: [irc]
 namespaces:
   users:
@@ -32,7 +33,7 @@ func TestParseRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.URL != "http://127.0.0.1:9999" || r.Sender != "@_irc_bot:example.org" || !r.RateLimited || !r.ReceiveEphemeral || !r.HasProtocol("irc") {
+	if r.URL != "http://127.0.0.1:9999" || r.Sender != "@_irc_bot:example.org" || !r.RateLimited || !r.ReceiveEphemeral || !r.MSC3202 || !r.HasProtocol("irc") {
 		t.Fatalf("parsed: %+v", r)
 	}
 	for _, c := range []struct {

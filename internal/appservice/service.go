@@ -37,6 +37,10 @@ type Service struct {
 	client      *http.Client
 	queryClient *http.Client
 
+	// KeyCounts returns a device's one-time key counts and unused
+	// fallback key types (keys.Service.Counts), for MSC3202.
+	KeyCounts func(ctx context.Context, user, device string) (map[string]int, []string)
+
 	mu                      sync.Mutex
 	baseBackoff, maxBackoff time.Duration
 	workers                 []*worker

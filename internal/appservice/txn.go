@@ -54,6 +54,10 @@ type worker struct {
 	// last transaction (memory only: typing is ephemeral anyway).
 	typingMu stdsync.Mutex
 	typing   map[string][]string
+	// counts are the devices of the service's users whose key counts
+	// changed since the last transaction (MSC3202; memory only, like
+	// typing: the service also sees its counts when it uploads keys).
+	counts map[[2]string]bool
 }
 
 // Kick wakes every worker (new events or receipts).
@@ -110,6 +114,51 @@ func (w *worker) untakeTyping(t map[string][]string) {
 	}
 }
 
+// KeyCountsChanged queues a device whose key counts changed for the
+// services with MSC3202 that own its user, and wakes them.
+func (s *Service) KeyCountsChanged(user, device string) {
+	if s == nil {
+		return
+	}
+	for _, w := range s.workers {
+		if !w.reg.MSC3202 || !w.reg.InUserNamespace(user) {
+			continue
+		}
+		w.typingMu.Lock()
+		if w.counts == nil {
+			w.counts = map[[2]string]bool{}
+		}
+		w.counts[[2]string{user, device}] = true
+		w.typingMu.Unlock()
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (w *worker) takeCounts() map[[2]string]bool {
+	w.typingMu.Lock()
+	defer w.typingMu.Unlock()
+	c := w.counts
+	w.counts = nil
+	return c
+}
+
+func (w *worker) untakeCounts(c map[[2]string]bool) {
+	if len(c) == 0 {
+		return
+	}
+	w.typingMu.Lock()
+	defer w.typingMu.Unlock()
+	if w.counts == nil {
+		w.counts = map[[2]string]bool{}
+	}
+	for k := range c {
+		w.counts[k] = true
+	}
+}
+
 func (w *worker) takeTyping() map[string][]string {
 	w.typingMu.Lock()
 	defer w.typingMu.Unlock()
@@ -130,7 +179,7 @@ func (s *Service) Start(ctx context.Context) error {
 		if !ok {
 			c = storage.AppServiceCursors{Events: s.db.StreamPosition(storage.StreamEvents),
 				Receipts: s.db.StreamPosition(storage.StreamReceipts), Presence: s.db.StreamPosition(storage.StreamPresence),
-				ToDevice: s.db.StreamPosition(storage.StreamToDevice)}
+				ToDevice: s.db.StreamPosition(storage.StreamToDevice), DeviceLists: s.db.StreamPosition(storage.StreamDeviceLists)}
 			if err := s.db.SaveAppServiceCursors(ctx, w.reg.ID, c); err != nil {
 				return fmt.Errorf("appservice %s: state: %w", w.reg.ID, err)
 			}
@@ -248,6 +297,16 @@ type txnBody struct {
 	// ToDevice is MSC2409's to-device part (MSC4203), under the name
 	// mautrix-based bridges read first.
 	ToDevice []map[string]any `json:"to_device,omitempty"`
+	// MSC3202, under its unstable names.
+	DeviceLists  *deviceLists                         `json:"org.matrix.msc3202.device_lists,omitempty"`
+	OTKCounts    map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count,omitempty"`
+	FallbackKeys map[string]map[string][]string       `json:"org.matrix.msc3202.device_unused_fallback_key_types,omitempty"`
+}
+
+// deviceLists is MSC3202's device_lists: users whose devices changed.
+type deviceLists struct {
+	Changed []string `json:"changed"`
+	Left    []string `json:"left"`
 }
 
 // maxTxnToDevice bounds the to-device messages per transaction.
@@ -261,14 +320,17 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
 	prUpto := db.StreamPosition(storage.StreamPresence)
 	tdUpto := db.StreamPosition(storage.StreamToDevice)
-	typing := w.takeTyping()
+	dlUpto := db.StreamPosition(storage.StreamDeviceLists)
+	typing, counts := w.takeTyping(), w.takeCounts()
 	defer func() {
-		if err != nil {
-			w.untakeTyping(typing) // for the next attempt
+		if err != nil { // for the next attempt
+			w.untakeTyping(typing)
+			w.untakeCounts(counts)
 		}
 	}()
-	if w.cur.Events >= evUpto && len(typing) == 0 &&
-		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto && w.cur.ToDevice >= tdUpto)) {
+	if w.cur.Events >= evUpto && len(typing) == 0 && len(counts) == 0 &&
+		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto && w.cur.ToDevice >= tdUpto)) &&
+		(!w.reg.MSC3202 || w.cur.DeviceLists >= dlUpto) {
 		return false, nil
 	}
 	interest := map[string]bool{} // by room, for this step
@@ -304,7 +366,12 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 			evCur = evUpto
 		}
 	}
-	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto}
+	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto, DeviceLists: dlUpto}
+	if w.reg.MSC3202 {
+		if err := w.msc3202(ctx, dlUpto, counts, interest, &body); err != nil {
+			return false, err
+		}
+	}
 	var consumed []int64
 	if w.reg.ReceiveEphemeral && w.cur.ToDevice < tdUpto {
 		if next.ToDevice, consumed, err = w.toDevice(ctx, tdUpto, &body); err != nil {
@@ -348,7 +415,8 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 				"content": map[string]any{"user_ids": typing[roomID]}})
 		}
 	}
-	if len(body.Events) == 0 && len(body.Ephemeral) == 0 && len(body.ToDevice) == 0 {
+	if len(body.Events) == 0 && len(body.Ephemeral) == 0 && len(body.ToDevice) == 0 &&
+		body.DeviceLists == nil && len(body.OTKCounts) == 0 {
 		next.LastTxn = w.cur.LastTxn
 		w.cur, w.dirty = next, true
 		return false, nil
@@ -494,25 +562,74 @@ func (w *worker) toDevice(ctx context.Context, upto int64, body *txnBody) (int64
 func (w *worker) presenceEDUs(ctx context.Context, updates []storage.Presence, cache map[string]bool) ([]map[string]any, error) {
 	var out []map[string]any
 	for _, p := range updates {
-		ok := w.reg.InUserNamespace(p.UserID)
-		if !ok {
-			rooms, err := w.s.db.JoinedRooms(ctx, p.UserID)
-			if err != nil {
-				return nil, err
-			}
-			for _, roomID := range rooms {
-				if ok, err = w.roomInterest(ctx, roomID, cache); err != nil {
-					return nil, err
-				} else if ok {
-					break
-				}
-			}
+		ok, err := w.userInterest(ctx, p.UserID, cache)
+		if err != nil {
+			return nil, err
 		}
 		if ok {
 			out = append(out, map[string]any{"type": "m.presence", "sender": p.UserID, "content": sync.PresenceContent(p)})
 		}
 	}
 	return out, nil
+}
+
+// userInterest: the user is one of the service's, or is joined to a room
+// the service is interested in.
+func (w *worker) userInterest(ctx context.Context, userID string, cache map[string]bool) (bool, error) {
+	if w.reg.InUserNamespace(userID) {
+		return true, nil
+	}
+	rooms, err := w.s.db.JoinedRooms(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	for _, roomID := range rooms {
+		if ok, err := w.roomInterest(ctx, roomID, cache); err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+// msc3202 adds the device list changes of the users the service cares
+// about, and the key counts of its users' devices that changed.
+func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]bool, cache map[string]bool, body *txnBody) error {
+	if w.cur.DeviceLists < upto {
+		users, err := w.s.db.DeviceListChangesAfter(ctx, w.cur.DeviceLists, upto)
+		if err != nil {
+			return err
+		}
+		sort.Strings(users)
+		var changed []string
+		for _, u := range users {
+			ok, err := w.userInterest(ctx, u, cache)
+			if err != nil {
+				return err
+			}
+			if ok {
+				changed = append(changed, u)
+			}
+		}
+		if len(changed) > 0 {
+			body.DeviceLists = &deviceLists{Changed: changed, Left: []string{}}
+		}
+	}
+	if len(counts) == 0 || w.s.KeyCounts == nil {
+		return nil
+	}
+	body.OTKCounts = map[string]map[string]map[string]int{}
+	body.FallbackKeys = map[string]map[string][]string{}
+	for k := range counts {
+		user, device := k[0], k[1]
+		otks, fallback := w.s.KeyCounts(ctx, user, device)
+		if body.OTKCounts[user] == nil {
+			body.OTKCounts[user] = map[string]map[string]int{}
+			body.FallbackKeys[user] = map[string][]string{}
+		}
+		body.OTKCounts[user][device] = otks
+		body.FallbackKeys[user][device] = fallback
+	}
+	return nil
 }
 
 // send delivers one transaction; any non-2xx answer is a failure to retry.

@@ -257,9 +257,15 @@ namespaces:
 // startWithBridge starts a server with the fake service registered.
 func startWithBridge(t *testing.T, f *fakeAS, extra ...string) (*testrig.Rig, testrig.Option) {
 	t.Helper()
+	return startWithRegistrations(t, append([]string{bridgeRegistration(f.srv.URL)}, extra...)...)
+}
+
+// startWithRegistrations starts a server with the given registrations.
+func startWithRegistrations(t *testing.T, regs ...string) (*testrig.Rig, testrig.Option) {
+	t.Helper()
 	regDir := t.TempDir()
-	files := []string{writeRegistration(t, regDir, "bridge.yaml", bridgeRegistration(f.srv.URL))}
-	for i, e := range extra {
+	var files []string
+	for i, e := range regs {
 		files = append(files, writeRegistration(t, regDir, fmt.Sprintf("extra%d.yaml", i), e))
 	}
 	opt := func(c *config.Config) { c.AppServiceConfigFiles = files }
@@ -734,6 +740,11 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	if got := strings.Join(f.deliveredBodies(), "|"); got != "hello bridge|while down|after restart" {
 		t.Errorf("delivered %q: want every message once, in order", got)
 	}
+	for _, txn := range f.delivered {
+		if bytes.Contains(txn.Body, []byte("org.matrix.msc3202")) {
+			t.Errorf("MSC3202 data sent to a service that did not ask for it: %s", txn.Body)
+		}
+	}
 }
 
 func TestAppServicePing(t *testing.T) {
@@ -950,4 +961,73 @@ func TestAppServiceUserQuery(t *testing.T) {
 	if strings.Join(f.userQueries, ",") != "@_bridge_newbie:axon.test,@_bridge_nobody:axon.test" {
 		t.Errorf("user queries: %q (only unknown users in the namespace are asked)", f.userQueries)
 	}
+}
+
+// TestAppServiceMSC3202 checks a service that opted into MSC3202 gets its
+// devices' one-time key counts when they change, and the device list
+// changes of the users it shares rooms with.
+func TestAppServiceMSC3202(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
+	ctx := context.Background()
+	const v3 = "/_matrix/client/v3"
+	const ann = "@_bridge_ann:axon.test"
+	alice := r.CreateUser("alice")
+	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), ann, map[string]any{}); status != 200 {
+		t.Fatalf("join: %d %v", status, body)
+	}
+	if status, body := asCall(t, r, "PUT", v3+"/devices/ANNDEV", ann, map[string]any{}); status != 200 {
+		t.Fatalf("create device: %d %v", status, body)
+	}
+	// alice signs in on another device: her device list changes.
+	if status, body := apiCall(t, r, nil, "POST", "/login", map[string]any{"type": "m.login.password",
+		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "password-alice"}); status != 200 {
+		t.Fatalf("login: %d %v", status, body)
+	}
+	if status, body := asCall(t, r, "POST", v3+"/keys/upload?device_id=ANNDEV", ann, map[string]any{
+		"one_time_keys": map[string]any{"curve25519:AAAA": "a2V5MQ", "curve25519:AAAB": "a2V5Mg"}}); status != 200 {
+		t.Fatalf("keys upload: %d %v", status, body)
+	}
+	type msc3202Body struct {
+		DeviceLists *struct {
+			Changed []string `json:"changed"`
+		} `json:"org.matrix.msc3202.device_lists"`
+		Counts map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
+	}
+	countSeen := func(n int) func() bool {
+		return func() bool {
+			for _, txn := range f.delivered {
+				var b msc3202Body
+				json.Unmarshal(txn.Body, &b)
+				if c, ok := b.Counts[ann]["ANNDEV"]["curve25519"]; ok && c == n {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	f.waitFor("one-time key count 2", countSeen(2))
+	f.waitFor("alice's device list change", func() bool {
+		for _, txn := range f.delivered {
+			var b msc3202Body
+			json.Unmarshal(txn.Body, &b)
+			if b.DeviceLists != nil && strings.Contains(strings.Join(b.DeviceLists.Changed, ","), alice.UserID.String()) {
+				return true
+			}
+		}
+		return false
+	})
+	// alice claims one of the keys: the service learns its count dropped.
+	if status, body := apiCall(t, r, alice, "POST", "/keys/claim", map[string]any{"one_time_keys": map[string]any{
+		ann: map[string]any{"ANNDEV": "curve25519"}}}); status != 200 {
+		t.Fatalf("claim: %d %v", status, body)
+	}
+	f.waitFor("one-time key count 1", countSeen(1))
 }

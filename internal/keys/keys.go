@@ -46,6 +46,11 @@ type Service struct {
 	// countsGen changes whenever entries are dropped, so that counts read
 	// from the database before a change are not cached after it.
 	countsGen uint64
+
+	// OnCountsChanged, if set, is told about devices whose one-time or
+	// fallback key counts may have changed (application services with
+	// MSC3202 get them in transactions). Set it before use.
+	OnCountsChanged func(user, device string)
 }
 
 type deviceRef struct{ user, device string }
@@ -65,10 +70,15 @@ func New(db *storage.DB, accounts *account.Service, wake Waker, serverName strin
 
 func (s *Service) forgetCounts(refs ...deviceRef) {
 	s.countsMu.Lock()
-	defer s.countsMu.Unlock()
 	s.countsGen++
 	for _, r := range refs {
 		delete(s.counts, r)
+	}
+	s.countsMu.Unlock()
+	if s.OnCountsChanged != nil {
+		for _, r := range refs {
+			s.OnCountsChanged(r.user, r.device)
+		}
 	}
 }
 

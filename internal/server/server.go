@@ -82,7 +82,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, log)
 	pusher.UnreadTotal = ss.UnreadTotal
-	ks := keys.New(db, accounts, ss.Notifier, cfg.ServerName)
+	ks := keys.New(db, accounts, keyWaker{ss.Notifier, appServices}, cfg.ServerName)
+	ks.OnCountsChanged = appServices.KeyCountsChanged
+	appServices.KeyCounts = ks.Counts
 	ss.KeyCounts = ks.Counts
 	accounts.OnDevicesDeleted = ks.DeviceListChanged
 	// Pushers of signed-out devices go with them.
@@ -160,6 +162,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	return &Server{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, API: api, Push: pusher, AppServices: appServices, Handler: mux.Handler(), Log: log,
 		stopPush: stopPush}, nil
+}
+
+// keyWaker also wakes the application service senders when device lists
+// change (MSC3202 services get the changes in transactions).
+type keyWaker struct {
+	keys.Waker
+	as *appservice.Service
+}
+
+func (k keyWaker) Wake(users ...string) {
+	k.Waker.Wake(users...)
+	k.as.Kick()
 }
 
 type authAdapter struct {

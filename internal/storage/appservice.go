@@ -9,18 +9,19 @@ import (
 // AppServiceCursors are the stream positions an application service's
 // sender has consumed, and the number of its last transaction.
 type AppServiceCursors struct {
-	Events   int64
-	Receipts int64
-	Presence int64
-	ToDevice int64
-	LastTxn  int64
+	Events      int64
+	Receipts    int64
+	Presence    int64
+	ToDevice    int64
+	DeviceLists int64
+	LastTxn     int64
 }
 
 // AppServiceState returns a service's cursors; ok is false for a service
 // never seen before.
 func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCursors, ok bool, err error) {
-	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, presence_pos, to_device_pos, last_txn
-		FROM appservice_state WHERE as_id = $1`, asID).Scan(&c.Events, &c.Receipts, &c.Presence, &c.ToDevice, &c.LastTxn)
+	err = db.read.QueryRowContext(ctx, `SELECT events_pos, receipts_pos, presence_pos, to_device_pos, device_lists_pos, last_txn
+		FROM appservice_state WHERE as_id = $1`, asID).Scan(&c.Events, &c.Receipts, &c.Presence, &c.ToDevice, &c.DeviceLists, &c.LastTxn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, false, nil
 	}
@@ -31,11 +32,11 @@ func (db *DB) AppServiceState(ctx context.Context, asID string) (c AppServiceCur
 // row on first use) without touching its transaction numbering.
 func (db *DB) SaveAppServiceCursors(ctx context.Context, asID string, c AppServiceCursors) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos)
-			VALUES ($1, $2, $3, $4, $5)
+		_, err := tx.ExecContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos,
+			device_lists_pos) VALUES ($1, $2, $3, $4, $5, $6)
 			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
-			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos`,
-			asID, c.Events, c.Receipts, c.Presence, c.ToDevice)
+			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos, device_lists_pos = excluded.device_lists_pos`,
+			asID, c.Events, c.Receipts, c.Presence, c.ToDevice, c.DeviceLists)
 		return err
 	})
 }
@@ -56,12 +57,12 @@ type AppServiceTxn struct {
 func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64, consumed []int64) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos, last_txn)
-			VALUES ($1, $2, $3, $4, $5, 1)
+		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos,
+			device_lists_pos, last_txn) VALUES ($1, $2, $3, $4, $5, $6, 1)
 			ON CONFLICT (as_id) DO UPDATE SET events_pos = excluded.events_pos, receipts_pos = excluded.receipts_pos,
-			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos,
+			presence_pos = excluded.presence_pos, to_device_pos = excluded.to_device_pos, device_lists_pos = excluded.device_lists_pos,
 			last_txn = appservice_state.last_txn + 1 RETURNING last_txn`,
-			asID, c.Events, c.Receipts, c.Presence, c.ToDevice).Scan(&id)
+			asID, c.Events, c.Receipts, c.Presence, c.ToDevice, c.DeviceLists).Scan(&id)
 		if err != nil {
 			return err
 		}
