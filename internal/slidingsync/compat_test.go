@@ -686,3 +686,51 @@ func TestSpacesFilterOnlyJoinedSpaces(t *testing.T) {
 		t.Fatalf("counts: %+v", resp.Lists)
 	}
 }
+
+// A room the user never joined (an invite they rejected, or one withdrawn)
+// shows only their own membership event: nothing of the room's state or
+// history reaches them.
+func TestNeverJoinedRoomsShowOnlyTheMembership(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	rejected := createRoom(t, alice, "Secret name")
+	send(t, alice, rejected, "secret history")
+	invite(t, alice, bob, rejected)
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 5, map[string]any{"required_state": [][]string{{"*", "*"}}})})
+	first := ss(t, r, bob, "", 0, body)
+	if ri := first.Rooms[rejected.String()]; ri == nil || len(ri.InviteState) == 0 {
+		t.Fatalf("invite: %+v", ri)
+	}
+	if _, err := bob.LeaveRoom(ctx, rejected); err != nil {
+		t.Fatal(err)
+	}
+	onlyLeave := func(rr *ssRoom, what string) {
+		t.Helper()
+		if rr == nil || len(rr.Timeline) != 1 || len(rr.RequiredState) != 1 || rr.Name != "" || rr.JoinedCount != nil || len(rr.Heroes) != 0 {
+			t.Fatalf("%s: %+v", what, rr)
+		}
+		var st ssEvent
+		_ = json.Unmarshal(rr.RequiredState[0], &st)
+		if rr.Timeline[0].Content["membership"] != "leave" || st.Type != "m.room.member" || *st.StateKey != bob.UserID.String() {
+			t.Fatalf("%s: %+v %s", what, rr.Timeline, rr.RequiredState[0])
+		}
+	}
+	resp := ss(t, r, bob, first.Pos, 5000, body)
+	onlyLeave(resp.Rooms[rejected.String()], "rejected invite")
+	if !resp.Rooms[rejected.String()].Initial {
+		t.Fatal("the rejected invite replaces the stripped state (initial)")
+	}
+	// An invite alice withdraws stays listed for a new connection, as a
+	// removal, again with nothing but the membership.
+	withdrawn := createRoom(t, alice, "Other secret")
+	invite(t, alice, bob, withdrawn)
+	if _, err := alice.KickUser(ctx, withdrawn, &mautrix.ReqKickUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := ss(t, r, bob, "", 0, map[string]any{"conn_id": "fresh", "lists": body["lists"]})
+	onlyLeave(fresh.Rooms[withdrawn.String()], "withdrawn invite")
+	if fresh.Rooms[rejected.String()] != nil {
+		t.Fatalf("a room the user left themselves is not listed on a new connection: %v", keys(fresh.Rooms))
+	}
+}

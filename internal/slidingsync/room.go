@@ -63,6 +63,23 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		now.upto, now.timelineLimit = sent.upto, sent.timelineLimit
 		return nil, now, nil
 	}
+	// A room the user has left is shown as it was when they left: its
+	// state then, no later names, members or counts. One they never joined
+	// (an invite rejected or withdrawn, a ban from outside) shows only the
+	// user's own membership event.
+	var leftState storage.StateMap
+	if m.Membership != "join" {
+		ev, err := s.rooms.Event(ctx, m.EventID)
+		if err != nil {
+			return nil, now, err
+		}
+		if b.neverJoined(ctx, ev) {
+			return b.membershipOnlyRoom(ctx, m, ev, initial || sent.invite, rr), now, nil
+		}
+		if leftState, err = s.rooms.StateAt(ctx, ev.StateAfter); err != nil {
+			return nil, now, err
+		}
+	}
 	bump := m.StreamPos
 	if m.Membership == "join" {
 		// For other memberships the stamp is the membership itself.
@@ -164,18 +181,6 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 			case "m.room.name", "m.room.avatar":
 				nameChange = true
 			}
-		}
-	}
-	// A room the user has left is shown as it was when they left: its
-	// state then, no later names, members or counts.
-	var leftState storage.StateMap
-	if m.Membership != "join" {
-		ev, err := s.rooms.Event(ctx, m.EventID)
-		if err != nil {
-			return nil, now, err
-		}
-		if leftState, err = s.rooms.StateAt(ctx, ev.StateAfter); err != nil {
-			return nil, now, err
 		}
 	}
 	state, err := b.requiredState(ctx, roomID, rr, tl, upto, stateAfter, look || memberChange || nameChange, full, leftState)
@@ -342,13 +347,52 @@ func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, 
 	}
 }
 
-var yes = true
+// neverJoined reports whether a leave or ban ended an invite or knock
+// rather than a stay in the room: the user has never seen the room's state.
+func (b *builder) neverJoined(ctx context.Context, ev *rooms.Event) bool {
+	if ev.Replaces == "" {
+		return true
+	}
+	prev, err := b.s.rooms.Event(ctx, ev.Replaces)
+	if err != nil {
+		return true
+	}
+	switch rooms.MembershipOf(prev) {
+	case "join":
+		return false
+	case "leave", "ban":
+		// A leave replaced by a ban (or the like): look one further back.
+		return prev.Replaces == "" || b.neverJoined(ctx, prev)
+	}
+	return true
+}
+
+// membershipOnlyRoom is a room the user never joined and no longer is
+// invited to: only their own membership event, in the timeline and as
+// state, so clients (which take state from required_state) see the leave.
+func (b *builder) membershipOnlyRoom(ctx context.Context, m storage.Membership, ev *rooms.Event, initial bool, rr *roomReq) *Room {
+	room := &Room{Initial: initial, BumpStamp: m.StreamPos}
+	if b.req.V4 {
+		room.Membership = m.Membership
+		room.Lists = slices.Sorted(slices.Values(rr.lists))
+	}
+	evs := b.s.rooms.FormatAll(ctx, []*rooms.Event{ev}, b.viewer, rooms.FormatOpts{OmitRoomID: true})
+	room.Timeline, room.RequiredState = evs, evs
+	live := 0
+	if b.since.Pos > 0 && ev.StreamPos > b.since.Pos {
+		live = 1
+	}
+	room.NumLive = &live
+	return room
+}
+
+func ptrTo(v bool) *bool { return &v }
 
 // inviteRoom is an invited (or knocked) room: its stripped state.
 func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial bool, rr *roomReq) *Room {
 	room := &Room{Initial: initial, BumpStamp: m.StreamPos}
 	if b.direct[m.RoomID] {
-		room.IsDM = &yes
+		room.IsDM = ptrTo(true)
 	}
 	if b.req.V4 {
 		room.Membership = m.Membership
@@ -392,7 +436,7 @@ func (b *builder) inviteRoom(ctx context.Context, m storage.Membership, initial 
 		IsDirect bool `json:"is_direct"`
 	}
 	if json.Unmarshal(ev.PDU.Content, &c) == nil && c.IsDirect {
-		room.IsDM = &yes
+		room.IsDM = ptrTo(true)
 	}
 	if room.Name == "" {
 		room.Heroes = []Hero{{UserID: ev.Sender}}
