@@ -161,6 +161,8 @@ type builder struct {
 	direct map[string]bool
 	// mems are the user's memberships (every room, any membership).
 	mems []storage.Membership
+	// membership is the user's membership per room.
+	membership map[string]string
 	// ownReceipts are rooms where the user's receipts changed (new counts).
 	ownReceipts map[string]bool
 	receipts    []storage.Receipt
@@ -216,10 +218,12 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		return nil, nil, false, err
 	}
 	byRoom := make(map[string]storage.Membership, len(mems))
+	b.membership = make(map[string]string, len(mems))
 	var cands []entry
 	ids := make([]string, 0, len(mems))
 	for _, m := range mems {
 		byRoom[m.RoomID] = m
+		b.membership[m.RoomID] = m.Membership
 		switch m.Membership {
 		case "join", "invite", "knock":
 		default:

@@ -734,3 +734,36 @@ func TestNeverJoinedRoomsShowOnlyTheMembership(t *testing.T) {
 		t.Fatalf("a room the user left themselves is not listed on a new connection: %v", keys(fresh.Rooms))
 	}
 }
+
+// Typing and receipts of a room reach its members only, not a user who is
+// just invited.
+func TestTypingAndReceiptsNotForInvites(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := createRoom(t, alice, "R")
+	ev := send(t, alice, room, "hi")
+	if err := alice.MarkRead(ctx, room, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.UserTyping(ctx, room, true, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	invite(t, alice, bob, room)
+	on := map[string]any{"enabled": true}
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	body["extensions"] = map[string]any{"typing": on, "receipts": on}
+	resp := ss(t, r, bob, "", 0, body)
+	if resp.Rooms[room.String()] == nil {
+		t.Fatal("the invite is listed")
+	}
+	if strings.Contains(string(resp.Extensions["typing"]), room.String()) || strings.Contains(string(resp.Extensions["receipts"]), room.String()) {
+		t.Fatalf("typing %s receipts %s", resp.Extensions["typing"], resp.Extensions["receipts"])
+	}
+	// Once joined they arrive.
+	join(t, bob, room)
+	resp = ss(t, r, bob, resp.Pos, 5000, body)
+	if !strings.Contains(string(resp.Extensions["typing"]), alice.UserID.String()) {
+		t.Fatalf("typing after joining: %s", resp.Extensions["typing"])
+	}
+}

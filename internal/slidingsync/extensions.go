@@ -52,6 +52,25 @@ func scope(e *Ext, want map[string]*roomReq) map[string]bool {
 	return out
 }
 
+// newMember reports whether the client gets a joined room's ephemeral
+// state for the first time: the room is new to the connection, or it had
+// it only as an invite.
+func (b *builder) newMember(roomID string) bool {
+	sent, ok := b.prev.sent[roomID]
+	return !ok || sent.invite
+}
+
+// joinedOnly keeps the rooms the user is joined to: receipts and typing of
+// a room are for its members, not for someone invited or gone.
+func (b *builder) joinedOnly(rooms map[string]bool) map[string]bool {
+	for roomID := range rooms {
+		if b.membership[roomID] != "join" {
+			delete(rooms, roomID)
+		}
+	}
+	return rooms
+}
+
 // extensions fills the extension responses and reports whether they carry
 // nothing new.
 func (b *builder) extensions(ctx context.Context, resp *Response, want map[string]*roomReq, next *connState) (bool, error) {
@@ -82,7 +101,7 @@ func (b *builder) extensions(ctx context.Context, resp *Response, want map[strin
 		empty = empty && n == 0
 	}
 	if x.Receipts.on() {
-		out, n, err := b.receiptsExt(ctx, scope(x.Receipts, want))
+		out, n, err := b.receiptsExt(ctx, b.joinedOnly(scope(x.Receipts, want)))
 		if err != nil {
 			return false, err
 		}
@@ -91,9 +110,9 @@ func (b *builder) extensions(ctx context.Context, resp *Response, want map[strin
 	}
 	if x.Typing.on() {
 		rs := map[string]any{}
-		for roomID := range scope(x.Typing, want) {
+		for roomID := range b.joinedOnly(scope(x.Typing, want)) {
 			since := b.since.Typing
-			if _, sent := b.prev.sent[roomID]; !sent {
+			if b.newMember(roomID) {
 				since = 0
 			}
 			if users, ok := b.s.sync.Typing.Changed(roomID, since); ok {
@@ -341,7 +360,7 @@ func (b *builder) receiptsExt(ctx context.Context, roomsInScope map[string]bool)
 		}
 	}
 	for roomID := range roomsInScope {
-		if _, ok := b.prev.sent[roomID]; ok {
+		if !b.newMember(roomID) {
 			continue
 		}
 		// New to the connection: the user's own receipts and those on the
