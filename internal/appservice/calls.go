@@ -22,10 +22,69 @@ import (
 const maxResponseBytes = 1 << 20
 
 // call makes one authenticated request to a service and returns the status
-// and (bounded) body.
+// and (bounded) body. A service that does not know a /_matrix/app/v1 path
+// is asked again at the path of the older drafts, as the spec asks: every
+// time, so that an updated service is noticed at once.
 func (s *Service) call(ctx context.Context, c *http.Client, reg *Registration, method, path string, query url.Values, body []byte) (int, []byte, error) {
+	status, resp, err := s.call1(ctx, c, reg, method, path, query, body, false)
+	if err != nil || !unsupported(status, resp) {
+		return status, resp, err
+	}
+	legacy := legacyPath(path)
+	if legacy == "" {
+		return status, resp, err
+	}
+	lstatus, lresp, lerr := s.call1(ctx, c, reg, method, legacy, query, body, true)
+	if lerr != nil || unsupported(lstatus, lresp) {
+		return status, resp, nil // the v1 answer is the one to report
+	}
+	return lstatus, lresp, nil
+}
+
+// legacyPath maps a v1 path to the path of the drafts before it ("" for
+// endpoints that had none).
+func legacyPath(path string) string {
+	rest, ok := strings.CutPrefix(path, "/_matrix/app/v1/")
+	if !ok {
+		return ""
+	}
+	switch {
+	case strings.HasPrefix(rest, "transactions/"), strings.HasPrefix(rest, "users/"), strings.HasPrefix(rest, "rooms/"):
+		return "/" + rest
+	case strings.HasPrefix(rest, "thirdparty/"):
+		return "/_matrix/app/unstable/" + rest
+	}
+	return ""
+}
+
+// unsupported reports whether an answer means the service does not know
+// the endpoint: 404, 405 or 501, unless it is a Matrix error other than
+// M_UNRECOGNIZED (a 404 M_NOT_FOUND from a user query means "no such user").
+func unsupported(status int, body []byte) bool {
+	if status != http.StatusNotFound && status != http.StatusMethodNotAllowed && status != http.StatusNotImplemented {
+		return false
+	}
+	var e struct {
+		Errcode string `json:"errcode"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Errcode != "" && e.Errcode != "M_UNRECOGNIZED" {
+		return false
+	}
+	return true
+}
+
+func (s *Service) call1(ctx context.Context, c *http.Client, reg *Registration, method, path string, query url.Values, body []byte, legacy bool) (int, []byte, error) {
 	if reg.URL == "" {
 		return 0, nil, errNoURL
+	}
+	if legacy {
+		// Services of the older drafts read the token from the query.
+		q := url.Values{}
+		for k, v := range query {
+			q[k] = v
+		}
+		q.Set("access_token", reg.HSToken)
+		query = q
 	}
 	u := reg.URL + path
 	if len(query) > 0 {
@@ -45,6 +104,10 @@ func (s *Service) call(ctx context.Context, c *http.Client, reg *Registration, m
 	}
 	resp, err := c.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if legacy && errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s: %w", method, path, ue.Err) // the URL holds the hs_token
+		}
 		return 0, nil, err
 	}
 	defer resp.Body.Close()

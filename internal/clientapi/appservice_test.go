@@ -1031,3 +1031,50 @@ func TestAppServiceMSC3202(t *testing.T) {
 	}
 	f.waitFor("one-time key count 1", countSeen(1))
 }
+
+// TestAppServiceLegacyPaths checks a service of the drafts before v1, which
+// knows only /transactions/{txnId} with the token in the query, still gets
+// its events.
+func TestAppServiceLegacyPaths(t *testing.T) {
+	got := make(chan []byte, 10)
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("access_token") != hsToken {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		got <- b
+		io.WriteString(w, "{}")
+	})
+	old := httptest.NewServer(mux) // anything else: 404 without a Matrix error
+	t.Cleanup(old.Close)
+	r, _ := startWithRegistrations(t, bridgeRegistration(old.URL))
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	if status, body := asCall(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"type": "m.login.application_service",
+		"username": "_bridge_ann", "inhibit_login": true}); status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := asCall(t, r, "POST", "/_matrix/client/v3/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
+		t.Fatalf("join: %d %v", status, body)
+	}
+	if _, err := alice.SendText(ctx, room.RoomID, "to an old bridge"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case b := <-got:
+			if strings.Contains(strings.Join(messageBodies(t, b), "|"), "to an old bridge") {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the legacy service got no transaction")
+		}
+	}
+}
