@@ -49,6 +49,12 @@ type worker struct {
 	cur   storage.AppServiceCursors
 	dirty bool
 	saved time.Time
+	// delivered is the last transaction the service accepted, deleted
+	// is the last one deleted from the queue: deletion waits for the next
+	// write (or for the worker to go idle). After a crash in between, the
+	// service gets the delivered one again under its ID, which the spec
+	// makes a no-op for it.
+	delivered, deleted int64
 
 	// typing holds the latest typing users of rooms that changed since the
 	// last transaction (memory only: typing is ephemeral anyway).
@@ -198,27 +204,34 @@ func (w *worker) run(ctx context.Context) {
 	defer w.s.wg.Done()
 	defer w.saveCursors(context.WithoutCancel(ctx), true)
 	attempts := 0
+	var next *storage.AppServiceTxn // the transaction to send, when known
 	for ctx.Err() == nil {
-		txn, err := w.s.db.OldestAppServiceTxn(ctx, w.reg.ID)
-		if err != nil {
-			w.logErr("read queue", err)
-			w.sleep(ctx, 5*time.Second)
-			continue
+		txn := next
+		if txn == nil {
+			var err error
+			if txn, err = w.s.db.OldestAppServiceTxn(ctx, w.reg.ID, w.delivered); err != nil {
+				w.logErr("read queue", err)
+				w.sleep(ctx, 5*time.Second)
+				continue
+			}
 		}
 		if txn == nil {
-			queued, err := w.build(ctx)
+			built, err := w.build(ctx)
 			if err != nil {
 				w.logErr("build transaction", err)
 				w.sleep(ctx, 5*time.Second)
 				continue
 			}
-			if queued {
+			if built != nil {
+				next = built
 				continue
 			}
+			w.deleteDelivered(ctx)
 			w.saveCursors(ctx, false)
 			w.idle(ctx)
 			continue
 		}
+		next = txn
 		if err := w.send(ctx, txn); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -231,10 +244,21 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		attempts = 0
-		if err := w.s.db.DeleteAppServiceTxn(ctx, w.reg.ID, txn.ID); err != nil {
-			w.logErr("delete delivered transaction", err)
-		}
+		w.delivered, next = txn.ID, nil
 	}
+}
+
+// deleteDelivered removes delivered transactions no later write took
+// with it.
+func (w *worker) deleteDelivered(ctx context.Context) {
+	if w.delivered <= w.deleted {
+		return
+	}
+	if err := w.s.db.DeleteAppServiceTxns(ctx, w.reg.ID, w.delivered); err != nil {
+		w.logErr("delete delivered transactions", err)
+		return
+	}
+	w.deleted = w.delivered
 }
 
 func (w *worker) logErr(what string, err error) {
@@ -264,6 +288,11 @@ func (w *worker) sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// batchDelay is how long a woken worker lets more events arrive before it
+// builds a transaction: on a busy server, one transaction (one write, one
+// request) then carries the events of a few milliseconds instead of one.
+const batchDelay = 10 * time.Millisecond
+
 // idle waits for new events (or for the pending cursor save).
 func (w *worker) idle(ctx context.Context) {
 	wait := time.Hour
@@ -275,11 +304,15 @@ func (w *worker) idle(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 	case <-w.wake:
+		w.sleep(ctx, batchDelay)
 	case <-t.C:
 	}
 }
 
 func (w *worker) saveCursors(ctx context.Context, force bool) {
+	if force {
+		w.deleteDelivered(ctx)
+	}
 	if !w.dirty || (!force && time.Since(w.saved) < cursorSaveInterval) {
 		return
 	}
@@ -313,8 +346,9 @@ type deviceLists struct {
 const maxTxnToDevice = 100
 
 // build reads the streams after the cursors and queues a transaction with
-// what concerns the service; it reports whether it queued one.
-func (w *worker) build(ctx context.Context) (queued bool, err error) {
+// what concerns the service; it returns the transaction, or nil when there
+// was nothing for the service.
+func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err error) {
 	db := w.s.db
 	evUpto := db.StreamPosition(storage.StreamEvents)
 	rcUpto := db.StreamPosition(storage.StreamReceipts)
@@ -331,7 +365,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	if w.cur.Events >= evUpto && len(typing) == 0 && len(counts) == 0 &&
 		(!w.reg.ReceiveEphemeral || (w.cur.Receipts >= rcUpto && w.cur.Presence >= prUpto && w.cur.ToDevice >= tdUpto)) &&
 		(!w.reg.MSC3202 || w.cur.DeviceLists >= dlUpto) {
-		return false, nil
+		return nil, nil
 	}
 	interest := map[string]bool{} // by room, for this step
 	body := txnBody{Events: []rooms.ClientEvent{}}
@@ -339,7 +373,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	for evCur < evUpto && len(body.Events) < maxTxnEvents {
 		rows, err := db.EventsAfter(ctx, evCur, evUpto, scanBatch)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if len(rows) == 0 {
 			evCur = evUpto
@@ -347,7 +381,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 		}
 		evs, err := w.s.rooms.Wrap(ctx, rows)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		for _, ev := range evs {
 			if len(body.Events) == maxTxnEvents {
@@ -356,7 +390,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 			evCur = ev.StreamPos
 			ok, err := w.interested(ctx, ev, interest)
 			if err != nil {
-				return false, err
+				return nil, err
 			}
 			if ok {
 				body.Events = append(body.Events, w.s.rooms.Format(ctx, ev, rooms.Viewer{}, rooms.FormatOpts{NoAggregations: true}))
@@ -369,34 +403,34 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto, DeviceLists: dlUpto}
 	if w.reg.MSC3202 {
 		if err := w.msc3202(ctx, dlUpto, counts, interest, &body); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	var consumed []int64
 	if w.reg.ReceiveEphemeral && w.cur.ToDevice < tdUpto {
 		if next.ToDevice, consumed, err = w.toDevice(ctx, tdUpto, &body); err != nil {
-			return false, err
+			return nil, err
 		}
 	}
 	if w.reg.ReceiveEphemeral && w.cur.Receipts < rcUpto {
 		receipts, err := db.ReceiptsAfter(ctx, w.cur.Receipts, rcUpto)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		edus, err := w.receiptEDUs(ctx, receipts, interest)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		body.Ephemeral = append(body.Ephemeral, edus...)
 	}
 	if w.reg.ReceiveEphemeral && w.cur.Presence < prUpto {
 		updates, err := db.PresenceAfter(ctx, w.cur.Presence, prUpto)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		edus, err := w.presenceEDUs(ctx, updates, interest)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		body.Ephemeral = append(body.Ephemeral, edus...)
 	}
@@ -408,7 +442,7 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 	for _, roomID := range typingRooms {
 		ok, err := w.roomInterest(ctx, roomID, interest)
 		if err != nil {
-			return false, err
+			return nil, err
 		}
 		if ok {
 			body.Ephemeral = append(body.Ephemeral, map[string]any{"type": "m.typing", "room_id": roomID,
@@ -419,17 +453,18 @@ func (w *worker) build(ctx context.Context) (queued bool, err error) {
 		body.DeviceLists == nil && len(body.OTKCounts) == 0 {
 		next.LastTxn = w.cur.LastTxn
 		w.cur, w.dirty = next, true
-		return false, nil
+		return nil, nil
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if next.LastTxn, err = db.AddAppServiceTxn(ctx, w.reg.ID, b, next, w.s.now().UnixMilli(), consumed); err != nil {
-		return false, err
+	now := w.s.now().UnixMilli()
+	if next.LastTxn, err = db.AddAppServiceTxn(ctx, w.reg.ID, b, next, now, consumed, w.delivered); err != nil {
+		return nil, err
 	}
-	w.cur, w.dirty, w.saved = next, false, time.Now()
-	return true, nil
+	w.cur, w.dirty, w.saved, w.deleted = next, false, time.Now(), w.delivered
+	return &storage.AppServiceTxn{ID: next.LastTxn, Body: b, CreatedTS: now}, nil
 }
 
 // interested applies the spec's rules to an event: its sender or state key

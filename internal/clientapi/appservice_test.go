@@ -34,7 +34,7 @@ const (
 // fakeAS is an application service on loopback that records what the
 // homeserver sends it.
 type fakeAS struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu sync.Mutex
@@ -63,7 +63,7 @@ type fakeTxn struct {
 	Body []byte
 }
 
-func newFakeAS(t *testing.T) *fakeAS {
+func newFakeAS(t testing.TB) *fakeAS {
 	f := &fakeAS{t: t, wake: make(chan struct{}, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
@@ -203,7 +203,7 @@ func (f *fakeAS) deliveredBodies() []string {
 	return out
 }
 
-func messageBodies(t *testing.T, raw []byte) []string {
+func messageBodies(t testing.TB, raw []byte) []string {
 	var body struct {
 		Events []struct {
 			Type    string `json:"type"`
@@ -225,7 +225,7 @@ func messageBodies(t *testing.T, raw []byte) []string {
 }
 
 // writeRegistration writes a registration file and returns its path.
-func writeRegistration(t *testing.T, dir, name, body string) string {
+func writeRegistration(t testing.TB, dir, name, body string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
@@ -255,13 +255,13 @@ namespaces:
 }
 
 // startWithBridge starts a server with the fake service registered.
-func startWithBridge(t *testing.T, f *fakeAS, extra ...string) (*testrig.Rig, testrig.Option) {
+func startWithBridge(t testing.TB, f *fakeAS, extra ...string) (*testrig.Rig, testrig.Option) {
 	t.Helper()
 	return startWithRegistrations(t, append([]string{bridgeRegistration(f.srv.URL)}, extra...)...)
 }
 
 // startWithRegistrations starts a server with the given registrations.
-func startWithRegistrations(t *testing.T, regs ...string) (*testrig.Rig, testrig.Option) {
+func startWithRegistrations(t testing.TB, regs ...string) (*testrig.Rig, testrig.Option) {
 	t.Helper()
 	regDir := t.TempDir()
 	var files []string
@@ -276,7 +276,7 @@ func startWithRegistrations(t *testing.T, regs ...string) (*testrig.Rig, testrig
 
 // asCall makes a request with the application service token, as the
 // service's sender or as the user given.
-func asCall(t *testing.T, r *testrig.Rig, method, path, asUser string, body any) (int, map[string]any) {
+func asCall(t testing.TB, r *testrig.Rig, method, path, asUser string, body any) (int, map[string]any) {
 	t.Helper()
 	if asUser != "" {
 		sep := "?"

@@ -53,8 +53,9 @@ type AppServiceTxn struct {
 // crash either keeps both or neither, so no event is lost or sent twice
 // under different transaction IDs. The to-device messages at the stream
 // positions in consumed (the transaction now holds them) are deleted in
-// the same transaction.
-func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64, consumed []int64) (int64, error) {
+// the same transaction, and so are the transactions up to delivered (the
+// service accepted them): one write per transaction in a busy stream.
+func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c AppServiceCursors, now int64, consumed []int64, delivered int64) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO appservice_state (as_id, events_pos, receipts_pos, presence_pos, to_device_pos,
@@ -64,6 +65,9 @@ func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c 
 			last_txn = appservice_state.last_txn + 1 RETURNING last_txn`,
 			asID, c.Events, c.Receipts, c.Presence, c.ToDevice, c.DeviceLists).Scan(&id)
 		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM appservice_txns WHERE as_id = $1 AND txn_id <= $2`, asID, delivered); err != nil {
 			return err
 		}
 		for _, pos := range consumed {
@@ -78,13 +82,13 @@ func (db *DB) AddAppServiceTxn(ctx context.Context, asID string, body []byte, c 
 	return id, err
 }
 
-// OldestAppServiceTxn returns the service's oldest undelivered
-// transaction, or nil.
-func (db *DB) OldestAppServiceTxn(ctx context.Context, asID string) (*AppServiceTxn, error) {
+// OldestAppServiceTxn returns the service's oldest queued transaction
+// numbered above after (those up to it were delivered), or nil.
+func (db *DB) OldestAppServiceTxn(ctx context.Context, asID string, after int64) (*AppServiceTxn, error) {
 	var t AppServiceTxn
 	var body string
-	err := db.read.QueryRowContext(ctx, `SELECT txn_id, body, created_ts FROM appservice_txns WHERE as_id = $1 ORDER BY txn_id LIMIT 1`, asID).
-		Scan(&t.ID, &body, &t.CreatedTS)
+	err := db.read.QueryRowContext(ctx, `SELECT txn_id, body, created_ts FROM appservice_txns WHERE as_id = $1 AND txn_id > $2
+		ORDER BY txn_id LIMIT 1`, asID, after).Scan(&t.ID, &body, &t.CreatedTS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -95,10 +99,10 @@ func (db *DB) OldestAppServiceTxn(ctx context.Context, asID string) (*AppService
 	return &t, nil
 }
 
-// DeleteAppServiceTxn removes a delivered transaction.
-func (db *DB) DeleteAppServiceTxn(ctx context.Context, asID string, txnID int64) error {
+// DeleteAppServiceTxns removes the delivered transactions up to txnID.
+func (db *DB) DeleteAppServiceTxns(ctx context.Context, asID string, upTo int64) error {
 	return db.Write(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM appservice_txns WHERE as_id = $1 AND txn_id = $2`, asID, txnID)
+		_, err := tx.ExecContext(ctx, `DELETE FROM appservice_txns WHERE as_id = $1 AND txn_id <= $2`, asID, upTo)
 		return err
 	})
 }
