@@ -21,10 +21,12 @@ import (
 //   - deliver the oldest queued transaction (PUT
 //     /_matrix/app/v1/transactions/{txnId}), retrying it with exponential
 //     back-off, same ID and same body, until the service accepts it;
-//   - with nothing queued, read the events (and, for receive_ephemeral,
-//     receipts) streams after the worker's cursors, keep what the service is
-//     interested in, and store that as the next transaction, moving the
-//     cursors in the same database transaction.
+//   - with nothing queued, read the streams after the worker's cursors
+//     (events; with receive_ephemeral also receipts, presence and to-device
+//     messages; with MSC3202 device list changes), add the typing and key
+//     count changes noted in memory, keep what the service is interested in,
+//     and store that as the next transaction, moving the cursors in the same
+//     database transaction.
 //
 // The streams are the durable log, so a service that is down makes the
 // worker stop reading, not lose events, and a restart resumes from the
@@ -56,10 +58,11 @@ type worker struct {
 	// makes a no-op for it.
 	delivered, deleted int64
 
+	// pendingMu guards typing and counts.
+	pendingMu stdsync.Mutex
 	// typing holds the latest typing users of rooms that changed since the
 	// last transaction (memory only: typing is ephemeral anyway).
-	typingMu stdsync.Mutex
-	typing   map[string][]string
+	typing map[string][]string
 	// counts are the devices of the service's users whose key counts
 	// changed since the last transaction (MSC3202; memory only, like
 	// typing: the service also sees its counts when it uploads keys).
@@ -89,12 +92,12 @@ func (s *Service) TypingChanged(roomID string, users []string) {
 		if !w.reg.ReceiveEphemeral {
 			continue
 		}
-		w.typingMu.Lock()
+		w.pendingMu.Lock()
 		if w.typing == nil {
 			w.typing = map[string][]string{}
 		}
 		w.typing[roomID] = users
-		w.typingMu.Unlock()
+		w.pendingMu.Unlock()
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -108,8 +111,8 @@ func (w *worker) untakeTyping(t map[string][]string) {
 	if len(t) == 0 {
 		return
 	}
-	w.typingMu.Lock()
-	defer w.typingMu.Unlock()
+	w.pendingMu.Lock()
+	defer w.pendingMu.Unlock()
 	if w.typing == nil {
 		w.typing = map[string][]string{}
 	}
@@ -130,12 +133,12 @@ func (s *Service) KeyCountsChanged(user, device string) {
 		if !w.reg.MSC3202 || !w.reg.InUserNamespace(user) {
 			continue
 		}
-		w.typingMu.Lock()
+		w.pendingMu.Lock()
 		if w.counts == nil {
 			w.counts = map[[2]string]bool{}
 		}
 		w.counts[[2]string{user, device}] = true
-		w.typingMu.Unlock()
+		w.pendingMu.Unlock()
 		select {
 		case w.wake <- struct{}{}:
 		default:
@@ -144,8 +147,8 @@ func (s *Service) KeyCountsChanged(user, device string) {
 }
 
 func (w *worker) takeCounts() map[[2]string]bool {
-	w.typingMu.Lock()
-	defer w.typingMu.Unlock()
+	w.pendingMu.Lock()
+	defer w.pendingMu.Unlock()
 	c := w.counts
 	w.counts = nil
 	return c
@@ -155,8 +158,8 @@ func (w *worker) untakeCounts(c map[[2]string]bool) {
 	if len(c) == 0 {
 		return
 	}
-	w.typingMu.Lock()
-	defer w.typingMu.Unlock()
+	w.pendingMu.Lock()
+	defer w.pendingMu.Unlock()
 	if w.counts == nil {
 		w.counts = map[[2]string]bool{}
 	}
@@ -166,8 +169,8 @@ func (w *worker) untakeCounts(c map[[2]string]bool) {
 }
 
 func (w *worker) takeTyping() map[string][]string {
-	w.typingMu.Lock()
-	defer w.typingMu.Unlock()
+	w.pendingMu.Lock()
+	defer w.pendingMu.Unlock()
 	t := w.typing
 	w.typing = nil
 	return t
