@@ -33,6 +33,7 @@ func TestMautrixAppService(t *testing.T) {
 	reg.SenderLocalpart = "mxbot"
 	reg.EphemeralEvents = true
 	reg.MSC4190 = true
+	reg.MSC3202 = true
 	reg.Namespaces.UserIDs = mxas.NamespaceList{{Regex: `@mx_.*:axon\.test`, Exclusive: true}}
 	file := filepath.Join(t.TempDir(), "registration.yaml")
 	if err := reg.Save(file); err != nil {
@@ -77,16 +78,48 @@ func TestMautrixAppService(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.After(10 * time.Second)
-	for {
+	for done := false; !done; {
 		select {
 		case evt := <-as.Events:
 			if evt.Type == event.EventMessage && evt.Sender == alice.UserID && evt.RoomID == room.RoomID {
-				if evt.Content.AsMessage().Body == "to the other network" {
-					return
-				}
+				done = evt.Content.AsMessage().Body == "to the other network"
 			}
 		case <-deadline:
 			t.Fatal("mautrix did not receive alice's message")
+		}
+	}
+
+	// End-to-bridge encryption plumbing: a device made with MSC4190, its
+	// one-time key count (MSC3202) and a to-device message for it
+	// (MSC2409), as mautrix parses them.
+	bot := as.BotClient()
+	if err := bot.CreateDeviceMSC4190(ctx, "BRIDGEDEV", "bridge"); err != nil {
+		t.Fatalf("MSC4190 device: %v", err)
+	}
+	if _, err := bot.UploadKeys(ctx, &mautrix.ReqUploadKeys{OneTimeKeys: map[id.KeyID]mautrix.OneTimeKey{
+		"curve25519:AAAA": {Key: "a2V5MQ", IsSigned: false}, "curve25519:AAAB": {Key: "a2V5Mg", IsSigned: false},
+	}}); err != nil {
+		t.Fatalf("upload keys through the as_token: %v", err)
+	}
+	if _, err := alice.SendToDevice(ctx, event.ToDeviceRoomKeyRequest, &mautrix.ReqSendToDevice{Messages: map[id.UserID]map[id.DeviceID]*event.Content{
+		bot.UserID: {"BRIDGEDEV": {Raw: map[string]any{"action": "request_cancellation", "request_id": "r1", "requesting_device_id": "X"}}},
+	}}); err != nil {
+		t.Fatalf("to-device: %v", err)
+	}
+	gotCount, gotToDevice := false, false
+	for !gotCount || !gotToDevice {
+		select {
+		case c := <-as.OTKCounts:
+			if c.UserID == bot.UserID && c.DeviceID == "BRIDGEDEV" && c.Curve25519 == 2 {
+				gotCount = true
+			}
+		case evt := <-as.ToDeviceEvents:
+			if evt.Sender == alice.UserID && evt.ToUserID == bot.UserID && evt.ToDeviceID == "BRIDGEDEV" && evt.Type == event.ToDeviceRoomKeyRequest {
+				gotToDevice = true
+			}
+		case <-as.Events:
+		case <-deadline:
+			t.Fatalf("mautrix got one-time key count %v, to-device message %v", gotCount, gotToDevice)
 		}
 	}
 }
