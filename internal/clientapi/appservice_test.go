@@ -1078,3 +1078,49 @@ func TestAppServiceLegacyPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestAppServiceBadInput checks malformed requests of services get the
+// Matrix error for them and change nothing.
+func TestAppServiceBadInput(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithBridge(t, f)
+	const v3 = "/_matrix/client/v3"
+	for _, c := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		code               string
+	}{
+		{"register without username", "POST", v3 + "/register", map[string]any{"type": "m.login.application_service"}, 400, "M_MISSING_PARAM"},
+		{"register with a bad name", "POST", v3 + "/register", map[string]any{"type": "m.login.application_service", "username": "_bridge_Ann"}, 400, "M_INVALID_USERNAME"},
+		{"register on another server", "POST", v3 + "/register", map[string]any{"type": "m.login.application_service", "username": "@_bridge_x:elsewhere.example"}, 400, "M_INVALID_USERNAME"},
+		{"login with a third-party identifier", "POST", v3 + "/login", map[string]any{"type": "m.login.application_service",
+			"identifier": map[string]any{"type": "m.id.thirdparty", "medium": "email", "address": "a@b.c"}}, 400, "M_UNKNOWN"},
+		{"login as nobody", "POST", v3 + "/login", map[string]any{"type": "m.login.application_service",
+			"identifier": map[string]any{"type": "m.id.user", "user": "_bridge_ghost"}}, 403, "M_FORBIDDEN"},
+		{"ping with a non-JSON body", "POST", "/_matrix/client/v1/appservice/bridge/ping", "{nope", 400, "M_NOT_JSON"},
+		{"network with a bar", "PUT", v3 + "/directory/list/appservice/a%7Cb/" + esc("!r:axon.test"), map[string]any{"visibility": "public"}, 400, "M_INVALID_PARAM"},
+		{"room that is not a room ID", "PUT", v3 + "/directory/list/appservice/gitter/nope", map[string]any{"visibility": "public"}, 400, "M_INVALID_PARAM"},
+		{"ts that is negative", "PUT", v3 + "/rooms/" + esc("!r:axon.test") + "/send/m.room.message/x?ts=-5", map[string]any{"body": "x"}, 400, "M_INVALID_PARAM"},
+	} {
+		var status int
+		var body map[string]any
+		if raw, ok := c.body.(string); ok {
+			st, b := r.Do(c.method, c.path, asToken, strings.NewReader(raw))
+			status = st
+			json.Unmarshal(b, &body)
+		} else {
+			status, body = asCall(t, r, c.method, c.path, "", c.body)
+		}
+		if status != c.status || body["errcode"] != c.code {
+			t.Errorf("%s: got %d %v, want %d %s", c.name, status, body, c.status, c.code)
+		}
+	}
+	users, err := r.Server.Accounts.Users(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != 1 || users[0].UserID != "@_bridge_bot:axon.test" {
+		t.Errorf("accounts after bad requests: %+v (only the sender should exist)", users)
+	}
+}
