@@ -127,15 +127,3 @@ func (s *Service) moderationTarget(ctx context.Context, caller string, callerIsA
 	}
 	return u, nil
 }
-
-// checkNotSuspended refuses an action of a suspended account.
-func (s *Service) checkNotSuspended(ctx context.Context, userID string) error {
-	suspended, err := s.db.UserSuspended(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("check suspension: %w", err)
-	}
-	if suspended {
-		return mxerr.UserSuspended()
-	}
-	return nil
-}

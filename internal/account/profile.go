@@ -11,6 +11,7 @@ import (
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/suspension"
 )
 
 // Profile fields Axon stores.
@@ -104,7 +105,7 @@ func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target,
 	if caller != target {
 		return mxerr.Forbidden("You may only change your own profile")
 	}
-	if err := s.checkNotSuspended(ctx, caller); err != nil {
+	if err := suspension.Refuse(ctx, s.db, caller); err != nil {
 		return err
 	}
 	var displayName, avatarURL *string

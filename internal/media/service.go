@@ -27,6 +27,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/suspension"
 )
 
 // Config holds the settings of the service.
@@ -179,7 +180,10 @@ type Upload struct {
 
 // Upload stores new media and returns its mxc:// URI.
 func (s *Service) Upload(ctx context.Context, up Upload) (string, error) {
-	if err := s.refuseSuspended(ctx, up.UserID); err != nil {
+	// Suspended accounts may not upload (spec: "Account suspension" leaves
+	// the list to servers; an upload is the start of posting content, which
+	// suspension is meant to stop).
+	if err := suspension.Refuse(ctx, s.db, up.UserID); err != nil {
 		return "", err
 	}
 	mediaID := newMediaID()
@@ -195,23 +199,9 @@ func (s *Service) Upload(ctx context.Context, up Upload) (string, error) {
 	return s.MXC(mediaID), nil
 }
 
-// refuseSuspended stops uploads by suspended accounts (spec: "Account
-// suspension" leaves the list to servers; an upload is the start of
-// posting content, which suspension is meant to stop).
-func (s *Service) refuseSuspended(ctx context.Context, userID string) error {
-	suspended, err := s.db.UserSuspended(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("check suspension: %w", err)
-	}
-	if suspended {
-		return mxerr.UserSuspended()
-	}
-	return nil
-}
-
 // Create reserves a media ID for an asynchronous upload.
 func (s *Service) Create(ctx context.Context, userID string) (mxc string, expires time.Time, err error) {
-	if err := s.refuseSuspended(ctx, userID); err != nil {
+	if err := suspension.Refuse(ctx, s.db, userID); err != nil {
 		return "", time.Time{}, err
 	}
 	now := s.now()
@@ -239,7 +229,7 @@ func (s *Service) UploadTo(ctx context.Context, serverName, mediaID string, up U
 		return mxerr.NotFound("Unknown media ID")
 	}
 	// Fail before reading the body when the answer is already known.
-	if err := s.refuseSuspended(ctx, up.UserID); err != nil {
+	if err := suspension.Refuse(ctx, s.db, up.UserID); err != nil {
 		return err
 	}
 	cur, err := s.db.GetMedia(ctx, mediaID)

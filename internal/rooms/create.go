@@ -12,6 +12,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/suspension"
 )
 
 // StateEvent is a state event given by a client in createRoom.
@@ -39,7 +40,7 @@ type CreateRequest struct {
 
 // CreateRoom creates a room with the event sequence the spec prescribes.
 func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
-	if err := s.refuseSuspended(ctx, req.Creator); err != nil {
+	if err := suspension.Refuse(ctx, s.db, req.Creator); err != nil {
 		return "", err
 	}
 	version := DefaultRoomVersion

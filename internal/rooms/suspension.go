@@ -44,15 +44,3 @@ func (s *Service) checkSuspended(ctx context.Context, req SendRequest) error {
 	}
 	return mxerr.UserSuspended()
 }
-
-// refuseSuspended returns M_USER_SUSPENDED for a suspended account.
-func (s *Service) refuseSuspended(ctx context.Context, user string) error {
-	suspended, err := s.db.UserSuspended(ctx, user)
-	if err != nil {
-		return fmt.Errorf("check suspension: %w", err)
-	}
-	if suspended {
-		return mxerr.UserSuspended()
-	}
-	return nil
-}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/suspension"
 )
 
 // transferredState is the state an upgrade copies to the new room (the
@@ -30,7 +31,7 @@ type UpgradeRequest struct {
 // transferable state, power levels and bans, moves local aliases, tombstones
 // the old room and restricts speaking in it. It returns the new room ID.
 func (s *Service) Upgrade(ctx context.Context, req UpgradeRequest) (string, error) {
-	if err := s.refuseSuspended(ctx, req.Sender); err != nil {
+	if err := suspension.Refuse(ctx, s.db, req.Sender); err != nil {
 		return "", err
 	}
 	newVersion := id.RoomVersion(req.NewVersion)

@@ -23,6 +23,7 @@ import (
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/suspension"
 )
 
 // Media of 3PIDs.
@@ -373,7 +374,10 @@ func (s *Service) List(ctx context.Context, userID string) ([]storage.Threepid, 
 // Add associates the address validated by session sid with the user,
 // after the account password has been confirmed.
 func (s *Service) Add(ctx context.Context, userID, sid, clientSecret string, a *account.AuthDict) error {
-	if err := s.refuseSuspended(ctx, userID); err != nil {
+	// Suspended accounts may not change their contact addresses: the spec
+	// allows adding or changing one only where the server keeps a changelog
+	// of them, which Axon does not (Delete refuses for the same reason).
+	if err := suspension.Refuse(ctx, s.db, userID); err != nil {
 		return err
 	}
 	if sid == "" {
@@ -415,20 +419,6 @@ func (s *Service) Add(ctx context.Context, userID, sid, clientSecret string, a *
 	return nil
 }
 
-// refuseSuspended keeps suspended accounts from changing their contact
-// addresses: the spec lets them remove none, and add or change one only
-// where the server keeps a changelog of them, which Axon does not.
-func (s *Service) refuseSuspended(ctx context.Context, userID string) error {
-	suspended, err := s.db.UserSuspended(ctx, userID)
-	if err != nil {
-		return fmt.Errorf("check suspension: %w", err)
-	}
-	if suspended {
-		return mxerr.UserSuspended()
-	}
-	return nil
-}
-
 func (s *Service) checkFree(ctx context.Context, tp storage.Threepid) error {
 	_, err := s.db.ThreepidOwner(ctx, tp.Medium, tp.Address)
 	if err == nil {
@@ -447,7 +437,7 @@ const unbindNoSupport = "no-support"
 // Delete removes a 3PID from the user's account. Nothing was bound to an
 // identity server, so the unbind result is always "no-support".
 func (s *Service) Delete(ctx context.Context, userID, medium, address string) (string, error) {
-	if err := s.refuseSuspended(ctx, userID); err != nil {
+	if err := suspension.Refuse(ctx, s.db, userID); err != nil {
 		return "", err
 	}
 	medium, address, err := checkThreepid(medium, address)
