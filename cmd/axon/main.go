@@ -15,6 +15,7 @@ Usage:
   axon token create|list|revoke ...   registration tokens
   axon media purge --before DATE | --user USER | --deactivated
   axon reports list [--all] | resolve ID   abuse reports sent by users
+  axon appservice check|list          application services (bridges) and their queues
   axon bench [--url URL] [--scenario NAME]...   load benchmark
   axon notify [flags] MESSAGE         post an alert from this machine to a room (axon notify help)
   axon bot --config FILE              answer allow-listed commands from a room (axon bot help)
@@ -39,6 +40,8 @@ func main() {
 		code = mediaCommand(args)
 	case "reports":
 		code = reportsCommand(args)
+	case "appservice":
+		code = appserviceCommand(args)
 	case "bench":
 		code = benchCommand(args)
 	case "notify":

@@ -181,3 +181,11 @@ func (db *DB) ToDeviceAfter(ctx context.Context, from, to int64, limit int) ([]T
 	}
 	return out, rows.Err()
 }
+
+// AppServiceQueue reports how many transactions of a service wait for
+// delivery and when the oldest was built (0 when none).
+func (db *DB) AppServiceQueue(ctx context.Context, asID string) (queued int, oldestTS int64, err error) {
+	var oldest sql.NullInt64
+	err = db.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ts) FROM appservice_txns WHERE as_id = $1`, asID).Scan(&queued, &oldest)
+	return queued, oldest.Int64, err
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+func TestAppserviceCommand(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "bridge.yaml")
+	if err := os.WriteFile(reg, []byte(`id: bridge
+url: http://127.0.0.1:9
+as_token: as
+hs_token: hs
+sender_localpart: _b_bot
+receive_ephemeral: true
+namespaces:
+  users: [{exclusive: true, regex: "@_b_.*"}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AXON_DATA_DIR", dir)
+	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	t.Setenv("AXON_APP_SERVICE_CONFIG_FILES", reg)
+	ctx := context.Background()
+	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = db.AddAppServiceTxn(ctx, "bridge", []byte(`{"events":[]}`), storage.AppServiceCursors{}, 1, nil, 0)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out bytes.Buffer
+	if code := appserviceCheck(nil, &out); code != 0 || !bytes.Contains(out.Bytes(), []byte("bridge is valid (sender @_b_bot:cli.test)")) {
+		t.Fatalf("check: exit %d, %q", code, out.String())
+	}
+	out.Reset()
+	if code := appserviceList(nil, &out); code != 0 {
+		t.Fatalf("list: exit %d", code)
+	}
+	row := regexp.MustCompile(`(?m)^bridge +http://127\.0\.0\.1:9 +@_b_bot:cli\.test +1 users, 0 aliases, 0 rooms +ephemeral +1 +1970-01-01 00:00 UTC +1$`)
+	if !row.Match(out.Bytes()) {
+		t.Fatalf("list output:\n%s", out.String())
+	}
+	for _, c := range []struct {
+		want int
+		args []string
+	}{
+		{2, nil},
+		{2, []string{"list", "extra"}},
+		{2, []string{"frobnicate"}},
+		{0, []string{"help"}},
+	} {
+		if got := appserviceCommand(c.args); got != c.want {
+			t.Fatalf("%q: exit %d, want %d", c.args, got, c.want)
+		}
+	}
+
+	// A broken file fails both, as it would fail the server's start.
+	if err := os.WriteFile(reg, []byte("id: bridge\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code := appserviceCheck(nil, &out); code != 1 {
+		t.Fatalf("check of a broken file: exit %d", code)
+	}
+	if code := appserviceList(nil, &out); code != 1 {
+		t.Fatalf("list with a broken file: exit %d", code)
+	}
+}
