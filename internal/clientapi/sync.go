@@ -30,6 +30,14 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Timeout = min(time.Duration(ms)*time.Millisecond, maxSyncTimeout)
 	}
+	switch q.Get("use_state_after") {
+	case "true":
+		req.UseStateAfter = true
+	case "", "false":
+	default:
+		httpapi.WriteError(w, r, mxerr.InvalidParam("use_state_after must be true or false"))
+		return
+	}
 	if fs := q.Get("filter"); fs != "" {
 		f, err := a.loadFilter(r, c.UserID, fs)
 		if err != nil {

@@ -23,14 +23,15 @@ func TestVersions(t *testing.T) {
 	for _, v := range body["versions"].([]any) {
 		versions = append(versions, v.(string))
 	}
-	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15"} {
+	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16"} {
 		if !slices.Contains(versions, want) {
 			t.Errorf("version %s not advertised: %v", want, versions)
 		}
 	}
-	// v1.16 needs use_state_after in /sync, which is not served.
-	if slices.Contains(versions, "v1.16") {
-		t.Errorf("v1.16 advertised: %v", versions)
+	// v1.16's use_state_after is served (sync_state_after_test.go has the rest).
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?use_state_after=true", r.CreateUser("alice").AccessToken, nil)
+	if status != 200 {
+		t.Fatalf("sync with use_state_after: %d %v", status, body)
 	}
 	// v1.15's room summary is served.
 	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/room_summary/%21nowhere", "", nil)

@@ -72,7 +72,10 @@ type Request struct {
 	DeviceID  string
 	Since     string
 	FullState bool
-	Filter    *filter.Filter
+	// UseStateAfter asks for each room's state at the end of its timeline
+	// (state_after) instead of at its start (state).
+	UseStateAfter bool
+	Filter        *filter.Filter
 	Timeout   time.Duration
 }
 
@@ -433,13 +436,26 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 	}
 	jr.Timeline.PrevBatch = Token{Pos: startPos - 1, Typing: b.to.Typing, ToDevice: b.to.ToDevice}.String()
 
-	state, err := b.stateBefore(ctx, roomID, tl, full, limited)
-	if err != nil {
-		return err
-	}
-	jr.State.Events = b.format(ctx, state)
-	if jr.State.Events == nil {
-		jr.State.Events = []rooms.ClientEvent{}
+	var state []*rooms.Event
+	if b.req.UseStateAfter {
+		// The room's state now is the state at the end of its timeline:
+		// the timeline holds the room's events up to b.to, and any event
+		// stored since then is sent again by the next sync.
+		cur, err := b.s.rooms.CurrentState(ctx, roomID)
+		if err != nil {
+			return err
+		}
+		state, err = b.stateAfter(ctx, roomID, cur, tl, newEvents, b.to.Pos, full, limited)
+		if err != nil {
+			return err
+		}
+		jr.StateAfter = b.stateSection(ctx, state)
+	} else {
+		state, err = b.stateBefore(ctx, roomID, tl, full, limited)
+		if err != nil {
+			return err
+		}
+		jr.State = b.stateSection(ctx, state)
 	}
 
 	memberChange := full
@@ -497,17 +513,52 @@ func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Ev
 		if err != nil {
 			return nil, err
 		}
-		return b.stateFromMap(ctx, roomID, cur, tl, full, limited, sf)
+		return b.stateFromMap(ctx, roomID, cur, tl, full, limited, sf, false)
 	}
 	m, err := b.s.rooms.StateAt(ctx, group)
 	if err != nil {
 		return nil, err
 	}
-	return b.stateFromMap(ctx, roomID, m, tl, full, limited, sf)
+	return b.stateFromMap(ctx, roomID, m, tl, full, limited, sf, false)
 }
 
+// stateSection formats state events as a (never null) state section.
+func (b *builder) stateSection(ctx context.Context, state []*rooms.Event) *StateSection {
+	sec := &StateSection{Events: b.format(ctx, state)}
+	if sec.Events == nil {
+		sec.Events = []rooms.ClientEvent{}
+	}
+	return sec
+}
+
+// stateAfter returns the state_after section from m, the room's state at
+// the end of the timeline: all of it when the room is sent whole, else the
+// state events in it that are newer than the token, state events of the
+// timeline included (clients take state only from state_after then).
+// newEvents are all the room's events after the token, up to upto.
+func (b *builder) stateAfter(ctx context.Context, roomID string, m storage.StateMap, tl, newEvents []*rooms.Event, upto int64,
+	full, limited bool) ([]*rooms.Event, error) {
+	sf := &b.f.Room.State
+	if !full && !limited && !sf.LazyLoadMembers {
+		// Every event since the token is at hand: the changes are those
+		// of its state events that are still in the state. Cheap: no
+		// state event of the room is read.
+		var out []*rooms.Event
+		for _, ev := range newEvents {
+			if ev.StateKey != nil && ev.StreamPos <= upto && m[storage.StateKey{Type: ev.Type, StateKey: *ev.StateKey}] == ev.EventID &&
+				sf.AllowsEvent(roomID, ev.Type, ev.Sender, ev.PDU.Content) {
+				out = append(out, ev)
+			}
+		}
+		return out, nil
+	}
+	return b.stateFromMap(ctx, roomID, m, tl, full, true, sf, true)
+}
+
+// stateFromMap picks the state section's events from m. With after
+// (state_after), events of the timeline are kept.
 func (b *builder) stateFromMap(ctx context.Context, roomID string, m storage.StateMap, tl []*rooms.Event, full, limited bool,
-	sf *filter.RoomEventFilter) ([]*rooms.Event, error) {
+	sf *filter.RoomEventFilter, after bool) ([]*rooms.Event, error) {
 	if !full && !limited && !sf.LazyLoadMembers {
 		return nil, nil
 	}
@@ -521,10 +572,12 @@ func (b *builder) stateFromMap(ctx context.Context, roomID string, m storage.Sta
 	}
 	ids := make([]string, 0, len(m))
 	for k, v := range m {
-		if inTimeline[v] {
+		if inTimeline[v] && !after {
 			continue
 		}
-		if k.Type == "m.room.member" && sf.LazyLoadMembers && !senders[k.StateKey] {
+		// state_after also keeps the timeline's member events (a kick, say):
+		// clients do not take state from the timeline then.
+		if k.Type == "m.room.member" && sf.LazyLoadMembers && !senders[k.StateKey] && !(after && inTimeline[v]) {
 			continue
 		}
 		ids = append(ids, v)
@@ -723,13 +776,24 @@ func (b *builder) leftRoom(ctx context.Context, m storage.Membership, newEvents 
 		start = tl[0].StreamPos
 	}
 	lr.Timeline.PrevBatch = Token{Pos: start - 1}.String()
-	state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited)
-	if err != nil {
-		return err
-	}
-	lr.State.Events = b.format(ctx, state)
-	if lr.State.Events == nil {
-		lr.State.Events = []rooms.ClientEvent{}
+	if b.req.UseStateAfter {
+		// The timeline ends with the user's leave (or ban): the state
+		// section is the room's state right after it.
+		after, err := b.s.rooms.StateAt(ctx, leave.StateAfter)
+		if err != nil {
+			return err
+		}
+		state, err := b.stateAfter(ctx, m.RoomID, after, tl, newEvents, leave.StreamPos, full, limited)
+		if err != nil {
+			return err
+		}
+		lr.StateAfter = b.stateSection(ctx, state)
+	} else {
+		state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited)
+		if err != nil {
+			return err
+		}
+		lr.State = b.stateSection(ctx, state)
 	}
 	b.resp.Rooms.Leave[m.RoomID] = lr
 	if b.since.Pos > 0 {

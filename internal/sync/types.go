@@ -62,10 +62,13 @@ type Counts struct {
 	HighlightCount    int `json:"highlight_count"`
 }
 
-// JoinedRoom is a room the user is joined to.
+// JoinedRoom is a room the user is joined to. Exactly one of State and
+// StateAfter is set: StateAfter when the client asked for use_state_after
+// (MSC4222, spec v1.16).
 type JoinedRoom struct {
 	Summary                   *Summary          `json:"summary,omitempty"`
-	State                     StateSection      `json:"state"`
+	State                     *StateSection     `json:"state,omitempty"`
+	StateAfter                *StateSection     `json:"state_after,omitempty"`
 	Timeline                  Timeline          `json:"timeline"`
 	Ephemeral                 EventList         `json:"ephemeral"`
 	AccountData               EventList         `json:"account_data"`
@@ -87,9 +90,11 @@ type KnockedRoom struct {
 	} `json:"knock_state"`
 }
 
-// LeftRoom is a room the user left or was removed from.
+// LeftRoom is a room the user left or was removed from; State and
+// StateAfter as in JoinedRoom.
 type LeftRoom struct {
-	State       StateSection `json:"state"`
+	State       *StateSection `json:"state,omitempty"`
+	StateAfter  *StateSection `json:"state_after,omitempty"`
 	Timeline    Timeline     `json:"timeline"`
 	AccountData EventList    `json:"account_data"`
 }
