@@ -76,7 +76,7 @@ type Request struct {
 	// (state_after) instead of at its start (state).
 	UseStateAfter bool
 	Filter        *filter.Filter
-	Timeout   time.Duration
+	Timeout       time.Duration
 }
 
 // Current returns the token for "now".

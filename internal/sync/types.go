@@ -95,8 +95,8 @@ type KnockedRoom struct {
 type LeftRoom struct {
 	State       *StateSection `json:"state,omitempty"`
 	StateAfter  *StateSection `json:"state_after,omitempty"`
-	Timeline    Timeline     `json:"timeline"`
-	AccountData EventList    `json:"account_data"`
+	Timeline    Timeline      `json:"timeline"`
+	AccountData EventList     `json:"account_data"`
 }
 
 type rawEvent struct {
