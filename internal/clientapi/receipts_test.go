@@ -24,6 +24,20 @@ import (
 // returns the status and decoded body.
 func apiCall(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
 	t.Helper()
+	return apiCallAt(t, r, c, "/_matrix/client/v3", method, path, body)
+}
+
+// apiCallV1 is apiCall under /_matrix/client/v1.
+func apiCallV1(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return apiCallAt(t, r, c, "/_matrix/client/v1", method, path, body)
+}
+
+// apiCallAt sends body (nil, a raw string, or a value to marshal) to
+// prefix+path with c's token (none for a nil c) and decodes the object
+// answered.
+func apiCallAt(t *testing.T, r *testrig.Rig, c *mautrix.Client, prefix, method, path string, body any) (int, map[string]any) {
+	t.Helper()
 	var rd *bytes.Reader
 	switch b := body.(type) {
 	case nil:
@@ -41,7 +55,7 @@ func apiCall(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path strin
 	if c != nil {
 		token = c.AccessToken
 	}
-	status, raw := r.Do(method, "/_matrix/client/v3"+path, token, rd)
+	status, raw := r.Do(method, prefix+path, token, rd)
 	var out map[string]any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)

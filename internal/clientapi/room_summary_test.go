@@ -1,10 +1,7 @@
 package clientapi_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/url"
 	"testing"
 
@@ -20,28 +17,6 @@ func roomSummary(t *testing.T, r *testrig.Rig, c *mautrix.Client, roomIDOrAlias 
 }
 
 // apiCallV1 is apiCall under /_matrix/client/v1.
-func apiCallV1(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	token := ""
-	if c != nil {
-		token = c.AccessToken
-	}
-	status, raw := r.Do(method, "/_matrix/client/v1"+path, token, rd)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
-	}
-	return status, out
-}
-
 func TestRoomSummary(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)

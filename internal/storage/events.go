@@ -275,14 +275,39 @@ func (db *DB) RoomEventsForward(ctx context.Context, roomID string, after, befor
 		roomID, after, before, limit)
 }
 
-// Relations returns events relating to eventID, newest first, with
-// stream_pos < before, optionally filtered by rel_type and event type.
-func (db *DB) Relations(ctx context.Context, eventID, relType, evType string, before, after int64, limit int, forward bool) ([]*Event, error) {
-	q := `WHERE relates_to = $1 AND ($2 = '' OR rel_type = $2) AND ($3 = '' OR type = $3) AND stream_pos < $4 AND stream_pos > $5 ORDER BY stream_pos`
-	if !forward {
-		q += ` DESC`
+// RelationQuery selects the events relating to an event, within the open
+// stream interval (After, Before), oldest first when Forward.
+type RelationQuery struct {
+	EventID, RelType, EventType string
+	Before, After               int64
+	Limit                       int
+	Forward                     bool
+	// Depth is how many relation hops are followed: 1 is direct relations
+	// only; more also takes events relating to those (a reaction to a
+	// thread reply, an edit of it). The type filters apply to the events
+	// returned at every depth, as Synapse does.
+	Depth int
+}
+
+// Relations returns the events that relate to q.EventID.
+func (db *DB) Relations(ctx context.Context, q RelationQuery) ([]*Event, error) {
+	order := ` ORDER BY stream_pos`
+	if !q.Forward {
+		order += ` DESC`
 	}
-	return db.queryEvents(ctx, q+` LIMIT $6`, eventID, relType, evType, before, after, limit)
+	filters := ` AND ($2 = '' OR rel_type = $2) AND ($3 = '' OR type = $3) AND stream_pos < $4 AND stream_pos > $5`
+	if q.Depth <= 1 {
+		return db.queryEvents(ctx, `WHERE relates_to = $1`+filters+order+` LIMIT $6`,
+			q.EventID, q.RelType, q.EventType, q.Before, q.After, q.Limit)
+	}
+	// UNION (not UNION ALL) drops repeats, and the depth bound ends the
+	// walk even if relations formed a cycle.
+	return db.queryEvents(ctx, `WHERE event_id IN (
+		WITH RECURSIVE tree(event_id, depth) AS (
+			SELECT event_id, 1 FROM events WHERE relates_to = $1
+			UNION SELECT e.event_id, t.depth + 1 FROM events e JOIN tree t ON e.relates_to = t.event_id WHERE t.depth < $7
+		) SELECT event_id FROM tree)`+filters+order+` LIMIT $6`,
+		q.EventID, q.RelType, q.EventType, q.Before, q.After, q.Limit, q.Depth)
 }
 
 // ThreadRoots returns the thread roots of a room ordered by latest activity,
