@@ -54,6 +54,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 	if err := s.checkSuspended(ctx, req); err != nil {
 		return nil, err
 	}
+	if err := s.checkInvitePermission(ctx, req); err != nil {
+		return nil, err
+	}
 	r, err := s.lockRoom(ctx, req.RoomID)
 	if err != nil {
 		return nil, err

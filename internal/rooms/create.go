@@ -199,6 +199,17 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		}
 	}
 	for _, inv := range req.Invite {
+		// An invitee who blocks invites is left out; the room is still
+		// created (spec: invite permission).
+		if id.UserID(inv).Homeserver() == s.serverName {
+			blocked, err := s.InvitesBlocked(ctx, inv)
+			if err != nil {
+				return "", err
+			}
+			if blocked {
+				continue
+			}
+		}
 		content := s.userProfileContent(ctx, inv)
 		content["membership"] = "invite"
 		if req.IsDirect {

@@ -135,15 +135,33 @@ func (s *Service) WithoutIgnored(ctx context.Context, user string, evs []*Event)
 }
 
 // WithoutIgnoredInvites returns memberships minus the invites sent by users
-// user ignores: the spec has servers not show those at all.
+// user ignores (the spec has servers not show those at all), and minus
+// every invite while user blocks invites (invite_permission.go).
 func (s *Service) WithoutIgnoredInvites(ctx context.Context, user string, ms []storage.Membership) ([]storage.Membership, error) {
+	hasInvite := false
+	for _, m := range ms {
+		if m.Membership == "invite" {
+			hasInvite = true
+			break
+		}
+	}
+	if !hasInvite {
+		return ms, nil
+	}
+	blocked, err := s.InvitesBlocked(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	ignored, err := s.IgnoredUsers(ctx, user)
-	if err != nil || len(ignored) == 0 {
+	if err != nil || (len(ignored) == 0 && !blocked) {
 		return ms, err
 	}
 	out := ms[:0:0]
 	for _, m := range ms {
 		if m.Membership == "invite" {
+			if blocked {
+				continue
+			}
 			ev, err := s.Event(ctx, m.EventID)
 			if err != nil {
 				return nil, err

@@ -271,7 +271,7 @@ func (s *Service) InitialSync(ctx context.Context, req InitialSyncRequest) (*Ini
 			if err != nil {
 				return nil, err
 			}
-			if b.ignored[ev.Sender] {
+			if b.ignored[ev.Sender] || b.blocksInvites(ctx) {
 				continue
 			}
 			ce := s.rooms.Format(ctx, ev, b.viewer, rooms.FormatOpts{})

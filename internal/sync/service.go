@@ -181,6 +181,8 @@ type builder struct {
 	// ignored are the users in the user's m.ignored_user_list: their
 	// non-state events and their invites are left out.
 	ignored map[string]bool
+	// invitesBlocked caches blocksInvites.
+	invitesBlocked *bool
 }
 
 // maxScan bounds the events an incremental sync reads in one range scan;
@@ -731,9 +733,23 @@ func (b *builder) roomAccountData(ctx context.Context, roomID string, into *Even
 	return nil
 }
 
+// blocksInvites reports whether the user blocks invites, which are then
+// not shown (spec: invite permission); read once per response, and only
+// for responses with an invite.
+func (b *builder) blocksInvites(ctx context.Context) bool {
+	if b.invitesBlocked == nil {
+		blocked, err := b.s.rooms.InvitesBlocked(ctx, b.req.UserID)
+		if err != nil {
+			b.s.log.Warn("invite permission", "err", err)
+		}
+		b.invitesBlocked = &blocked
+	}
+	return *b.invitesBlocked
+}
+
 func (b *builder) strippedRoom(ctx context.Context, m storage.Membership) {
 	ev, err := b.s.rooms.Event(ctx, m.EventID)
-	if err != nil || (m.Membership == "invite" && b.ignored[ev.Sender]) {
+	if err != nil || (m.Membership == "invite" && (b.ignored[ev.Sender] || b.blocksInvites(ctx))) {
 		return
 	}
 	state := b.s.rooms.InviteState(ctx, m.RoomID, ev.StateBefore, b.req.UserID)
