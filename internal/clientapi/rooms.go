@@ -158,18 +158,7 @@ func (a *API) unbanUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) forgetRoom(w http.ResponseWriter, r *http.Request) {
-	user := httpapi.CallerOf(r).UserID
-	roomID := r.PathValue("roomId")
-	m, err := a.Rooms.Membership(r.Context(), roomID, user)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	if m == "join" || m == "invite" || m == "knock" {
-		httpapi.WriteError(w, r, mxerr.Unknown("You must leave the room before forgetting it").WithStatus(http.StatusBadRequest))
-		return
-	}
-	if err := a.DB.ForgetRoom(r.Context(), user, roomID); err != nil {
+	if err := a.Rooms.Forget(r.Context(), r.PathValue("roomId"), httpapi.CallerOf(r).UserID); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -177,19 +166,12 @@ func (a *API) forgetRoom(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request) {
-	ms, err := a.DB.UserMemberships(r.Context(), httpapi.CallerOf(r).UserID)
+	ids, err := a.Rooms.JoinedRooms(r.Context(), httpapi.CallerOf(r).UserID)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	out := []string{}
-	for _, m := range ms {
-		if m.Membership == "join" {
-			out = append(out, m.RoomID)
-		}
-	}
-	sort.Strings(out)
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"joined_rooms": out})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"joined_rooms": ids})
 }
 
 func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
@@ -238,32 +220,9 @@ func (a *API) putState(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"event_id": ev.EventID})
 }
 
-// readableState returns the state a user may read: the current state for
-// members (and world-readable rooms), the state at their departure for
-// users who left.
-func (a *API) readableState(ctx context.Context, roomID, user string) (storage.StateMap, error) {
-	ok, err := a.Rooms.CanReadRoom(ctx, roomID, user)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		return a.Rooms.CurrentState(ctx, roomID)
-	}
-	ev, err := a.Rooms.CurrentStateEvent(ctx, roomID, "m.room.member", user)
-	if err != nil {
-		return nil, err
-	}
-	if ev != nil {
-		if m := rooms.MembershipOf(ev); m == "leave" || m == "ban" {
-			return a.Rooms.StateAt(ctx, ev.StateBefore)
-		}
-	}
-	return nil, mxerr.Forbidden("You are not allowed to see this room's state")
-}
-
 func (a *API) getAllState(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("roomId")
-	state, err := a.readableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
+	state, _, err := a.Rooms.ReadableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -283,7 +242,7 @@ func (a *API) getAllState(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) getState(w http.ResponseWriter, r *http.Request) {
 	roomID := r.PathValue("roomId")
-	state, err := a.readableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
+	state, _, err := a.Rooms.ReadableState(r.Context(), roomID, httpapi.CallerOf(r).UserID)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -333,48 +292,20 @@ func (a *API) getEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getMembers(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	roomID := r.PathValue("roomId")
 	q := r.URL.Query()
-	state, err := a.readableState(ctx, roomID, httpapi.CallerOf(r).UserID)
+	req := rooms.MembersRequest{RoomID: r.PathValue("roomId"), User: httpapi.CallerOf(r).UserID,
+		Membership: q.Get("membership"), NotMembership: q.Get("not_membership")}
+	var err error
+	if req.At, err = optionalPosition(q.Get("at")); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	evs, err := a.Rooms.Members(r.Context(), req)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if at := q.Get("at"); at != "" {
-		tok, err := sync.ParseToken(at)
-		if err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-		rows, err := a.DB.RoomEventsBackward(ctx, roomID, tok.Pos+1, 0, 1)
-		if err != nil {
-			httpapi.WriteError(w, r, err)
-			return
-		}
-		if len(rows) > 0 {
-			if state, err = a.Rooms.StateAt(ctx, rows[0].StateAfter); err != nil {
-				httpapi.WriteError(w, r, err)
-				return
-			}
-		}
-	}
-	evs, err := a.Rooms.MemberEvents(ctx, state)
-	if err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	want, notWant := q.Get("membership"), q.Get("not_membership")
-	out := evs[:0]
-	for _, ev := range evs {
-		m := rooms.MembershipOf(ev)
-		if (want != "" && m != want) || (notWant != "" && m == notWant) {
-			continue
-		}
-		out = append(out, ev)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].StreamPos < out[j].StreamPos })
-	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": a.Rooms.FormatAll(ctx, out, viewer(r), rooms.FormatOpts{NoAggregations: true})})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]any{"chunk": a.Rooms.FormatAll(r.Context(), evs, viewer(r), rooms.FormatOpts{NoAggregations: true})})
 }
 
 func (a *API) joinedMembers(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,87 @@
+package clientapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"maunium.net/go/mautrix"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// memberStates maps each user in a /members chunk to their membership.
+func memberStates(t *testing.T, body map[string]any) map[string]string {
+	t.Helper()
+	chunk, ok := body["chunk"].([]any)
+	if !ok {
+		t.Fatalf("no chunk in %v", body)
+	}
+	out := map[string]string{}
+	for _, c := range chunk {
+		ev := c.(map[string]any)
+		out[ev["state_key"].(string)] = ev["content"].(map[string]any)["membership"].(string)
+	}
+	return out
+}
+
+func TestRoomMembers(t *testing.T) {
+	ctx := context.Background()
+	r := testrig.Start(t)
+	alice, bob, carol, eve := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol"), r.CreateUser("eve")
+	room, _ := sharedRoom(t, alice, bob) // both joined
+	members := func(c *mautrix.Client, q url.Values) (int, map[string]any) {
+		t.Helper()
+		return apiCall(t, r, c, http.MethodGet, fmt.Sprintf("/rooms/%s/members?%s", url.PathEscape(room.String()), q.Encode()), nil)
+	}
+	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	status, body := members(alice, url.Values{})
+	got := memberStates(t, body)
+	if status != 200 || len(got) != 3 || got[alice.UserID.String()] != "join" || got[carol.UserID.String()] != "invite" {
+		t.Fatalf("members %d %v", status, got)
+	}
+	if _, body = members(alice, url.Values{"membership": {"invite"}}); len(memberStates(t, body)) != 1 {
+		t.Fatalf("membership=invite: %v", memberStates(t, body))
+	}
+	if _, body = members(alice, url.Values{"not_membership": {"invite"}}); len(memberStates(t, body)) != 2 {
+		t.Fatalf("not_membership=invite: %v", memberStates(t, body))
+	}
+	// at: a token from before eve's invite shows the room without her.
+	before := initialSync(t, alice)
+	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: eve.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, body = members(alice, url.Values{"at": {before}}); memberStates(t, body)[eve.UserID.String()] != "" {
+		t.Fatalf("members at a token before eve's invite list her: %v", memberStates(t, body))
+	}
+	if _, body = members(alice, url.Values{}); memberStates(t, body)[eve.UserID.String()] != "invite" {
+		t.Fatalf("eve's invite missing now: %v", memberStates(t, body))
+	}
+
+	// Bob leaves; what happens after is not his to see, even with a later
+	// at token.
+	if _, err := bob.LeaveRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.JoinRoomByID(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	later := initialSync(t, alice)
+	for _, q := range []url.Values{{}, {"at": {later}}} {
+		status, body = members(bob, q)
+		got = memberStates(t, body)
+		if status != 200 || got[carol.UserID.String()] != "invite" {
+			t.Fatalf("bob after leaving (%v) sees %d %v; want carol still invited", q, status, got)
+		}
+	}
+	// Outsiders and bad tokens.
+	status, body = members(r.CreateUser("mallory"), url.Values{})
+	wantAPIError(t, status, body, http.StatusForbidden, "M_FORBIDDEN")
+	if status, _ = members(alice, url.Values{"at": {"nonsense"}}); status != http.StatusBadRequest {
+		t.Fatalf("bad at token: %d", status)
+	}
+}
