@@ -57,6 +57,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 	if err := s.checkInvitePermission(ctx, req); err != nil {
 		return nil, err
 	}
+	if req.Type == "m.room.redaction" && req.Redacts == "" && req.StateKey == nil {
+		if err := s.redactionFromSend(ctx, &req); err != nil {
+			return nil, err
+		}
+	}
 	r, err := s.lockRoom(ctx, req.RoomID)
 	if err != nil {
 		return nil, err

@@ -321,21 +321,58 @@ func (s *Service) PowerLevels(ctx context.Context, roomID string) (*Levels, erro
 	return l, nil
 }
 
-// Redact redacts an event: allowed for its sender and for users with the
-// room's redact power.
-func (s *Service) Redact(ctx context.Context, roomID, sender, target, reason, txnDevice, txnID string) (*Event, error) {
+// checkRedact allows sender to redact target: their own event, or anyone's
+// with the room's redact power.
+func (s *Service) checkRedact(ctx context.Context, roomID, sender, target string) error {
 	ev, err := s.Event(ctx, target)
 	if err != nil || ev.RoomID != roomID {
-		return nil, mxerr.NotFound("Event not found")
+		return mxerr.NotFound("Event not found")
 	}
 	if ev.Sender != sender {
 		pl, err := s.PowerLevels(ctx, roomID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if pl.UserLevel(sender) < pl.Redact {
-			return nil, mxerr.Forbidden("You may not redact other users' events")
+			return mxerr.Forbidden("You may not redact other users' events")
 		}
+	}
+	return nil
+}
+
+// redactionFromSend turns an m.room.redaction sent with PUT /send (spec
+// v1.18: allowed in every room version) into a redaction like Redact's:
+// the target from content.redacts, checked the same way, and in rooms
+// before v11 moved to the event's top level.
+func (s *Service) redactionFromSend(ctx context.Context, req *SendRequest) error {
+	var content map[string]json.RawMessage
+	if err := json.Unmarshal(req.Content, &content); err != nil {
+		return mxerr.BadJSON("Content is not a JSON object")
+	}
+	var target string
+	if err := json.Unmarshal(content["redacts"], &target); err != nil || target == "" {
+		return mxerr.BadJSON("m.room.redaction needs redacts: the ID of the event to redact")
+	}
+	if err := s.checkRedact(ctx, req.RoomID, req.Sender, target); err != nil {
+		return err
+	}
+	version, err := s.RoomVersion(ctx, req.RoomID)
+	if err != nil {
+		return err
+	}
+	if !version.RedactsInContent() {
+		delete(content, "redacts")
+		req.Content = mustJSON(content)
+	}
+	req.Redacts = target
+	return nil
+}
+
+// Redact redacts an event: allowed for its sender and for users with the
+// room's redact power.
+func (s *Service) Redact(ctx context.Context, roomID, sender, target, reason, txnDevice, txnID string) (*Event, error) {
+	if err := s.checkRedact(ctx, roomID, sender, target); err != nil {
+		return nil, err
 	}
 	version, err := s.RoomVersion(ctx, roomID)
 	if err != nil {

@@ -1,0 +1,85 @@
+package clientapi_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// TestRedactionThroughSend: m.room.redaction events sent with PUT /send
+// (spec v1.18, every room version) redact their target like PUT /redact:
+// the same permission check, and before room v11 redacts moves from the
+// content to the event's top level.
+func TestRedactionThroughSend(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	for _, version := range []id.RoomVersion{"10", "11", "12"} {
+		t.Run("v"+string(version), func(t *testing.T) {
+			room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
+				t.Fatal(err)
+			}
+			target, err := alice.SendText(ctx, room.RoomID, "secret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			base := "/_matrix/client/v3/rooms/" + room.RoomID.String()
+			send := func(c *mautrix.Client, txn string, content map[string]any) (int, map[string]any) {
+				return acctDo(t, r, http.MethodPut, base+"/send/m.room.redaction/"+string(version)+txn, c.AccessToken, content)
+			}
+
+			// Bad input changes nothing.
+			status, body := send(bob, "b1", map[string]any{"redacts": target.EventID})
+			acctWant(t, "bob redacts alice's event", status, body, 403, "M_FORBIDDEN")
+			status, body = send(alice, "a0", map[string]any{"reason": "no target"})
+			acctWant(t, "no redacts", status, body, 400, "M_BAD_JSON")
+			status, body = send(alice, "a1", map[string]any{"redacts": 5})
+			acctWant(t, "redacts not a string", status, body, 400, "M_BAD_JSON")
+			status, body = send(alice, "a2", map[string]any{"redacts": "$nowhere"})
+			acctWant(t, "unknown target", status, body, 404, "M_NOT_FOUND")
+			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
+			if status != 200 || body["content"].(map[string]any)["body"] != "secret" {
+				t.Fatalf("target after refused redactions: %d %v", status, body)
+			}
+
+			status, body = send(alice, "a3", map[string]any{"redacts": target.EventID, "reason": "oops"})
+			if status != 200 {
+				t.Fatalf("redaction through /send: %d %v", status, body)
+			}
+			redactionID := body["event_id"].(string)
+			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
+			if status != 200 || len(body["content"].(map[string]any)) != 0 {
+				t.Fatalf("target not redacted: %d %v", status, body)
+			}
+			if rb, _ := body["unsigned"].(map[string]any)["redacted_because"].(map[string]any); rb["event_id"] != redactionID {
+				t.Errorf("redacted_because %v, want %s", rb, redactionID)
+			}
+
+			// The redaction as clients get it has redacts at the top level
+			// (and in the content from v11), and its reason.
+			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+redactionID, alice.AccessToken, nil)
+			if status != 200 || body["redacts"] != target.EventID.String() {
+				t.Fatalf("redaction event: %d %v", status, body)
+			}
+			content := body["content"].(map[string]any)
+			_, inContent := content["redacts"]
+			if inContent != (version != "10") || content["reason"] != "oops" {
+				t.Errorf("redaction content in v%s: %v", version, content)
+			}
+			// The same transaction is idempotent.
+			status, body = send(alice, "a3", map[string]any{"redacts": target.EventID, "reason": "oops"})
+			if status != 200 || body["event_id"] != redactionID {
+				t.Errorf("repeated transaction: %d %v", status, body)
+			}
+		})
+	}
+}
