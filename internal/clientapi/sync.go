@@ -1,16 +1,12 @@
 package clientapi
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/axon-matrix/axon/internal/filter"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
-	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
 )
 
@@ -39,7 +35,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if fs := q.Get("filter"); fs != "" {
-		f, err := a.loadFilter(r, c.UserID, fs)
+		f, err := a.Sync.Filter(ctx, c.UserID, fs)
 		if err != nil {
 			httpapi.WriteError(w, r, err)
 			return
@@ -58,31 +54,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, resp)
 }
 
-// loadFilter resolves the filter parameter: inline JSON or a stored ID.
-func (a *API) loadFilter(r *http.Request, user, param string) (*filter.Filter, error) {
-	if strings.HasPrefix(strings.TrimSpace(param), "{") {
-		return filter.Parse([]byte(param))
-	}
-	id, err := strconv.ParseInt(param, 10, 64)
-	if err != nil {
-		return nil, mxerr.InvalidParam("filter must be JSON or a filter ID")
-	}
-	b, err := a.DB.GetFilter(r.Context(), user, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, mxerr.NotFound("Unknown filter")
-	}
-	if err != nil {
-		return nil, err
-	}
-	return filter.Parse(b)
-}
-
 func (a *API) createFilter(w http.ResponseWriter, r *http.Request) {
-	user := httpapi.CallerOf(r).UserID
-	if r.PathValue("userId") != user {
-		httpapi.WriteError(w, r, mxerr.Forbidden("Cannot create filters for other users"))
-		return
-	}
 	body, err := httpapi.ReadBody(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -93,34 +65,16 @@ func (a *API) createFilter(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if _, err := filter.Parse(body); err != nil {
-		httpapi.WriteError(w, r, err)
-		return
-	}
-	id, err := a.DB.CreateFilter(r.Context(), user, body)
+	id, err := a.Sync.CreateFilter(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"), body)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"filter_id": strconv.FormatInt(id, 10)})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]string{"filter_id": id})
 }
 
 func (a *API) getFilter(w http.ResponseWriter, r *http.Request) {
-	user := httpapi.CallerOf(r).UserID
-	if r.PathValue("userId") != user {
-		httpapi.WriteError(w, r, mxerr.Forbidden("Cannot read filters of other users"))
-		return
-	}
-	id, err := strconv.ParseInt(r.PathValue("filterId"), 10, 64)
-	if err != nil {
-		httpapi.WriteError(w, r, mxerr.NotFound("Unknown filter"))
-		return
-	}
-	b, err := a.DB.GetFilter(r.Context(), user, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		httpapi.WriteError(w, r, mxerr.NotFound("Unknown filter"))
-		return
-	}
+	b, err := a.Sync.FilterJSON(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"), r.PathValue("filterId"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
