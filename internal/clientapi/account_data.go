@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/axon-matrix/axon/internal/accountdata"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
 )
@@ -17,16 +16,12 @@ func requireSelf(r *http.Request, userID string) error {
 	return nil
 }
 
-func (a *API) accountDataService() *accountdata.Service {
-	return accountdata.New(a.DB, a.Sync.Notifier).OnWrite(a.Rooms.AccountDataWritten)
-}
-
 func (a *API) getAccountData(w http.ResponseWriter, r *http.Request) {
 	if err := requireSelf(r, r.PathValue("userId")); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	c, err := a.accountDataService().Get(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("type"))
+	c, err := a.AccountData.Get(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("type"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -44,7 +39,7 @@ func (a *API) putAccountData(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := a.accountDataService().Put(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("type"), body); err != nil {
+	if err := a.AccountData.Put(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("type"), body); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -56,7 +51,7 @@ func (a *API) getTags(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	tags, err := a.accountDataService().Tags(r.Context(), r.PathValue("userId"), r.PathValue("roomId"))
+	tags, err := a.AccountData.Tags(r.Context(), r.PathValue("userId"), r.PathValue("roomId"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -74,7 +69,7 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := a.accountDataService().SetTag(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("tag"), body); err != nil {
+	if err := a.AccountData.SetTag(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("tag"), body); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -86,7 +81,7 @@ func (a *API) deleteTag(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	if err := a.accountDataService().DeleteTag(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("tag")); err != nil {
+	if err := a.AccountData.DeleteTag(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("tag")); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -4,6 +4,11 @@
 package clientapi
 
 import (
+	"github.com/axon-matrix/axon/internal/accountdata"
+	"github.com/axon-matrix/axon/internal/directory"
+	"github.com/axon-matrix/axon/internal/presence"
+	"github.com/axon-matrix/axon/internal/receipts"
+	"github.com/axon-matrix/axon/internal/reports"
 	"log/slog"
 
 	"github.com/axon-matrix/axon/internal/account"
@@ -39,6 +44,13 @@ type API struct {
 
 	// AppServices are the registered application services.
 	AppServices *appservice.Service
+
+	// The smaller services, each built once by the server.
+	AccountData *accountdata.Service
+	Directory   *directory.Service
+	Presence    *presence.Service
+	Receipts    *receipts.Service
+	Reports     *reports.Service
 
 	// Threepids holds users' email addresses and their validation.
 	Threepids *threepid.Service

@@ -9,21 +9,13 @@ import (
 	"github.com/axon-matrix/axon/internal/mxerr"
 )
 
-func (a *API) directoryService() *directory.Service {
-	d := directory.New(a.DB, a.Rooms, a.Cfg.ServerName, a.Log)
-	if a.AppServices != nil {
-		d.AppServices = a.AppServices
-	}
-	return d
-}
-
 func actor(r *http.Request) directory.Actor {
 	c := httpapi.CallerOf(r)
 	return directory.Actor{UserID: c.UserID, Admin: c.IsAdmin, AppService: c.AppService}
 }
 
 func (a *API) getRoomAlias(w http.ResponseWriter, r *http.Request) {
-	roomID, servers, err := a.directoryService().ResolveAlias(r.Context(), r.PathValue("roomAlias"))
+	roomID, servers, err := a.Directory.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -43,7 +35,7 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.MissingParam("room_id is required"))
 		return
 	}
-	if err := a.directoryService().CreateAlias(r.Context(), actor(r), r.PathValue("roomAlias"), *body.RoomID); err != nil {
+	if err := a.Directory.CreateAlias(r.Context(), actor(r), r.PathValue("roomAlias"), *body.RoomID); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -51,7 +43,7 @@ func (a *API) putRoomAlias(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteRoomAlias(w http.ResponseWriter, r *http.Request) {
-	if err := a.directoryService().DeleteAlias(r.Context(), actor(r), r.PathValue("roomAlias")); err != nil {
+	if err := a.Directory.DeleteAlias(r.Context(), actor(r), r.PathValue("roomAlias")); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -59,7 +51,7 @@ func (a *API) deleteRoomAlias(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getLocalAliases(w http.ResponseWriter, r *http.Request) {
-	aliases, err := a.directoryService().LocalAliases(r.Context(), actor(r), r.PathValue("roomId"))
+	aliases, err := a.Directory.LocalAliases(r.Context(), actor(r), r.PathValue("roomId"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -68,7 +60,7 @@ func (a *API) getLocalAliases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
-	vis, err := a.directoryService().Visibility(r.Context(), r.PathValue("roomId"))
+	vis, err := a.Directory.Visibility(r.Context(), r.PathValue("roomId"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -88,7 +80,7 @@ func (a *API) putDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
 	if body.Visibility != nil {
 		vis = *body.Visibility
 	}
-	if err := a.directoryService().SetVisibility(r.Context(), actor(r), r.PathValue("roomId"), vis); err != nil {
+	if err := a.Directory.SetVisibility(r.Context(), actor(r), r.PathValue("roomId"), vis); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -136,7 +128,7 @@ func (a *API) postPublicRooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) publicRooms(w http.ResponseWriter, r *http.Request, req directory.PublicRoomsRequest) {
-	resp, err := a.directoryService().PublicRooms(r.Context(), req)
+	resp, err := a.Directory.PublicRooms(r.Context(), req)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -5,30 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
-	"github.com/axon-matrix/axon/internal/presence"
 )
 
-func (a *API) presenceService() *presence.Service {
-	return presence.New(a.DB, presenceKicker{a.Sync.Notifier, a.AppServices}, a.Cfg.ServerName)
-}
-
-// presenceKicker also wakes the application service senders, which pass
-// presence on to the services that receive ephemeral data.
-type presenceKicker struct {
-	presence.Notifier
-	as *appservice.Service
-}
-
-func (k presenceKicker) Wake(users ...string) {
-	k.Notifier.Wake(users...)
-	k.as.Kick()
-}
-
 func (a *API) getPresence(w http.ResponseWriter, r *http.Request) {
-	c, err := a.presenceService().Get(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"))
+	c, err := a.Presence.Get(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -63,7 +45,7 @@ func (a *API) putPresence(w http.ResponseWriter, r *http.Request) {
 		}
 		msg = &s
 	}
-	if err := a.presenceService().Set(r.Context(), httpapi.CallerOf(r).UserID, *body.Presence, msg); err != nil {
+	if err := a.Presence.Set(r.Context(), httpapi.CallerOf(r).UserID, *body.Presence, msg); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -74,5 +56,5 @@ func (a *API) putPresence(w http.ResponseWriter, r *http.Request) {
 // ("" means the default, online). The sync handler calls it before
 // building the response; an invalid value is an M_INVALID_PARAM error.
 func (a *API) setPresenceFromSync(ctx context.Context, user, state string) error {
-	return a.presenceService().FromSync(ctx, user, state)
+	return a.Presence.FromSync(ctx, user, state)
 }

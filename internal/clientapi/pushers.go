@@ -1,16 +1,13 @@
 package clientapi
 
 import (
-	"context"
 	"encoding/json"
-	"github.com/axon-matrix/axon/internal/appservice"
 	"net/http"
 	"strconv"
 
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/push"
-	"github.com/axon-matrix/axon/internal/receipts"
 )
 
 func (a *API) getPushers(w http.ResponseWriter, r *http.Request) {
@@ -62,25 +59,4 @@ func (a *API) getNotifications(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusOK, page)
-}
-
-// pushKicker passes receipt wake-ups on and also wakes push delivery, which
-// sends badge updates when a receipt lowers a user's unread count, and the
-// application service senders, which pass receipts on to bridges.
-type pushKicker struct {
-	receipts.Notifier
-	push *push.Service
-	as   *appservice.Service
-}
-
-func (k pushKicker) Wake(users ...string) {
-	k.Notifier.Wake(users...)
-	k.push.Kick()
-	k.as.Kick()
-}
-
-func (k pushKicker) WakeRoom(ctx context.Context, roomID string) {
-	k.Notifier.WakeRoom(ctx, roomID)
-	k.push.Kick()
-	k.as.Kick()
 }

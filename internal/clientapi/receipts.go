@@ -9,10 +9,6 @@ import (
 	"github.com/axon-matrix/axon/internal/receipts"
 )
 
-func (a *API) receiptService() *receipts.Service {
-	return receipts.New(a.DB, a.Rooms, pushKicker{a.Sync.Notifier, a.Push, a.AppServices})
-}
-
 func (a *API) postReceipt(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		ThreadID json.RawMessage `json:"thread_id"`
@@ -30,7 +26,7 @@ func (a *API) postReceipt(w http.ResponseWriter, r *http.Request) {
 		}
 		thread = &s
 	}
-	err := a.receiptService().Post(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"),
+	err := a.Receipts.Post(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"),
 		r.PathValue("receiptType"), r.PathValue("eventId"), thread)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -68,7 +64,7 @@ func (a *API) setReadMarkers(w http.ResponseWriter, r *http.Request) {
 		}
 		*f.into = *f.v
 	}
-	if err := a.receiptService().SetMarkers(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), m); err != nil {
+	if err := a.Receipts.SetMarkers(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), m); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}

@@ -5,14 +5,11 @@ import (
 
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/mxerr"
-	"github.com/axon-matrix/axon/internal/reports"
 )
 
 // The reporting module: reports of events, rooms and users, kept for the
 // operators (axon reports list|resolve). The routes are rate limited with
 // the message class.
-
-func (a *API) reports() *reports.Service { return reports.New(a.DB, a.Rooms) }
 
 func (a *API) reportEvent(w http.ResponseWriter, r *http.Request) {
 	var body struct {
@@ -23,7 +20,7 @@ func (a *API) reportEvent(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	err := a.reports().ReportEvent(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), r.PathValue("eventId"), body.Reason, body.Score)
+	err := a.Reports.ReportEvent(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), r.PathValue("eventId"), body.Reason, body.Score)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -49,7 +46,7 @@ func decodeReportReason(r *http.Request) (string, error) {
 func (a *API) reportRoom(w http.ResponseWriter, r *http.Request) {
 	reason, err := decodeReportReason(r)
 	if err == nil {
-		err = a.reports().ReportRoom(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), reason)
+		err = a.Reports.ReportRoom(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("roomId"), reason)
 	}
 	if err != nil {
 		httpapi.WriteError(w, r, err)
@@ -61,7 +58,7 @@ func (a *API) reportRoom(w http.ResponseWriter, r *http.Request) {
 func (a *API) reportUser(w http.ResponseWriter, r *http.Request) {
 	reason, err := decodeReportReason(r)
 	if err == nil {
-		err = a.reports().ReportUser(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"), reason)
+		err = a.Reports.ReportUser(r.Context(), httpapi.CallerOf(r).UserID, r.PathValue("userId"), reason)
 	}
 	if err != nil {
 		httpapi.WriteError(w, r, err)

@@ -24,7 +24,7 @@ func (a *API) searchUserDirectory(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.InvalidParam("limit must not be negative"))
 		return
 	}
-	results, limited, err := a.directoryService().SearchUsers(r.Context(), httpapi.CallerOf(r).UserID, *body.SearchTerm, body.Limit)
+	results, limited, err := a.Directory.SearchUsers(r.Context(), httpapi.CallerOf(r).UserID, *body.SearchTerm, body.Limit)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

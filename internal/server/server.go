@@ -5,6 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/axon-matrix/axon/internal/accountdata"
+	"github.com/axon-matrix/axon/internal/directory"
+	"github.com/axon-matrix/axon/internal/presence"
+	"github.com/axon-matrix/axon/internal/receipts"
+	"github.com/axon-matrix/axon/internal/reports"
 	"log/slog"
 	"net"
 	"net/http"
@@ -123,6 +128,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
 		AppServices: appServices, Threepids: tps}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
+	api.AccountData = accountdata.New(db, ss.Notifier).OnWrite(rs.AccountDataWritten)
+	api.Directory = directory.New(db, rs, cfg.ServerName, log)
+	api.Directory.AppServices = appServices
+	api.Presence = presence.New(db, presenceKicker{ss.Notifier, appServices}, cfg.ServerName)
+	api.Receipts = receipts.New(db, rs, receiptKicker{ss.Notifier, pusher, appServices})
+	api.Reports = reports.New(db, rs)
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
@@ -173,6 +184,39 @@ type keyWaker struct {
 
 func (k keyWaker) Wake(users ...string) {
 	k.Waker.Wake(users...)
+	k.as.Kick()
+}
+
+// presenceKicker also wakes the application service senders, which pass
+// presence on to the services that receive ephemeral data.
+type presenceKicker struct {
+	presence.Notifier
+	as *appservice.Service
+}
+
+func (k presenceKicker) Wake(users ...string) {
+	k.Notifier.Wake(users...)
+	k.as.Kick()
+}
+
+// receiptKicker passes receipt wake-ups on and also wakes push delivery,
+// which sends badge updates when a receipt lowers a user's unread count,
+// and the application service senders, which pass receipts on to bridges.
+type receiptKicker struct {
+	receipts.Notifier
+	push *push.Service
+	as   *appservice.Service
+}
+
+func (k receiptKicker) Wake(users ...string) {
+	k.Notifier.Wake(users...)
+	k.push.Kick()
+	k.as.Kick()
+}
+
+func (k receiptKicker) WakeRoom(ctx context.Context, roomID string) {
+	k.Notifier.WakeRoom(ctx, roomID)
+	k.push.Kick()
 	k.as.Kick()
 }
 
