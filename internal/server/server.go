@@ -87,7 +87,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, log)
 	pusher.UnreadTotal = ss.UnreadTotal
-	ks := keys.New(db, accounts, keyWaker{ss.Notifier, appServices}, cfg.ServerName)
+	ks := keys.New(db, accounts, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
 	ks.OnCountsChanged = appServices.KeyCountsChanged
 	appServices.KeyCounts = ks.Counts
 	ss.KeyCounts = ks.Counts
@@ -131,8 +131,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.AccountData = accountdata.New(db, ss.Notifier).OnWrite(rs.AccountDataWritten)
 	api.Directory = directory.New(db, rs, cfg.ServerName, log)
 	api.Directory.AppServices = appServices
-	api.Presence = presence.New(db, presenceKicker{ss.Notifier, appServices}, cfg.ServerName)
-	api.Receipts = receipts.New(db, rs, receiptKicker{ss.Notifier, pusher, appServices})
+	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
+	api.Receipts = receipts.New(db, rs, alsoKick{ss.Notifier, []func(){pusher.Kick, appServices.Kick}})
 	api.Reports = reports.New(db, rs)
 
 	limiters := map[string]*ratelimit.Limiter{}
@@ -175,49 +175,28 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		stopPush: stopPush}, nil
 }
 
-// keyWaker also wakes the application service senders when device lists
-// change (MSC3202 services get the changes in transactions).
-type keyWaker struct {
-	keys.Waker
-	as *appservice.Service
+// alsoKick passes wake-ups to the sync notifier and then kicks the
+// background senders that carry the same updates elsewhere: the
+// application service senders (bridges get device list changes with
+// MSC3202, presence and receipts as ephemeral data) and, for receipts,
+// push delivery (badge updates when a receipt lowers an unread count).
+type alsoKick struct {
+	*sync.Notifier
+	kicks []func()
 }
 
-func (k keyWaker) Wake(users ...string) {
-	k.Waker.Wake(users...)
-	k.as.Kick()
-}
-
-// presenceKicker also wakes the application service senders, which pass
-// presence on to the services that receive ephemeral data.
-type presenceKicker struct {
-	presence.Notifier
-	as *appservice.Service
-}
-
-func (k presenceKicker) Wake(users ...string) {
+func (k alsoKick) Wake(users ...string) {
 	k.Notifier.Wake(users...)
-	k.as.Kick()
+	for _, kick := range k.kicks {
+		kick()
+	}
 }
 
-// receiptKicker passes receipt wake-ups on and also wakes push delivery,
-// which sends badge updates when a receipt lowers a user's unread count,
-// and the application service senders, which pass receipts on to bridges.
-type receiptKicker struct {
-	receipts.Notifier
-	push *push.Service
-	as   *appservice.Service
-}
-
-func (k receiptKicker) Wake(users ...string) {
-	k.Notifier.Wake(users...)
-	k.push.Kick()
-	k.as.Kick()
-}
-
-func (k receiptKicker) WakeRoom(ctx context.Context, roomID string) {
+func (k alsoKick) WakeRoom(ctx context.Context, roomID string) {
 	k.Notifier.WakeRoom(ctx, roomID)
-	k.push.Kick()
-	k.as.Kick()
+	for _, kick := range k.kicks {
+		kick()
+	}
 }
 
 type authAdapter struct {
