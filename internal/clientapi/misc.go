@@ -57,6 +57,9 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 		"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},
 		"m.get_login_token": map[string]bool{"enabled": true},
 		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+		// Leaving keeps the room until /forget (spec v1.18 lets servers
+		// forget on leave if they say so here; Axon does not).
+		"m.forget_forced_upon_leave": map[string]bool{"enabled": false},
 	}
 	// Server admins may lock and suspend other accounts (PUT
 	// /v1/admin/lock|suspend); the spec wants the capability left out for

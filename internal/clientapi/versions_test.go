@@ -172,6 +172,21 @@ func TestCapabilities(t *testing.T) {
 	if status != 200 || pf["enabled"] != true || len(pf["allowed"].([]any)) != 2 {
 		t.Fatalf("m.profile_fields: %d %v", status, pf)
 	}
+	// Leaving does not forget (m.forget_forced_upon_leave, v1.18): a left
+	// room can still be forgotten, and it is in include_leave syncs until then.
+	if ff, _ := body["capabilities"].(map[string]any)["m.forget_forced_upon_leave"].(map[string]any); ff["enabled"] != false {
+		t.Fatalf("m.forget_forced_upon_leave: %v", ff)
+	}
+	room, err := alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.LeaveRoom(context.Background(), room.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	if left := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"filter": {`{"room":{"include_leave":true}}`}}), "leave", room.RoomID); left == nil {
+		t.Fatal("left room not in an include_leave sync")
+	}
 	status, _ = acctDo(t, r, http.MethodPut, "/_matrix/client/v3/profile/"+alice.UserID.String()+"/m.tz", alice.AccessToken, map[string]any{"m.tz": "Europe/Paris"})
 	if status != 403 {
 		t.Fatalf("a field outside allowed: %d", status)
