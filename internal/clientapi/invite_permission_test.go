@@ -120,6 +120,15 @@ func TestInvitePermission(t *testing.T) {
 	if v3, sliding, initial := shown(); !v3 || !sliding || !initial {
 		t.Errorf("earlier invite not shown after unblocking: /sync %v, sliding sync %v, /initialSync %v", v3, sliding, initial)
 	}
+	// Its invite_state has the create event (required since v1.16).
+	inv := syncRoom(syncRaw(t, r, bob.AccessToken, nil), "invite", earlier.RoomID)
+	hasCreate := false
+	for _, e := range inv["invite_state"].(map[string]any)["events"].([]any) {
+		hasCreate = hasCreate || e.(map[string]any)["type"] == "m.room.create"
+	}
+	if !hasCreate {
+		t.Errorf("invite_state without m.room.create: %v", inv)
+	}
 	status, body = invite()
 	acctWant(t, "invite after unblocking", status, body, 200, "")
 	if m := memberOf(t, r, alice.AccessToken, room.RoomID, bob.UserID); m != "invite" {

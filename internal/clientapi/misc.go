@@ -12,10 +12,12 @@ import (
 // specVersions are the spec versions whose client-server API we serve.
 // v1.13 and v1.14 add room and user reports (reports.go), v1.15 the room
 // summary (room_summary.go) and the OAuth 2.0 API, which is optional:
-// /auth_metadata answers that it is not used. v1.16 adds use_state_after
-// to /sync. docs/spec-versions.md lists what each later version adds and
-// what Axon does about it.
-var specVersions = []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16"}
+// /auth_metadata answers that it is not used. docs/spec-versions.md lists
+// what v1.16 to v1.19 add, what Axon does about each change, and which do
+// not apply to a server without SSO, OAuth or federation; check a new
+// version the same way before listing it here.
+var specVersions = []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10",
+	"v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19"}
 
 // unstableFeatures are the flags clients check before using an MSC; each
 // names something Axon does (versions_test.go exercises every one).

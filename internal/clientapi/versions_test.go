@@ -23,15 +23,48 @@ func TestVersions(t *testing.T) {
 	for _, v := range body["versions"].([]any) {
 		versions = append(versions, v.(string))
 	}
-	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16"} {
+	for _, want := range []string{"r0.6.1", "v1.1", "v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19"} {
 		if !slices.Contains(versions, want) {
 			t.Errorf("version %s not advertised: %v", want, versions)
 		}
 	}
-	// v1.16's use_state_after is served (sync_state_after_test.go has the rest).
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?use_state_after=true", r.CreateUser("alice").AccessToken, nil)
+	// Nothing past the spec Axon was checked against (docs/spec-versions.md).
+	if slices.Contains(versions, "v1.20") {
+		t.Errorf("v1.20 advertised: %v", versions)
+	}
+	// A probe per version; the behaviour is tested in the files named.
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	// v1.16: use_state_after (sync_state_after_test.go).
+	room, err := alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jr := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"use_state_after": {"true"}}), "join", room.RoomID); jr["state_after"] == nil || jr["state"] != nil {
+		t.Errorf("v1.16 use_state_after: %v", jr)
+	}
+	// v1.17: the legacy mention push rules are not among the defaults.
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/pushrules/", alice.AccessToken, nil)
 	if status != 200 {
-		t.Fatalf("sync with use_state_after: %d %v", status, body)
+		t.Fatalf("pushrules: %d %v", status, body)
+	}
+	for kind, rules := range body["global"].(map[string]any) {
+		for _, rule := range rules.([]any) {
+			switch id := rule.(map[string]any)["rule_id"]; id {
+			case ".m.rule.contains_display_name", ".m.rule.contains_user_name", ".m.rule.roomnotif":
+				t.Errorf("v1.17 removed default rule %s (%s) still served", id, kind)
+			}
+		}
+	}
+	// v1.18: invite blocking (invite_permission_test.go).
+	if err := bob.SetAccountData(context.Background(), "m.invite_permission_config", map[string]any{"default_action": "block"}); err != nil {
+		t.Fatal(err)
+	}
+	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/rooms/"+room.RoomID.String()+"/invite", alice.AccessToken, map[string]any{"user_id": bob.UserID})
+	acctWant(t, "v1.18 invite blocking", status, body, 403, "M_INVITE_BLOCKED")
+	// v1.19: mutual rooms (mutual_rooms_test.go).
+	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/mutual_rooms?user_id="+bob.UserID.String(), alice.AccessToken, nil)
+	if status != 200 || body["count"] != float64(0) {
+		t.Errorf("v1.19 mutual_rooms: %d %v", status, body)
 	}
 	// v1.15's room summary is served.
 	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/room_summary/%21nowhere", "", nil)

@@ -178,10 +178,44 @@ func upgradedPowerLevels(old json.RawMessage, upgrader string, v id.RoomVersion,
 			delete(users, c)
 		}
 	} else {
-		users[upgrader] = mustJSON(max(min(level, 1<<53), 100))
+		if level > maxCanonicalInt {
+			// A creator of a v12+ room outranks any number; below v12 the
+			// top level any action of the old room needed is enough (and
+			// 2^53 is no canonical JSON integer: the create failed).
+			level = highestLevel(out)
+		}
+		users[upgrader] = mustJSON(max(level, 100))
 	}
 	out["users"] = mustJSON(users)
 	return out, nil
+}
+
+// maxCanonicalInt is the largest integer canonical JSON allows.
+const maxCanonicalInt = 1<<53 - 1
+
+// highestLevel is the highest power level a power levels content names:
+// of its users, its events and its actions and defaults.
+func highestLevel(pl map[string]json.RawMessage) int {
+	high := 0
+	consider := func(raw json.RawMessage) {
+		var n int
+		if json.Unmarshal(raw, &n) == nil && n <= maxCanonicalInt {
+			high = max(high, n)
+		}
+	}
+	for k, raw := range pl {
+		switch k {
+		case "users", "events", "notifications":
+			var m map[string]json.RawMessage
+			json.Unmarshal(raw, &m)
+			for _, v := range m {
+				consider(v)
+			}
+		default:
+			consider(raw)
+		}
+	}
+	return high
 }
 
 // restrictOldRoom raises events_default and invite in the old room so it
