@@ -59,6 +59,15 @@ func (s *Service) GetProfile(ctx context.Context, userID string) (*Profile, erro
 		return nil, mxerr.NotFound("Profile not found")
 	}
 	u, err := s.db.GetUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) && s.QueryUnknownUser != nil {
+		created, qerr := s.QueryUnknownUser(ctx, userID)
+		if qerr != nil {
+			return nil, qerr
+		}
+		if created {
+			u, err = s.db.GetUser(ctx, userID)
+		}
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, mxerr.NotFound("Profile not found")
 	}

@@ -47,6 +47,11 @@ type Service struct {
 	// ReservedUser, if set, reports whether a user ID is in an application
 	// service's exclusive namespace: ordinary registration may not take it.
 	ReservedUser func(userID string) bool
+	// QueryUnknownUser, if set, is asked when a profile lookup names a
+	// local user that does not exist, and reports whether the user exists
+	// now (an application service may create users of its namespace on
+	// demand). Its error (the service did not answer) is the client's.
+	QueryUnknownUser func(ctx context.Context, userID string) (bool, error)
 
 	// Threepids, if set, checks email validation sessions for the
 	// m.login.email.identity stage (offered when email is configured).

@@ -137,6 +137,9 @@ func (s *Service) Ping(ctx context.Context, asID, caller, txnID string) (time.Du
 	start := time.Now()
 	status, resp, err := s.call(ctx, s.queryClient, reg, http.MethodPost, "/_matrix/app/v1/ping", nil, b)
 	took := time.Since(start)
+	if err == nil {
+		s.answered(reg)
+	}
 	if err != nil {
 		if isTimeout(err) {
 			return 0, mxerr.New("M_CONNECTION_TIMEOUT", "Connection to application service timed out").WithStatus(http.StatusGatewayTimeout)
@@ -162,42 +165,175 @@ func isTimeout(err error) bool {
 
 // QueryAlias asks the services whose aliases namespaces cover alias
 // whether it exists (GET /_matrix/app/v1/rooms/{alias}); a service that
-// answers 200 has created it. It reports whether one did.
-func (s *Service) QueryAlias(ctx context.Context, alias string) bool {
-	for _, reg := range s.regs {
-		if reg.URL == "" || !reg.InAliasNamespace(alias) {
-			continue
-		}
-		status, _, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/rooms/"+url.PathEscape(alias), nil, nil)
-		if err != nil {
-			s.log.Info("appservice alias query failed", "appservice", reg.ID, "err", err)
-			continue
-		}
-		if status == http.StatusOK {
-			return true
-		}
-	}
-	return false
+// answers 200 has created it. It reports whether one did; see queryExists
+// for the errors.
+func (s *Service) QueryAlias(ctx context.Context, alias string) (bool, error) {
+	return s.queryExists(ctx, "/_matrix/app/v1/rooms/"+url.PathEscape(alias), func(reg *Registration) bool {
+		return reg.InAliasNamespace(alias)
+	})
 }
 
 // QueryUser asks the services whose users namespaces cover userID whether
 // it exists (GET /_matrix/app/v1/users/{userId}); a service that answers
-// 200 has registered it.
-func (s *Service) QueryUser(ctx context.Context, userID string) bool {
+// 200 has registered it. See queryExists for the errors.
+func (s *Service) QueryUser(ctx context.Context, userID string) (bool, error) {
+	return s.queryExists(ctx, "/_matrix/app/v1/users/"+url.PathEscape(userID), func(reg *Registration) bool {
+		return userID != reg.Sender && reg.InUserNamespace(userID)
+	})
+}
+
+// queryCooldown is how long a service that timed out or could not be
+// reached is not asked again: the requests that would have asked it fail
+// at once with the same error. A bridge that is down would otherwise hold
+// every such client request (and a connection) for the whole timeout, and
+// clients retrying would pile up more. A transaction or ping the service
+// accepts ends the cooldown early.
+const queryCooldown = 30 * time.Second
+
+// queryExists asks each service that match selects (in registration order,
+// within one query timeout in all) whether the entity at path exists, and
+// reports whether one answered 200. A 404 (or an endpoint the service
+// does not know) means no. When no service said yes and one did not
+// answer properly, the error tells the client why, as the spec asks
+// instead of a misleading 404: 408 M_CONNECTION_TIMEOUT for a timeout,
+// 502 M_CONNECTION_FAILED for an unreachable service, 502 M_BAD_STATUS for
+// any other answer. Unlike the spec's "retry several times", each service
+// is asked once: retries would multiply the client's wait, and a service
+// that did not answer in time rarely does a moment later.
+func (s *Service) queryExists(ctx context.Context, path string, match func(*Registration) bool) (bool, error) {
+	var regs []*Registration
 	for _, reg := range s.regs {
-		if reg.URL == "" || userID == reg.Sender || !reg.InUserNamespace(userID) {
-			continue
-		}
-		status, _, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/users/"+url.PathEscape(userID), nil, nil)
-		if err != nil {
-			s.log.Info("appservice user query failed", "appservice", reg.ID, "err", err)
-			continue
-		}
-		if status == http.StatusOK {
-			return true
+		if reg.URL != "" && match(reg) {
+			regs = append(regs, reg)
 		}
 	}
-	return false
+	if len(regs) == 0 {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.queryClient.Timeout)
+	defer cancel()
+	var firstErr error
+	for _, reg := range regs {
+		ok, err := s.ask(ctx, reg, path)
+		if ok {
+			return true, nil
+		}
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return false, firstErr
+}
+
+// queryFlight is one query in progress, which concurrent identical
+// queries wait for instead of asking the service again.
+type queryFlight struct {
+	done   chan struct{}
+	exists bool
+	err    error
+}
+
+// ask makes one existence query of a service, shared with the identical
+// queries made meanwhile and refused at once during a cooldown.
+func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool, error) {
+	key := reg.ID + " " + path
+	asked := s.now()
+	s.qmu.Lock()
+	if err := s.cooling[reg.ID]; err != nil && s.now().Before(s.coolUntil[reg.ID]) {
+		s.qmu.Unlock()
+		return false, err
+	}
+	f := s.flights[key]
+	if f == nil {
+		f = &queryFlight{done: make(chan struct{})}
+		if s.flights == nil {
+			s.flights = map[string]*queryFlight{}
+		}
+		s.flights[key] = f
+		// The query is the service's, not this client's: a client
+		// that goes away must not fail the others waiting for it.
+		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.queryClient.Timeout)
+		go func() {
+			defer cancel()
+			f.exists, f.err = s.askOnce(qctx, reg, path, asked)
+			s.qmu.Lock()
+			delete(s.flights, key)
+			s.qmu.Unlock()
+			close(f.done)
+		}()
+	}
+	s.qmu.Unlock()
+	select {
+	case <-f.done:
+		return f.exists, f.err
+	case <-ctx.Done():
+		if ctxErr := ctx.Err(); errors.Is(ctxErr, context.DeadlineExceeded) {
+			// The query itself ends a moment later; the cooldown
+			// starts now, for the requests that come meanwhile.
+			err := queryTimeoutErr(reg)
+			s.cool(reg, err, asked)
+			return false, err
+		}
+		return false, ctx.Err()
+	}
+}
+
+func queryTimeoutErr(reg *Registration) error {
+	return mxerr.New("M_CONNECTION_TIMEOUT", "Application service %s did not answer in time", reg.ID).WithStatus(http.StatusRequestTimeout)
+}
+
+// askOnce makes the request and turns its outcome into an answer or a
+// client error; timeouts and connection failures start a cooldown.
+func (s *Service) askOnce(ctx context.Context, reg *Registration, path string, asked time.Time) (bool, error) {
+	status, _, err := s.call(ctx, s.queryClient, reg, http.MethodGet, path, nil, nil)
+	var out error
+	switch {
+	case err != nil && isTimeout(err):
+		out = queryTimeoutErr(reg)
+	case err != nil:
+		out = mxerr.New("M_CONNECTION_FAILED", "Application service %s could not be reached", reg.ID).WithStatus(http.StatusBadGateway)
+	case status == http.StatusOK:
+		return true, nil
+	case status == http.StatusNotFound || status == http.StatusMethodNotAllowed || status == http.StatusNotImplemented:
+		return false, nil
+	default:
+		s.log.Info("appservice query answered with an error", "appservice", reg.ID, "status", status)
+		e := mxerr.New("M_BAD_STATUS", "Application service %s answered with status %d", reg.ID, status).WithStatus(http.StatusBadGateway)
+		e.Extra = map[string]any{"status": status}
+		return false, e
+	}
+	s.log.Info("appservice query failed", "appservice", reg.ID, "err", err)
+	s.cool(reg, out, asked)
+	return false, out
+}
+
+// cool starts a service's query cooldown with the error to answer
+// meanwhile, unless the service has answered another request since the
+// failed query was made.
+func (s *Service) cool(reg *Registration, err error, asked time.Time) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.answeredAt[reg.ID].After(asked) {
+		return
+	}
+	if s.cooling == nil {
+		s.cooling, s.coolUntil = map[string]error{}, map[string]time.Time{}
+	}
+	if s.cooling[reg.ID] == nil {
+		s.log.Info("appservice not answering, queries to it fail at once for a while", "appservice", reg.ID, "cooldown", queryCooldown)
+	}
+	s.cooling[reg.ID], s.coolUntil[reg.ID] = err, s.now().Add(queryCooldown)
+}
+
+// answered ends a service's query cooldown: it has just taken a request.
+func (s *Service) answered(reg *Registration) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	delete(s.cooling, reg.ID)
+	if s.answeredAt == nil {
+		s.answeredAt = map[string]time.Time{}
+	}
+	s.answeredAt[reg.ID] = s.now()
 }
 
 // InstanceID names a protocol instance of one service on this server, as

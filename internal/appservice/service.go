@@ -41,6 +41,15 @@ type Service struct {
 	// fallback key types (keys.Service.Counts), for MSC3202.
 	KeyCounts func(ctx context.Context, user, device string) (map[string]int, []string)
 
+	// qmu guards the existence queries in flight and the services in
+	// query cooldown (calls.go).
+	qmu       sync.Mutex
+	flights   map[string]*queryFlight
+	cooling   map[string]error
+	coolUntil map[string]time.Time
+	// answeredAt is when each service last answered a request.
+	answeredAt map[string]time.Time
+
 	mu                      sync.Mutex
 	baseBackoff, maxBackoff time.Duration
 	workers                 []*worker

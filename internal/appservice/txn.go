@@ -676,6 +676,7 @@ func (w *worker) send(ctx context.Context, txn *storage.AppServiceTxn) error {
 	if err != nil {
 		return err
 	}
+	w.s.answered(w.reg)
 	if status < 200 || status > 299 {
 		if len(body) > 200 {
 			body = body[:200]

@@ -55,7 +55,13 @@ type fakeAS struct {
 	onRoomQuery func(alias string) bool
 	onUserQuery func(userID string) bool
 	userQueries []string
+	// queryDelay delays the answers to user and alias queries;
+	// queryStatus, if set, is their status (an error answer).
+	queryDelay  time.Duration
+	queryStatus int
 	wake        chan struct{}
+	// closing ends delayed answers when the test ends.
+	closing chan struct{}
 }
 
 type fakeTxn struct {
@@ -64,7 +70,7 @@ type fakeTxn struct {
 }
 
 func newFakeAS(t testing.TB) *fakeAS {
-	f := &fakeAS{t: t, wake: make(chan struct{}, 1)}
+	f := &fakeAS{t: t, wake: make(chan struct{}, 1), closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /_matrix/app/v1/transactions/{txnId}", func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -116,8 +122,11 @@ func newFakeAS(t testing.TB) *fakeAS {
 		alias := r.PathValue("alias")
 		f.mu.Lock()
 		f.queries = append(f.queries, alias)
-		create := f.onRoomQuery
+		create, delay, status := f.onRoomQuery, f.queryDelay, f.queryStatus
 		f.mu.Unlock()
+		if f.failQuery(w, delay, status) {
+			return
+		}
 		if create != nil && create(alias) {
 			io.WriteString(w, "{}")
 			return
@@ -129,8 +138,11 @@ func newFakeAS(t testing.TB) *fakeAS {
 		user := r.PathValue("userId")
 		f.mu.Lock()
 		f.userQueries = append(f.userQueries, user)
-		create := f.onUserQuery
+		create, delay, status := f.onUserQuery, f.queryDelay, f.queryStatus
 		f.mu.Unlock()
+		if f.failQuery(w, delay, status) {
+			return
+		}
 		if create != nil && create(user) {
 			io.WriteString(w, "{}")
 			return
@@ -156,8 +168,25 @@ func newFakeAS(t testing.TB) *fakeAS {
 		fmt.Fprintf(w, `[{"userid":%q,"protocol":"gitter","fields":{"username":"bob"}}]`, r.URL.Query().Get("userid"))
 	})
 	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { close(f.closing); f.srv.Close() })
 	return f
+}
+
+// failQuery waits delay (or until the test ends) and, when status is set,
+// answers a query with it; it reports whether it answered.
+func (f *fakeAS) failQuery(w http.ResponseWriter, delay time.Duration, status int) bool {
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-f.closing:
+		}
+	}
+	if status == 0 {
+		return false
+	}
+	w.WriteHeader(status)
+	io.WriteString(w, `{"errcode":"M_UNKNOWN"}`)
+	return true
 }
 
 func (f *fakeAS) poke() {

@@ -39,8 +39,9 @@ type AppServices interface {
 	// namespace. A service that passes manages the alias without being
 	// in the room or having created it.
 	CheckAliasOwner(alias, asID string) error
-	// QueryAlias asks the services owning alias to create it.
-	QueryAlias(ctx context.Context, alias string) bool
+	// QueryAlias asks the services owning alias to create it; the error
+	// is the client's when a service did not answer.
+	QueryAlias(ctx context.Context, alias string) (bool, error)
 	// NetworkRooms lists the rooms of a third-party instance, or of all.
 	NetworkRooms(ctx context.Context, instanceID string, all bool) ([]string, error)
 }
@@ -87,9 +88,15 @@ func (s *Service) ResolveAlias(ctx context.Context, alias string) (string, []str
 		return "", nil, mxerr.NotFound("Room alias %s not found", alias)
 	}
 	roomID, _, err := s.db.ResolveAlias(ctx, alias)
-	if errors.Is(err, storage.ErrNotFound) && s.AppServices != nil && s.AppServices.QueryAlias(ctx, alias) {
-		// A service owning the namespace has just created it.
-		roomID, _, err = s.db.ResolveAlias(ctx, alias)
+	if errors.Is(err, storage.ErrNotFound) && s.AppServices != nil {
+		created, qerr := s.AppServices.QueryAlias(ctx, alias)
+		if qerr != nil {
+			return "", nil, qerr
+		}
+		if created {
+			// A service owning the namespace has just created it.
+			roomID, _, err = s.db.ResolveAlias(ctx, alias)
+		}
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", nil, mxerr.NotFound("Room alias %s not found", alias)

@@ -68,6 +68,9 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 			return "", mxerr.InvalidParam("Invalid user ID in invite: %q", inv)
 		}
 	}
+	if err := s.queryUnknownInvitees(ctx, req.Invite); err != nil {
+		return "", err
+	}
 	var alias string
 	if req.RoomAliasName != "" {
 		if strings.ContainsAny(req.RoomAliasName, ":# \t\n") {
@@ -282,4 +285,26 @@ func mustJSON(v any) []byte {
 		panic(fmt.Errorf("marshal of server-built value: %w", err))
 	}
 	return b
+}
+
+// queryUnknownInvitees gives the application services owning unknown
+// local invitees the chance to create them before the room is, as an
+// invite on its own does; a service that does not answer fails the
+// request before anything is created.
+func (s *Service) queryUnknownInvitees(ctx context.Context, invite []string) error {
+	if s.QueryUnknownUser == nil {
+		return nil
+	}
+	for _, inv := range invite {
+		if id.UserID(inv).Homeserver() != s.serverName {
+			continue
+		}
+		if _, err := s.db.GetUser(ctx, inv); !errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if _, err := s.QueryUnknownUser(ctx, inv); err != nil {
+			return err
+		}
+	}
+	return nil
 }

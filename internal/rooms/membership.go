@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
@@ -17,6 +18,16 @@ import (
 func (s *Service) ResolveRoom(ctx context.Context, roomIDOrAlias string) (string, error) {
 	if len(roomIDOrAlias) > 0 && roomIDOrAlias[0] == '#' {
 		roomID, _, err := s.db.ResolveAlias(ctx, roomIDOrAlias)
+		if errors.Is(err, storage.ErrNotFound) && s.QueryUnknownAlias != nil && aliasServer(roomIDOrAlias) == s.serverName {
+			created, qerr := s.QueryUnknownAlias(ctx, roomIDOrAlias)
+			if qerr != nil {
+				return "", qerr
+			}
+			if created {
+				// An application service owning the alias has just made it.
+				roomID, _, err = s.db.ResolveAlias(ctx, roomIDOrAlias)
+			}
+		}
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", mxerr.NotFound("Room alias %s not found", roomIDOrAlias)
 		}
@@ -26,6 +37,12 @@ func (s *Service) ResolveRoom(ctx context.Context, roomIDOrAlias string) (string
 		return "", mxerr.InvalidParam("Not a room ID or alias: %q", roomIDOrAlias)
 	}
 	return roomIDOrAlias, nil
+}
+
+// aliasServer is the server name of a room alias.
+func aliasServer(alias string) string {
+	_, server, _ := strings.Cut(alias, ":")
+	return server
 }
 
 // Membership returns a user's current membership in a room ("" if none).
@@ -152,9 +169,15 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 	}
 	if id.UserID(target).Homeserver() == s.serverName {
 		u, err := s.db.GetUser(ctx, target)
-		if errors.Is(err, storage.ErrNotFound) && s.QueryUnknownUser != nil && s.QueryUnknownUser(ctx, target) {
-			// An application service owning the name has just created it.
-			u, err = s.db.GetUser(ctx, target)
+		if errors.Is(err, storage.ErrNotFound) && s.QueryUnknownUser != nil {
+			created, qerr := s.QueryUnknownUser(ctx, target)
+			if qerr != nil {
+				return qerr
+			}
+			if created {
+				// An application service owning the name has just created it.
+				u, err = s.db.GetUser(ctx, target)
+			}
 		}
 		if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Deactivated) {
 			return mxerr.NotFound("User %s does not exist", target)

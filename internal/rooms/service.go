@@ -87,10 +87,15 @@ type Service struct {
 	// is returned but not cached.
 	memberGen uint64
 
-	// QueryUnknownUser, if set, is asked before an invite to a local user
-	// that does not exist, and reports whether the user exists now (an
-	// application service whose namespace covers the name may create it).
-	QueryUnknownUser func(ctx context.Context, userID string) bool
+	// QueryUnknownUser, if set, is asked before an invite (also one of
+	// createRoom) to a local user that does not exist, and reports whether
+	// the user exists now (an application service whose namespace covers
+	// the name may create it). Its error (the service did not answer) is
+	// the client's.
+	QueryUnknownUser func(ctx context.Context, userID string) (bool, error)
+	// QueryUnknownAlias is the same for a local alias that a join or knock
+	// names: a service may create the room and the alias.
+	QueryUnknownAlias func(ctx context.Context, alias string) (bool, error)
 
 	threadRootsOnce sync.Once
 	threadRootsMu   sync.RWMutex

@@ -76,6 +76,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	appServices := appservice.New(asRegs, db, rs, accounts, cfg.ServerName, log)
 	accounts.ReservedUser = appServices.ExclusiveUser
 	rs.QueryUnknownUser = appServices.QueryUser
+	rs.QueryUnknownAlias = appServices.QueryAlias
+	accounts.QueryUnknownUser = appServices.QueryUser
 	if err := appServices.EnsureSenders(ctx); err != nil {
 		db.Close()
 		return nil, err
