@@ -194,8 +194,42 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 		}
 		w.cur, w.saved = c, time.Now()
+		if w.reg.MSC3202 {
+			if err := w.queueAllCounts(ctx); err != nil {
+				return fmt.Errorf("appservice %s: key counts: %w", w.reg.ID, err)
+			}
+		}
 		s.wg.Add(1)
 		go w.run(ctx)
+	}
+	return nil
+}
+
+// queueAllCounts queues the key counts of every device of the service's
+// users that has keys: counts only travel when they change, and changes
+// made while the server was down (or before a crash lost the ones noted
+// in memory) would otherwise never reach the service.
+func (w *worker) queueAllCounts(ctx context.Context) error {
+	devices, err := w.s.db.KeyedDevices(ctx)
+	if err != nil {
+		return err
+	}
+	w.pendingMu.Lock()
+	defer w.pendingMu.Unlock()
+	for _, d := range devices {
+		if !w.reg.InUserNamespace(d[0]) {
+			continue
+		}
+		if w.counts == nil {
+			w.counts = map[[2]string]bool{}
+		}
+		w.counts[d] = true
+	}
+	if len(w.counts) > 0 {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -372,6 +406,7 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 	}
 	interest := map[string]bool{} // by room, for this step
 	body := txnBody{Events: []rooms.ClientEvent{}}
+	var leaves []storage.MemberChange // MSC3202: users who left rooms
 	evCur := w.cur.Events
 	for evCur < evUpto && len(body.Events) < maxTxnEvents {
 		rows, err := db.EventsAfter(ctx, evCur, evUpto, scanBatch)
@@ -391,6 +426,11 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 				break
 			}
 			evCur = ev.StreamPos
+			if w.reg.MSC3202 && ev.Type == "m.room.member" && ev.StateKey != nil {
+				if m := rooms.MembershipOf(ev); m == "leave" || m == "ban" {
+					leaves = append(leaves, storage.MemberChange{RoomID: ev.RoomID, UserID: *ev.StateKey, Membership: m})
+				}
+			}
 			ok, err := w.interested(ctx, ev, interest)
 			if err != nil {
 				return nil, err
@@ -405,7 +445,7 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 	}
 	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto, DeviceLists: dlUpto}
 	if w.reg.MSC3202 {
-		if err := w.msc3202(ctx, dlUpto, counts, interest, &body); err != nil {
+		if err := w.msc3202(ctx, dlUpto, counts, leaves, interest, &body); err != nil {
 			return nil, err
 		}
 	}
@@ -630,15 +670,16 @@ func (w *worker) userInterest(ctx context.Context, userID string, cache map[stri
 }
 
 // msc3202 adds the device list changes of the users the service cares
-// about, and the key counts of its users' devices that changed.
-func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]bool, cache map[string]bool, body *txnBody) error {
+// about, the users it no longer shares a room with, and the key counts of
+// its users' devices that changed.
+func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]bool, leaves []storage.MemberChange, cache map[string]bool, body *txnBody) error {
+	var changed []string
 	if w.cur.DeviceLists < upto {
 		users, err := w.s.db.DeviceListChangesAfter(ctx, w.cur.DeviceLists, upto)
 		if err != nil {
 			return err
 		}
 		sort.Strings(users)
-		var changed []string
 		for _, u := range users {
 			ok, err := w.userInterest(ctx, u, cache)
 			if err != nil {
@@ -648,9 +689,32 @@ func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]b
 				changed = append(changed, u)
 			}
 		}
-		if len(changed) > 0 {
-			body.DeviceLists = &deviceLists{Changed: changed, Left: []string{}}
+	}
+	left, err := w.leftUsers(ctx, leaves, cache)
+	if err != nil {
+		return err
+	}
+	if len(left) > 0 {
+		gone := map[string]bool{}
+		for _, u := range left {
+			gone[u] = true
 		}
+		kept := changed[:0]
+		for _, u := range changed {
+			if !gone[u] {
+				kept = append(kept, u)
+			}
+		}
+		changed = kept
+	}
+	if len(changed) > 0 || len(left) > 0 {
+		if changed == nil {
+			changed = []string{}
+		}
+		if left == nil {
+			left = []string{}
+		}
+		body.DeviceLists = &deviceLists{Changed: changed, Left: left}
 	}
 	if len(counts) == 0 || w.s.KeyCounts == nil {
 		return nil
@@ -668,6 +732,62 @@ func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]b
 		body.FallbackKeys[user][device] = fallback
 	}
 	return nil
+}
+
+// leftUsers computes MSC3202's device_lists.left as /sync does for a
+// user: the users who shared a room with the service before the leaves
+// seen in this step and share none now. The candidates are whoever left
+// a room the service is (or was, until its own user left it in this
+// step) interested in, and the remaining members of a room one of its
+// users left; a candidate the service is still interested in (one of its
+// users, or joined to one of its rooms) is not gone.
+func (w *worker) leftUsers(ctx context.Context, leaves []storage.MemberChange, cache map[string]bool) ([]string, error) {
+	if len(leaves) == 0 {
+		return nil, nil
+	}
+	ownLeft := map[string]bool{} // rooms one of the service's users left
+	for _, l := range leaves {
+		if w.reg.InUserNamespace(l.UserID) {
+			ownLeft[l.RoomID] = true
+		}
+	}
+	candidates := map[string]bool{}
+	for roomID := range ownLeft {
+		members, err := w.s.rooms.MembersByMembership(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range members["join"] {
+			candidates[u] = true
+		}
+	}
+	for _, l := range leaves {
+		if w.reg.InUserNamespace(l.UserID) || candidates[l.UserID] {
+			continue
+		}
+		ok := ownLeft[l.RoomID]
+		if !ok {
+			var err error
+			if ok, err = w.roomInterest(ctx, l.RoomID, cache); err != nil {
+				return nil, err
+			}
+		}
+		if ok {
+			candidates[l.UserID] = true
+		}
+	}
+	var left []string
+	for u := range candidates {
+		still, err := w.userInterest(ctx, u, cache)
+		if err != nil {
+			return nil, err
+		}
+		if !still {
+			left = append(left, u)
+		}
+	}
+	sort.Strings(left)
+	return left, nil
 }
 
 // send delivers one transaction; any non-2xx answer is a failure to retry.

@@ -179,7 +179,15 @@ func TestAppServiceQueryFailures(t *testing.T) {
 		t.Fatalf("service joins: %d %v", status, body)
 	}
 	f.waitFor("a transaction", func() bool { return len(f.delivered) > 0 })
-	status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_d:axon.test"), nil)
+	// The server learns of the acceptance a moment after the service
+	// recorded it; lookups refused meanwhile do not ask the service.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_d:axon.test"), nil)
+		if status != 408 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 	if n := queries(); n != before+1 {
 		t.Errorf("service not asked after its recovery (%d queries, want %d)", n, before+1)

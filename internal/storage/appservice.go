@@ -189,3 +189,28 @@ func (db *DB) AppServiceQueue(ctx context.Context, asID string) (queued int, old
 	err = db.read.QueryRowContext(ctx, `SELECT COUNT(*), MIN(created_ts) FROM appservice_txns WHERE as_id = $1`, asID).Scan(&queued, &oldest)
 	return queued, oldest.Int64, err
 }
+
+// KeyedDevices returns the existing devices that have uploaded identity,
+// one-time or fallback keys, as (user, device) pairs: the devices whose
+// key counts an MSC3202 application service is told about when the
+// server starts.
+func (db *DB) KeyedDevices(ctx context.Context) ([][2]string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT d.user_id, d.device_id FROM devices d
+		WHERE EXISTS (SELECT 1 FROM device_keys k WHERE k.user_id = d.user_id AND k.device_id = d.device_id)
+		   OR EXISTS (SELECT 1 FROM one_time_keys k WHERE k.user_id = d.user_id AND k.device_id = d.device_id)
+		   OR EXISTS (SELECT 1 FROM fallback_keys k WHERE k.user_id = d.user_id AND k.device_id = d.device_id)
+		ORDER BY d.user_id, d.device_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}

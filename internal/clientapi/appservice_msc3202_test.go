@@ -1,0 +1,149 @@
+package clientapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"maunium.net/go/mautrix"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// deviceListsIn returns the device_lists.left and .changed users of every
+// delivered transaction (call with f.mu held).
+func deviceListsIn(f *fakeAS) (left, changed []string) {
+	for _, txn := range f.delivered {
+		var b struct {
+			DeviceLists *struct {
+				Changed []string `json:"changed"`
+				Left    []string `json:"left"`
+			} `json:"org.matrix.msc3202.device_lists"`
+		}
+		json.Unmarshal(txn.Body, &b)
+		if b.DeviceLists != nil {
+			left = append(left, b.DeviceLists.Left...)
+			changed = append(changed, b.DeviceLists.Changed...)
+		}
+	}
+	return left, changed
+}
+
+// TestAppServiceMSC3202Left checks device_lists.left names the users who
+// no longer share a room with any of the service's users, and only them.
+func TestAppServiceMSC3202Left(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
+	ctx := context.Background()
+	const v3 = "/_matrix/client/v3"
+	const ann = "@_bridge_ann:axon.test"
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	room1, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room2, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, room := range []string{room1.RoomID.String(), room2.RoomID.String()} {
+		if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room), ann, map[string]any{}); status != 200 {
+			t.Fatalf("ann joins: %d %v", status, body)
+		}
+	}
+	if _, err := bob.JoinRoomByID(ctx, room1.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	// bob leaves room1 but still shares room2 with ann; alice shares
+	// nothing with ann once she leaves room1.
+	if _, err := bob.LeaveRoom(ctx, room1.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.LeaveRoom(ctx, room1.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("alice in device_lists.left", func() bool {
+		left, _ := deviceListsIn(f)
+		return slices.Contains(left, alice.UserID.String())
+	})
+	f.mu.Lock()
+	left, _ := deviceListsIn(f)
+	f.mu.Unlock()
+	if slices.Contains(left, bob.UserID.String()) || len(left) != 1 {
+		t.Fatalf("left after alice's leave: %v (bob still shares room2 with ann)", left)
+	}
+	// ann leaves room2: bob, the last user she shared a room with, goes.
+	if status, body := asCall(t, r, "POST", v3+"/rooms/"+esc(room2.RoomID.String())+"/leave", ann, map[string]any{}); status != 200 {
+		t.Fatalf("ann leaves: %d %v", status, body)
+	}
+	f.waitFor("bob in device_lists.left", func() bool {
+		left, _ := deviceListsIn(f)
+		return slices.Contains(left, bob.UserID.String())
+	})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	left, _ = deviceListsIn(f)
+	if strings.Join(left, ",") != alice.UserID.String()+","+bob.UserID.String() {
+		t.Errorf("device_lists.left over all transactions: %v", left)
+	}
+}
+
+// TestAppServiceMSC3202CountsAtStart checks a service gets the current key
+// counts of its users' devices once when the server starts, also for
+// changes it was never told about (here: made before it opted in).
+func TestAppServiceMSC3202CountsAtStart(t *testing.T) {
+	f := newFakeAS(t)
+	r, opt := startWithRegistrations(t, bridgeRegistration(f.srv.URL))
+	const v3 = "/_matrix/client/v3"
+	const ann = "@_bridge_ann:axon.test"
+	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
+		t.Fatalf("register: %d %v", status, body)
+	}
+	for _, dev := range []string{"ANNDEV", "NOKEYS"} {
+		if status, body := asCall(t, r, "PUT", v3+"/devices/"+dev, ann, map[string]any{}); status != 200 {
+			t.Fatalf("create device: %d %v", status, body)
+		}
+	}
+	if status, body := asCall(t, r, "POST", v3+"/keys/upload?device_id=ANNDEV", ann, map[string]any{
+		"one_time_keys": map[string]any{"curve25519:AAAA": "a2V5MQ", "curve25519:AAAB": "a2V5Mg", "curve25519:AAAC": "a2V5Mw"}}); status != 200 {
+		t.Fatalf("keys upload: %d %v", status, body)
+	}
+	r.Stop()
+	// The service opts into MSC3202: its registration changes.
+	f.mu.Lock()
+	f.delivered, f.attempts = nil, nil
+	f.mu.Unlock()
+	regFile := writeRegistration(t, t.TempDir(), "bridge.yaml", bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
+	r = testrig.StartIn(t, r.DataDir, opt, func(c *config.Config) { c.AppServiceConfigFiles = []string{regFile} })
+	type countsBody struct {
+		Counts map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
+	}
+	f.waitFor("the counts at start", func() bool { return len(f.delivered) > 0 })
+	f.mu.Lock()
+	var b countsBody
+	json.Unmarshal(f.delivered[0].Body, &b)
+	f.mu.Unlock()
+	if b.Counts[ann]["ANNDEV"]["curve25519"] != 3 || len(b.Counts) != 1 || len(b.Counts[ann]) != 1 {
+		t.Fatalf("counts at start: %v (want ANNDEV's 3 keys, and no device without keys)", b.Counts)
+	}
+	// Once: the next transaction carries events, not the counts again.
+	if status, body := asCall(t, r, "POST", v3+"/createRoom", ann, map[string]any{}); status != 200 {
+		t.Fatalf("createRoom: %d %v", status, body)
+	}
+	f.waitFor("a second transaction", func() bool { return len(f.delivered) > 1 })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, txn := range f.delivered[1:] {
+		var b countsBody
+		json.Unmarshal(txn.Body, &b)
+		if len(b.Counts) != 0 {
+			t.Errorf("counts sent again: %s", txn.Body)
+		}
+	}
+}
