@@ -43,9 +43,9 @@ func TestAccountDataRoundTripAndSync(t *testing.T) {
 	})
 
 	// Room and global data are separate: no fallback.
-	status, body := apiCall(t, r, alice, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.settings", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.settings", nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.room", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/org.example.room", nil)
 	if status != 200 || body["pinned"] != true {
 		t.Fatalf("room get: %d %v", status, body)
 	}
@@ -81,7 +81,7 @@ func TestAccountDataErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := apiCall(t, r, alice, c.method, c.path, c.body)
+			status, body := apiCall(t, r, alice, v3, c.method, c.path, c.body)
 			wantAPIError(t, status, body, c.status, c.code)
 		})
 	}
@@ -135,13 +135,13 @@ func TestTags(t *testing.T) {
 
 	path := "/user/" + esc(alice.UserID.String()) + "/rooms/" + esc(roomID.String()) + "/tags/"
 	for _, body := range []any{map[string]any{"order": "first"}, map[string]any{"order": 1.5}, map[string]any{"order": -0.1}} {
-		status, resp := apiCall(t, r, alice, http.MethodPut, path+"m.lowpriority", body)
+		status, resp := apiCall(t, r, alice, v3, http.MethodPut, path+"m.lowpriority", body)
 		wantAPIError(t, status, resp, 400, "M_INVALID_PARAM")
 	}
 	long := make([]byte, 256)
 	for i := range long {
 		long[i] = 'a'
 	}
-	status, resp := apiCall(t, r, alice, http.MethodPut, path+string(long), map[string]any{})
+	status, resp := apiCall(t, r, alice, v3, http.MethodPut, path+string(long), map[string]any{})
 	wantAPIError(t, status, resp, 400, "M_INVALID_PARAM")
 }

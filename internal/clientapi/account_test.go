@@ -25,36 +25,6 @@ import (
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
-// acctDo sends a JSON request (token may be "") and decodes the answer.
-func acctDo(t *testing.T, r *testrig.Rig, method, path, token string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	status, raw := r.Do(method, path, token, rd)
-	var out map[string]any
-	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &out); err != nil {
-			t.Fatalf("%s %s: %d, body not a JSON object: %q", method, path, status, raw)
-		}
-	}
-	return status, out
-}
-
-func acctWant(t *testing.T, what string, status int, body map[string]any, wantStatus int, wantCode string) {
-	t.Helper()
-	if status != wantStatus || (wantCode != "" && body["errcode"] != wantCode) {
-		t.Fatalf("%s: got %d %v, want %d %s", what, status, body, wantStatus, wantCode)
-	}
-}
-
 // acctChallenge checks a user-interactive auth 401 and returns its session.
 func acctChallenge(t *testing.T, what string, status int, body map[string]any, wantStages ...string) string {
 	t.Helper()
@@ -145,13 +115,13 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 	if err != nil || who.UserID != r.UserID("alice") || who.DeviceID != "LAPTOP" {
 		t.Fatalf("whoami: %+v %v", who, err)
 	}
-	status, body := acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", alice.AccessToken, nil)
+	status, body := r.JSON(t, "GET", "/_matrix/client/v3/account/whoami", alice.AccessToken, nil)
 	if status != 200 || body["is_guest"] != false {
 		t.Fatalf("whoami body: %d %v", status, body)
 	}
 
 	// The raw login answer carries the deprecated home_server and well_known.
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "user": "@alice:" + r.Server.Cfg.ServerName, "password": "wonderland",
 	})
 	if status != 200 || body["home_server"] != r.Server.Cfg.ServerName || body["well_known"] == nil {
@@ -164,8 +134,8 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 	_, err = anon.Login(ctx, &mautrix.ReqLogin{Type: mautrix.AuthTypePassword,
 		Identifier: mautrix.UserIdentifier{Type: mautrix.IdentifierTypeUser, User: "nobody"}, Password: "wonderland"})
 	wantClientError(t, err, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.sso"})
-	acctWant(t, "unknown login type", status, body, 400, "M_UNKNOWN")
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.sso"})
+	wantAPIError(t, status, body, 400, "M_UNKNOWN", "unknown login type")
 
 	if _, err := alice.Logout(ctx); err != nil {
 		t.Fatal(err)
@@ -178,34 +148,34 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 	if _, err := a1.LogoutAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", reg.AccessToken, nil)
-	acctWant(t, "registration token after logout/all", status, body, 401, "M_UNKNOWN_TOKEN")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/account/whoami", reg.AccessToken, nil)
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "registration token after logout/all")
 }
 
 func TestAccountRegisterWireFormat(t *testing.T) {
 	r := testrig.Start(t)
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "pw"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "pw"})
 	session := acctChallenge(t, "register", status, body, "m.login.dummy")
 	if c, _ := body["completed"].([]any); c == nil || len(c) != 0 {
 		t.Fatalf("completed: %v", body["completed"])
 	}
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{
 		"username": "bob", "password": "pw", "inhibit_login": true,
 		"auth": map[string]any{"type": "m.login.dummy", "session": session},
 	})
 	if status != 200 || body["user_id"] != r.UserID("bob").String() || body["access_token"] != nil || body["device_id"] != nil {
 		t.Fatalf("inhibited registration: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{})
-	acctWant(t, "guest", status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob"})
-	acctWant(t, "taken before auth", status, body, 400, "M_USER_IN_USE")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "b:ob"})
-	acctWant(t, "invalid before auth", status, body, 400, "M_INVALID_USERNAME")
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/register/available", "", nil)
-	acctWant(t, "available without username", status, body, 400, "M_MISSING_PARAM")
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{})
+	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN", "guest")
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob"})
+	wantAPIError(t, status, body, 400, "M_USER_IN_USE", "taken before auth")
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "b:ob"})
+	wantAPIError(t, status, body, 400, "M_INVALID_USERNAME", "invalid before auth")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/register/available", "", nil)
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "available without username")
 	// r0 is served too, for old tools.
-	status, _ = acctDo(t, r, "GET", "/_matrix/client/r0/register/available?username=carol", "", nil)
+	status, _ = r.JSON(t, "GET", "/_matrix/client/r0/register/available?username=carol", "", nil)
 	if status != 200 {
 		t.Fatalf("r0 available: %d", status)
 	}
@@ -213,14 +183,14 @@ func TestAccountRegisterWireFormat(t *testing.T) {
 
 func TestAccountRegistrationDisabled(t *testing.T) {
 	r := testrig.Start(t, func(c *config.Config) { c.Registration = config.RegistrationDisabled })
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "auth": map[string]any{"type": "m.login.dummy"}})
-	acctWant(t, "register", status, body, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/register/available?username=bob", "", nil)
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "auth": map[string]any{"type": "m.login.dummy"}})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "register")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/register/available?username=bob", "", nil)
 	if status != 200 || body["available"] != true {
 		t.Fatalf("available in disabled mode: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token=x", "", nil)
-	acctWant(t, "validity", status, body, 403, "M_FORBIDDEN")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token=x", "", nil)
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "validity")
 }
 
 func TestAccountRegistrationToken(t *testing.T) {
@@ -232,7 +202,7 @@ func TestAccountRegistrationToken(t *testing.T) {
 	}
 	validity := func(token string) any {
 		t.Helper()
-		status, body := acctDo(t, r, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token="+url.QueryEscape(token), "", nil)
+		status, body := r.JSON(t, "GET", "/_matrix/client/v1/register/m.login.registration_token/validity?token="+url.QueryEscape(token), "", nil)
 		if status != 200 {
 			t.Fatalf("validity: %d %v", status, body)
 		}
@@ -247,14 +217,14 @@ func TestAccountRegistrationToken(t *testing.T) {
 	if err == nil {
 		t.Fatal("dummy registration accepted in token mode")
 	}
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw"})
 	session := acctChallenge(t, "register", status, body, "m.login.registration_token")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
 		"auth": map[string]any{"type": "m.login.registration_token", "token": "wrong", "session": session}})
 	if status != 401 || body["errcode"] == nil || body["session"] != session {
 		t.Fatalf("wrong token: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
 		"auth": map[string]any{"type": "m.login.registration_token", "token": tok.Token, "session": session}})
 	if status != 200 || body["access_token"] == nil {
 		t.Fatalf("token registration: %d %v", status, body)
@@ -270,7 +240,7 @@ func TestAccountRegistrationToken(t *testing.T) {
 // nonce\0user\0password\0admin|notadmin with user_type null.
 func registerNewMatrixUser(t *testing.T, r *testrig.Rig, secret, user, password string, admin bool) (int, map[string]any) {
 	t.Helper()
-	status, body := acctDo(t, r, "GET", "/_synapse/admin/v1/register", "", nil)
+	status, body := r.JSON(t, "GET", "/_synapse/admin/v1/register", "", nil)
 	if status != 200 {
 		return status, body
 	}
@@ -282,7 +252,7 @@ func registerNewMatrixUser(t *testing.T, r *testrig.Rig, secret, user, password 
 	} else {
 		mac.Write([]byte("notadmin"))
 	}
-	return acctDo(t, r, "POST", "/_synapse/admin/v1/register", "", map[string]any{
+	return r.JSON(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{
 		"nonce": nonce, "username": user, "password": password, "mac": hex.EncodeToString(mac.Sum(nil)),
 		"admin": admin, "user_type": nil,
 	})
@@ -290,8 +260,8 @@ func registerNewMatrixUser(t *testing.T, r *testrig.Rig, secret, user, password 
 
 func TestSharedSecretRegistration(t *testing.T) {
 	off := testrig.Start(t)
-	status, body := acctDo(t, off, "GET", "/_synapse/admin/v1/register", "", nil)
-	acctWant(t, "nonce without a secret", status, body, 400, "M_UNKNOWN")
+	status, body := off.JSON(t, "GET", "/_synapse/admin/v1/register", "", nil)
+	wantAPIError(t, status, body, 400, "M_UNKNOWN", "nonce without a secret")
 
 	const secret = "the shared secret"
 	r := testrig.Start(t, func(c *config.Config) {
@@ -302,7 +272,7 @@ func TestSharedSecretRegistration(t *testing.T) {
 	if status != 200 || body["user_id"] != r.UserID("admin").String() || body["access_token"] == nil || body["device_id"] == nil || body["home_server"] != r.Server.Cfg.ServerName {
 		t.Fatalf("shared-secret registration: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/whoami", body["access_token"].(string), nil)
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/account/whoami", body["access_token"].(string), nil)
 	if status != 200 {
 		t.Fatalf("token from shared-secret registration: %d %v", status, body)
 	}
@@ -313,11 +283,11 @@ func TestSharedSecretRegistration(t *testing.T) {
 	acctLogin(t, r, "admin", "adminpw", "")
 
 	status, body = registerNewMatrixUser(t, r, "wrong secret", "eve", "pw", false)
-	acctWant(t, "wrong secret", status, body, 403, "M_FORBIDDEN")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "wrong secret")
 	status, body = registerNewMatrixUser(t, r, secret, "admin", "pw", false)
-	acctWant(t, "taken", status, body, 400, "M_USER_IN_USE")
-	status, body = acctDo(t, r, "POST", "/_synapse/admin/v1/register", "", map[string]any{"nonce": "made-up", "username": "x", "password": "y", "mac": "00"})
-	acctWant(t, "unknown nonce", status, body, 400, "M_UNKNOWN")
+	wantAPIError(t, status, body, 400, "M_USER_IN_USE", "taken")
+	status, body = r.JSON(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{"nonce": "made-up", "username": "x", "password": "y", "mac": "00"})
+	wantAPIError(t, status, body, 400, "M_UNKNOWN", "unknown nonce")
 }
 
 func TestAccountDevices(t *testing.T) {
@@ -350,13 +320,13 @@ func TestAccountDevices(t *testing.T) {
 	wantClientError(t, err, 404, "M_NOT_FOUND")
 
 	// DELETE /devices/{id}: 401 challenge, wrong password, then success.
-	status, body := acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{})
+	status, body := r.JSON(t, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{})
 	session := acctChallenge(t, "delete device", status, body, "m.login.password")
-	status, body = acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, "erin", "wrong")})
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, "erin", "wrong")})
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" || body["session"] != session {
 		t.Fatalf("wrong password: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, r.UserID("erin").String(), "pw")})
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, r.UserID("erin").String(), "pw")})
 	if status != 200 {
 		t.Fatalf("delete device: %d %v", status, body)
 	}
@@ -364,9 +334,9 @@ func TestAccountDevices(t *testing.T) {
 	wantClientError(t, err, 404, "M_NOT_FOUND")
 
 	// POST /delete_devices.
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{"devices": []string{"THIRD", "FOURTH"}})
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{"devices": []string{"THIRD", "FOURTH"}})
 	session = acctChallenge(t, "delete_devices", status, body, "m.login.password")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{
 		"devices": []string{"THIRD", "FOURTH"}, "auth": passwordAuth(session, "erin", "pw")})
 	if status != 200 {
 		t.Fatalf("delete_devices: %d %v", status, body)
@@ -375,9 +345,9 @@ func TestAccountDevices(t *testing.T) {
 	if len(list.Devices) != 1 || list.Devices[0].DeviceID != "SECOND" {
 		t.Fatalf("devices left: %+v", list.Devices)
 	}
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{})
-	acctWant(t, "delete_devices without devices", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/account/3pid", erin.AccessToken, nil)
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "delete_devices without devices")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/account/3pid", erin.AccessToken, nil)
 	if status != 200 || body["threepids"] == nil || len(body["threepids"].([]any)) != 0 {
 		t.Fatalf("3pid: %d %v", status, body)
 	}
@@ -392,9 +362,9 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	fay := acctLogin(t, r, "fay", "old", "MAIN")
 	other := acctLogin(t, r, "fay", "old", "OTHER")
 
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{"new_password": "new"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{"new_password": "new"})
 	session := acctChallenge(t, "password", status, body, "m.login.password")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{
 		"new_password": "new", "auth": passwordAuth(session, "fay", "old")})
 	if status != 200 {
 		t.Fatalf("change password: %d %v", status, body)
@@ -415,9 +385,9 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	if _, err := fay.JoinRoomByID(ctx, room.RoomID); err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
 	session = acctChallenge(t, "deactivate", status, body, "m.login.password")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
 		"auth": passwordAuth(session, "fay", "new"), "erase": false})
 	if status != 200 || body["id_server_unbind_result"] != "success" {
 		t.Fatalf("deactivate: %d %v", status, body)
@@ -431,9 +401,9 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	}
 	_, err = fay.Whoami(ctx)
 	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
-	status, body = acctDo(t, r, "POST", "/_matrix/client/v3/login", "", map[string]any{
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "fay"}, "password": "new"})
-	acctWant(t, "login after deactivation", status, body, 403, "M_USER_DEACTIVATED")
+	wantAPIError(t, status, body, 403, "M_USER_DEACTIVATED", "login after deactivation")
 }
 
 func TestAccountProfile(t *testing.T) {
@@ -472,20 +442,20 @@ func TestAccountProfile(t *testing.T) {
 	}
 
 	// Only one's own profile can be changed.
-	status, body := acctDo(t, r, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String())+"/displayname", ida.AccessToken, map[string]any{"displayname": "pwned"})
-	acctWant(t, "set someone else's name", status, body, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(ida.UserID.String())+"/displayname", ida.AccessToken, map[string]any{})
-	acctWant(t, "missing value", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName), "", nil)
-	acctWant(t, "unknown user", status, body, 404, "M_NOT_FOUND")
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName)+"/displayname", "", nil)
-	acctWant(t, "unknown user's displayname", status, body, 404, "M_NOT_FOUND")
+	status, body := r.JSON(t, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String())+"/displayname", ida.AccessToken, map[string]any{"displayname": "pwned"})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "set someone else's name")
+	status, body = r.JSON(t, "PUT", "/_matrix/client/v3/profile/"+url.PathEscape(ida.UserID.String())+"/displayname", ida.AccessToken, map[string]any{})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "missing value")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName), "", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND", "unknown user")
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+r.Server.Cfg.ServerName)+"/displayname", "", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND", "unknown user's displayname")
 
 	// Removing the avatar removes it everywhere.
 	if err := hal.DeleteProfileField(ctx, "avatar_url"); err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String()), "", nil)
+	status, body = r.JSON(t, "GET", "/_matrix/client/v3/profile/"+url.PathEscape(hal.UserID.String()), "", nil)
 	if status != 200 || body["avatar_url"] != nil || body["displayname"] != "Hal 9000" {
 		t.Fatalf("profile after delete: %d %v", status, body)
 	}

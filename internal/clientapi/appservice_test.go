@@ -314,16 +314,7 @@ func asCall(t testing.TB, r *testrig.Rig, method, path, asUser string, body any)
 		}
 		path += sep + "user_id=" + url.QueryEscape(asUser)
 	}
-	raw, _ := json.Marshal(body)
-	if body == nil {
-		raw = nil
-	}
-	status, b := r.Do(method, path, asToken, bytes.NewReader(raw))
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatalf("%s %s: not a JSON object: %s", method, path, b)
-	}
-	return status, out
+	return r.JSON(t, method, path, asToken, body)
 }
 
 func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
@@ -331,7 +322,6 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	r, _ := startWithBridge(t, f)
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
-	const v3 = "/_matrix/client/v3"
 	asReg := map[string]any{"type": "m.login.application_service", "username": "_bridge_ann"}
 
 	// Registration: the as_token is required and checked.
@@ -358,13 +348,13 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	}
 
 	// Ordinary users cannot take names in the exclusive namespace.
-	status, body = apiCall(t, r, nil, "POST", "/register", map[string]any{"username": "_bridge_mallory", "password": "secret-pw-1", "auth": map[string]any{"type": "m.login.dummy"}})
+	status, body = apiCall(t, r, nil, v3, "POST", "/register", map[string]any{"username": "_bridge_mallory", "password": "secret-pw-1", "auth": map[string]any{"type": "m.login.dummy"}})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
-	status, body = apiCall(t, r, nil, "GET", "/register/available?username=_bridge_bot", nil)
+	status, body = apiCall(t, r, nil, v3, "GET", "/register/available?username=_bridge_bot", nil)
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 
 	// GET /login offers the login type.
-	status, body = apiCall(t, r, nil, "GET", "/login", nil)
+	status, body = apiCall(t, r, nil, v3, "GET", "/login", nil)
 	if status != 200 || !strings.Contains(fmt.Sprint(body["flows"]), "m.login.application_service") {
 		t.Fatalf("login flows: %d %v", status, body)
 	}
@@ -391,7 +381,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	status, body = asCall(t, r, "GET", v3+"/account/whoami", "@_bridge_ghost:axon.test", nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	// user_id means nothing with an ordinary token.
-	status, body = apiCall(t, r, alice, "GET", "/account/whoami?user_id=@_bridge_ann:axon.test", nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/account/whoami?user_id=@_bridge_ann:axon.test", nil)
 	if status != 200 || body["user_id"] != alice.UserID.String() {
 		t.Fatalf("user_id with a user token: %d %v", status, body)
 	}
@@ -410,7 +400,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	if status != 200 || body["display_name"] != "Bridge" {
 		t.Fatalf("created device: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, "PUT", "/devices/NEWDEV", map[string]any{"display_name": "x"})
+	status, body = apiCall(t, r, alice, v3, "PUT", "/devices/NEWDEV", map[string]any{"display_name": "x"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 	status, body = asCall(t, r, "DELETE", v3+"/devices/BRIDGEDEV", "@_bridge_ann:axon.test", map[string]any{})
 	if status != 200 {
@@ -418,7 +408,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	}
 	status, body = asCall(t, r, "GET", v3+"/account/whoami?device_id=BRIDGEDEV", "@_bridge_ann:axon.test", nil)
 	wantAPIError(t, status, body, 400, "M_UNKNOWN_DEVICE")
-	status, body = apiCall(t, r, alice, "DELETE", "/devices/"+alice.DeviceID.String(), map[string]any{})
+	status, body = apiCall(t, r, alice, v3, "DELETE", "/devices/"+alice.DeviceID.String(), map[string]any{})
 	if status != 401 {
 		t.Fatalf("an ordinary user deletes a device without auth: %d %v", status, body)
 	}
@@ -435,10 +425,10 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 			t.Fatalf("appservice uploads master key %s: %d %v", k[:1], status, body)
 		}
 	}
-	if status, body = apiCall(t, r, alice, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyA)); status != 200 {
+	if status, body = apiCall(t, r, alice, v3, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyA)); status != 200 {
 		t.Fatalf("first upload: %d %v", status, body)
 	}
-	if status, body = apiCall(t, r, alice, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyB)); status != 401 {
+	if status, body = apiCall(t, r, alice, v3, "POST", "/keys/device_signing/upload", master(alice.UserID.String(), keyB)); status != 401 {
 		t.Fatalf("an ordinary user replaces keys without auth: %d %v", status, body)
 	}
 
@@ -472,7 +462,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t4?ts=soon", "@_bridge_ann:axon.test",
 		map[string]any{"msgtype": "m.text", "body": "x"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, "PUT", "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/a1?ts=1600000000000",
+	status, body = apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/a1?ts=1600000000000",
 		map[string]any{"msgtype": "m.text", "body": "now"})
 	if status != 200 {
 		t.Fatalf("send: %d %v", status, body)
@@ -485,9 +475,9 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
 
 	// Exclusive aliases belong to the service.
-	status, body = apiCall(t, r, alice, "PUT", "/directory/room/"+esc("#_bridge_room:axon.test"), map[string]any{"room_id": room.RoomID})
+	status, body = apiCall(t, r, alice, v3, "PUT", "/directory/room/"+esc("#_bridge_room:axon.test"), map[string]any{"room_id": room.RoomID})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
-	status, body = apiCall(t, r, alice, "POST", "/createRoom", map[string]any{"room_alias_name": "_bridge_other"})
+	status, body = apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"room_alias_name": "_bridge_other"})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
 	if status != 200 {
@@ -501,7 +491,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	}
 	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#plain:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
-	status, body = apiCall(t, r, alice, "DELETE", "/directory/room/"+esc("#_bridge_room:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "DELETE", "/directory/room/"+esc("#_bridge_room:axon.test"), nil)
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 	status, body = asCall(t, r, "DELETE", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "", nil)
 	if status != 200 {
@@ -520,7 +510,7 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	status, body = asCall(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.application_service",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}})
 	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
-	status, body = apiCall(t, r, nil, "POST", "/login", map[string]any{"type": "m.login.application_service",
+	status, body = apiCall(t, r, nil, v3, "POST", "/login", map[string]any{"type": "m.login.application_service",
 		"identifier": map[string]any{"type": "m.id.user", "user": "_bridge_ann"}})
 	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
 }
@@ -551,7 +541,7 @@ func TestAppServiceRateLimits(t *testing.T) {
 	alice := r.CreateUser("alice")
 	limited := false
 	for range 4 {
-		if status, _ := apiCall(t, r, alice, "GET", "/account/whoami", nil); status == 429 {
+		if status, _ := apiCall(t, r, alice, v3, "GET", "/account/whoami", nil); status == 429 {
 			limited = true
 		}
 	}
@@ -565,7 +555,6 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	r, opt := startWithBridge(t, f)
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
-	const v3 = "/_matrix/client/v3"
 	status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true})
 	if status != 200 {
 		t.Fatalf("register: %d %v", status, body)
@@ -649,11 +638,11 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 
 	// And presence of the users it shares rooms with (not of others).
 	loner := r.CreateUser("loner")
-	if status, body := apiCall(t, r, loner, "PUT", "/presence/"+esc(loner.UserID.String())+"/status",
+	if status, body := apiCall(t, r, loner, v3, "PUT", "/presence/"+esc(loner.UserID.String())+"/status",
 		map[string]any{"presence": "online"}); status != 200 {
 		t.Fatalf("set presence: %d %v", status, body)
 	}
-	if status, body := apiCall(t, r, alice, "PUT", "/presence/"+esc(alice.UserID.String())+"/status",
+	if status, body := apiCall(t, r, alice, v3, "PUT", "/presence/"+esc(alice.UserID.String())+"/status",
 		map[string]any{"presence": "online", "status_msg": "bridging"}); status != 200 {
 		t.Fatalf("set presence: %d %v", status, body)
 	}
@@ -685,7 +674,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("create device: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, "PUT", "/sendToDevice/m.room_key_request/td1", map[string]any{"messages": map[string]any{
+	status, body = apiCall(t, r, alice, v3, "PUT", "/sendToDevice/m.room_key_request/td1", map[string]any{"messages": map[string]any{
 		"@_bridge_ann:axon.test": map[string]any{"ANNDEV": map[string]any{"secret": "for ann"}},
 		alice.UserID.String():    map[string]any{alice.DeviceID.String(): map[string]any{"secret": "for alice"}},
 	}})
@@ -847,7 +836,6 @@ func TestAppServiceDirectories(t *testing.T) {
 	r, _ := startWithBridge(t, f)
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
-	const v3 = "/_matrix/client/v3"
 	status, body := asCall(t, r, "POST", v3+"/createRoom", "", map[string]any{"preset": "public_chat", "name": "Gitter portal"})
 	if status != 200 {
 		t.Fatalf("createRoom as the service: %d %v", status, body)
@@ -855,7 +843,7 @@ func TestAppServiceDirectories(t *testing.T) {
 	portal := body["room_id"].(string)
 	publicRooms := func(filter map[string]any) []string {
 		t.Helper()
-		status, body := apiCall(t, r, alice, "POST", "/publicRooms", filter)
+		status, body := apiCall(t, r, alice, v3, "POST", "/publicRooms", filter)
 		if status != 200 {
 			t.Fatalf("publicRooms %v: %d %v", filter, status, body)
 		}
@@ -866,7 +854,7 @@ func TestAppServiceDirectories(t *testing.T) {
 		return ids
 	}
 	path := v3 + "/directory/list/appservice/gitter/" + esc(portal)
-	status, body = apiCall(t, r, alice, "PUT", "/directory/list/appservice/gitter/"+esc(portal), map[string]any{"visibility": "public"})
+	status, body = apiCall(t, r, alice, v3, "PUT", "/directory/list/appservice/gitter/"+esc(portal), map[string]any{"visibility": "public"})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	status, body = asCall(t, r, "PUT", path, "", map[string]any{})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
@@ -999,7 +987,6 @@ func TestAppServiceMSC3202(t *testing.T) {
 	f := newFakeAS(t)
 	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
 	ctx := context.Background()
-	const v3 = "/_matrix/client/v3"
 	const ann = "@_bridge_ann:axon.test"
 	alice := r.CreateUser("alice")
 	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
@@ -1016,7 +1003,7 @@ func TestAppServiceMSC3202(t *testing.T) {
 		t.Fatalf("create device: %d %v", status, body)
 	}
 	// alice signs in on another device: her device list changes.
-	if status, body := apiCall(t, r, nil, "POST", "/login", map[string]any{"type": "m.login.password",
+	if status, body := apiCall(t, r, nil, v3, "POST", "/login", map[string]any{"type": "m.login.password",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "password-alice"}); status != 200 {
 		t.Fatalf("login: %d %v", status, body)
 	}
@@ -1054,7 +1041,7 @@ func TestAppServiceMSC3202(t *testing.T) {
 		return false
 	})
 	// alice claims one of the keys: the service learns its count dropped.
-	if status, body := apiCall(t, r, alice, "POST", "/keys/claim", map[string]any{"one_time_keys": map[string]any{
+	if status, body := apiCall(t, r, alice, v3, "POST", "/keys/claim", map[string]any{"one_time_keys": map[string]any{
 		ann: map[string]any{"ANNDEV": "curve25519"}}}); status != 200 {
 		t.Fatalf("claim: %d %v", status, body)
 	}
@@ -1113,7 +1100,6 @@ func TestAppServiceLegacyPaths(t *testing.T) {
 func TestAppServiceBadInput(t *testing.T) {
 	f := newFakeAS(t)
 	r, _ := startWithBridge(t, f)
-	const v3 = "/_matrix/client/v3"
 	for _, c := range []struct {
 		name, method, path string
 		body               any
@@ -1132,15 +1118,7 @@ func TestAppServiceBadInput(t *testing.T) {
 		{"room that is not a room ID", "PUT", v3 + "/directory/list/appservice/gitter/nope", map[string]any{"visibility": "public"}, 400, "M_INVALID_PARAM"},
 		{"ts that is negative", "PUT", v3 + "/rooms/" + esc("!r:axon.test") + "/send/m.room.message/x?ts=-5", map[string]any{"body": "x"}, 400, "M_INVALID_PARAM"},
 	} {
-		var status int
-		var body map[string]any
-		if raw, ok := c.body.(string); ok {
-			st, b := r.Do(c.method, c.path, asToken, strings.NewReader(raw))
-			status = st
-			json.Unmarshal(b, &body)
-		} else {
-			status, body = asCall(t, r, c.method, c.path, "", c.body)
-		}
+		status, body := asCall(t, r, c.method, c.path, "", c.body) // a string body goes as it is
 		if status != c.status || body["errcode"] != c.code {
 			t.Errorf("%s: got %d %v, want %d %s", c.name, status, body, c.status, c.code)
 		}

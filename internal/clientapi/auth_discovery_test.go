@@ -14,7 +14,7 @@ func TestNoSSONoOAuth(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
 
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/login", "", nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/login", "", nil)
 	if status != 200 {
 		t.Fatalf("GET /login: %d", status)
 	}
@@ -45,15 +45,15 @@ func TestNoSSONoOAuth(t *testing.T) {
 		if resp.StatusCode != 404 || resp.Header.Get("Location") != "" {
 			t.Fatalf("%s: %d location %q", path, resp.StatusCode, resp.Header.Get("Location"))
 		}
-		status, body := acctDo(t, r, http.MethodGet, path, "", nil)
-		acctWant(t, path, status, body, 404, "M_UNRECOGNIZED")
+		status, body := r.JSON(t, http.MethodGet, path, "", nil)
+		wantAPIError(t, status, body, 404, "M_UNRECOGNIZED", path)
 	}
 
 	for _, token := range []string{"", alice.AccessToken} {
-		status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v1/auth_metadata", token, nil)
-		acctWant(t, "auth_metadata", status, body, 404, "M_UNRECOGNIZED")
+		status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v1/auth_metadata", token, nil)
+		wantAPIError(t, status, body, 404, "M_UNRECOGNIZED", "auth_metadata")
 	}
 
-	status, body = acctDo(t, r, http.MethodGet, "/.well-known/matrix/policy_server", "", nil)
-	acctWant(t, "policy_server", status, body, 404, "M_NOT_FOUND")
+	status, body = r.JSON(t, http.MethodGet, "/.well-known/matrix/policy_server", "", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND", "policy_server")
 }

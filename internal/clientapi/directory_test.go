@@ -29,7 +29,7 @@ func TestAliases(t *testing.T) {
 		t.Fatalf("resolve: %+v %v", res, err)
 	}
 	// Resolving needs no access token.
-	status, body := apiCall(t, r, nil, http.MethodGet, "/directory/room/"+esc(alias.String()), nil)
+	status, body := apiCall(t, r, nil, v3, http.MethodGet, "/directory/room/"+esc(alias.String()), nil)
 	if status != 200 || body["room_id"] != room.RoomID.String() {
 		t.Fatalf("anonymous resolve: %d %v", status, body)
 	}
@@ -51,7 +51,7 @@ func TestAliases(t *testing.T) {
 	wantClientError(t, err, 403, "M_FORBIDDEN")
 	_, err = bob.ResolveAlias(ctx, "#missing:axon.test")
 	wantClientError(t, err, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, http.MethodPut, "/directory/room/"+esc("#x:axon.test"), map[string]any{})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/directory/room/"+esc("#x:axon.test"), map[string]any{})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
 
 	// Local aliases: members only (the room is not world-readable).
@@ -119,7 +119,7 @@ func TestPublicRooms(t *testing.T) {
 
 	// small is not published until its visibility is set.
 	vis := func(roomID id.RoomID) string {
-		status, body := apiCall(t, r, nil, http.MethodGet, "/directory/list/room/"+esc(roomID.String()), nil)
+		status, body := apiCall(t, r, nil, v3, http.MethodGet, "/directory/list/room/"+esc(roomID.String()), nil)
 		if status != 200 {
 			t.Fatalf("visibility: %d %v", status, body)
 		}
@@ -128,19 +128,19 @@ func TestPublicRooms(t *testing.T) {
 	if vis(big.RoomID) != "public" || vis(small.RoomID) != "private" {
 		t.Fatal("initial visibilities wrong")
 	}
-	status, body := apiCall(t, r, bob, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "public"})
+	status, body := apiCall(t, r, bob, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "public"})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, alice, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "shown"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "shown"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 	for _, roomID := range []id.RoomID{small.RoomID, hidden.RoomID} {
-		if status, body := apiCall(t, r, alice, http.MethodPut, "/directory/list/room/"+esc(roomID.String()), map[string]any{}); status != 200 {
+		if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(roomID.String()), map[string]any{}); status != 200 {
 			t.Fatalf("publish: %d %v", status, body)
 		}
 	}
 	if vis(small.RoomID) != "public" {
 		t.Fatal("small not published")
 	}
-	status, body = apiCall(t, r, nil, http.MethodGet, "/directory/list/room/"+esc("!missing:axon.test"), nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/directory/list/room/"+esc("!missing:axon.test"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
 	// The invite-only room stays out even though published; larger rooms first.
@@ -175,27 +175,27 @@ func TestPublicRooms(t *testing.T) {
 	}
 
 	// POST with a search term; unauthenticated GET works; other servers do not.
-	status, body = apiCall(t, r, bob, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": "TULIP"}})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": "TULIP"}})
 	if chunk, _ := body["chunk"].([]any); status != 200 || len(chunk) != 1 || chunk[0].(map[string]any)["room_id"] != big.RoomID.String() {
 		t.Fatalf("search: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, bob, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []any{"m.space"}}})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []any{"m.space"}}})
 	if chunk, _ := body["chunk"].([]any); status != 200 || len(chunk) != 0 {
 		t.Fatalf("room type filter: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, nil, http.MethodGet, "/publicRooms?limit=5", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/publicRooms?limit=5", nil)
 	if chunk, _ := body["chunk"].([]any); status != 200 || len(chunk) != 2 {
 		t.Fatalf("anonymous: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, nil, http.MethodGet, "/publicRooms?server=elsewhere.example", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/publicRooms?server=elsewhere.example", nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, nil, http.MethodGet, "/publicRooms?since=bogus", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/publicRooms?since=bogus", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, nil, http.MethodGet, "/publicRooms?limit=ten", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/publicRooms?limit=ten", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// Unpublishing removes it.
-	if status, body := apiCall(t, r, alice, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "private"}); status != 200 {
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "private"}); status != 200 {
 		t.Fatalf("unpublish: %d %v", status, body)
 	}
 	list, err = bob.PublicRooms(ctx, &mautrix.ReqPublicRooms{})

@@ -22,19 +22,19 @@ func TestFilters(t *testing.T) {
 	}
 	filterPath := "/user/" + url.PathEscape(alice.UserID.String()) + "/filter"
 	def := map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": 1}}}
-	status, body := apiCall(t, r, alice, http.MethodPost, filterPath, def)
+	status, body := apiCall(t, r, alice, v3, http.MethodPost, filterPath, def)
 	id, _ := body["filter_id"].(string)
 	if status != 200 || id == "" {
 		t.Fatalf("create filter: %d %v", status, body)
 	}
 	// Read back as uploaded.
-	status, body = apiCall(t, r, alice, http.MethodGet, filterPath+"/"+id, nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, filterPath+"/"+id, nil)
 	if status != 200 || fmt.Sprint(body) != fmt.Sprint(def) {
 		t.Fatalf("get filter: %d %v", status, body)
 	}
 	// /sync by ID and inline both apply it: one event, limited.
 	for _, f := range []string{id, `{"room":{"timeline":{"limit":1}}}`} {
-		status, body = apiCall(t, r, alice, http.MethodGet, "/sync?filter="+url.QueryEscape(f), nil)
+		status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?filter="+url.QueryEscape(f), nil)
 		tl := body["rooms"].(map[string]any)["join"].(map[string]any)[room.String()].(map[string]any)["timeline"].(map[string]any)
 		if status != 200 || len(tl["events"].([]any)) != 1 || tl["limited"] != true {
 			t.Fatalf("sync with filter %s: %d %v", f, status, tl)
@@ -42,24 +42,24 @@ func TestFilters(t *testing.T) {
 	}
 
 	// Errors, none of which stores anything.
-	status, body = apiCall(t, r, bob, http.MethodGet, filterPath+"/"+id, nil)
+	status, body = apiCall(t, r, bob, v3, http.MethodGet, filterPath+"/"+id, nil)
 	wantAPIError(t, status, body, http.StatusForbidden, "M_FORBIDDEN")
-	status, body = apiCall(t, r, bob, http.MethodPost, filterPath, def)
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, filterPath, def)
 	wantAPIError(t, status, body, http.StatusForbidden, "M_FORBIDDEN")
-	status, body = apiCall(t, r, alice, http.MethodGet, filterPath+"/999999", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, filterPath+"/999999", nil)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, http.MethodGet, filterPath+"/abc", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, filterPath+"/abc", nil)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, http.MethodPost, filterPath, "{")
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, filterPath, "{")
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_NOT_JSON")
-	status, body = apiCall(t, r, alice, http.MethodPost, filterPath, "[1]")
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, filterPath, "[1]")
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_BAD_JSON")
-	status, body = apiCall(t, r, alice, http.MethodPost, filterPath, map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": "one"}}})
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, filterPath, map[string]any{"room": map[string]any{"timeline": map[string]any{"limit": "one"}}})
 	if status != http.StatusBadRequest {
 		t.Fatalf("filter with a string limit: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, http.MethodGet, "/sync?filter=abc", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?filter=abc", nil)
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodGet, "/sync?filter=424242", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?filter=424242", nil)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND")
 }

@@ -19,7 +19,7 @@ func guestsOn(c *config.Config) { c.GuestAccess = true }
 // registerGuest creates a guest account and returns a client for it.
 func registerGuest(t *testing.T, r *testrig.Rig) *mautrix.Client {
 	t.Helper()
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register?kind=guest", "",
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register?kind=guest", "",
 		map[string]any{"initial_device_display_name": "guest phone", "username": "ignored", "device_id": "IGNORED"})
 	if status != 200 {
 		t.Fatalf("guest register: %d %v", status, body)
@@ -40,8 +40,8 @@ func registerGuest(t *testing.T, r *testrig.Rig) *mautrix.Client {
 
 func TestGuestRegistrationDisabled(t *testing.T) {
 	r := testrig.Start(t)
-	status, body := acctDo(t, r, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{})
-	acctWant(t, "guest register while disabled", status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register?kind=guest", "", map[string]any{})
+	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN", "guest register while disabled")
 }
 
 func TestGuestAccess(t *testing.T) {
@@ -50,7 +50,7 @@ func TestGuestAccess(t *testing.T) {
 	alice := r.CreateUser("alice")
 	guest := registerGuest(t, r)
 
-	status, body := apiCall(t, r, guest, "GET", "/account/whoami", nil)
+	status, body := apiCall(t, r, guest, v3, "GET", "/account/whoami", nil)
 	if status != 200 || body["user_id"] != guest.UserID.String() || body["is_guest"] != true {
 		t.Fatalf("guest whoami: %d %v", status, body)
 	}
@@ -60,14 +60,14 @@ func TestGuestAccess(t *testing.T) {
 	}
 
 	// Endpoints outside the spec's guest list are refused, and change nothing.
-	status, body = apiCall(t, r, guest, "POST", "/createRoom", map[string]any{})
+	status, body = apiCall(t, r, guest, v3, "POST", "/createRoom", map[string]any{})
 	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	status, body = apiCall(t, r, guest, "PUT", "/profile/"+esc(guest.UserID.String())+"/avatar_url", map[string]any{"avatar_url": "mxc://x/y"})
+	status, body = apiCall(t, r, guest, v3, "PUT", "/profile/"+esc(guest.UserID.String())+"/avatar_url", map[string]any{"avatar_url": "mxc://x/y"})
 	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	if status, body = apiCall(t, r, guest, "PUT", "/profile/"+esc(guest.UserID.String())+"/displayname", map[string]any{"displayname": "Visitor"}); status != 200 {
+	if status, body = apiCall(t, r, guest, v3, "PUT", "/profile/"+esc(guest.UserID.String())+"/displayname", map[string]any{"displayname": "Visitor"}); status != 200 {
 		t.Fatalf("guest displayname: %d %v", status, body)
 	}
-	if status, body = apiCall(t, r, nil, "GET", "/profile/"+esc(guest.UserID.String())+"/displayname", nil); status != 200 || body["displayname"] != "Visitor" {
+	if status, body = apiCall(t, r, nil, v3, "GET", "/profile/"+esc(guest.UserID.String())+"/displayname", nil); status != 200 || body["displayname"] != "Visitor" {
 		t.Fatalf("read guest displayname: %d %v", status, body)
 	}
 
@@ -92,7 +92,7 @@ func TestGuestAccess(t *testing.T) {
 	}
 	_, err = guest.JoinRoomByID(ctx, closed.RoomID)
 	wantClientError(t, err, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	if m := membershipOf(t, alice, closed.RoomID, guest.UserID); m != "invite" {
+	if m := membership(t, r, alice, closed.RoomID, guest.UserID); m != "invite" {
 		t.Fatalf("refused guest has membership %q, want invite", m)
 	}
 	// /join/{roomIdOrAlias} is not on the guest list at all.
@@ -104,21 +104,12 @@ func TestGuestAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for membershipOf(t, alice, open.RoomID, guest.UserID) != "leave" {
+	for membership(t, r, alice, open.RoomID, guest.UserID) != "leave" {
 		if time.Now().After(deadline) {
 			t.Fatal("guest still joined after guest access was turned off")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func membershipOf(t *testing.T, c *mautrix.Client, room id.RoomID, user id.UserID) string {
-	t.Helper()
-	var m event.MemberEventContent
-	if err := c.StateEvent(context.Background(), room, event.StateMember, user.String(), &m); err != nil {
-		return ""
-	}
-	return string(m.Membership)
 }
 
 func TestGuestUpgrade(t *testing.T) {
@@ -128,17 +119,17 @@ func TestGuestUpgrade(t *testing.T) {
 	localpart := guest.UserID.Localpart()
 	reg := func(body map[string]any) (int, map[string]any) {
 		body["auth"] = map[string]any{"type": "m.login.dummy"}
-		return acctDo(t, r, "POST", "/_matrix/client/v3/register", "", body)
+		return r.JSON(t, "POST", "/_matrix/client/v3/register", "", body)
 	}
 
 	// A wrong username, or a token that is not a guest's, upgrades nothing.
 	status, body := reg(map[string]any{"guest_access_token": guest.AccessToken, "username": "someoneelse", "password": "pw-123456"})
-	acctWant(t, "upgrade with another username", status, body, 400, "M_INVALID_USERNAME")
+	wantAPIError(t, status, body, 400, "M_INVALID_USERNAME", "upgrade with another username")
 	status, body = reg(map[string]any{"guest_access_token": alice.AccessToken, "username": "alice", "password": "pw-123456"})
-	acctWant(t, "upgrade of a full account", status, body, 403, "M_FORBIDDEN")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "upgrade of a full account")
 	status, body = reg(map[string]any{"guest_access_token": "nonsense", "username": localpart, "password": "pw-123456"})
-	acctWant(t, "upgrade with an unknown token", status, body, 401, "M_UNKNOWN_TOKEN")
-	status, body = apiCall(t, r, guest, "GET", "/account/whoami", nil)
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "upgrade with an unknown token")
+	status, body = apiCall(t, r, guest, v3, "GET", "/account/whoami", nil)
 	if status != 200 || body["is_guest"] != true {
 		t.Fatalf("guest changed by failed upgrades: %d %v", status, body)
 	}
@@ -148,15 +139,15 @@ func TestGuestUpgrade(t *testing.T) {
 		t.Fatalf("upgrade: %d %v", status, body)
 	}
 	// The same account is now a full one: the old token too, and the password logs in.
-	status, body = apiCall(t, r, guest, "GET", "/account/whoami", nil)
+	status, body = apiCall(t, r, guest, v3, "GET", "/account/whoami", nil)
 	if status != 200 || body["user_id"] != guest.UserID.String() || body["is_guest"] != false {
 		t.Fatalf("whoami after upgrade: %d %v", status, body)
 	}
-	if status, body = apiCall(t, r, guest, "POST", "/createRoom", map[string]any{}); status != 200 {
+	if status, body = apiCall(t, r, guest, v3, "POST", "/createRoom", map[string]any{}); status != 200 {
 		t.Fatalf("createRoom after upgrade: %d %v", status, body)
 	}
 	acctLogin(t, r, localpart, "pw-123456", "")
 	// A second upgrade has nothing to upgrade.
 	status, body = reg(map[string]any{"guest_access_token": guest.AccessToken, "username": localpart, "password": "pw-123456"})
-	acctWant(t, "second upgrade", status, body, 403, "M_FORBIDDEN")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "second upgrade")
 }

@@ -2,9 +2,9 @@ package clientapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -14,27 +14,14 @@ import (
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
+// hierarchy asks for the space hierarchy below room as c.
 func hierarchy(t *testing.T, r *testrig.Rig, c *mautrix.Client, room id.RoomID, query url.Values) (int, map[string]any) {
 	t.Helper()
-	path := "/_matrix/client/v1/rooms/" + esc(room.String()) + "/hierarchy"
+	path := "/rooms/" + esc(room.String()) + "/hierarchy"
 	if len(query) > 0 {
 		path += "?" + query.Encode()
 	}
-	status, raw := r.Do(http.MethodGet, path, c.AccessToken, nil)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("hierarchy: %q", raw)
-	}
-	return status, out
-}
-
-func roomIDs(body map[string]any) []string {
-	var out []string
-	list, _ := body["rooms"].([]any)
-	for _, r := range list {
-		out = append(out, r.(map[string]any)["room_id"].(string))
-	}
-	return out
+	return apiCall(t, r, c, v1, http.MethodGet, path, nil)
 }
 
 func addChild(t *testing.T, c *mautrix.Client, space, child id.RoomID, content map[string]any) {
@@ -88,7 +75,7 @@ func TestHierarchy(t *testing.T) {
 	// Alice sees everything, breadth first, children in their order.
 	status, body := hierarchy(t, r, alice, space, nil)
 	want := []string{space.String(), private.String(), public.String(), sub.String(), restricted.String(), worldReadable.String(), deep.String()}
-	if status != 200 || !equalStrings(roomIDs(body), want) {
+	if status != 200 || !slices.Equal(roomIDs(body), want) {
 		t.Fatalf("alice: %d %v\nwant %v", status, roomIDs(body), want)
 	}
 	first := body["rooms"].([]any)[0].(map[string]any)
@@ -104,7 +91,7 @@ func TestHierarchy(t *testing.T) {
 	// restricted room appears once he joins the space.
 	status, body = hierarchy(t, r, bob, space, nil)
 	want = []string{space.String(), public.String(), sub.String(), worldReadable.String(), deep.String()}
-	if status != 200 || !equalStrings(roomIDs(body), want) {
+	if status != 200 || !slices.Equal(roomIDs(body), want) {
 		t.Fatalf("bob: %d %v\nwant %v", status, roomIDs(body), want)
 	}
 	if _, err := bob.JoinRoom(ctx, space.String(), nil); err != nil {
@@ -112,7 +99,7 @@ func TestHierarchy(t *testing.T) {
 	}
 	_, body = hierarchy(t, r, bob, space, nil)
 	want = []string{space.String(), public.String(), sub.String(), restricted.String(), worldReadable.String(), deep.String()}
-	if !equalStrings(roomIDs(body), want) {
+	if !slices.Equal(roomIDs(body), want) {
 		t.Fatalf("bob joined: %v\nwant %v", roomIDs(body), want)
 	}
 	if rs := body["rooms"].([]any)[3].(map[string]any); rs["join_rule"] != "restricted" ||
@@ -128,7 +115,7 @@ func TestHierarchy(t *testing.T) {
 
 	// max_depth and suggested_only.
 	_, body = hierarchy(t, r, alice, space, url.Values{"max_depth": {"0"}})
-	if got := roomIDs(body); !equalStrings(got, []string{space.String()}) {
+	if got := roomIDs(body); !slices.Equal(got, []string{space.String()}) {
 		t.Fatalf("max_depth 0: %v", got)
 	}
 	_, body = hierarchy(t, r, alice, space, url.Values{"max_depth": {"1"}})
@@ -136,7 +123,7 @@ func TestHierarchy(t *testing.T) {
 		t.Fatalf("max_depth 1: %v", got)
 	}
 	_, body = hierarchy(t, r, alice, space, url.Values{"suggested_only": {"true"}})
-	if got := roomIDs(body); !equalStrings(got, []string{space.String(), public.String()}) {
+	if got := roomIDs(body); !slices.Equal(got, []string{space.String(), public.String()}) {
 		t.Fatalf("suggested_only: %v", got)
 	}
 
@@ -160,7 +147,7 @@ func TestHierarchy(t *testing.T) {
 		from = next
 	}
 	want = []string{space.String(), private.String(), public.String(), sub.String(), restricted.String(), worldReadable.String(), deep.String()}
-	if !equalStrings(all, want) {
+	if !slices.Equal(all, want) {
 		t.Fatalf("paged: %v\nwant %v", all, want)
 	}
 	status, body = hierarchy(t, r, alice, space, url.Values{"from": {from}, "suggested_only": {"true"}})
@@ -171,16 +158,4 @@ func TestHierarchy(t *testing.T) {
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 	status, body = hierarchy(t, r, alice, space, url.Values{"limit": {"0"}})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -3,7 +3,6 @@ package clientapi_test
 import (
 	"context"
 	"net/http"
-	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -12,16 +11,6 @@ import (
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
-
-func bodiesOf(evs []*event.Event) []string {
-	var out []string
-	for _, ev := range evs {
-		if b, ok := ev.Content.Raw["body"].(string); ok {
-			out = append(out, ev.Sender.String()+":"+b)
-		}
-	}
-	return out
-}
 
 func TestIgnoredUsers(t *testing.T) {
 	r := testrig.Start(t)
@@ -119,29 +108,6 @@ func TestIgnoredUsers(t *testing.T) {
 	}
 }
 
-// sendersOf lists "sender:body" of the message events in a JSON event list.
-func sendersOf(list any) []string {
-	var out []string
-	evs, _ := list.([]any)
-	for _, e := range evs {
-		ev := e.(map[string]any)
-		content, _ := ev["content"].(map[string]any)
-		if b, ok := content["body"].(string); ok {
-			out = append(out, ev["sender"].(string)+":"+b)
-		}
-	}
-	return out
-}
-
-func hasSender(got []string, user id.UserID) bool {
-	for _, g := range got {
-		if strings.HasPrefix(g, user.String()+":") {
-			return true
-		}
-	}
-	return false
-}
-
 // TestIgnoredUsersHistoryAndCounts: beyond /sync and /messages, an ignored
 // user's events are absent from /context, /relations, /threads, /search,
 // /notifications and sliding sync, and do not count as unread.
@@ -182,7 +148,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 
 	unread := func() float64 {
 		t.Helper()
-		status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync", bob.AccessToken, nil)
+		status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/sync", bob.AccessToken, nil)
 		jr, _ := body["rooms"].(map[string]any)["join"].(map[string]any)[roomID.String()].(map[string]any)
 		n, _ := jr["unread_notifications"].(map[string]any)["notification_count"].(float64)
 		if status != 200 || jr == nil {
@@ -204,25 +170,25 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 
 	// /context around alice's middle message, and of carol's message.
 	ctxPath := "/_matrix/client/v3/rooms/" + roomID.String() + "/context/"
-	status, body := acctDo(t, r, http.MethodGet, ctxPath+middle.String()+"?limit=20", bob.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, ctxPath+middle.String()+"?limit=20", bob.AccessToken, nil)
 	before, after := sendersOf(body["events_before"]), sendersOf(body["events_after"])
 	if status != 200 || hasSender(before, carol.UserID) || hasSender(after, carol.UserID) || len(before) != 3 {
 		t.Fatalf("bob's /context: %d before %v after %v", status, before, after)
 	}
-	status, body = acctDo(t, r, http.MethodGet, ctxPath+middle.String()+"?limit=20", alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, ctxPath+middle.String()+"?limit=20", alice.AccessToken, nil)
 	if status != 200 || len(sendersOf(body["events_before"])) != 6 || len(sendersOf(body["events_after"])) != 1 {
 		t.Fatalf("alice's /context: %d %v %v", status, sendersOf(body["events_before"]), sendersOf(body["events_after"]))
 	}
-	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
-	acctWant(t, "/context of an ignored user's event", status, body, 404, "M_NOT_FOUND")
+	status, body = r.JSON(t, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND", "/context of an ignored user's event")
 
 	// /relations of alice's thread root.
 	relPath := "/_matrix/client/v1/rooms/" + roomID.String() + "/relations/" + aliceRoot.String()
-	status, body = acctDo(t, r, http.MethodGet, relPath, bob.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, relPath, bob.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 1 || got[0] != alice.UserID.String()+":alice in alice's thread" {
 		t.Fatalf("bob's /relations: %d %v", status, got)
 	}
-	status, body = acctDo(t, r, http.MethodGet, relPath+"/m.thread", alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, relPath+"/m.thread", alice.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 3 {
 		t.Fatalf("alice's /relations: %d %v", status, got)
 	}
@@ -237,14 +203,14 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 		s, _ := latest["sender"].(string)
 		return n, s
 	}
-	status, body = acctDo(t, r, http.MethodGet, thrPath, bob.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, thrPath, bob.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 1 || got[0] != alice.UserID.String()+":searchword alice root" {
 		t.Fatalf("bob's /threads: %d %v", status, got)
 	}
 	if n, sender := summary(body["chunk"].([]any)[0]); n != 1 || sender != alice.UserID.String() {
 		t.Fatalf("bob's thread summary: %v replies, latest from %s", n, sender)
 	}
-	status, body = acctDo(t, r, http.MethodGet, thrPath, alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, thrPath, alice.AccessToken, nil)
 	if got := sendersOf(body["chunk"]); status != 200 || len(got) != 2 {
 		t.Fatalf("alice's /threads: %d %v", status, got)
 	}
@@ -255,7 +221,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	// POST /search.
 	search := func(c *mautrix.Client) []string {
 		t.Helper()
-		status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/search", c.AccessToken, map[string]any{
+		status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/search", c.AccessToken, map[string]any{
 			"search_categories": map[string]any{"room_events": map[string]any{"search_term": "searchword",
 				"event_context": map[string]any{"before_limit": 5, "after_limit": 5}}}})
 		if status != 200 {
@@ -279,7 +245,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	}
 
 	// /notifications lists none of carol's messages.
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/notifications", bob.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v3/notifications", bob.AccessToken, nil)
 	var notified []any
 	for _, n := range body["notifications"].([]any) {
 		notified = append(notified, n.(map[string]any)["event"])
@@ -294,7 +260,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
 		map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 20}}})
 	if status != 200 {
 		t.Fatalf("sliding sync: %d %v", status, body)
@@ -321,7 +287,7 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	if n := unread(); n != 8 {
 		t.Fatalf("unread after un-ignoring: %v", n)
 	}
-	status, body = acctDo(t, r, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, ctxPath+carolRoot.String(), bob.AccessToken, nil)
 	if status != 200 {
 		t.Fatalf("/context after un-ignoring: %d %v", status, body)
 	}

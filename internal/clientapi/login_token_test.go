@@ -21,7 +21,7 @@ func TestLoginToken(t *testing.T) {
 	if err != nil || !flows.HasFlow("m.login.token") || !flows.HasFlow("m.login.password") {
 		t.Fatalf("flows %+v %v", flows, err)
 	}
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/login", "", nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/login", "", nil)
 	if status != 200 || body["flows"].([]any)[1].(map[string]any)["get_login_token"] != true {
 		t.Fatalf("GET /login: %d %v", status, body)
 	}
@@ -31,22 +31,22 @@ func TestLoginToken(t *testing.T) {
 	}
 
 	// The password is confirmed through user-interactive auth first.
-	status, body = acctDo(t, r, http.MethodPost, getToken, alice.AccessToken, map[string]any{})
+	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{})
 	session := acctChallenge(t, "get_token", status, body, "m.login.password")
-	status, body = acctDo(t, r, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
+	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "wrong",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}}})
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("wrong password: %d %v", status, body)
 	}
 	// Bob's password does not confirm for alice.
-	status, body = acctDo(t, r, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
+	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-bob",
 		"identifier": map[string]any{"type": "m.id.user", "user": "bob"}}})
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("other user's password: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
+	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-alice",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}}})
 	if status != 200 || body["expires_in_ms"] != float64(120000) {
@@ -73,16 +73,16 @@ func TestLoginToken(t *testing.T) {
 	if err != nil || who.UserID != alice.UserID || who.DeviceID != "NEWDEV" {
 		t.Fatalf("whoami %+v %v", who, err)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token", "token": token})
-	acctWant(t, "reused token", status, body, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token", "token": "made-up"})
-	acctWant(t, "unknown token", status, body, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token"})
-	acctWant(t, "missing token", status, body, 400, "M_MISSING_PARAM")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token", "token": token})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "reused token")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token", "token": "made-up"})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "unknown token")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.token"})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "missing token")
 
 	// Without an access token the endpoint is refused.
-	status, body = acctDo(t, r, http.MethodPost, getToken, "", map[string]any{})
-	acctWant(t, "no access token", status, body, 401, "M_MISSING_TOKEN")
+	status, body = r.JSON(t, http.MethodPost, getToken, "", map[string]any{})
+	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN", "no access token")
 	_ = bob
 }
 

@@ -34,7 +34,7 @@ func TestRoomMembers(t *testing.T) {
 	room, _ := sharedRoom(t, alice, bob) // both joined
 	members := func(c *mautrix.Client, q url.Values) (int, map[string]any) {
 		t.Helper()
-		return apiCall(t, r, c, http.MethodGet, fmt.Sprintf("/rooms/%s/members?%s", url.PathEscape(room.String()), q.Encode()), nil)
+		return apiCall(t, r, c, v3, http.MethodGet, fmt.Sprintf("/rooms/%s/members?%s", url.PathEscape(room.String()), q.Encode()), nil)
 	}
 	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ func adminPath(what string, user id.UserID) string {
 func restrict(t *testing.T, r *testrig.Rig, admin *mautrix.Client, what string, user id.UserID, on bool) {
 	t.Helper()
 	field := map[string]string{"lock": "locked", "suspend": "suspended"}[what]
-	status, body := acctDo(t, r, http.MethodPut, adminPath(what, user), admin.AccessToken, map[string]any{field: on})
+	status, body := r.JSON(t, http.MethodPut, adminPath(what, user), admin.AccessToken, map[string]any{field: on})
 	if status != 200 || body[field] != on {
 		t.Fatalf("PUT %s %s=%v: %d %v", what, user, on, status, body)
 	}
@@ -50,10 +50,10 @@ func TestAdminModerationAccess(t *testing.T) {
 	for _, what := range []string{"lock", "suspend"} {
 		field := map[string]string{"lock": "locked", "suspend": "suspended"}[what]
 		get := func(c *mautrix.Client, user string) (int, map[string]any) {
-			return acctDo(t, r, http.MethodGet, "/_matrix/client/v1/admin/"+what+"/"+esc(user), c.AccessToken, nil)
+			return r.JSON(t, http.MethodGet, "/_matrix/client/v1/admin/"+what+"/"+esc(user), c.AccessToken, nil)
 		}
 		put := func(c *mautrix.Client, user string, body any) (int, map[string]any) {
-			return acctDo(t, r, http.MethodPut, "/_matrix/client/v1/admin/"+what+"/"+esc(user), c.AccessToken, body)
+			return r.JSON(t, http.MethodPut, "/_matrix/client/v1/admin/"+what+"/"+esc(user), c.AccessToken, body)
 		}
 		status, body := get(root, alice.UserID.String())
 		if status != 200 || body[field] != false {
@@ -66,7 +66,7 @@ func TestAdminModerationAccess(t *testing.T) {
 		wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 		status, body = put(alice, "@alice:axon.test", map[string]any{field: false})
 		wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-		status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/admin/"+what+"/"+esc("@alice:axon.test"), "", nil)
+		status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/admin/"+what+"/"+esc("@alice:axon.test"), "", nil)
 		wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
 
 		status, body = get(root, "@nobody:axon.test")
@@ -106,12 +106,12 @@ func TestAdminModerationAccess(t *testing.T) {
 	}
 
 	// The capability is offered to admins only.
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", root.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/capabilities", root.AccessToken, nil)
 	mod, _ := body["capabilities"].(map[string]any)["m.account_moderation"].(map[string]any)
 	if status != 200 || mod["lock"] != true || mod["suspend"] != true {
 		t.Fatalf("admin capabilities: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v3/capabilities", alice.AccessToken, nil)
 	if _, has := body["capabilities"].(map[string]any)["m.account_moderation"]; status != 200 || has {
 		t.Fatalf("user capabilities: %d %v", status, body)
 	}
@@ -132,7 +132,7 @@ func TestAccountLock(t *testing.T) {
 	}
 	loginBody := map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 		"password": "password-alice", "refresh_token": true}
-	status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
+	status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
 	refreshToken := str(body["refresh_token"])
 	if status != 200 || refreshToken == "" {
 		t.Fatalf("login: %d %v", status, body)
@@ -145,17 +145,17 @@ func TestAccountLock(t *testing.T) {
 			t.Fatalf("%s: got %d %v, want 401 M_USER_LOCKED soft_logout", what, status, body)
 		}
 	}
-	status, body = apiCall(t, r, alice, http.MethodGet, "/sync?timeout=0", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?timeout=0", nil)
 	wantLocked("sync", status, body)
-	status, body = apiCall(t, r, alice, http.MethodGet, "/rooms/"+esc(room.RoomID.String())+"/messages?dir=b", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/rooms/"+esc(room.RoomID.String())+"/messages?dir=b", nil)
 	wantLocked("messages", status, body)
-	status, body = apiCall(t, r, alice, http.MethodPut, "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t1", map[string]any{"msgtype": "m.text", "body": "hi"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t1", map[string]any{"msgtype": "m.text", "body": "hi"})
 	wantLocked("send", status, body)
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/admin/whois/"+esc(alice.UserID.String()), alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/admin/whois/"+esc(alice.UserID.String()), alice.AccessToken, nil)
 	if status == 200 {
 		t.Fatalf("v1 route served to a locked account: %v", body)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
 	wantLocked("login", status, body)
 	status, body = refreshWith(t, r, refreshToken)
 	wantLocked("refresh", status, body)
@@ -164,7 +164,7 @@ func TestAccountLock(t *testing.T) {
 		t.Fatalf("versions: %d", status)
 	}
 	// Logging out is allowed, and really logs out.
-	status, body = apiCall(t, r, phone, http.MethodPost, "/logout", map[string]any{})
+	status, body = apiCall(t, r, phone, v3, http.MethodPost, "/logout", map[string]any{})
 	if status != 200 {
 		t.Fatalf("logout while locked: %d %v", status, body)
 	}
@@ -174,13 +174,13 @@ func TestAccountLock(t *testing.T) {
 	if _, err := alice.SyncRequest(ctx, 0, "", "", false, event.PresenceOnline); err != nil {
 		t.Fatalf("sync after unlock: %v", err)
 	}
-	status, body = apiCall(t, r, phone, http.MethodGet, "/account/whoami", nil)
+	status, body = apiCall(t, r, phone, v3, http.MethodGet, "/account/whoami", nil)
 	wantUnknownTokenNoSoft(t, status, body)
 	status, body = refreshWith(t, r, refreshToken)
 	if status != 200 || body["access_token"] == nil {
 		t.Fatalf("refresh after unlock: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
 	if status != 200 {
 		t.Fatalf("login after unlock: %d %v", status, body)
 	}
@@ -240,11 +240,11 @@ func TestAccountSuspension(t *testing.T) {
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
 	_, err = bob.UploadBytes(ctx, []byte("data"), "text/plain")
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
-	status, body := apiCall(t, r, bob, http.MethodPost, "/rooms/"+esc(room.RoomID.String())+"/upgrade", map[string]any{"new_version": "11"})
+	status, body := apiCall(t, r, bob, v3, http.MethodPost, "/rooms/"+esc(room.RoomID.String())+"/upgrade", map[string]any{"new_version": "11"})
 	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
-	status, body = apiCall(t, r, bob, http.MethodPost, "/account/3pid/delete", map[string]any{"medium": "email", "address": "bob@example.org"})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/account/3pid/delete", map[string]any{"medium": "email", "address": "bob@example.org"})
 	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
-	status, body = apiCall(t, r, bob, http.MethodPost, "/account/3pid/add", map[string]any{"sid": "s", "client_secret": "c"})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/account/3pid/add", map[string]any{"sid": "s", "client_secret": "c"})
 	wantAPIError(t, status, body, 403, "M_USER_SUSPENDED")
 	// Nothing was changed by the refused requests.
 	if p, err := alice.GetDisplayName(ctx, bob.UserID); err != nil || p.DisplayName == "Bobby" {

@@ -27,7 +27,7 @@ func TestMutualRooms(t *testing.T) {
 	sharedRoom(t, alice, carol)
 
 	for _, path := range []string{"/mutual_rooms", "/user/mutual_rooms"} {
-		status, body := v1Call(t, r, alice, http.MethodGet, path+"?user_id="+esc(bob.UserID.String()))
+		status, body := apiCall(t, r, alice, v1, http.MethodGet, path+"?user_id="+esc(bob.UserID.String()), nil)
 		if status != 200 || body["count"] != float64(3) || body["next_batch"] != nil {
 			t.Fatalf("%s: %d %v", path, status, body)
 		}
@@ -39,21 +39,21 @@ func TestMutualRooms(t *testing.T) {
 			t.Fatalf("%s: joined %v, want %v", path, got, want)
 		}
 	}
-	status, body := v1Call(t, r, bob, http.MethodGet, "/mutual_rooms?user_id="+esc(carol.UserID.String()))
+	status, body := apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms?user_id="+esc(carol.UserID.String()), nil)
 	if status != 200 || body["count"] != float64(0) || len(body["joined"].([]any)) != 0 {
 		t.Fatalf("bob and carol: %d %v", status, body)
 	}
-	status, body = v1Call(t, r, bob, http.MethodGet, "/mutual_rooms?user_id="+esc("@nobody:axon.test"))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms?user_id="+esc("@nobody:axon.test"), nil)
 	if status != 200 || len(body["joined"].([]any)) != 0 {
 		t.Fatalf("unknown user: %d %v", status, body)
 	}
-	status, body = v1Call(t, r, bob, http.MethodGet, "/mutual_rooms")
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms", nil)
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/mutual_rooms?user_id="+esc(bob.UserID.String()))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms?user_id="+esc(bob.UserID.String()), nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/mutual_rooms?user_id="+esc("@Bad User:axon.test"))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms?user_id="+esc("@Bad User:axon.test"), nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/mutual_rooms?user_id="+esc(alice.UserID.String())+"&from=bogus")
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/mutual_rooms?user_id="+esc(alice.UserID.String())+"&from=bogus", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// Paging, through the service with a small page.
@@ -78,7 +78,7 @@ func TestMutualRooms(t *testing.T) {
 	}
 	// The token of the last page answered over HTTP continues there.
 	page, _ := r.Server.Rooms.MutualRooms(ctx, alice.UserID.String(), bob.UserID.String(), "", 2)
-	status, body = v1Call(t, r, alice, http.MethodGet, "/mutual_rooms?user_id="+esc(bob.UserID.String())+"&from="+esc(page.NextBatch))
+	status, body = apiCall(t, r, alice, v1, http.MethodGet, "/mutual_rooms?user_id="+esc(bob.UserID.String())+"&from="+esc(page.NextBatch), nil)
 	if status != 200 || len(body["joined"].([]any)) != 1 || body["joined"].([]any)[0] != want[2] {
 		t.Fatalf("from next_batch: %d %v", status, body)
 	}

@@ -17,7 +17,7 @@ func TestOpenIDToken(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	userinfo := func(token string) (int, map[string]any) {
-		return acctDo(t, r, http.MethodGet, "/_matrix/federation/v1/openid/userinfo?access_token="+url.QueryEscape(token), "", nil)
+		return r.JSON(t, http.MethodGet, "/_matrix/federation/v1/openid/userinfo?access_token="+url.QueryEscape(token), "", nil)
 	}
 	requestPath := func(user string) string {
 		return "/_matrix/client/v3/user/" + url.PathEscape(user) + "/openid/request_token"
@@ -38,17 +38,17 @@ func TestOpenIDToken(t *testing.T) {
 		}
 	}
 	// It proves identity only: it is no access token.
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/account/whoami", resp.AccessToken, nil)
-	acctWant(t, "openid token as access token", status, body, 401, "M_UNKNOWN_TOKEN")
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/account/whoami", resp.AccessToken, nil)
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "openid token as access token")
 	// Nor is an access token an OpenID token.
 	status, body = userinfo(alice.AccessToken)
-	acctWant(t, "access token as openid token", status, body, 401, "M_UNKNOWN_TOKEN")
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "access token as openid token")
 
 	// Only for oneself.
-	status, body = acctDo(t, r, http.MethodPost, requestPath(bob.UserID.String()), alice.AccessToken, map[string]any{})
-	acctWant(t, "token for another user", status, body, 403, "M_FORBIDDEN")
-	status, body = acctDo(t, r, http.MethodPost, requestPath(alice.UserID.String()), "", map[string]any{})
-	acctWant(t, "no access token", status, body, 401, "M_MISSING_TOKEN")
+	status, body = r.JSON(t, http.MethodPost, requestPath(bob.UserID.String()), alice.AccessToken, map[string]any{})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "token for another user")
+	status, body = r.JSON(t, http.MethodPost, requestPath(alice.UserID.String()), "", map[string]any{})
+	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN", "no access token")
 	status, raw := r.Do(http.MethodPost, requestPath(alice.UserID.String()), alice.AccessToken, strings.NewReader("{not json"))
 	if status != 400 || !strings.Contains(string(raw), `"M_NOT_JSON"`) {
 		t.Fatalf("bad body: %d %s", status, raw)
@@ -56,15 +56,15 @@ func TestOpenIDToken(t *testing.T) {
 
 	// Unknown, missing and expired tokens.
 	status, body = userinfo("made-up-token")
-	acctWant(t, "unknown token", status, body, 401, "M_UNKNOWN_TOKEN")
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/federation/v1/openid/userinfo", "", nil)
-	acctWant(t, "no token", status, body, 401, "M_UNKNOWN_TOKEN")
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "unknown token")
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/federation/v1/openid/userinfo", "", nil)
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "no token")
 	now := time.Now().UnixMilli()
 	if err := r.Server.DB.AddOpenIDToken(ctx, auth.HashToken("expired-token"), alice.UserID.String(), now-7200_000, now-1); err != nil {
 		t.Fatal(err)
 	}
 	status, body = userinfo("expired-token")
-	acctWant(t, "expired token", status, body, 401, "M_UNKNOWN_TOKEN")
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "expired token")
 
 	// A deactivated account's tokens vouch for nobody.
 	bobTok, err := bob.RequestOpenIDToken(ctx)
@@ -78,5 +78,5 @@ func TestOpenIDToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body = userinfo(bobTok.AccessToken)
-	acctWant(t, "deactivated user's token", status, body, 401, "M_UNKNOWN_TOKEN")
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "deactivated user's token")
 }

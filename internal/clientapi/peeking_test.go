@@ -13,28 +13,6 @@ import (
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
-// worldReadableRoom creates a public room anyone may read without joining.
-func worldReadableRoom(t *testing.T, c *mautrix.Client) id.RoomID {
-	t.Helper()
-	resp, err := c.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Open house",
-		InitialState: []*event.Event{{Type: event.StateHistoryVisibility, Content: event.Content{Raw: map[string]any{"history_visibility": "world_readable"}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.RoomID
-}
-
-func chunkIDs(body map[string]any) []string {
-	var out []string
-	chunk, _ := body["chunk"].([]any)
-	for _, e := range chunk {
-		ev, _ := e.(map[string]any)
-		id, _ := ev["event_id"].(string)
-		out = append(out, id)
-	}
-	return out
-}
-
 func TestPeekEvents(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
@@ -46,7 +24,7 @@ func TestPeekEvents(t *testing.T) {
 	}
 
 	// A non-member peeks: the first call (no from, no wait) gives a token.
-	status, body := apiCall(t, r, bob, "GET", "/events?timeout=0&room_id="+url.QueryEscape(open.String()), nil)
+	status, body := apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(open.String()), nil)
 	if status != 200 || len(chunkIDs(body)) != 0 || body["end"] == nil || body["start"] == nil {
 		t.Fatalf("first peek: %d %v", status, body)
 	}
@@ -61,7 +39,7 @@ func TestPeekEvents(t *testing.T) {
 	done := make(chan result, 1)
 	go func() {
 		start := time.Now()
-		s, b := apiCall(t, r, bob, "GET", "/events?timeout=20000&from="+url.QueryEscape(from)+"&room_id="+url.QueryEscape(open.String()), nil)
+		s, b := apiCall(t, r, bob, v3, "GET", "/events?timeout=20000&from="+url.QueryEscape(from)+"&room_id="+url.QueryEscape(open.String()), nil)
 		done <- result{s, b, time.Since(start)}
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -81,21 +59,21 @@ func TestPeekEvents(t *testing.T) {
 		t.Fatalf("peeked event: %v", chunk)
 	}
 	// The next peek continues after it.
-	status, body = apiCall(t, r, bob, "GET", "/events?timeout=0&from="+url.QueryEscape(res.body["end"].(string))+"&room_id="+url.QueryEscape(open.String()), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&from="+url.QueryEscape(res.body["end"].(string))+"&room_id="+url.QueryEscape(open.String()), nil)
 	if status != 200 || len(chunkIDs(body)) != 0 {
 		t.Fatalf("peek after end: %d %v", status, body)
 	}
 
 	// Rooms that are not world-readable, or unknown, cannot be peeked into.
-	status, body = apiCall(t, r, bob, "GET", "/events?timeout=0&room_id="+url.QueryEscape(private.RoomID.String()), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(private.RoomID.String()), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, bob, "GET", "/events?timeout=0&room_id="+url.QueryEscape("!nope:axon.test"), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape("!nope:axon.test"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, bob, "GET", "/events?timeout=0&room_id=nope", nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id=nope", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, bob, "GET", "/events?timeout=x", nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=x", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, bob, "GET", "/events?from=garbage", nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?from=garbage", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 }
 
@@ -114,14 +92,14 @@ func TestEventStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := apiCall(t, r, bob, "GET", "/initialSync?limit=1", nil)
+	status, body := apiCall(t, r, bob, v3, "GET", "/initialSync?limit=1", nil)
 	if status != 200 {
 		t.Fatalf("initialSync: %d %v", status, body)
 	}
 	from := body["end"].(string)
 	done := make(chan map[string]any, 1)
 	go func() {
-		_, b := apiCall(t, r, bob, "GET", "/events?timeout=20000&from="+url.QueryEscape(from), nil)
+		_, b := apiCall(t, r, bob, v3, "GET", "/events?timeout=20000&from="+url.QueryEscape(from), nil)
 		done <- b
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -140,7 +118,7 @@ func TestEventStream(t *testing.T) {
 		got = chunkIDs(b)
 		if len(got) == 0 {
 			go func() {
-				_, b2 := apiCall(t, r, bob, "GET", "/events?timeout=5000&from="+url.QueryEscape(b["end"].(string)), nil)
+				_, b2 := apiCall(t, r, bob, v3, "GET", "/events?timeout=5000&from="+url.QueryEscape(b["end"].(string)), nil)
 				done <- b2
 			}()
 		}
@@ -178,7 +156,7 @@ func TestInitialSync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	status, body := apiCall(t, r, alice, "GET", "/initialSync?limit=2", nil)
+	status, body := apiCall(t, r, alice, v3, "GET", "/initialSync?limit=2", nil)
 	if status != 200 || body["end"] == nil {
 		t.Fatalf("initialSync: %d %v", status, body)
 	}
@@ -235,7 +213,7 @@ func TestInitialSync(t *testing.T) {
 	}
 
 	// archived=true adds the room alice left, as she left it.
-	status, body = apiCall(t, r, alice, "GET", "/initialSync?archived=true", nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/initialSync?archived=true", nil)
 	found := false
 	for _, x := range body["rooms"].([]any) {
 		rm := x.(map[string]any)
@@ -246,7 +224,7 @@ func TestInitialSync(t *testing.T) {
 	if status != 200 || !found {
 		t.Fatalf("archived initialSync: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, "GET", "/initialSync?archived=maybe", nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/initialSync?archived=maybe", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 }
 
@@ -269,7 +247,7 @@ func TestRoomInitialSync(t *testing.T) {
 	}
 
 	// A member.
-	status, body := apiCall(t, r, alice, "GET", path(open), nil)
+	status, body := apiCall(t, r, alice, v3, "GET", path(open), nil)
 	msgs, _ := body["messages"].(map[string]any)
 	if ids := chunkIDs(msgs); status != 200 || body["membership"] != "join" || len(ids) == 0 || ids[len(ids)-1] != first.EventID.String() {
 		t.Fatalf("member room initialSync: %d %v", status, body)
@@ -278,7 +256,7 @@ func TestRoomInitialSync(t *testing.T) {
 		t.Fatalf("room initialSync presence: %v", body["presence"])
 	}
 	// A non-member previews the world-readable room: no membership, same messages.
-	status, body = apiCall(t, r, bob, "GET", path(open)+"?limit=1", nil)
+	status, body = apiCall(t, r, bob, v3, "GET", path(open)+"?limit=1", nil)
 	msgs, _ = body["messages"].(map[string]any)
 	if ids := chunkIDs(msgs); status != 200 || len(ids) != 1 || ids[0] != first.EventID.String() || body["state"] == nil {
 		t.Fatalf("preview room initialSync: %d %v", status, body)
@@ -292,11 +270,11 @@ func TestRoomInitialSync(t *testing.T) {
 		t.Fatalf("non-member paging: %v %+v", err, older)
 	}
 	// Private rooms: refused to strangers (and for unknown rooms alike).
-	status, body = apiCall(t, r, bob, "GET", path(private.RoomID), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", path(private.RoomID), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, bob, "GET", path("!nope:axon.test"), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", path("!nope:axon.test"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, bob, "GET", path(open)+"?limit=-1", nil)
+	status, body = apiCall(t, r, bob, v3, "GET", path(open)+"?limit=-1", nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// A user who left sees the room as it was when they left.
@@ -316,7 +294,7 @@ func TestRoomInitialSync(t *testing.T) {
 	if _, err := alice.SendStateEvent(ctx, private.RoomID, event.StateRoomName, "", map[string]any{"name": "Renamed later"}); err != nil {
 		t.Fatal(err)
 	}
-	status, body = apiCall(t, r, carol, "GET", path(private.RoomID), nil)
+	status, body = apiCall(t, r, carol, v3, "GET", path(private.RoomID), nil)
 	msgs, _ = body["messages"].(map[string]any)
 	ids := chunkIDs(msgs)
 	if status != 200 || body["membership"] != "leave" || len(ids) < 2 || ids[len(ids)-2] != before.EventID.String() {
@@ -346,16 +324,16 @@ func TestEventByID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := apiCall(t, r, alice, "GET", "/events/"+esc(secret.EventID.String()), nil)
+	status, body := apiCall(t, r, alice, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
 	if status != 200 || body["event_id"] != secret.EventID.String() || body["room_id"] != private.RoomID.String() {
 		t.Fatalf("member event: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, bob, "GET", "/events/"+esc(secret.EventID.String()), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	if status, body = apiCall(t, r, bob, "GET", "/events/"+esc(public.EventID.String()), nil); status != 200 || body["event_id"] != public.EventID.String() {
+	if status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(public.EventID.String()), nil); status != 200 || body["event_id"] != public.EventID.String() {
 		t.Fatalf("world-readable event: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, bob, "GET", "/events/"+esc("$nope"), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc("$nope"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
 
@@ -385,10 +363,10 @@ func TestWorldReadableNonMember(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/messages", "/state", "/members"} {
-		status, body := apiCall(t, r, bob, "GET", "/rooms/"+esc(private.RoomID.String())+p, nil)
+		status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.RoomID.String())+p, nil)
 		wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	}
-	status, body := apiCall(t, r, bob, "GET", "/rooms/"+esc(private.RoomID.String())+"/event/"+esc(hidden.EventID.String()), nil)
+	status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.RoomID.String())+"/event/"+esc(hidden.EventID.String()), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
 
@@ -397,14 +375,14 @@ func TestGuestPeek(t *testing.T) {
 	alice := r.CreateUser("alice")
 	open := worldReadableRoom(t, alice)
 	guest := registerGuest(t, r)
-	if status, body := apiCall(t, r, guest, "GET", "/events?timeout=0&room_id="+url.QueryEscape(open.String()), nil); status != 200 {
+	if status, body := apiCall(t, r, guest, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(open.String()), nil); status != 200 {
 		t.Fatalf("guest peek: %d %v", status, body)
 	}
-	if status, body := apiCall(t, r, guest, "GET", "/rooms/"+esc(open.String())+"/initialSync", nil); status != 200 {
+	if status, body := apiCall(t, r, guest, v3, "GET", "/rooms/"+esc(open.String())+"/initialSync", nil); status != 200 {
 		t.Fatalf("guest room initialSync: %d %v", status, body)
 	}
-	status, body := apiCall(t, r, guest, "GET", "/events?timeout=0", nil)
+	status, body := apiCall(t, r, guest, v3, "GET", "/events?timeout=0", nil)
 	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	status, body = apiCall(t, r, guest, "GET", "/initialSync", nil)
+	status, body = apiCall(t, r, guest, v3, "GET", "/initialSync", nil)
 	wantAPIError(t, status, body, 403, "M_GUEST_ACCESS_FORBIDDEN")
 }

@@ -43,7 +43,7 @@ func TestPresence(t *testing.T) {
 	if err := alice.SetPresence(ctx, mautrix.ReqPresence{Presence: event.PresenceUnavailable}); err != nil {
 		t.Fatal(err)
 	}
-	status, body := apiCall(t, r, alice, http.MethodGet, "/presence/"+esc(alice.UserID.String())+"/status", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/presence/"+esc(alice.UserID.String())+"/status", nil)
 	if status != 200 || body["presence"] != "unavailable" || body["status_msg"] != nil {
 		t.Fatalf("own presence: %d %v", status, body)
 	}
@@ -56,12 +56,12 @@ func TestPresence(t *testing.T) {
 	_, err = alice.GetPresence(ctx, "@someone:elsewhere.example")
 	wantClientError(t, err, 404, "M_NOT_FOUND")
 	path := "/presence/" + esc(alice.UserID.String()) + "/status"
-	status, body = apiCall(t, r, bob, http.MethodPut, path, map[string]any{"presence": "online"})
+	status, body = apiCall(t, r, bob, v3, http.MethodPut, path, map[string]any{"presence": "online"})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, alice, http.MethodPut, path, map[string]any{"presence": "busy"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, path, map[string]any{"presence": "busy"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPut, path, map[string]any{})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, path, map[string]any{})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPut, path, map[string]any{"presence": "online", "status_msg": 3})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, path, map[string]any{"presence": "online", "status_msg": 3})
 	wantAPIError(t, status, body, 400, "M_BAD_JSON")
 }

@@ -141,7 +141,7 @@ func setPusher(t *testing.T, r *testrig.Rig, c *mautrix.Client, pushkey, url str
 	for k, v := range extra {
 		data[k] = v
 	}
-	status, body := apiCall(t, r, c, http.MethodPost, "/pushers/set", map[string]any{
+	status, body := apiCall(t, r, c, v3, http.MethodPost, "/pushers/set", map[string]any{
 		"kind": "http", "app_id": "org.axon.test", "pushkey": pushkey, "app_display_name": "Axon test",
 		"device_display_name": string(c.DeviceID), "lang": "en", "data": data,
 	})
@@ -315,7 +315,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	rec.mu.Lock()
 	rec.rejected["key-tablet"] = true
 	rec.mu.Unlock()
-	status, _ := apiCall(t, r, bob, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej1",
+	status, _ := apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej1",
 		map[string]any{"msgtype": "m.text", "body": "again"})
 	if status != 200 {
 		t.Fatal(status)
@@ -323,7 +323,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	rec.next(t, 2)
 	deadline = time.Now().Add(5 * time.Second)
 	for {
-		status, body := apiCall(t, r, alice, http.MethodGet, "/pushers", nil)
+		status, body := apiCall(t, r, alice, v3, http.MethodGet, "/pushers", nil)
 		ps, _ := body["pushers"].([]any)
 		if status == 200 && len(ps) == 1 && ps[0].(map[string]any)["pushkey"] == "key-phone" {
 			break
@@ -333,7 +333,7 @@ func TestPushRecorderScenario(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	status, _ = apiCall(t, r, bob, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej2",
+	status, _ = apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej2",
 		map[string]any{"msgtype": "m.text", "body": "only the phone"})
 	if status != 200 {
 		t.Fatal(status)
@@ -424,7 +424,7 @@ func TestPusherValidation(t *testing.T) {
 	} {
 		m := base()
 		tc.change(m)
-		status, body := apiCall(t, r, alice, http.MethodPost, "/pushers/set", m)
+		status, body := apiCall(t, r, alice, v3, http.MethodPost, "/pushers/set", m)
 		if tc.status == 200 {
 			if status != 200 {
 				t.Errorf("%s: %d %v", tc.name, status, body)
@@ -435,7 +435,7 @@ func TestPusherValidation(t *testing.T) {
 			t.Errorf("%s: %d %v, want %d %s", tc.name, status, body, tc.status, tc.code)
 		}
 	}
-	status, body := apiCall(t, r, alice, http.MethodGet, "/pushers", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/pushers", nil)
 	ps, _ := body["pushers"].([]any)
 	if status != 200 || len(ps) != 1 {
 		t.Fatalf("pushers: %d %v", status, body)
@@ -446,19 +446,19 @@ func TestPusherValidation(t *testing.T) {
 	}
 	// Another user taking the same app_id + pushkey replaces it unless append.
 	bob := r.CreateUser("bob")
-	if status, body := apiCall(t, r, bob, http.MethodPost, "/pushers/set", base()); status != 200 {
+	if status, body := apiCall(t, r, bob, v3, http.MethodPost, "/pushers/set", base()); status != 200 {
 		t.Fatalf("bob: %d %v", status, body)
 	}
-	_, body = apiCall(t, r, alice, http.MethodGet, "/pushers", nil)
+	_, body = apiCall(t, r, alice, v3, http.MethodGet, "/pushers", nil)
 	if ps, _ := body["pushers"].([]any); len(ps) != 0 {
 		t.Errorf("alice's pusher survived bob's non-append set: %v", body)
 	}
 	// kind null deletes.
 	del := map[string]any{"kind": nil, "app_id": "a", "pushkey": "k"}
-	if status, body := apiCall(t, r, bob, http.MethodPost, "/pushers/set", del); status != 200 {
+	if status, body := apiCall(t, r, bob, v3, http.MethodPost, "/pushers/set", del); status != 200 {
 		t.Fatalf("delete: %d %v", status, body)
 	}
-	_, body = apiCall(t, r, bob, http.MethodGet, "/pushers", nil)
+	_, body = apiCall(t, r, bob, v3, http.MethodGet, "/pushers", nil)
 	if ps, _ := body["pushers"].([]any); len(ps) != 0 {
 		t.Errorf("pusher not deleted: %v", body)
 	}
@@ -488,7 +488,7 @@ func TestPushOverHTTPS(t *testing.T) {
 	if _, err := alice.JoinRoomByID(ctx, room.RoomID); err != nil {
 		t.Fatal(err)
 	}
-	status, body := apiCall(t, r, alice, http.MethodPost, "/pushers/set", map[string]any{
+	status, body := apiCall(t, r, alice, v3, http.MethodPost, "/pushers/set", map[string]any{
 		"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en",
 		"data": map[string]any{"url": "http://" + gw.Listener.Addr().String() + "/_matrix/push/v1/notify"},
 	})
@@ -525,10 +525,10 @@ func TestPusherGoesWithDevice(t *testing.T) {
 	tablet := r.CreateUserDevice("alice", "TABLET", false)
 	setPusher(t, r, phone, "key-phone", rec.url(), nil)
 	setPusher(t, r, tablet, "key-tablet", rec.url(), nil)
-	if status, body := apiCall(t, r, tablet, http.MethodPost, "/logout", map[string]any{}); status != 200 {
+	if status, body := apiCall(t, r, tablet, v3, http.MethodPost, "/logout", map[string]any{}); status != 200 {
 		t.Fatalf("logout: %d %v", status, body)
 	}
-	_, body := apiCall(t, r, phone, http.MethodGet, "/pushers", nil)
+	_, body := apiCall(t, r, phone, v3, http.MethodGet, "/pushers", nil)
 	ps, _ := body["pushers"].([]any)
 	if len(ps) != 1 || ps[0].(map[string]any)["pushkey"] != "key-phone" {
 		t.Errorf("pushers after the tablet logged out: %v", body)

@@ -28,7 +28,7 @@ func TestPushRuleAPIRoundTrips(t *testing.T) {
 	alice := r.CreateUser("alice")
 	call := func(method, path string, body any) (int, map[string]any) {
 		t.Helper()
-		return apiCall(t, r, alice, method, path, body)
+		return apiCall(t, r, alice, v3, method, path, body)
 	}
 	must := func(status int, body map[string]any) map[string]any {
 		t.Helper()
@@ -165,7 +165,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		t.Fatalf("counts %d %d", n, h)
 	}
 	// A keyword rule highlights; the change recomputes the cached counts.
-	if status, body := apiCall(t, r, alice, http.MethodPut, "/pushrules/global/content/hello",
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/content/hello",
 		map[string]any{"pattern": "hello", "actions": []any{"notify", map[string]any{"set_tweak": "highlight"}}}); status != 200 {
 		t.Fatal(status, body)
 	}
@@ -173,7 +173,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		t.Fatalf("counts after keyword rule %d %d", n, h)
 	}
 	// Muting bob.
-	if status, body := apiCall(t, r, alice, http.MethodPut, "/pushrules/global/sender/"+url.PathEscape(bob.UserID.String()),
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/sender/"+url.PathEscape(bob.UserID.String()),
 		map[string]any{"actions": []any{}}); status != 200 {
 		t.Fatal(status, body)
 	}
@@ -191,7 +191,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 	}
 
 	// /notifications: newest first, highlight filter, pagination, read flags.
-	status, body := apiCall(t, r, alice, http.MethodGet, "/notifications", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/notifications", nil)
 	ns, _ := body["notifications"].([]any)
 	// Rules are evaluated as they are now: bob is muted, but the content
 	// rule outranks sender rules, so his "hello" still highlights.
@@ -209,7 +209,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		t.Fatalf("counts after receipt %d %d", n, h)
 	}
 	// Unmute bob, and page through one at a time.
-	if status, _ := apiCall(t, r, alice, http.MethodDelete, "/pushrules/global/sender/"+url.PathEscape(bob.UserID.String()), nil); status != 200 {
+	if status, _ := apiCall(t, r, alice, v3, http.MethodDelete, "/pushrules/global/sender/"+url.PathEscape(bob.UserID.String()), nil); status != 200 {
 		t.Fatal(status)
 	}
 	var ids []string
@@ -219,7 +219,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		if from != "" {
 			path += "&from=" + from
 		}
-		_, body := apiCall(t, r, alice, http.MethodGet, path, nil)
+		_, body := apiCall(t, r, alice, v3, http.MethodGet, path, nil)
 		for _, n := range body["notifications"].([]any) {
 			m := n.(map[string]any)
 			ids = append(ids, m["event"].(map[string]any)["content"].(map[string]any)["body"].(string))
@@ -236,7 +236,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 	if len(ids) != 3 || ids[0] != "alice!" || ids[1] != "muted" || ids[2] != "hello" {
 		t.Errorf("paged notifications: %v", ids)
 	}
-	_, body = apiCall(t, r, alice, http.MethodGet, "/notifications?only=highlight", nil)
+	_, body = apiCall(t, r, alice, v3, http.MethodGet, "/notifications?only=highlight", nil)
 	if ns := body["notifications"].([]any); len(ns) != 2 {
 		t.Errorf("only=highlight: %v", body)
 	}
@@ -269,7 +269,7 @@ func TestRuleChangeResendsCounts(t *testing.T) {
 	if c := first.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 1 {
 		t.Fatalf("counts: %+v", c)
 	}
-	if status, body := apiCall(t, r, alice, http.MethodPut, "/pushrules/global/room/"+url.PathEscape(room.RoomID.String()),
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/room/"+url.PathEscape(room.RoomID.String()),
 		map[string]any{"actions": []any{}}); status != 200 {
 		t.Fatal(status, body)
 	}

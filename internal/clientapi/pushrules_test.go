@@ -18,7 +18,7 @@ func TestDefaultPushRules(t *testing.T) {
 	if len(rs.Override) == 0 || rs.Override[0].RuleID != ".m.rule.master" || rs.Override[0].Enabled || len(rs.Underride) != 5 {
 		t.Fatalf("ruleset: %+v", rs)
 	}
-	status, body := apiCall(t, r, alice, http.MethodGet, "/pushrules/global/", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/pushrules/global/", nil)
 	if status != 200 {
 		t.Fatalf("global: %d %v", status, body)
 	}
@@ -38,6 +38,6 @@ func TestDefaultPushRules(t *testing.T) {
 	if !found {
 		t.Fatalf("invite_for_me does not name the user: %v", body["override"])
 	}
-	status, body = apiCall(t, r, nil, http.MethodGet, "/pushrules/", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/pushrules/", nil)
 	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
 }

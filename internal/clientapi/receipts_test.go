@@ -1,14 +1,9 @@
 package clientapi_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"net/http"
-	"net/url"
 	"testing"
-	"time"
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
@@ -16,130 +11,6 @@ import (
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
-
-// Helpers shared by the tests of the user-data endpoints (receipts,
-// typing, account data, presence, to-device, directories, push rules).
-
-// apiCall sends a JSON request as c to a client-API path under /v3 and
-// returns the status and decoded body.
-func apiCall(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	return apiCallAt(t, r, c, "/_matrix/client/v3", method, path, body)
-}
-
-// apiCallV1 is apiCall under /_matrix/client/v1.
-func apiCallV1(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	return apiCallAt(t, r, c, "/_matrix/client/v1", method, path, body)
-}
-
-// apiCallAt sends body (nil, a raw string, or a value to marshal) to
-// prefix+path with c's token (none for a nil c) and decodes the object
-// answered.
-func apiCallAt(t *testing.T, r *testrig.Rig, c *mautrix.Client, prefix, method, path string, body any) (int, map[string]any) {
-	t.Helper()
-	var rd *bytes.Reader
-	switch b := body.(type) {
-	case nil:
-		rd = bytes.NewReader(nil)
-	case string:
-		rd = bytes.NewReader([]byte(b))
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rd = bytes.NewReader(raw)
-	}
-	token := ""
-	if c != nil {
-		token = c.AccessToken
-	}
-	status, raw := r.Do(method, prefix+path, token, rd)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
-	}
-	return status, out
-}
-
-// wantAPIError checks a raw response is the given Matrix error.
-func wantAPIError(t *testing.T, status int, body map[string]any, wantStatus int, wantCode string) {
-	t.Helper()
-	if status != wantStatus || body["errcode"] != wantCode {
-		t.Fatalf("got %d %v, want %d %s", status, body, wantStatus, wantCode)
-	}
-}
-
-// wantClientError checks a mautrix call failed with the given Matrix error.
-func wantClientError(t *testing.T, err error, wantStatus int, wantCode string) {
-	t.Helper()
-	var he mautrix.HTTPError
-	if !errors.As(err, &he) || he.Response == nil || he.RespError == nil {
-		t.Fatalf("got %v, want %d %s", err, wantStatus, wantCode)
-	}
-	if he.Response.StatusCode != wantStatus || he.RespError.ErrCode != wantCode {
-		t.Fatalf("got %d %s (%s), want %d %s", he.Response.StatusCode, he.RespError.ErrCode, he.RespError.Err, wantStatus, wantCode)
-	}
-}
-
-func esc(s string) string { return url.PathEscape(s) }
-
-// syncUntil long-polls from since until cond holds for one response (or
-// fails after a deadline) and returns that response.
-func syncUntil(t *testing.T, c *mautrix.Client, since string, cond func(*mautrix.RespSync) bool) *mautrix.RespSync {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := c.SyncRequest(context.Background(), 2000, since, "", false, event.PresenceOffline)
-		if err != nil {
-			t.Fatalf("sync: %v", err)
-		}
-		if cond(resp) {
-			return resp
-		}
-		since = resp.NextBatch
-	}
-	t.Fatalf("condition not met by any sync of %s", c.UserID)
-	return nil
-}
-
-// initialSync returns a fresh token for c.
-func initialSync(t *testing.T, c *mautrix.Client) string {
-	t.Helper()
-	resp, err := c.SyncRequest(context.Background(), 0, "", "", false, event.PresenceOffline)
-	if err != nil {
-		t.Fatalf("sync: %v", err)
-	}
-	return resp.NextBatch
-}
-
-// ephemeralOf returns the ephemeral events of a joined room in a response.
-func ephemeralOf(resp *mautrix.RespSync, roomID id.RoomID) []*event.Event {
-	if jr := resp.Rooms.Join[roomID]; jr != nil {
-		return jr.Ephemeral.Events
-	}
-	return nil
-}
-
-// sharedRoom creates a private room of alice's that bob has joined and
-// returns it with one message of alice's in it.
-func sharedRoom(t *testing.T, alice, bob *mautrix.Client) (id.RoomID, id.EventID) {
-	t.Helper()
-	ctx := context.Background()
-	resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatalf("create room: %v", err)
-	}
-	if _, err := bob.JoinRoomByID(ctx, resp.RoomID); err != nil {
-		t.Fatalf("join: %v", err)
-	}
-	sent, err := alice.SendText(ctx, resp.RoomID, "hello")
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	return resp.RoomID, sent.EventID
-}
 
 // receiptOf finds user's receipt of type typ in m.receipt ephemeral events.
 func receiptOf(evs []*event.Event, typ, user string) (eventID string, data map[string]any) {
@@ -244,7 +115,7 @@ func TestReceiptErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, body := apiCall(t, r, c.as, http.MethodPost, c.path, c.body)
+			status, body := apiCall(t, r, c.as, v3, http.MethodPost, c.path, c.body)
 			wantAPIError(t, status, body, c.status, c.code)
 		})
 	}
@@ -257,11 +128,11 @@ func TestReceiptErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, body := apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "main"})
+	status, body := apiCall(t, r, bob, v3, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "main"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "$other"})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": "$other"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	if status, body := apiCall(t, r, bob, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": msg.String()}); status != 200 {
+	if status, body := apiCall(t, r, bob, v3, http.MethodPost, path(roomID, "m.read", reply.EventID), map[string]any{"thread_id": msg.String()}); status != 200 {
 		t.Fatalf("threaded receipt: %d %v", status, body)
 	}
 }
@@ -307,7 +178,7 @@ func TestReadMarkers(t *testing.T) {
 	var marker struct {
 		EventID string `json:"event_id"`
 	}
-	status, body := apiCall(t, r, bob, http.MethodGet, "/user/"+esc(bob.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/m.fully_read", nil)
+	status, body := apiCall(t, r, bob, v3, http.MethodGet, "/user/"+esc(bob.UserID.String())+"/rooms/"+esc(roomID.String())+"/account_data/m.fully_read", nil)
 	if status != 200 {
 		t.Fatalf("get marker: %d %v", status, body)
 	}
@@ -319,7 +190,7 @@ func TestReadMarkers(t *testing.T) {
 	// Clients cannot write the marker directly; a bad event changes nothing.
 	err = bob.SetRoomAccountData(ctx, roomID, "m.fully_read", map[string]any{"event_id": first})
 	wantClientError(t, err, http.StatusMethodNotAllowed, "M_BAD_JSON")
-	status, body = apiCall(t, r, bob, http.MethodPost, "/rooms/"+esc(roomID.String())+"/read_markers",
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/rooms/"+esc(roomID.String())+"/read_markers",
 		map[string]any{"m.read": first, "m.fully_read": "$missing"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }

@@ -34,19 +34,19 @@ func TestRedactionThroughSend(t *testing.T) {
 			}
 			base := "/_matrix/client/v3/rooms/" + room.RoomID.String()
 			send := func(c *mautrix.Client, txn string, content map[string]any) (int, map[string]any) {
-				return acctDo(t, r, http.MethodPut, base+"/send/m.room.redaction/"+string(version)+txn, c.AccessToken, content)
+				return r.JSON(t, http.MethodPut, base+"/send/m.room.redaction/"+string(version)+txn, c.AccessToken, content)
 			}
 
 			// Bad input changes nothing.
 			status, body := send(bob, "b1", map[string]any{"redacts": target.EventID})
-			acctWant(t, "bob redacts alice's event", status, body, 403, "M_FORBIDDEN")
+			wantAPIError(t, status, body, 403, "M_FORBIDDEN", "bob redacts alice's event")
 			status, body = send(alice, "a0", map[string]any{"reason": "no target"})
-			acctWant(t, "no redacts", status, body, 400, "M_BAD_JSON")
+			wantAPIError(t, status, body, 400, "M_BAD_JSON", "no redacts")
 			status, body = send(alice, "a1", map[string]any{"redacts": 5})
-			acctWant(t, "redacts not a string", status, body, 400, "M_BAD_JSON")
+			wantAPIError(t, status, body, 400, "M_BAD_JSON", "redacts not a string")
 			status, body = send(alice, "a2", map[string]any{"redacts": "$nowhere"})
-			acctWant(t, "unknown target", status, body, 404, "M_NOT_FOUND")
-			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
+			wantAPIError(t, status, body, 404, "M_NOT_FOUND", "unknown target")
+			status, body = r.JSON(t, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
 			if status != 200 || body["content"].(map[string]any)["body"] != "secret" {
 				t.Fatalf("target after refused redactions: %d %v", status, body)
 			}
@@ -56,7 +56,7 @@ func TestRedactionThroughSend(t *testing.T) {
 				t.Fatalf("redaction through /send: %d %v", status, body)
 			}
 			redactionID := body["event_id"].(string)
-			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
+			status, body = r.JSON(t, http.MethodGet, base+"/event/"+target.EventID.String(), alice.AccessToken, nil)
 			if status != 200 || len(body["content"].(map[string]any)) != 0 {
 				t.Fatalf("target not redacted: %d %v", status, body)
 			}
@@ -66,7 +66,7 @@ func TestRedactionThroughSend(t *testing.T) {
 
 			// The redaction as clients get it has redacts at the top level
 			// (and in the content from v11), and its reason.
-			status, body = acctDo(t, r, http.MethodGet, base+"/event/"+redactionID, alice.AccessToken, nil)
+			status, body = r.JSON(t, http.MethodGet, base+"/event/"+redactionID, alice.AccessToken, nil)
 			if status != 200 || body["redacts"] != target.EventID.String() {
 				t.Fatalf("redaction event: %d %v", status, body)
 			}

@@ -46,13 +46,13 @@ func str(v any) string { s, _ := v.(string); return s }
 
 func refreshWith(t *testing.T, r *testrig.Rig, token string) (int, map[string]any) {
 	t.Helper()
-	return acctDo(t, r, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{"refresh_token": token})
+	return r.JSON(t, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{"refresh_token": token})
 }
 
 // wantWorks checks that an access token authenticates.
 func wantWorks(t *testing.T, r *testrig.Rig, what, token string) {
 	t.Helper()
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/account/whoami", token, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/account/whoami", token, nil)
 	if status != 200 || body["user_id"] != "@alice:axon.test" {
 		t.Fatalf("%s: whoami %d %v", what, status, body)
 	}
@@ -68,14 +68,14 @@ func wantUnknownToken(t *testing.T, what string, status int, body map[string]any
 
 func whoami(t *testing.T, r *testrig.Rig, token string) (int, map[string]any) {
 	t.Helper()
-	return acctDo(t, r, http.MethodGet, "/_matrix/client/v3/account/whoami", token, nil)
+	return r.JSON(t, http.MethodGet, "/_matrix/client/v3/account/whoami", token, nil)
 }
 
 func TestRefreshTokens(t *testing.T) {
 	r, advance := startRefreshRig(t)
 	r.CreateUser("alice")
 	login := func(refresh bool, device string) (int, map[string]any) {
-		return acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
+		return r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
 			"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 			"password": "password-alice", "device_id": device, "refresh_token": refresh})
 	}
@@ -147,7 +147,7 @@ func TestRefreshTokens(t *testing.T) {
 	wantWorks(t, r, "access token refreshed after expiry", p6.access)
 
 	// Logging out ends both tokens.
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/logout", p6.access, map[string]any{})
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/logout", p6.access, map[string]any{})
 	if status != 200 {
 		t.Fatalf("logout: %d %v", status, body)
 	}
@@ -157,14 +157,14 @@ func TestRefreshTokens(t *testing.T) {
 	wantUnknownToken(t, "access after logout", status, body, false)
 
 	// Bad requests.
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{})
-	acctWant(t, "missing refresh_token", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{"refresh_token": 5})
-	acctWant(t, "refresh_token not a string", status, body, 400, "M_BAD_JSON")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "missing refresh_token")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/refresh", "", map[string]any{"refresh_token": 5})
+	wantAPIError(t, status, body, 400, "M_BAD_JSON", "refresh_token not a string")
 	status, body = refreshWith(t, r, "axr_made-up")
 	wantUnknownToken(t, "unknown refresh token", status, body, false)
 	status, body = refreshWith(t, r, "")
-	acctWant(t, "empty refresh_token", status, body, 400, "M_MISSING_PARAM")
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "empty refresh_token")
 }
 
 // TestRefreshTokenDeviceDeletion: deleting a device, or logging in again on
@@ -172,20 +172,20 @@ func TestRefreshTokens(t *testing.T) {
 func TestRefreshTokenDeviceDeletion(t *testing.T) {
 	r, _ := startRefreshRig(t)
 	alice := r.CreateUser("alice")
-	status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
+	status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 		"password": "password-alice", "device_id": "TABLET", "refresh_token": true})
 	p := wantPair(t, "login", status, body)
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 		"password": "password-alice", "device_id": "TABLET", "refresh_token": true})
 	again := wantPair(t, "second login on the device", status, body)
 	status, body = refreshWith(t, r, p.refresh)
 	wantUnknownToken(t, "refresh token of the replaced login", status, body, false)
 
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{"devices": []string{"TABLET"}})
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{"devices": []string{"TABLET"}})
 	session := acctChallenge(t, "delete_devices", status, body, "m.login.password")
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{
 		"devices": []string{"TABLET"}, "auth": passwordAuth(session, "alice", "password-alice")})
 	if status != 200 {
 		t.Fatalf("delete_devices: %d %v", status, body)
@@ -199,10 +199,10 @@ func TestRefreshTokenDeviceDeletion(t *testing.T) {
 func TestRefreshTokenRegisterAndTokenLogin(t *testing.T) {
 	r, _ := startRefreshRig(t)
 	reg := map[string]any{"username": "alice", "password": "pw-alice-1", "refresh_token": true}
-	status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/register", "", reg)
+	status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/register", "", reg)
 	session := acctChallenge(t, "register", status, body, "m.login.dummy")
 	reg["auth"] = map[string]any{"type": "m.login.dummy", "session": session}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/register", "", reg)
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/register", "", reg)
 	p := wantPair(t, "register", status, body)
 	wantWorks(t, r, "registered", p.access)
 	status, body = refreshWith(t, r, p.refresh)
@@ -213,7 +213,7 @@ func TestRefreshTokenRegisterAndTokenLogin(t *testing.T) {
 	if err := r.Server.DB.AddLoginToken(ctx, auth.HashToken(loginToken), "@alice:axon.test", time.Now().UnixMilli(), time.Now().Add(time.Minute).UnixMilli()); err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.token", "token": loginToken, "refresh_token": true})
 	wantWorks(t, r, "token login", wantPair(t, "token login", status, body).access)
 }
@@ -223,7 +223,7 @@ func TestRefreshTokenRegisterAndTokenLogin(t *testing.T) {
 func TestRefreshTokensOff(t *testing.T) {
 	r, advance := startRefreshRig(t, func(c *config.Config) { c.RefreshTokens.AccessTokenLifetime = 0 })
 	r.CreateUser("alice")
-	status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
+	status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", map[string]any{
 		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 		"password": "password-alice", "refresh_token": true})
 	if _, has := body["refresh_token"]; status != 200 || has || body["expires_in_ms"] != nil {

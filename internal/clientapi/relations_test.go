@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -54,31 +55,31 @@ func TestRelations(t *testing.T) {
 		if q != nil {
 			path += "?" + q.Encode()
 		}
-		return apiCallV1(t, r, c, http.MethodGet, path, nil)
+		return apiCall(t, r, c, v1, http.MethodGet, path, nil)
 	}
 
 	// Direct relations, newest first; no recursion_depth unless asked.
 	status, body := rel(bob, "", nil)
-	if got := chunkIDs(body); status != 200 || !equalStrings(got, []string{r2, thumbs, r1}) {
+	if got := chunkIDs(body); status != 200 || !slices.Equal(got, []string{r2, thumbs, r1}) {
 		t.Fatalf("direct relations %d %v, want %v", status, got, []string{r2, thumbs, r1})
 	}
 	if _, ok := body["recursion_depth"]; ok {
 		t.Fatalf("recursion_depth present without recurse: %v", body)
 	}
 	// Filtered by relation type, then by relation and event type.
-	if _, body = rel(bob, "/m.thread", nil); !equalStrings(chunkIDs(body), []string{r2, r1}) {
+	if _, body = rel(bob, "/m.thread", nil); !slices.Equal(chunkIDs(body), []string{r2, r1}) {
 		t.Fatalf("m.thread relations %v", chunkIDs(body))
 	}
-	if _, body = rel(bob, "/m.annotation/m.reaction", nil); !equalStrings(chunkIDs(body), []string{thumbs}) {
+	if _, body = rel(bob, "/m.annotation/m.reaction", nil); !slices.Equal(chunkIDs(body), []string{thumbs}) {
 		t.Fatalf("m.annotation/m.reaction relations %v", chunkIDs(body))
 	}
 	// Forwards, oldest first.
-	if _, body = rel(bob, "", url.Values{"dir": {"f"}}); !equalStrings(chunkIDs(body), []string{r1, thumbs, r2}) {
+	if _, body = rel(bob, "", url.Values{"dir": {"f"}}); !slices.Equal(chunkIDs(body), []string{r1, thumbs, r2}) {
 		t.Fatalf("forward relations %v", chunkIDs(body))
 	}
 	// recurse=true also finds the reaction to a thread reply.
 	status, body = rel(bob, "", url.Values{"recurse": {"true"}})
-	if got := chunkIDs(body); status != 200 || !equalStrings(got, []string{deep, r2, thumbs, r1}) {
+	if got := chunkIDs(body); status != 200 || !slices.Equal(got, []string{deep, r2, thumbs, r1}) {
 		t.Fatalf("recursive relations %d %v", status, got)
 	}
 	if body["recursion_depth"] != float64(3) {
@@ -111,14 +112,14 @@ func TestRelations(t *testing.T) {
 		}
 		from = next
 	}
-	if !equalStrings(seen, []string{r2, thumbs, r1}) {
+	if !slices.Equal(seen, []string{r2, thumbs, r1}) {
 		t.Fatalf("paged relations %v", seen)
 	}
 
 	// Errors: an outsider, an unknown event, bad parameters.
 	status, body = rel(eve, "", nil)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND")
-	status, body = apiCallV1(t, r, bob, http.MethodGet, fmt.Sprintf("/rooms/%s/relations/%s", url.PathEscape(room.String()), url.PathEscape("$nope")), nil)
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/relations/%s", url.PathEscape(room.String()), url.PathEscape("$nope")), nil)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND")
 	status, body = rel(bob, "", url.Values{"dir": {"sideways"}})
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM")
@@ -144,16 +145,16 @@ func TestThreadsList(t *testing.T) {
 	threadReply(t, alice, room, roots[0], "a again in 0") // thread 0 is now the newest
 	threads := func(c *mautrix.Client, q url.Values) (int, map[string]any) {
 		t.Helper()
-		return apiCallV1(t, r, c, http.MethodGet, fmt.Sprintf("/rooms/%s/threads?%s", url.PathEscape(room.String()), q.Encode()), nil)
+		return apiCall(t, r, c, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/threads?%s", url.PathEscape(room.String()), q.Encode()), nil)
 	}
 
 	// Newest activity first.
 	status, body := threads(bob, url.Values{})
-	if got := chunkIDs(body); status != 200 || !equalStrings(got, []string{roots[0], roots[1], roots[2]}) {
+	if got := chunkIDs(body); status != 200 || !slices.Equal(got, []string{roots[0], roots[1], roots[2]}) {
 		t.Fatalf("threads %d %v", status, got)
 	}
 	// Only the thread bob replied in (alice started all three).
-	if _, body = threads(bob, url.Values{"include": {"participated"}}); !equalStrings(chunkIDs(body), []string{roots[1]}) {
+	if _, body = threads(bob, url.Values{"include": {"participated"}}); !slices.Equal(chunkIDs(body), []string{roots[1]}) {
 		t.Fatalf("participated threads %v", chunkIDs(body))
 	}
 	// Pages of one.
@@ -171,7 +172,7 @@ func TestThreadsList(t *testing.T) {
 		}
 		q.Set("from", next)
 	}
-	if !equalStrings(seen, []string{roots[0], roots[1], roots[2]}) {
+	if !slices.Equal(seen, []string{roots[0], roots[1], roots[2]}) {
 		t.Fatalf("paged threads %v", seen)
 	}
 	status, body = threads(eve, url.Values{})

@@ -17,41 +17,41 @@ func TestReports(t *testing.T) {
 	room := "/rooms/" + esc(roomID.String())
 
 	// An event report from a member is stored with the event's sender.
-	status, body := apiCall(t, r, bob, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"reason": "spam", "score": -100})
+	status, body := apiCall(t, r, bob, v3, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"reason": "spam", "score": -100})
 	if status != 200 || len(body) != 0 {
 		t.Fatalf("report event: %d %v", status, body)
 	}
 	// A reason is optional for events.
-	if status, body = apiCall(t, r, bob, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{}); status != 200 {
+	if status, body = apiCall(t, r, bob, v3, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{}); status != 200 {
 		t.Fatalf("report event without reason: %d %v", status, body)
 	}
 	// Non-members, unknown events and events of other rooms are M_NOT_FOUND.
-	status, body = apiCall(t, r, carol, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"reason": "x"})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, bob, http.MethodPost, room+"/report/"+esc("$nope"), map[string]any{"reason": "x"})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, room+"/report/"+esc("$nope"), map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 	other, _ := sharedRoom(t, alice, bob)
-	status, body = apiCall(t, r, bob, http.MethodPost, "/rooms/"+esc(other.String())+"/report/"+esc(evID.String()), map[string]any{})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/rooms/"+esc(other.String())+"/report/"+esc(evID.String()), map[string]any{})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, bob, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"score": 5})
+	status, body = apiCall(t, r, bob, v3, http.MethodPost, room+"/report/"+esc(evID.String()), map[string]any{"score": 5})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// Rooms can be reported by anyone; the reason is required but may be blank.
-	if status, body = apiCall(t, r, carol, http.MethodPost, room+"/report", map[string]any{"reason": ""}); status != 200 {
+	if status, body = apiCall(t, r, carol, v3, http.MethodPost, room+"/report", map[string]any{"reason": ""}); status != 200 {
 		t.Fatalf("report room: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, carol, http.MethodPost, room+"/report", map[string]any{})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, room+"/report", map[string]any{})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = apiCall(t, r, carol, http.MethodPost, "/rooms/"+esc("!missing:axon.test")+"/report", map[string]any{"reason": "x"})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, "/rooms/"+esc("!missing:axon.test")+"/report", map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
 	// Users.
-	if status, body = apiCall(t, r, carol, http.MethodPost, "/users/"+esc(alice.UserID.String())+"/report", map[string]any{"reason": "rude"}); status != 200 {
+	if status, body = apiCall(t, r, carol, v3, http.MethodPost, "/users/"+esc(alice.UserID.String())+"/report", map[string]any{"reason": "rude"}); status != 200 {
 		t.Fatalf("report user: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, carol, http.MethodPost, "/users/"+esc("@nobody:axon.test")+"/report", map[string]any{"reason": "x"})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, "/users/"+esc("@nobody:axon.test")+"/report", map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, carol, http.MethodPost, "/users/"+esc("not-a-user")+"/report", map[string]any{"reason": "x"})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, "/users/"+esc("not-a-user")+"/report", map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	reps, err := r.Server.DB.ListReports(ctx, false)
@@ -89,10 +89,10 @@ func TestReportsRateLimited(t *testing.T) {
 	path := "/users/" + esc(alice.UserID.String()) + "/report"
 	bob := r.CreateUser("bob")
 	for i := range 2 {
-		if status, body := apiCall(t, r, bob, http.MethodPost, path, map[string]any{"reason": "x"}); status != 200 {
+		if status, body := apiCall(t, r, bob, v3, http.MethodPost, path, map[string]any{"reason": "x"}); status != 200 {
 			t.Fatalf("report %d: %d %v", i, status, body)
 		}
 	}
-	status, body := apiCall(t, r, bob, http.MethodPost, path, map[string]any{"reason": "x"})
+	status, body := apiCall(t, r, bob, v3, http.MethodPost, path, map[string]any{"reason": "x"})
 	wantAPIError(t, status, body, 429, "M_LIMIT_EXCEEDED")
 }

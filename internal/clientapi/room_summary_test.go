@@ -13,10 +13,9 @@ import (
 
 func roomSummary(t *testing.T, r *testrig.Rig, c *mautrix.Client, roomIDOrAlias string) (int, map[string]any) {
 	t.Helper()
-	return apiCallV1(t, r, c, "GET", "/room_summary/"+url.PathEscape(roomIDOrAlias)+"?via=axon.test", nil)
+	return apiCall(t, r, c, v1, "GET", "/room_summary/"+url.PathEscape(roomIDOrAlias)+"?via=axon.test", nil)
 }
 
-// apiCallV1 is apiCall under /_matrix/client/v1.
 func TestRoomSummary(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)

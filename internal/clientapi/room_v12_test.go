@@ -16,7 +16,7 @@ import (
 // stateContent is GET /rooms/{roomId}/state/{type}/{key} (content only).
 func stateContent(t *testing.T, r *testrig.Rig, c *mautrix.Client, roomID id.RoomID, typ, key string) map[string]any {
 	t.Helper()
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/rooms/"+roomID.String()+"/state/"+typ+"/"+key, c.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+roomID.String()+"/state/"+typ+"/"+key, c.AccessToken, nil)
 	if status != http.StatusOK {
 		t.Fatalf("state %s of %s: %d %v", typ, roomID, status, body)
 	}
@@ -83,7 +83,7 @@ func TestRoomV12Creation(t *testing.T) {
 	}
 
 	// format=event (v1.16) returns the whole event; the default is the content.
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/rooms/"+v12.RoomID.String()+"/state/m.room.create/?format=event", alice.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+v12.RoomID.String()+"/state/m.room.create/?format=event", alice.AccessToken, nil)
 	if status != 200 || body["type"] != "m.room.create" || body["sender"] != alice.UserID.String() || body["event_id"] == nil || body["content"] == nil {
 		t.Errorf("format=event: %d %v", status, body)
 	}
@@ -101,7 +101,7 @@ func TestUpgradeAdditionalCreators(t *testing.T) {
 	ctx := context.Background()
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	upgrade := func(roomID id.RoomID, body map[string]any) (int, map[string]any) {
-		return acctDo(t, r, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/upgrade", alice.AccessToken, body)
+		return r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/upgrade", alice.AccessToken, body)
 	}
 	old, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12", Invite: []id.UserID{bob.UserID}})
 	if err != nil {
@@ -109,8 +109,8 @@ func TestUpgradeAdditionalCreators(t *testing.T) {
 	}
 
 	status, body := upgrade(old.RoomID, map[string]any{"new_version": "12", "additional_creators": []string{"not a user"}})
-	acctWant(t, "bad additional creator", status, body, 400, "M_INVALID_PARAM")
-	status, _ = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/rooms/"+old.RoomID.String()+"/state/m.room.tombstone/", alice.AccessToken, nil)
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "bad additional creator")
+	status, _ = r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+old.RoomID.String()+"/state/m.room.tombstone/", alice.AccessToken, nil)
 	if status != http.StatusNotFound {
 		t.Fatalf("refused upgrade tombstoned the room: %d", status)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -20,7 +21,7 @@ func searchRoomEvents(t *testing.T, r *testrig.Rig, c *mautrix.Client, criteria 
 	if nextBatch != "" {
 		path += "?next_batch=" + nextBatch
 	}
-	status, body := apiCall(t, r, c, http.MethodPost, path, map[string]any{"search_categories": map[string]any{"room_events": criteria}})
+	status, body := apiCall(t, r, c, v3, http.MethodPost, path, map[string]any{"search_categories": map[string]any{"room_events": criteria}})
 	if status != 200 {
 		t.Fatalf("search %v: %d %v", criteria, status, body)
 	}
@@ -77,11 +78,11 @@ func TestSearch(t *testing.T) {
 		t.Fatalf("result: %v", res0)
 	}
 	cat = searchRoomEvents(t, r, alice, map[string]any{"search_term": "QUICK", "order_by": "recent"}, "")
-	if ids := resultIDs(cat); !equalStrings(ids, []string{thinking.String(), fox.String()}) {
+	if ids := resultIDs(cat); !slices.Equal(ids, []string{thinking.String(), fox.String()}) {
 		t.Fatalf("recent: %v", ids)
 	}
 	// Word prefixes match.
-	if ids := resultIDs(searchRoomEvents(t, r, alice, map[string]any{"search_term": "thin"}, "")); !equalStrings(ids, []string{thinking.String()}) {
+	if ids := resultIDs(searchRoomEvents(t, r, alice, map[string]any{"search_term": "thin"}, "")); !slices.Equal(ids, []string{thinking.String()}) {
 		t.Fatalf("prefix: %v", ids)
 	}
 	// Room names are searchable by key, and only when the key is asked for.
@@ -100,7 +101,7 @@ func TestSearch(t *testing.T) {
 		"include_state": true,
 		"groupings":     map[string]any{"group_by": []any{map[string]any{"key": "room_id"}, map[string]any{"key": "sender"}}},
 	}, "")
-	if ids := resultIDs(cat); !equalStrings(ids, []string{dog.String()}) {
+	if ids := resultIDs(cat); !slices.Equal(ids, []string{dog.String()}) {
 		t.Fatalf("lazy: %v", ids)
 	}
 	cx := cat["results"].([]any)[0].(map[string]any)["context"].(map[string]any)
@@ -149,7 +150,7 @@ func TestSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := send(alice, private.RoomID, "public quick plan")
-	if ids := resultIDs(searchRoomEvents(t, r, bob, map[string]any{"search_term": "plan"}, "")); !equalStrings(ids, []string{later.String()}) {
+	if ids := resultIDs(searchRoomEvents(t, r, bob, map[string]any{"search_term": "plan"}, "")); !slices.Equal(ids, []string{later.String()}) {
 		t.Fatalf("joined-only history: %v", ids)
 	}
 	// The rooms filter narrows the search.
@@ -191,19 +192,19 @@ func TestSearch(t *testing.T) {
 	}
 
 	// Errors.
-	status, body := apiCall(t, r, alice, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "order_by": "size"}}})
+	status, body := apiCall(t, r, alice, v3, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "order_by": "size"}}})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{}}})
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{}}})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "keys": []string{"content.nope"}}}})
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "keys": []string{"content.nope"}}}})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPost, "/search?next_batch=zz", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x"}}})
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, "/search?next_batch=zz", map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x"}}})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 	// Query syntax in the term is just text.
 	if ids := resultIDs(searchRoomEvents(t, r, alice, map[string]any{"search_term": `"thinking" -* ( : ^`}, "")); len(ids) != 1 {
 		t.Fatalf("syntax chars: %v", ids)
 	}
-	status, body = apiCall(t, r, alice, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{}})
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, "/search", map[string]any{"search_categories": map[string]any{}})
 	if status != 200 {
 		t.Fatalf("no categories: %d %v", status, body)
 	}

@@ -14,16 +14,6 @@ import (
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
-// syncRaw runs GET /sync with the given query and returns the body.
-func syncRaw(t *testing.T, r *testrig.Rig, token string, q url.Values) map[string]any {
-	t.Helper()
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?"+q.Encode(), token, nil)
-	if status != http.StatusOK {
-		t.Fatalf("sync %v: %d %v", q, status, body)
-	}
-	return body
-}
-
 // syncRoom is rooms.<section>.<roomID> of a sync body, or nil.
 func syncRoom(body map[string]any, section string, roomID id.RoomID) map[string]any {
 	rs, _ := body["rooms"].(map[string]any)
@@ -205,6 +195,6 @@ func TestSyncUseStateAfter(t *testing.T) {
 func TestSyncUseStateAfterInvalid(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?use_state_after=yes", alice.AccessToken, nil)
-	acctWant(t, "use_state_after=yes", status, body, 400, "M_INVALID_PARAM")
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/sync?use_state_after=yes", alice.AccessToken, nil)
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "use_state_after=yes")
 }

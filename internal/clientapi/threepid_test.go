@@ -13,7 +13,6 @@ import (
 )
 
 const (
-	v3           = "/_matrix/client/v3"
 	addToken     = v3 + "/account/3pid/email/requestToken"
 	resetToken   = v3 + "/account/password/email/requestToken"
 	regToken     = v3 + "/register/email/requestToken"
@@ -75,7 +74,7 @@ func confirmLink(t *testing.T, r *testrig.Rig, m testrig.Mail) {
 func validatedEmail(t *testing.T, r *testrig.Rig, smtp *testrig.SMTPServer, endpoint, email, secret string) string {
 	t.Helper()
 	before := len(smtp.Mails())
-	status, body := acctDo(t, r, "POST", endpoint, "", map[string]any{"client_secret": secret, "email": email, "send_attempt": 1})
+	status, body := r.JSON(t, "POST", endpoint, "", map[string]any{"client_secret": secret, "email": email, "send_attempt": 1})
 	if status != 200 {
 		t.Fatalf("requestToken %s: %d %v", email, status, body)
 	}
@@ -97,14 +96,14 @@ func TestThreepidAddListDelete(t *testing.T) {
 	r := testrig.Start(t, testrig.WithSMTP(smtp))
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 
-	status, body := acctDo(t, r, "GET", v3+"/capabilities", alice.AccessToken, nil)
+	status, body := r.JSON(t, "GET", v3+"/capabilities", alice.AccessToken, nil)
 	if status != 200 || body["capabilities"].(map[string]any)["m.3pid_changes"].(map[string]any)["enabled"] != true {
 		t.Fatalf("capabilities: %d %v", status, body)
 	}
 
 	// One message per send_attempt.
 	req := map[string]any{"client_secret": "alice-secret", "email": "Alice@Example.org", "send_attempt": 1}
-	status, body = acctDo(t, r, "POST", addToken, "", req)
+	status, body = r.JSON(t, "POST", addToken, "", req)
 	if status != 200 || body["sid"] == "" || body["submit_url"] != r.URL+"/_axon/client/email/submit_token" {
 		t.Fatalf("requestToken: %d %v", status, body)
 	}
@@ -114,7 +113,7 @@ func TestThreepidAddListDelete(t *testing.T) {
 		m.AuthUser != "axon-mailer" || m.AuthPass != "smtp-secret" || !strings.Contains(m.Header.Get("Subject"), "axon.test") {
 		t.Fatalf("mail: %+v", m)
 	}
-	status, body = acctDo(t, r, "POST", addToken, "", req)
+	status, body = r.JSON(t, "POST", addToken, "", req)
 	if status != 200 || body["sid"] != sid {
 		t.Fatalf("retried requestToken: %d %v", status, body)
 	}
@@ -124,7 +123,7 @@ func TestThreepidAddListDelete(t *testing.T) {
 	// A higher send_attempt sends again, in the same session; the first
 	// message's link keeps working.
 	req["send_attempt"] = 2
-	status, body = acctDo(t, r, "POST", addToken, "", req)
+	status, body = r.JSON(t, "POST", addToken, "", req)
 	if status != 200 || body["sid"] != sid {
 		t.Fatalf("send_attempt 2: %d %v", status, body)
 	}
@@ -135,14 +134,14 @@ func TestThreepidAddListDelete(t *testing.T) {
 	// Not added before the link is used, and opening the link alone (as a
 	// mail scanner does) validates nothing.
 	add := map[string]any{"sid": sid, "client_secret": "alice-secret"}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
-	acctWant(t, "add before validation", status, body, 403, "M_THREEPID_AUTH_FAILED")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
+	wantAPIError(t, status, body, 403, "M_THREEPID_AUTH_FAILED", "add before validation")
 	link, q := emailLink(t, m)
 	if status, page := getPage(t, link); status != 200 || !strings.Contains(page, "alice@example.org") {
 		t.Fatalf("page: %d %s", status, page)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
-	acctWant(t, "add after only opening the link", status, body, 403, "M_THREEPID_AUTH_FAILED")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
+	wantAPIError(t, status, body, 403, "M_THREEPID_AUTH_FAILED", "add after only opening the link")
 	bad := url.Values{"sid": {sid}, "client_secret": {"alice-secret"}, "token": {"AAAABBBBCCCCDDDD"}}
 	if status, _ := getPage(t, r.URL+validatePath+"?"+bad.Encode()); status != 400 {
 		t.Fatalf("page with a wrong token: %d", status)
@@ -154,19 +153,19 @@ func TestThreepidAddListDelete(t *testing.T) {
 	confirmLink(t, r, m)
 
 	// Adding asks for the password.
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
 	session := acctChallenge(t, "3pid add", status, body, "m.login.password")
 	add["auth"] = passwordAuth(session, "bob", "password-bob")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("add with bob's password: %d %v", status, body)
 	}
 	add["auth"] = passwordAuth(session, "alice", "password-alice")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
 	if status != 200 {
 		t.Fatalf("add: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", v3+"/account/3pid", alice.AccessToken, nil)
+	status, body = r.JSON(t, "GET", v3+"/account/3pid", alice.AccessToken, nil)
 	list, _ := body["threepids"].([]any)
 	if status != 200 || len(list) != 1 {
 		t.Fatalf("3pids: %d %v", status, body)
@@ -176,38 +175,38 @@ func TestThreepidAddListDelete(t *testing.T) {
 		t.Fatalf("3pid: %v", tp)
 	}
 	// The session is spent.
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": sid, "client_secret": "alice-secret"})
-	acctWant(t, "session reused", status, body, 403, "M_THREEPID_AUTH_FAILED")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": sid, "client_secret": "alice-secret"})
+	wantAPIError(t, status, body, 403, "M_THREEPID_AUTH_FAILED", "session reused")
 
 	// The address is taken: bob cannot request it, and alice can log in with it.
-	status, body = acctDo(t, r, "POST", addToken, bob.AccessToken, map[string]any{"client_secret": "bob-secret", "email": "ALICE@example.org", "send_attempt": 1})
-	acctWant(t, "taken address", status, body, 400, "M_THREEPID_IN_USE")
-	status, body = acctDo(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-alice",
+	status, body = r.JSON(t, "POST", addToken, bob.AccessToken, map[string]any{"client_secret": "bob-secret", "email": "ALICE@example.org", "send_attempt": 1})
+	wantAPIError(t, status, body, 400, "M_THREEPID_IN_USE", "taken address")
+	status, body = r.JSON(t, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-alice",
 		"identifier": map[string]any{"type": "m.id.thirdparty", "medium": "email", "address": "alice@EXAMPLE.org"}})
 	if status != 200 || body["user_id"] != alice.UserID.String() {
 		t.Fatalf("login by email: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-alice",
+	status, body = r.JSON(t, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-alice",
 		"identifier": map[string]any{"type": "m.id.thirdparty", "medium": "email", "address": "nobody@example.org"}})
-	acctWant(t, "login by unknown email", status, body, 403, "M_FORBIDDEN")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "login by unknown email")
 
 	// Bob cannot delete alice's address; alice can, once.
 	del := map[string]any{"medium": "email", "address": "alice@example.org"}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/delete", bob.AccessToken, del)
-	acctWant(t, "delete someone else's", status, body, 400, "M_THREEPID_NOT_FOUND")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/delete", alice.AccessToken, del)
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/delete", bob.AccessToken, del)
+	wantAPIError(t, status, body, 400, "M_THREEPID_NOT_FOUND", "delete someone else's")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/delete", alice.AccessToken, del)
 	if status != 200 || body["id_server_unbind_result"] != "no-support" {
 		t.Fatalf("delete: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", v3+"/account/3pid", alice.AccessToken, nil)
+	status, body = r.JSON(t, "GET", v3+"/account/3pid", alice.AccessToken, nil)
 	if status != 200 || len(body["threepids"].([]any)) != 0 {
 		t.Fatalf("3pids after delete: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/delete", alice.AccessToken, del)
-	acctWant(t, "delete twice", status, body, 400, "M_THREEPID_NOT_FOUND")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/delete", alice.AccessToken, del)
+	wantAPIError(t, status, body, 400, "M_THREEPID_NOT_FOUND", "delete twice")
 
 	// The spent session is gone: the same secret starts a new one.
-	status, body = acctDo(t, r, "POST", addToken, "", req)
+	status, body = r.JSON(t, "POST", addToken, "", req)
 	if status != 200 || body["sid"] == sid {
 		t.Fatalf("requestToken after use: %d %v", status, body)
 	}
@@ -220,17 +219,17 @@ func TestThreepidPasswordReset(t *testing.T) {
 	carol := r.CreateUser("carol")
 	dave := r.CreateUser("dave")
 	sid := validatedEmail(t, r, smtp, addToken, "carol@example.org", "c-add")
-	status, body := acctDo(t, r, "POST", v3+"/account/3pid/add", carol.AccessToken, map[string]any{"sid": sid, "client_secret": "c-add",
+	status, body := r.JSON(t, "POST", v3+"/account/3pid/add", carol.AccessToken, map[string]any{"sid": sid, "client_secret": "c-add",
 		"auth": passwordAuth("", "carol", "password-carol")})
 	if status != 200 {
 		t.Fatalf("add: %d %v", status, body)
 	}
 
-	status, body = acctDo(t, r, "POST", resetToken, "", map[string]any{"client_secret": "x", "email": "nobody@example.org", "send_attempt": 1})
-	acctWant(t, "unknown address", status, body, 400, "M_THREEPID_NOT_FOUND")
+	status, body = r.JSON(t, "POST", resetToken, "", map[string]any{"client_secret": "x", "email": "nobody@example.org", "send_attempt": 1})
+	wantAPIError(t, status, body, 400, "M_THREEPID_NOT_FOUND", "unknown address")
 
 	// Validation through the submit_url with the code from the message.
-	status, body = acctDo(t, r, "POST", resetToken, "", map[string]any{"client_secret": "c-reset", "email": "carol@example.org", "send_attempt": 1})
+	status, body = r.JSON(t, "POST", resetToken, "", map[string]any{"client_secret": "c-reset", "email": "carol@example.org", "send_attempt": 1})
 	if status != 200 {
 		t.Fatalf("requestToken: %d %v", status, body)
 	}
@@ -244,46 +243,46 @@ func TestThreepidPasswordReset(t *testing.T) {
 		t.Fatalf("no code in %q", m.Body)
 	}
 	submit := map[string]any{"sid": resetSID, "client_secret": "c-reset", "token": "ZZZZ-ZZZZ-ZZZZ-ZZZZ"}
-	status, body = acctDo(t, r, "POST", "/_axon/client/email/submit_token", "", submit)
-	acctWant(t, "wrong code", status, body, 400, "M_TOKEN_INCORRECT")
+	status, body = r.JSON(t, "POST", "/_axon/client/email/submit_token", "", submit)
+	wantAPIError(t, status, body, 400, "M_TOKEN_INCORRECT", "wrong code")
 
 	// Before validation the email stage fails (and nothing changes).
 	reset := map[string]any{"new_password": "brand-new", "auth": emailAuth(resetSID, "c-reset", "")}
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", reset)
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
 	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
 		t.Fatalf("reset before validation: %d %v", status, body)
 	}
 	submit["token"] = strings.ToLower(code[1]) // codes are read case-insensitively
-	status, body = acctDo(t, r, "POST", "/_axon/client/email/submit_token", "", submit)
+	status, body = r.JSON(t, "POST", "/_axon/client/email/submit_token", "", submit)
 	if status != 200 || body["success"] != true {
 		t.Fatalf("submit_token: %d %v", status, body)
 	}
 
 	// A session for adding an address does not reset a password.
 	other := validatedEmail(t, r, smtp, addToken, "spare@example.org", "c-spare")
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", map[string]any{"new_password": "x", "auth": emailAuth(other, "c-spare", "")})
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x", "auth": emailAuth(other, "c-spare", "")})
 	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
 		t.Fatalf("reset with an add session: %d %v", status, body)
 	}
 	// Dave's token cannot reset carol's password with carol's session.
-	status, body = acctDo(t, r, "POST", v3+"/account/password", dave.AccessToken, map[string]any{"new_password": "x", "auth": emailAuth(resetSID, "c-reset", "")})
+	status, body = r.JSON(t, "POST", v3+"/account/password", dave.AccessToken, map[string]any{"new_password": "x", "auth": emailAuth(resetSID, "c-reset", "")})
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
 		t.Fatalf("reset of someone else's account: %d %v", status, body)
 	}
 
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", reset)
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
 	if status != 200 {
 		t.Fatalf("reset: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", v3+"/account/whoami", carol.AccessToken, nil)
-	acctWant(t, "old device after reset", status, body, 401, "M_UNKNOWN_TOKEN")
+	status, body = r.JSON(t, "GET", v3+"/account/whoami", carol.AccessToken, nil)
+	wantAPIError(t, status, body, 401, "M_UNKNOWN_TOKEN", "old device after reset")
 	acctLogin(t, r, "carol", "brand-new", "")
-	status, body = acctDo(t, r, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-carol",
+	status, body = r.JSON(t, "POST", v3+"/login", "", map[string]any{"type": "m.login.password", "password": "password-carol",
 		"identifier": map[string]any{"type": "m.id.user", "user": "carol"}})
-	acctWant(t, "old password", status, body, 403, "M_FORBIDDEN")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "old password")
 	// The session reset the password once.
 	reset["new_password"] = "again"
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", reset)
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
 	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
 		t.Fatalf("session reused: %d %v", status, body)
 	}
@@ -291,12 +290,12 @@ func TestThreepidPasswordReset(t *testing.T) {
 	// logout_devices: false keeps the devices.
 	carol2 := acctLogin(t, r, "carol", "brand-new", "KEEP")
 	sid2 := validatedEmail(t, r, smtp, resetToken, "carol@example.org", "c-reset-2")
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", map[string]any{"new_password": "third", "logout_devices": false,
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "third", "logout_devices": false,
 		"auth": emailAuth(sid2, "c-reset-2", "")})
 	if status != 200 {
 		t.Fatalf("reset keeping devices: %d %v", status, body)
 	}
-	if status, body := acctDo(t, r, "GET", v3+"/account/whoami", carol2.AccessToken, nil); status != 200 {
+	if status, body := r.JSON(t, "GET", v3+"/account/whoami", carol2.AccessToken, nil); status != 200 {
 		t.Fatalf("device after reset with logout_devices false: %d %v", status, body)
 	}
 }
@@ -306,40 +305,40 @@ func TestThreepidRegistration(t *testing.T) {
 	r := testrig.Start(t, testrig.WithSMTP(smtp), func(c *config.Config) { c.RegistrationRequiresEmail = true })
 	erin := r.CreateUser("erin")
 	sid := validatedEmail(t, r, smtp, addToken, "erin@example.org", "e-add")
-	if status, body := acctDo(t, r, "POST", v3+"/account/3pid/add", erin.AccessToken, map[string]any{"sid": sid, "client_secret": "e-add",
+	if status, body := r.JSON(t, "POST", v3+"/account/3pid/add", erin.AccessToken, map[string]any{"sid": sid, "client_secret": "e-add",
 		"auth": passwordAuth("", "erin", "password-erin")}); status != 200 {
 		t.Fatalf("add: %d %v", status, body)
 	}
 
-	status, body := acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw"})
+	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw"})
 	session := acctChallenge(t, "register", status, body, "m.login.email.identity")
 
-	status, body = acctDo(t, r, "POST", regToken, "", map[string]any{"client_secret": "f", "email": "erin@example.org", "send_attempt": 1})
-	acctWant(t, "register with a taken address", status, body, 400, "M_THREEPID_IN_USE")
+	status, body = r.JSON(t, "POST", regToken, "", map[string]any{"client_secret": "f", "email": "erin@example.org", "send_attempt": 1})
+	wantAPIError(t, status, body, 400, "M_THREEPID_IN_USE", "register with a taken address")
 
 	regSID := validatedEmail(t, r, smtp, regToken, "frank@example.org", "f-reg")
-	status, body = acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
 		"auth": emailAuth(regSID, "wrong-secret", session)})
 	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
 		t.Fatalf("register with a wrong client secret: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
 		"auth": emailAuth(regSID, "f-reg", session)})
 	if status != 200 || body["user_id"] != "@frank:axon.test" {
 		t.Fatalf("register: %d %v", status, body)
 	}
 	token := body["access_token"].(string)
-	status, body = acctDo(t, r, "GET", v3+"/account/3pid", token, nil)
+	status, body = r.JSON(t, "GET", v3+"/account/3pid", token, nil)
 	if list, _ := body["threepids"].([]any); status != 200 || len(list) != 1 || list[0].(map[string]any)["address"] != "frank@example.org" {
 		t.Fatalf("frank's 3pids: %d %v", status, body)
 	}
 
 	// Deactivation frees the address.
-	status, body = acctDo(t, r, "POST", v3+"/account/deactivate", token, map[string]any{"auth": passwordAuth("", "frank", "pw")})
+	status, body = r.JSON(t, "POST", v3+"/account/deactivate", token, map[string]any{"auth": passwordAuth("", "frank", "pw")})
 	if status != 200 {
 		t.Fatalf("deactivate: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", regToken, "", map[string]any{"client_secret": "f2", "email": "frank@example.org", "send_attempt": 1})
+	status, body = r.JSON(t, "POST", regToken, "", map[string]any{"client_secret": "f2", "email": "frank@example.org", "send_attempt": 1})
 	if status != 200 {
 		t.Fatalf("address of a deactivated account: %d %v", status, body)
 	}
@@ -348,18 +347,18 @@ func TestThreepidRegistration(t *testing.T) {
 func TestThreepidOptionalAtRegistration(t *testing.T) {
 	smtp := testrig.StartSMTP(t)
 	r := testrig.Start(t, testrig.WithSMTP(smtp))
-	status, body := acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw"})
+	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw"})
 	if status != 401 || len(body["flows"].([]any)) != 2 {
 		t.Fatalf("flows: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw",
 		"auth": map[string]any{"type": "m.login.dummy", "session": body["session"]}})
 	if status != 200 {
 		t.Fatalf("register without email: %d %v", status, body)
 	}
 	// Without an access token, the password can be changed with the
 	// password or with an email address.
-	status, body = acctDo(t, r, "POST", v3+"/account/password", "", map[string]any{"new_password": "x"})
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x"})
 	if status != 401 || len(body["flows"].([]any)) != 2 {
 		t.Fatalf("password flows: %d %v", status, body)
 	}
@@ -367,46 +366,46 @@ func TestThreepidOptionalAtRegistration(t *testing.T) {
 	tokenRig := testrig.Start(t, testrig.WithSMTP(smtp), func(c *config.Config) {
 		c.Registration, c.RegistrationRequiresEmail = config.RegistrationToken, true
 	})
-	status, body = acctDo(t, tokenRig, "POST", v3+"/register", "", map[string]any{"username": "hal", "password": "pw"})
+	status, body = tokenRig.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "hal", "password": "pw"})
 	acctChallenge(t, "token registration", status, body, "m.login.registration_token", "m.login.email.identity")
 }
 
 func TestThreepidWithoutEmail(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
-	status, body := acctDo(t, r, "GET", v3+"/capabilities", alice.AccessToken, nil)
+	status, body := r.JSON(t, "GET", v3+"/capabilities", alice.AccessToken, nil)
 	if status != 200 || body["capabilities"].(map[string]any)["m.3pid_changes"].(map[string]any)["enabled"] != false {
 		t.Fatalf("capabilities: %d %v", status, body)
 	}
 	email := map[string]any{"client_secret": "s", "email": "a@example.org", "send_attempt": 1}
 	phone := map[string]any{"client_secret": "s", "country": "GB", "phone_number": "07700900001", "send_attempt": 1}
 	for _, path := range []string{"/account/3pid/email/requestToken", "/account/password/email/requestToken", "/register/email/requestToken"} {
-		status, body = acctDo(t, r, "POST", v3+path, "", email)
-		acctWant(t, path, status, body, 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED")
+		status, body = r.JSON(t, "POST", v3+path, "", email)
+		wantAPIError(t, status, body, 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED", path)
 		path = strings.Replace(path, "email", "msisdn", 1)
-		status, body = acctDo(t, r, "POST", v3+path, "", phone)
-		acctWant(t, path, status, body, 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED")
+		status, body = r.JSON(t, "POST", v3+path, "", phone)
+		wantAPIError(t, status, body, 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED", path)
 	}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "y"})
-	acctWant(t, "add", status, body, 403, "M_THREEPID_AUTH_FAILED")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "y"})
+	wantAPIError(t, status, body, 403, "M_THREEPID_AUTH_FAILED", "add")
 
 	// Registration and password change keep their flows.
-	status, body = acctDo(t, r, "POST", v3+"/register", "", map[string]any{"username": "zed", "password": "pw"})
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "zed", "password": "pw"})
 	acctChallenge(t, "register", status, body, "m.login.dummy")
-	status, body = acctDo(t, r, "POST", v3+"/account/password", alice.AccessToken, map[string]any{"new_password": "pw"})
+	status, body = r.JSON(t, "POST", v3+"/account/password", alice.AccessToken, map[string]any{"new_password": "pw"})
 	acctChallenge(t, "password", status, body, "m.login.password")
 
 	// No identity server is ever used.
 	bind := map[string]any{"client_secret": "s", "id_server": "id.example.org", "id_access_token": "t", "sid": "x"}
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/bind", alice.AccessToken, bind)
-	acctWant(t, "bind", status, body, 400, "M_SERVER_NOT_TRUSTED")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid", alice.AccessToken, map[string]any{"three_pid_creds": bind})
-	acctWant(t, "deprecated add", status, body, 400, "M_SERVER_NOT_TRUSTED")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/unbind", alice.AccessToken, map[string]any{"medium": "email", "address": "a@example.org", "id_server": "id.example.org"})
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/bind", alice.AccessToken, bind)
+	wantAPIError(t, status, body, 400, "M_SERVER_NOT_TRUSTED", "bind")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid", alice.AccessToken, map[string]any{"three_pid_creds": bind})
+	wantAPIError(t, status, body, 400, "M_SERVER_NOT_TRUSTED", "deprecated add")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/unbind", alice.AccessToken, map[string]any{"medium": "email", "address": "a@example.org", "id_server": "id.example.org"})
 	if status != 200 || body["id_server_unbind_result"] != "no-support" {
 		t.Fatalf("unbind: %d %v", status, body)
 	}
-	status, body = acctDo(t, r, "GET", v3+"/account/3pid", alice.AccessToken, nil)
+	status, body = r.JSON(t, "GET", v3+"/account/3pid", alice.AccessToken, nil)
 	if status != 200 || len(body["threepids"].([]any)) != 0 {
 		t.Fatalf("3pids: %d %v", status, body)
 	}
@@ -448,23 +447,23 @@ func TestThreepidBadInput(t *testing.T) {
 		{"phone number", v3 + "/account/3pid/msisdn/requestToken", map[string]any{"client_secret": "s", "country": "GB", "phone_number": "07700900001", "send_attempt": 1}, 400, "M_THREEPID_MEDIUM_NOT_SUPPORTED"},
 	}
 	for _, c := range cases {
-		status, body := acctDo(t, r, "POST", c.path, "", c.body)
-		acctWant(t, c.name, status, body, c.status, c.code)
+		status, body := r.JSON(t, "POST", c.path, "", c.body)
+		wantAPIError(t, status, body, c.status, c.code, c.name)
 	}
-	status, body := acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "a b"})
-	acctWant(t, "add with a bad secret", status, body, 400, "M_INVALID_PARAM")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"client_secret": "s"})
-	acctWant(t, "add without sid", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/delete", alice.AccessToken, map[string]any{"medium": "fax", "address": "1"})
-	acctWant(t, "delete a fax", status, body, 400, "M_INVALID_PARAM")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/delete", alice.AccessToken, map[string]any{"medium": "email"})
-	acctWant(t, "delete without address", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid/bind", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "s", "id_server": "i"})
-	acctWant(t, "bind without id_access_token", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "POST", v3+"/account/3pid", alice.AccessToken, map[string]any{})
-	acctWant(t, "deprecated add without creds", status, body, 400, "M_MISSING_PARAM")
-	status, body = acctDo(t, r, "POST", "/_axon/client/email/submit_token", "", map[string]any{"sid": "nope", "client_secret": "s", "token": "t"})
-	acctWant(t, "submit to an unknown session", status, body, 400, "M_INVALID_PARAM")
+	status, body := r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "a b"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "add with a bad secret")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, map[string]any{"client_secret": "s"})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "add without sid")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/delete", alice.AccessToken, map[string]any{"medium": "fax", "address": "1"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "delete a fax")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/delete", alice.AccessToken, map[string]any{"medium": "email"})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "delete without address")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid/bind", alice.AccessToken, map[string]any{"sid": "x", "client_secret": "s", "id_server": "i"})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "bind without id_access_token")
+	status, body = r.JSON(t, "POST", v3+"/account/3pid", alice.AccessToken, map[string]any{})
+	wantAPIError(t, status, body, 400, "M_MISSING_PARAM", "deprecated add without creds")
+	status, body = r.JSON(t, "POST", "/_axon/client/email/submit_token", "", map[string]any{"sid": "nope", "client_secret": "s", "token": "t"})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "submit to an unknown session")
 	if n := len(smtp.Mails()); n != 0 {
 		t.Fatalf("bad requests sent %d messages", n)
 	}

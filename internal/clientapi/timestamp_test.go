@@ -2,7 +2,6 @@ package clientapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -14,21 +13,6 @@ import (
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
-
-// v1Call is apiCall under /_matrix/client/v1.
-func v1Call(t *testing.T, r *testrig.Rig, c *mautrix.Client, method, path string) (int, map[string]any) {
-	t.Helper()
-	token := ""
-	if c != nil {
-		token = c.AccessToken
-	}
-	status, raw := r.Do(method, "/_matrix/client/v1"+path, token, nil)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		t.Fatalf("%s %s: body not a JSON object: %q", method, path, raw)
-	}
-	return status, out
-}
 
 func TestTimestampToEvent(t *testing.T) {
 	r := testrig.Start(t)
@@ -66,24 +50,24 @@ func TestTimestampToEvent(t *testing.T) {
 		{ts2 - 1, "b", first, ts1, "before the second"},
 		{ts2 + 1000, "b", second, ts2, "latest"},
 	} {
-		status, body := v1Call(t, r, bob, http.MethodGet, path(c.ts, c.dir))
+		status, body := apiCall(t, r, bob, v1, http.MethodGet, path(c.ts, c.dir), nil)
 		if status != 200 || body["event_id"] != c.want.String() || body["origin_server_ts"] != float64(c.wantTS) {
 			t.Fatalf("%s: %d %v, want %s", c.comment, status, body, c.want)
 		}
 	}
-	status, body := v1Call(t, r, bob, http.MethodGet, path(ts2+1000, "f"))
+	status, body := apiCall(t, r, bob, v1, http.MethodGet, path(ts2+1000, "f"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = v1Call(t, r, bob, http.MethodGet, path(1, "b"))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, path(1, "b"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = v1Call(t, r, carol, http.MethodGet, path(ts1, "f"))
+	status, body = apiCall(t, r, carol, v1, http.MethodGet, path(ts1, "f"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = v1Call(t, r, bob, http.MethodGet, path(ts1, "x"))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, path(ts1, "x"), nil)
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?dir=f")
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?dir=f", nil)
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?ts=1")
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/rooms/"+esc(roomID.String())+"/timestamp_to_event?ts=1", nil)
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = v1Call(t, r, bob, http.MethodGet, "/rooms/"+esc("!missing:axon.test")+"/timestamp_to_event?ts=1&dir=f")
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, "/rooms/"+esc("!missing:axon.test")+"/timestamp_to_event?ts=1&dir=f", nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
 	// An event before bob could see the room is skipped for him: a room
@@ -105,11 +89,11 @@ func TestTimestampToEvent(t *testing.T) {
 	if _, err := bob.JoinRoomByID(ctx, resp.RoomID); err != nil {
 		t.Fatal(err)
 	}
-	status, body = v1Call(t, r, bob, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp))
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp), nil)
 	if status != 200 || body["event_id"] == hidden.EventID.String() {
 		t.Fatalf("hidden event: %d %v", status, body)
 	}
-	status, body = v1Call(t, r, alice, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp))
+	status, body = apiCall(t, r, alice, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp), nil)
 	if status != 200 || body["event_id"] != hidden.EventID.String() {
 		t.Fatalf("alice: %d %v", status, body)
 	}

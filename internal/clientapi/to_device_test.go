@@ -41,7 +41,7 @@ func TestToDeviceDeliveredOnce(t *testing.T) {
 	path := "/sendToDevice/org.example.ping/txn1"
 	body := map[string]any{"messages": map[string]any{bob.UserID.String(): map[string]any{"*": map[string]any{"n": 2}}}}
 	for range 2 {
-		if status, resp := apiCall(t, r, alice, http.MethodPut, path, body); status != 200 {
+		if status, resp := apiCall(t, r, alice, v3, http.MethodPut, path, body); status != 200 {
 			t.Fatalf("send: %d %v", status, resp)
 		}
 	}
@@ -75,7 +75,7 @@ func TestToDeviceDeliveredOnce(t *testing.T) {
 		{map[string]any{"messages": map[string]any{bob.UserID.String(): map[string]any{"D": "text"}}}, "M_BAD_JSON"},
 		{map[string]any{"messages": []any{}}, "M_BAD_JSON"},
 	} {
-		status, resp := apiCall(t, r, alice, http.MethodPut, "/sendToDevice/org.example.ping/bad", c.body)
+		status, resp := apiCall(t, r, alice, v3, http.MethodPut, "/sendToDevice/org.example.ping/bad", c.body)
 		wantAPIError(t, status, resp, 400, c.code)
 	}
 }

@@ -66,14 +66,14 @@ func TestTypingErrors(t *testing.T) {
 	roomID, _ := sharedRoom(t, alice, bob)
 	path := func(user id.UserID) string { return "/rooms/" + esc(roomID.String()) + "/typing/" + esc(user.String()) }
 
-	status, body := apiCall(t, r, alice, http.MethodPut, path(bob.UserID), map[string]any{"typing": true})
+	status, body := apiCall(t, r, alice, v3, http.MethodPut, path(bob.UserID), map[string]any{"typing": true})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, carol, http.MethodPut, path(carol.UserID), map[string]any{"typing": true})
+	status, body = apiCall(t, r, carol, v3, http.MethodPut, path(carol.UserID), map[string]any{"typing": true})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, alice, http.MethodPut, path(alice.UserID), map[string]any{"timeout": 1000})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, path(alice.UserID), map[string]any{"timeout": 1000})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = apiCall(t, r, alice, http.MethodPut, path(alice.UserID), map[string]any{"typing": "yes"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, path(alice.UserID), map[string]any{"typing": "yes"})
 	wantAPIError(t, status, body, 400, "M_BAD_JSON")
-	status, body = apiCall(t, r, alice, http.MethodPut, "/rooms/"+esc("!missing:axon.test")+"/typing/"+esc(alice.UserID.String()), map[string]any{"typing": true})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc("!missing:axon.test")+"/typing/"+esc(alice.UserID.String()), map[string]any{"typing": true})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }

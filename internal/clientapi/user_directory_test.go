@@ -60,8 +60,8 @@ func TestUserDirectory(t *testing.T) {
 		t.Fatalf("limited: %+v %v", res, err)
 	}
 
-	status, body := apiCall(t, r, carol, http.MethodPost, "/user_directory/search", map[string]any{})
+	status, body := apiCall(t, r, carol, v3, http.MethodPost, "/user_directory/search", map[string]any{})
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
-	status, body = apiCall(t, r, carol, http.MethodPost, "/user_directory/search", map[string]any{"search_term": 5})
+	status, body = apiCall(t, r, carol, v3, http.MethodPost, "/user_directory/search", map[string]any{"search_term": 5})
 	wantAPIError(t, status, body, 400, "M_BAD_JSON")
 }

@@ -15,7 +15,7 @@ import (
 
 func TestVersions(t *testing.T) {
 	r := testrig.Start(t)
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/versions", "", nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/versions", "", nil)
 	if status != 200 {
 		t.Fatalf("versions: %d %v", status, body)
 	}
@@ -43,7 +43,7 @@ func TestVersions(t *testing.T) {
 		t.Errorf("v1.16 use_state_after: %v", jr)
 	}
 	// v1.17: the legacy mention push rules are not among the defaults.
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/pushrules/", alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v3/pushrules/", alice.AccessToken, nil)
 	if status != 200 {
 		t.Fatalf("pushrules: %d %v", status, body)
 	}
@@ -59,16 +59,16 @@ func TestVersions(t *testing.T) {
 	if err := bob.SetAccountData(context.Background(), "m.invite_permission_config", map[string]any{"default_action": "block"}); err != nil {
 		t.Fatal(err)
 	}
-	status, body = acctDo(t, r, http.MethodPost, "/_matrix/client/v3/rooms/"+room.RoomID.String()+"/invite", alice.AccessToken, map[string]any{"user_id": bob.UserID})
-	acctWant(t, "v1.18 invite blocking", status, body, 403, "M_INVITE_BLOCKED")
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+room.RoomID.String()+"/invite", alice.AccessToken, map[string]any{"user_id": bob.UserID})
+	wantAPIError(t, status, body, 403, "M_INVITE_BLOCKED", "v1.18 invite blocking")
 	// v1.19: mutual rooms (mutual_rooms_test.go).
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/mutual_rooms?user_id="+bob.UserID.String(), alice.AccessToken, nil)
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/mutual_rooms?user_id="+bob.UserID.String(), alice.AccessToken, nil)
 	if status != 200 || body["count"] != float64(0) {
 		t.Errorf("v1.19 mutual_rooms: %d %v", status, body)
 	}
 	// v1.15's room summary is served.
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v1/room_summary/%21nowhere", "", nil)
-	acctWant(t, "room summary of an unknown room", status, body, 404, "M_NOT_FOUND")
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/room_summary/%21nowhere", "", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND", "room summary of an unknown room")
 }
 
 // TestUnstableFeatures checks that every advertised unstable feature does
@@ -86,13 +86,13 @@ func TestUnstableFeatures(t *testing.T) {
 		t.Fatal(err)
 	}
 	receipt := func(typ string, body map[string]any) int {
-		status, _ := acctDo(t, r, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/receipt/"+typ+"/"+reply.EventID.String(), bob.AccessToken, body)
+		status, _ := r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/receipt/"+typ+"/"+reply.EventID.String(), bob.AccessToken, body)
 		return status
 	}
 
 	probes := map[string]func(t *testing.T){
 		"org.matrix.msc3440.stable": func(t *testing.T) {
-			status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v1/rooms/"+roomID.String()+"/threads", bob.AccessToken, nil)
+			status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v1/rooms/"+roomID.String()+"/threads", bob.AccessToken, nil)
 			chunk, _ := body["chunk"].([]any)
 			if status != 200 || len(chunk) != 1 || chunk[0].(map[string]any)["event_id"] != rootID.String() {
 				t.Fatalf("threads: %d %v", status, body)
@@ -129,7 +129,7 @@ func TestUnstableFeatures(t *testing.T) {
 				t.Fatal(err)
 			}
 			filter := `{"room":{"timeline":{"unread_thread_notifications":true}}}`
-			status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/sync?filter="+filter, carol.AccessToken, nil)
+			status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/sync?filter="+filter, carol.AccessToken, nil)
 			room, _ := body["rooms"].(map[string]any)["join"].(map[string]any)[roomID.String()].(map[string]any)
 			threads, _ := room["unread_thread_notifications"].(map[string]any)
 			if status != 200 || threads[rootID.String()] == nil {
@@ -137,7 +137,7 @@ func TestUnstableFeatures(t *testing.T) {
 			}
 		},
 		"org.matrix.simplified_msc3575": func(t *testing.T) {
-			status, body := acctDo(t, r, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
+			status, body := r.JSON(t, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
 				map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 1}}})
 			if status != 200 || body["pos"] == nil || body["rooms"].(map[string]any)[roomID.String()] == nil {
 				t.Fatalf("sliding sync: %d %v", status, body)
@@ -145,7 +145,7 @@ func TestUnstableFeatures(t *testing.T) {
 		},
 	}
 
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/versions", "", nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/versions", "", nil)
 	if status != 200 {
 		t.Fatalf("versions: %d", status)
 	}
@@ -200,7 +200,7 @@ func TestCapabilities(t *testing.T) {
 		}
 	}
 	// m.profile_fields names exactly the fields PUT /profile accepts.
-	status, body := acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", alice.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/capabilities", alice.AccessToken, nil)
 	pf, _ := body["capabilities"].(map[string]any)["m.profile_fields"].(map[string]any)
 	if status != 200 || pf["enabled"] != true || len(pf["allowed"].([]any)) != 2 {
 		t.Fatalf("m.profile_fields: %d %v", status, pf)
@@ -220,11 +220,11 @@ func TestCapabilities(t *testing.T) {
 	if left := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"filter": {`{"room":{"include_leave":true}}`}}), "leave", room.RoomID); left == nil {
 		t.Fatal("left room not in an include_leave sync")
 	}
-	status, _ = acctDo(t, r, http.MethodPut, "/_matrix/client/v3/profile/"+alice.UserID.String()+"/m.tz", alice.AccessToken, map[string]any{"m.tz": "Europe/Paris"})
+	status, _ = r.JSON(t, http.MethodPut, "/_matrix/client/v3/profile/"+alice.UserID.String()+"/m.tz", alice.AccessToken, map[string]any{"m.tz": "Europe/Paris"})
 	if status != 403 {
 		t.Fatalf("a field outside allowed: %d", status)
 	}
 	// The endpoint needs an access token.
-	status, body = acctDo(t, r, http.MethodGet, "/_matrix/client/v3/capabilities", "", nil)
-	acctWant(t, "capabilities without token", status, body, 401, "M_MISSING_TOKEN")
+	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v3/capabilities", "", nil)
+	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN", "capabilities without token")
 }

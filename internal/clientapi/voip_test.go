@@ -18,11 +18,11 @@ import (
 func TestTURNServerNotConfigured(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
-	status, body := apiCall(t, r, alice, http.MethodGet, "/voip/turnServer", nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, "/voip/turnServer", nil)
 	if status != 200 || len(body) != 0 {
 		t.Fatalf("got %d %v, want 200 {}", status, body)
 	}
-	status, body = apiCall(t, r, nil, http.MethodGet, "/voip/turnServer", nil)
+	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/voip/turnServer", nil)
 	wantAPIError(t, status, body, 401, "M_MISSING_TOKEN")
 }
 

@@ -34,15 +34,15 @@ func TestWhois(t *testing.T) {
 			t.Fatalf("%s: session without connections: %v", who, sessions[0])
 		}
 	}
-	status, body := apiCall(t, r, alice, http.MethodGet, path, nil)
+	status, body := apiCall(t, r, alice, v3, http.MethodGet, path, nil)
 	check("self", status, body)
-	status, body = apiCall(t, r, root, http.MethodGet, path, nil)
+	status, body = apiCall(t, r, root, v3, http.MethodGet, path, nil)
 	check("admin", status, body)
-	status, body = apiCall(t, r, bob, http.MethodGet, path, nil)
+	status, body = apiCall(t, r, bob, v3, http.MethodGet, path, nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	// Others learn nothing about whether a user exists.
-	status, body = apiCall(t, r, bob, http.MethodGet, "/admin/whois/"+esc("@nobody:axon.test"), nil)
+	status, body = apiCall(t, r, bob, v3, http.MethodGet, "/admin/whois/"+esc("@nobody:axon.test"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, root, http.MethodGet, "/admin/whois/"+esc("@nobody:axon.test"), nil)
+	status, body = apiCall(t, r, root, v3, http.MethodGet, "/admin/whois/"+esc("@nobody:axon.test"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }

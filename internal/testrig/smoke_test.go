@@ -59,3 +59,23 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("messages chunk: %d", len(msgs.Chunk))
 	}
 }
+
+// TestJSON checks the request helper sends values as JSON and strings as
+// they are, and decodes the answer.
+func TestJSON(t *testing.T) {
+	r := Start(t)
+	alice := r.CreateUser("alice")
+	status, body := r.JSON(t, "GET", "/_matrix/client/v3/account/whoami", alice.AccessToken, nil)
+	if status != 200 || body["user_id"] != alice.UserID.String() {
+		t.Fatalf("whoami: %d %v", status, body)
+	}
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", "{not json")
+	if status != 400 || body["errcode"] != "M_NOT_JSON" {
+		t.Fatalf("raw body: %d %v", status, body)
+	}
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", map[string]any{"type": "m.login.password",
+		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}, "password": "password-alice"})
+	if status != 200 || body["user_id"] != alice.UserID.String() {
+		t.Fatalf("login: %d %v", status, body)
+	}
+}

@@ -4,8 +4,9 @@
 package testrig
 
 import (
+	"bytes"
 	"context"
-
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -159,6 +160,33 @@ func (r *Rig) DoT(t testing.TB, method, path, token string, body io.Reader) (int
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// JSON sends a request with an optional access token and decodes the
+// answer, failing t unless it is a JSON object. path is the whole path
+// ("/_matrix/client/v3/..."). body is nil (no body), a string or []byte
+// sent as it is (for malformed JSON), or any other value marshalled to JSON.
+func (r *Rig) JSON(t testing.TB, method, path, token string, body any) (int, map[string]any) {
+	t.Helper()
+	var raw []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		raw = []byte(b)
+	case []byte:
+		raw = b
+	default:
+		var err error
+		if raw, err = json.Marshal(b); err != nil {
+			t.Fatalf("%s %s: marshal body: %v", method, path, err)
+		}
+	}
+	status, answer := r.DoT(t, method, path, token, bytes.NewReader(raw))
+	var out map[string]any
+	if err := json.Unmarshal(answer, &out); err != nil {
+		t.Fatalf("%s %s: %d, body not a JSON object: %q", method, path, status, answer)
+	}
+	return status, out
 }
 
 // TempFile returns a path inside the rig's data dir.
