@@ -42,32 +42,32 @@ func TestAppServiceQueriesOnDemand(t *testing.T) {
 	}
 	f.mu.Unlock()
 
-	status, body := apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_real1:axon.test"), nil)
+	status, body := apiCall(t, r, alice, v3, "GET", "/profile/"+esc("@_bridge_real1:axon.test"), nil)
 	if status != 200 {
 		t.Fatalf("profile of a user the service creates: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_ghost:axon.test")+"/displayname", nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/profile/"+esc("@_bridge_ghost:axon.test")+"/displayname", nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@nobody:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/profile/"+esc("@nobody:axon.test"), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
-	status, body = apiCall(t, r, alice, "POST", "/createRoom", map[string]any{"invite": []string{"@_bridge_real2:axon.test"}})
+	status, body = apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"invite": []string{"@_bridge_real2:axon.test"}})
 	if status != 200 {
 		t.Fatalf("createRoom inviting a user the service creates: %d %v", status, body)
 	}
 	room := body["room_id"].(string)
-	status, body = apiCall(t, r, alice, "GET", "/rooms/"+esc(room)+"/state/m.room.member/"+esc("@_bridge_real2:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/rooms/"+esc(room)+"/state/m.room.member/"+esc("@_bridge_real2:axon.test"), nil)
 	if status != 200 || body["membership"] != "invite" {
 		t.Fatalf("invitee's membership: %d %v", status, body)
 	}
 
-	status, body = apiCall(t, r, alice, "POST", "/join/"+esc("#_bridge_portal:axon.test"), map[string]any{})
+	status, body = apiCall(t, r, alice, v3, "POST", "/join/"+esc("#_bridge_portal:axon.test"), map[string]any{})
 	if status != 200 || body["room_id"] == nil {
 		t.Fatalf("join by an alias the service creates: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, "POST", "/join/"+esc("#_bridge_closed:axon.test"), map[string]any{})
+	status, body = apiCall(t, r, alice, v3, "POST", "/join/"+esc("#_bridge_closed:axon.test"), map[string]any{})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	status, body = apiCall(t, r, alice, "POST", "/join/"+esc("#elsewhere:axon.test"), map[string]any{})
+	status, body = apiCall(t, r, alice, v3, "POST", "/join/"+esc("#elsewhere:axon.test"), map[string]any{})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
 	f.mu.Lock()
@@ -91,7 +91,7 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	const timeout = time.Second
 	r.Server.AppServices.SetQueryTimeout(timeout)
 	alice := r.CreateUser("alice")
-	status, body := apiCall(t, r, alice, "POST", "/createRoom", map[string]any{"preset": "public_chat"})
+	status, body := apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"preset": "public_chat"})
 	if status != 200 {
 		t.Fatalf("createRoom: %d %v", status, body)
 	}
@@ -129,16 +129,16 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	f.mu.Lock()
 	f.queryDelay, f.queryStatus = 0, 500
 	f.mu.Unlock()
-	status, body = apiCall(t, r, alice, "POST", "/rooms/"+esc(room)+"/invite", map[string]any{"user_id": "@_bridge_a:axon.test"})
+	status, body = apiCall(t, r, alice, v3, "POST", "/rooms/"+esc(room)+"/invite", map[string]any{"user_id": "@_bridge_a:axon.test"})
 	wantAPIError(t, status, body, 502, "M_BAD_STATUS")
-	status, body = apiCall(t, r, alice, "GET", "/directory/room/"+esc("#_bridge_a:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/directory/room/"+esc("#_bridge_a:axon.test"), nil)
 	wantAPIError(t, status, body, 502, "M_BAD_STATUS")
 	if n := queries(); n != 3 {
 		t.Fatalf("queries after error answers: %d, want 3", n)
 	}
 
 	// An unreachable service.
-	status, body = apiCall(t, r, alice, "POST", "/rooms/"+esc(room)+"/invite", map[string]any{"user_id": "@_dead_a:axon.test"})
+	status, body = apiCall(t, r, alice, v3, "POST", "/rooms/"+esc(room)+"/invite", map[string]any{"user_id": "@_dead_a:axon.test"})
 	wantAPIError(t, status, body, 502, "M_CONNECTION_FAILED")
 
 	// A service that does not answer in time: 408, after the timeout.
@@ -146,7 +146,7 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	f.queryDelay, f.queryStatus = time.Minute, 0
 	f.mu.Unlock()
 	start := time.Now()
-	status, body = apiCall(t, r, alice, "GET", "/directory/room/"+esc("#_bridge_slow:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/directory/room/"+esc("#_bridge_slow:axon.test"), nil)
 	took := time.Since(start)
 	wantAPIError(t, status, body, 408, "M_CONNECTION_TIMEOUT")
 	if took < timeout*9/10 || took > 3*timeout {
@@ -156,9 +156,9 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	// createRoom whose invitee it would be asked about creates nothing.
 	before := queries()
 	start = time.Now()
-	status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_b:axon.test"), nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/profile/"+esc("@_bridge_b:axon.test"), nil)
 	wantAPIError(t, status, body, 408, "M_CONNECTION_TIMEOUT")
-	status, body = apiCall(t, r, alice, "POST", "/createRoom", map[string]any{"invite": []string{"@_bridge_c:axon.test"}})
+	status, body = apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"invite": []string{"@_bridge_c:axon.test"}})
 	wantAPIError(t, status, body, 408, "M_CONNECTION_TIMEOUT")
 	if took := time.Since(start); took > timeout/2 {
 		t.Errorf("requests during the cooldown took %v", took)
@@ -166,7 +166,7 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	if n := queries(); n != before {
 		t.Errorf("service asked %d more times during the cooldown", n-before)
 	}
-	status, body = apiCall(t, r, alice, "GET", "/joined_rooms", nil)
+	status, body = apiCall(t, r, alice, v3, "GET", "/joined_rooms", nil)
 	if rooms, _ := body["joined_rooms"].([]any); status != 200 || len(rooms) != 1 {
 		t.Errorf("joined rooms after the failed createRoom: %d %v", status, body)
 	}
@@ -182,7 +182,7 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	// The server learns of the acceptance a moment after the service
 	// recorded it; lookups refused meanwhile do not ask the service.
 	for deadline := time.Now().Add(5 * time.Second); ; {
-		status, body = apiCall(t, r, alice, "GET", "/profile/"+esc("@_bridge_d:axon.test"), nil)
+		status, body = apiCall(t, r, alice, v3, "GET", "/profile/"+esc("@_bridge_d:axon.test"), nil)
 		if status != 408 || time.Now().After(deadline) {
 			break
 		}
