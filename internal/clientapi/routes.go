@@ -13,6 +13,26 @@ import (
 // because some clients and tools still use it.
 var Prefixes = []string{"/_matrix/client/v3", "/_matrix/client/r0"}
 
+// Mount is a route table with the prefixes it is served under.
+type Mount struct {
+	Prefixes []string
+	Routes   []httpapi.Route
+}
+
+// Mounts is every client API table with its prefixes: the server mounts
+// exactly these, and the sweep test walks them, so a new table is served
+// and swept without further edits.
+func (a *API) Mounts() []Mount {
+	return []Mount{
+		{Prefixes, a.Routes()},
+		{[]string{"/_matrix/client/v1"}, a.V1Routes()},
+		{MediaPrefixes, a.MediaRoutes()},
+		{[]string{MediaV1Prefix}, a.MediaV1Routes()},
+		{[]string{""}, a.UnversionedRoutes()},
+		{[]string{""}, a.SlidingSyncRoutes()},
+	}
+}
+
 // Routes is the client-server API route table, under Prefixes. Guest: true
 // marks the endpoints the spec's guest access module lets guests use.
 func (a *API) Routes() []httpapi.Route {

@@ -150,12 +150,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		Auth: authAdapter{accounts, appServices}, Limiters: limiters, MaxRequestBytes: cfg.MaxRequestBytes, Log: log,
 		ExemptToken: appServices.IsAppServiceToken,
 	})
-	mux.Mount(clientapi.Prefixes, api.Routes())
-	mux.Mount([]string{"/_matrix/client/v1"}, api.V1Routes())
-	mux.Mount(clientapi.MediaPrefixes, api.MediaRoutes())
-	mux.Mount([]string{clientapi.MediaV1Prefix}, api.MediaV1Routes())
-	mux.Mount([]string{""}, api.UnversionedRoutes())
-	mux.Mount([]string{""}, api.SlidingSyncRoutes())
+	for _, m := range api.Mounts() {
+		mux.Mount(m.Prefixes, m.Routes)
+	}
 	fed := &fedapi.API{Accounts: accounts}
 	mux.Mount([]string{fedapi.Prefix}, fed.Routes())
 	// Push delivery runs until Close, independent of serving HTTP: queued

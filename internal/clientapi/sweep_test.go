@@ -1,0 +1,581 @@
+package clientapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/axon-matrix/axon/internal/clientapi"
+	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/testrig"
+	"github.com/axon-matrix/axon/internal/threepid"
+)
+
+// TestSweep throws bad requests at every route of the client API, walked
+// from the route table itself (API.Mounts) so new routes are swept without
+// edits here: missing and bogus tokens, malformed and non-object bodies,
+// wrongly typed fields (the request schemas of the spec's OpenAPI), and
+// unknown or malformed IDs in the path. Every answer must be the spec's
+// Matrix error (or, where the spec allows it, a success), never a 5xx, always
+// a JSON object with errcode and error; and when the sweep is done, the
+// user's rooms, account data, devices and profile are what they were.
+func TestSweep(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
+	spec := loadSpecBodies(t)
+	before := fx.snapshot()
+
+	type mounted struct {
+		prefixes []string
+		rt       httpapi.Route
+	}
+	var routes []mounted
+	for _, m := range (&clientapi.API{}).Mounts() {
+		for _, rt := range m.Routes {
+			routes = append(routes, mounted{m.Prefixes, rt})
+		}
+	}
+	if len(routes) < 150 {
+		t.Fatalf("only %d routes in the table", len(routes))
+	}
+
+	for _, m := range routes {
+		rt := m.rt
+		name := rt.Method + " " + m.prefixes[0] + rt.Path
+		real := fx.fill(rt.Path, nil)
+
+		// Tokens: under every prefix, since each is a separate mount.
+		for _, prefix := range m.prefixes {
+			path := prefix + real
+			switch rt.Auth {
+			case httpapi.RequireAuth:
+				fx.expect(name+" without token", rt.Method, path, "", "{}", 401, "M_MISSING_TOKEN")
+				fx.expect(name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
+			case httpapi.OptionalAuth:
+				fx.expect(name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
+			}
+		}
+		path := m.prefixes[0] + real
+
+		// Reads with real IDs: no bad input, but every route answers
+		// without a 5xx and with JSON.
+		if rt.Method == http.MethodGet {
+			fx.answer(name, rt.Method, path, fx.token, "")
+		}
+
+		// Bodies, on routes whose spec request body is JSON.
+		body, jsonBody := spec.bodyOf(rt.Method, m.prefixes[0]+rt.Path)
+		if jsonBody {
+			fx.expect(name+" with body {", rt.Method, path, fx.token, "{", 400, "M_NOT_JSON")
+			for _, b := range []string{`[]`, `"x"`, `3`, `null`} {
+				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_BAD_JSON")
+			}
+			for _, p := range body.props {
+				wrong := wrongValue(p.typ)
+				if wrong == "" {
+					continue
+				}
+				b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)
+				codes := []string{"M_BAD_JSON", "M_INVALID_PARAM"}
+				if body.missesRequired(p.name) {
+					// The body lacks a required field too, which the
+					// server may name first.
+					codes = append(codes, "M_MISSING_PARAM")
+				}
+				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, codes...)
+			}
+		}
+
+		// Unknown and malformed IDs, one path parameter at a time.
+		for _, param := range pathParams(rt.Path) {
+			for _, bad := range idVariants(param, fx.server) {
+				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{param: bad})
+				b := ""
+				if rt.Method == http.MethodPost || rt.Method == http.MethodPut {
+					b = "{}"
+				}
+				if strings.HasPrefix(bad, "!unknown:") && unknownRoomAccepted[rt.Path] {
+					fx.answer(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
+					continue
+				}
+				fx.refused(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
+			}
+		}
+	}
+
+	t.Logf("%d routes, %d requests", len(routes), fx.requests)
+	after := fx.snapshot()
+	if !bytes.Equal(before, after) {
+		t.Errorf("the sweep changed the user's state:\nbefore %s\nafter  %s", before, after)
+	}
+}
+
+// sweepFixtures are the IDs that fill path parameters for the real pass.
+type sweepFixtures struct {
+	t      *testing.T
+	r      *testrig.Rig
+	token  string
+	server string
+	ids    map[string]string
+	txn    int
+	// requests counts what the sweep sent.
+	requests int
+}
+
+func newSweepFixtures(t *testing.T, r *testrig.Rig, token, userID, deviceID string) *sweepFixtures {
+	fx := &sweepFixtures{t: t, r: r, token: token, server: r.Server.Cfg.ServerName}
+	must := func(method, path, body string) map[string]any {
+		t.Helper()
+		status, b := r.Do(method, path, token, strings.NewReader(body))
+		if status != 200 {
+			t.Fatalf("fixture %s %s: %d %s", method, path, status, b)
+		}
+		var out map[string]any
+		json.Unmarshal(b, &out)
+		return out
+	}
+	u := url.PathEscape(userID)
+	room := must("POST", "/_matrix/client/v3/createRoom", `{"preset":"private_chat","name":"sweep","room_alias_name":"sweep"}`)["room_id"].(string)
+	rm := url.PathEscape(room)
+	event := must("PUT", "/_matrix/client/v3/rooms/"+rm+"/send/m.room.message/fixture", `{"msgtype":"m.text","body":"hi"}`)["event_id"].(string)
+	filter := must("POST", "/_matrix/client/v3/user/"+u+"/filter", `{"room":{"timeline":{"limit":5}}}`)["filter_id"].(string)
+	version := must("POST", "/_matrix/client/v3/room_keys/version", `{"algorithm":"m.megolm_backup.v1.curve25519-aes-sha2","auth_data":{"public_key":"abc"}}`)["version"].(string)
+	must("PUT", "/_matrix/client/v3/user/"+u+"/rooms/"+rm+"/tags/u.sweep", `{"order":0.5}`)
+	must("PUT", "/_matrix/client/v3/user/"+u+"/account_data/m.sweep", `{"a":1}`)
+	must("PUT", "/_matrix/client/v3/user/"+u+"/rooms/"+rm+"/account_data/m.sweep", `{"b":2}`)
+	must("PUT", "/_matrix/client/v3/profile/"+u+"/displayname", `{"displayname":"Alice"}`)
+	fx.ids = map[string]string{
+		"roomId": room, "roomIdOrAlias": room, "eventId": event, "userId": userID,
+		"deviceId": deviceID, "filterId": filter, "version": version,
+		"roomAlias": "#sweep:" + fx.server, "serverName": fx.server, "mediaId": "nosuchmedia",
+		"eventType": "m.room.message", "stateKey": "", "keyName": "displayname",
+		"type": "m.sweep", "tag": "u.sweep", "kind": "override", "ruleId": ".m.rule.master",
+		"receiptType": "m.read", "sessionId": "sweepsession", "fileName": "f.txt",
+		"idpId": "sweep", "protocol": "sweep", "networkId": "sweep", "appserviceId": "sweep",
+		"relType": "m.thread",
+	}
+	return fx
+}
+
+var paramRE = regexp.MustCompile(`\{([A-Za-z]+)(\.\.\.)?\}`)
+
+func pathParams(pattern string) []string {
+	var out []string
+	for _, m := range paramRE.FindAllStringSubmatch(pattern, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// fill turns a mux pattern into a request path: parameters from override,
+// else the fixtures; transaction IDs are fresh each time.
+func (fx *sweepFixtures) fill(pattern string, override map[string]string) string {
+	pattern = strings.ReplaceAll(pattern, "{$}", "")
+	return paramRE.ReplaceAllStringFunc(pattern, func(m string) string {
+		name := paramRE.FindStringSubmatch(m)[1]
+		if v, ok := override[name]; ok {
+			return url.PathEscape(v)
+		}
+		if name == "txnId" {
+			fx.txn++
+			return fmt.Sprintf("sweep%d", fx.txn)
+		}
+		v, ok := fx.ids[name]
+		if !ok {
+			fx.t.Fatalf("no fixture for path parameter {%s} in %s: add one to the sweep", name, pattern)
+		}
+		return url.PathEscape(v)
+	})
+}
+
+// idVariants are the unknown and malformed values of a path parameter that
+// names something (nil for parameters that do not).
+func idVariants(param, server string) []string {
+	switch param {
+	case "roomId":
+		return []string{"!unknown:" + server, "notaroom"}
+	case "roomIdOrAlias":
+		return []string{"!unknown:" + server, "#unknown:" + server, "notaroom"}
+	case "eventId":
+		return []string{"$unknown", "notanevent"}
+	case "userId":
+		return []string{"@unknown:" + server, "notauser"}
+	case "deviceId":
+		return []string{"UNKNOWNDEVICE"}
+	case "filterId":
+		return []string{"999999", "notafilter"}
+	case "version":
+		return []string{"999999", "notaversion"}
+	case "roomAlias":
+		return []string{"#unknown:" + server, "notanalias"}
+	case "mediaId":
+		return []string{"unknownmedia"}
+	}
+	return nil
+}
+
+func wrongValue(typ string) string {
+	switch typ {
+	case "string":
+		return "12345"
+	case "integer", "number", "boolean", "object", "array":
+		return `"wrong"`
+	}
+	return ""
+}
+
+func (fx *sweepFixtures) do(method, path, token, body string) (int, http.Header, []byte) {
+	fx.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	fx.requests++
+	// timeout=0 keeps long-polls (/sync, /events) from waiting.
+	req, err := http.NewRequest(method, fx.r.URL+path+sep+"timeout=0", rd)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fx.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, b
+}
+
+// answer checks what every answer must be: no 5xx, a JSON object (errors
+// with errcode and error), served as application/json. It returns the
+// status and errcode.
+func (fx *sweepFixtures) answer(name, method, path, token, body string) (int, string, bool) {
+	fx.t.Helper()
+	status, h, b := fx.do(method, path, token, body)
+	if status >= 500 {
+		fx.t.Errorf("%s: %d %s", name, status, b)
+		return status, "", false
+	}
+	if status < 300 && (strings.Contains(path, "/download/") || strings.Contains(path, "/thumbnail/")) {
+		return status, "", true
+	}
+	if method == http.MethodGet && strings.HasPrefix(path, threepid.ValidatePath) {
+		return status, "", true // the page an emailed link opens in a browser
+	}
+	if ct := h.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		fx.t.Errorf("%s: %d with Content-Type %q: %.200s", name, status, ct, b)
+		return status, "", false
+	}
+	if status < 400 {
+		if !json.Valid(b) {
+			fx.t.Errorf("%s: %d, not JSON: %.200s", name, status, b)
+			return status, "", false
+		}
+		return status, "", true
+	}
+	var parsed map[string]any
+	if err := json.Unmarshal(b, &parsed); err != nil {
+		fx.t.Errorf("%s: %d, not a JSON object: %.200s", name, status, b)
+		return status, "", false
+	}
+	code, _ := parsed["errcode"].(string)
+	_, hasMsg := parsed["error"].(string)
+	if _, uia := parsed["flows"]; status == 401 && uia {
+		// A user-interactive auth challenge carries errcode only after a
+		// failed stage.
+		return status, code, true
+	}
+	if code == "" || !hasMsg {
+		fx.t.Errorf("%s: %d without errcode and error: %s", name, status, b)
+		return status, code, false
+	}
+	return status, code, true
+}
+
+func (fx *sweepFixtures) expect(name, method, path, token, body string, wantStatus int, wantCodes ...string) {
+	fx.t.Helper()
+	status, code, ok := fx.answer(name, method, path, token, body)
+	if !ok {
+		return
+	}
+	for _, c := range wantCodes {
+		if status == wantStatus && code == c {
+			return
+		}
+	}
+	fx.t.Errorf("%s: got %d %s, want %d %v", name, status, code, wantStatus, wantCodes)
+}
+
+// unknownRoomAccepted are the routes that take any well-formed room ID:
+// the spec lets users keep account data and tags for rooms the server does
+// not know (yet), and lists no 404 for them.
+var unknownRoomAccepted = map[string]bool{
+	"/user/{userId}/rooms/{roomId}/account_data/{type}": true,
+	"/user/{userId}/rooms/{roomId}/tags":                true,
+	"/user/{userId}/rooms/{roomId}/tags/{tag}":          true,
+}
+
+// refusedCodes are the answers to a request naming something that does not
+// exist or is not an ID at all.
+var refusedCodes = map[int][]string{
+	400: {"M_INVALID_PARAM", "M_BAD_JSON", "M_MISSING_PARAM", "M_NOT_JSON"},
+	403: {"M_FORBIDDEN"},
+	404: {"M_NOT_FOUND"},
+}
+
+func (fx *sweepFixtures) refused(name, method, path, token, body string) {
+	fx.t.Helper()
+	status, code, ok := fx.answer(name, method, path, token, body)
+	if !ok {
+		return
+	}
+	if status == 401 && code == "" {
+		return // user-interactive auth comes first
+	}
+	for _, c := range refusedCodes[status] {
+		if c == code {
+			return
+		}
+	}
+	fx.t.Errorf("%s: got %d %s, want 400, 403 or 404", name, status, code)
+}
+
+// snapshot is the user's state that bad requests must not change.
+func (fx *sweepFixtures) snapshot() []byte {
+	fx.t.Helper()
+	get := func(path string) any {
+		status, _, b := fx.do("GET", path, fx.token, "")
+		if status != 200 {
+			fx.t.Fatalf("snapshot %s: %d %s", path, status, b)
+		}
+		var v any
+		json.Unmarshal(b, &v)
+		return v
+	}
+	u := url.PathEscape(fx.ids["userId"])
+	sync := get("/_matrix/client/v3/sync").(map[string]any)
+	rooms := map[string]any{}
+	for kind, v := range sync["rooms"].(map[string]any) {
+		for id := range v.(map[string]any) {
+			rm := url.PathEscape(id)
+			rooms[kind+" "+id] = map[string]any{
+				"state":        sortedState(get("/_matrix/client/v3/rooms/" + rm + "/state")),
+				"account_data": sync["rooms"].(map[string]any)[kind].(map[string]any)[id].(map[string]any)["account_data"],
+			}
+		}
+	}
+	devices := get("/_matrix/client/v3/devices").(map[string]any)["devices"].([]any)
+	for _, d := range devices {
+		// Every request updates these.
+		delete(d.(map[string]any), "last_seen_ts")
+		delete(d.(map[string]any), "last_seen_ip")
+	}
+	state := map[string]any{
+		"rooms":        rooms,
+		"account_data": sync["account_data"],
+		"devices":      devices,
+		"profile":      get("/_matrix/client/v3/profile/" + u),
+		"pushrules":    get("/_matrix/client/v3/pushrules/"),
+		"backup":       get("/_matrix/client/v3/room_keys/version"),
+		"3pids":        get("/_matrix/client/v3/account/3pid"),
+		"joined_rooms": get("/_matrix/client/v3/joined_rooms"),
+	}
+	b, err := json.Marshal(state)
+	if err != nil {
+		fx.t.Fatal(err)
+	}
+	return b
+}
+
+func sortedState(v any) any {
+	evs, _ := v.([]any)
+	for _, ev := range evs {
+		delete(ev.(map[string]any), "unsigned") // ages
+	}
+	sort.Slice(evs, func(i, j int) bool {
+		return evs[i].(map[string]any)["event_id"].(string) < evs[j].(map[string]any)["event_id"].(string)
+	})
+	return evs
+}
+
+// specBody is the JSON request body of one endpoint in the spec.
+type specBody struct {
+	props    []specProp
+	required map[string]bool
+}
+
+type specProp struct{ name, typ string }
+
+func (b specBody) missesRequired(except string) bool {
+	for name := range b.required {
+		if name != except {
+			return true
+		}
+	}
+	return false
+}
+
+type specBodies map[string]specBody // by "METHOD full-path-with-{}"
+
+var specParamRE = regexp.MustCompile(`\{[^}]*\}`)
+
+func specKey(method, path string) string {
+	path = strings.ReplaceAll(path, "{$}", "")
+	path = strings.Replace(path, "/_matrix/client/r0/", "/_matrix/client/v3/", 1)
+	path = strings.Replace(path, "/_matrix/media/r0/", "/_matrix/media/v3/", 1)
+	return method + " " + specParamRE.ReplaceAllString(path, "{}")
+}
+
+// bodyOf says whether the route takes a JSON body and what its schema's
+// top-level properties are. Routes the spec does not have (Synapse's admin
+// registration, sliding sync) take JSON objects too.
+func (s specBodies) bodyOf(method, path string) (specBody, bool) {
+	if b, ok := s[specKey(method, path)]; ok {
+		return b, true
+	}
+	switch path {
+	case "/_synapse/admin/v1/register", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", "/_matrix/client/v4/sync":
+		return specBody{}, method == http.MethodPost
+	}
+	return specBody{}, false
+}
+
+// specDir finds the Matrix spec's client-server OpenAPI, which lives in
+// shared/matrix-spec beside the repository (or its worktrees).
+func specDir(t *testing.T) string {
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; dir != filepath.Dir(dir); dir = filepath.Dir(dir) {
+		d := filepath.Join(dir, "shared", "matrix-spec", "data", "api", "client-server")
+		if _, err := os.Stat(d); err == nil {
+			return d
+		}
+	}
+	t.Fatal("the sweep needs the Matrix spec's OpenAPI in shared/matrix-spec/data/api/client-server above the repository")
+	return ""
+}
+
+func loadSpecBodies(t *testing.T) specBodies {
+	dir := specDir(t)
+	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("spec files: %v", err)
+	}
+	out := specBodies{}
+	for _, f := range files {
+		doc := readYAML(t, f)
+		base := ""
+		if servers, ok := doc["servers"].([]any); ok && len(servers) > 0 {
+			vars, _ := servers[0].(map[string]any)["variables"].(map[string]any)
+			bp, _ := vars["basePath"].(map[string]any)
+			base, _ = bp["default"].(string)
+		}
+		paths, _ := doc["paths"].(map[string]any)
+		for p, ops := range paths {
+			for method, op := range ops.(map[string]any) {
+				rb, _ := op.(map[string]any)["requestBody"].(map[string]any)
+				content, _ := rb["content"].(map[string]any)
+				js, ok := content["application/json"].(map[string]any)
+				if !ok {
+					continue
+				}
+				body := specBody{required: map[string]bool{}}
+				schema, sf := resolve(t, f, js["schema"])
+				props := map[string]string{}
+				collectProps(t, sf, schema, props, body.required)
+				for name, typ := range props {
+					body.props = append(body.props, specProp{name, typ})
+				}
+				sort.Slice(body.props, func(i, j int) bool { return body.props[i].name < body.props[j].name })
+				out[specKey(strings.ToUpper(method), base+p)] = body
+			}
+		}
+	}
+	if len(out) < 50 {
+		t.Fatalf("only %d request bodies in the spec", len(out))
+	}
+	return out
+}
+
+func readYAML(t *testing.T, file string) map[string]any {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return doc
+}
+
+// resolve follows a $ref (relative file plus optional #/pointer).
+func resolve(t *testing.T, file string, v any) (map[string]any, string) {
+	m, _ := v.(map[string]any)
+	for m != nil {
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m, file
+		}
+		target, pointer, _ := strings.Cut(ref, "#")
+		if target != "" {
+			file = filepath.Join(filepath.Dir(file), target)
+		}
+		doc := readYAML(t, file)
+		var cur any = doc
+		for _, seg := range strings.Split(strings.Trim(pointer, "/"), "/") {
+			if seg == "" {
+				continue
+			}
+			cur = cur.(map[string]any)[seg]
+		}
+		m, _ = cur.(map[string]any)
+	}
+	return m, file
+}
+
+// collectProps gathers the top-level properties with a single type.
+func collectProps(t *testing.T, file string, schema map[string]any, out map[string]string, required map[string]bool) {
+	if schema == nil {
+		return
+	}
+	if all, ok := schema["allOf"].([]any); ok {
+		for _, s := range all {
+			sub, sf := resolve(t, file, s)
+			collectProps(t, sf, sub, out, required)
+		}
+	}
+	req, _ := schema["required"].([]any)
+	for _, name := range req {
+		if n, ok := name.(string); ok {
+			required[n] = true
+		}
+	}
+	props, _ := schema["properties"].(map[string]any)
+	for name, p := range props {
+		ps, _ := resolve(t, file, p)
+		if typ, ok := ps["type"].(string); ok {
+			out[name] = typ
+		}
+	}
+}
