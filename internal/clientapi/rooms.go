@@ -33,6 +33,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
 		Preset                    string                     `json:"preset"`
 		IsDirect                  bool                       `json:"is_direct"`
 		PowerLevelContentOverride map[string]json.RawMessage `json:"power_level_content_override"`
+		Invite3PID                []rooms.ThirdPartyInvite   `json:"invite_3pid"`
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
@@ -51,7 +52,7 @@ func (a *API) createRoom(w http.ResponseWriter, r *http.Request) {
 		Creator: httpapi.CallerOf(r).UserID, Visibility: body.Visibility, RoomAliasName: body.RoomAliasName,
 		Name: body.Name, Topic: body.Topic, Invite: body.Invite, RoomVersion: body.RoomVersion,
 		CreationContent: body.CreationContent, InitialState: body.InitialState, Preset: body.Preset,
-		IsDirect: body.IsDirect, PowerLevelContentOverride: body.PowerLevelContentOverride,
+		IsDirect: body.IsDirect, PowerLevelContentOverride: body.PowerLevelContentOverride, Invite3PID: body.Invite3PID,
 	})
 	if err != nil {
 		httpapi.WriteError(w, r, err)

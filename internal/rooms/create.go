@@ -36,12 +36,29 @@ type CreateRequest struct {
 	Preset                    string
 	IsDirect                  bool
 	PowerLevelContentOverride map[string]json.RawMessage
+	// Invite3PID are invite_3pid's invites by email or phone number.
+	Invite3PID []ThirdPartyInvite
+}
+
+// ThirdPartyInvite is an invite of whoever an identity server says owns a
+// third-party identifier.
+type ThirdPartyInvite struct {
+	IDServer      string `json:"id_server"`
+	IDAccessToken string `json:"id_access_token"`
+	Medium        string `json:"medium"`
+	Address       string `json:"address"`
 }
 
 // CreateRoom creates a room with the event sequence the spec prescribes.
 func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
 	if err := suspension.Refuse(ctx, s.db, req.Creator); err != nil {
 		return "", err
+	}
+	if len(req.Invite3PID) > 0 {
+		// Such invites need an identity server to look the address up and
+		// sign the invite; creating the room without them would drop the
+		// invites silently.
+		return "", mxerr.New("M_SERVER_NOT_TRUSTED", "This server trusts no identity server, so it cannot invite by email or phone number")
 	}
 	version := DefaultRoomVersion
 	if req.RoomVersion != "" {
