@@ -1,7 +1,6 @@
 package clientapi
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,11 +21,9 @@ func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req slidingsync.Request
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
-			httpapi.WriteError(w, r, mxerr.BadJSON("Invalid sliding sync request: %v", err))
-			return
-		}
+	if err := httpapi.DecodeBytes(body, &req); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
 	}
 	req.V4 = strings.HasPrefix(r.URL.Path, "/_matrix/client/v4/")
 	// pos and timeout are query parameters for today's clients and Synapse;
