@@ -282,8 +282,11 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) {
 func (a *API) deactivateAccount(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Auth *account.AuthDict `json:"auth"`
-		// id_server and erase are accepted and have nothing to act on:
-		// the server binds no 3PIDs and keeps no erasure state.
+		// id_server and erase have nothing to act on (the server binds no
+		// 3PIDs and keeps no erasure state), but are decoded so that a
+		// wrongly typed one is refused before user-interactive auth.
+		IDServer string `json:"id_server"`
+		Erase    bool   `json:"erase"`
 	}
 	if err := httpapi.DecodeJSON(r, &body); err != nil {
 		httpapi.WriteError(w, r, err)
