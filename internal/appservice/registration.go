@@ -46,6 +46,12 @@ type Registration struct {
 	// ReceiveEphemeral asks for receipts (and other ephemeral data) in
 	// transactions (spec 1.13, MSC2409).
 	ReceiveEphemeral bool
+	// MSC2409Names is set when the file uses MSC2409's unstable switch
+	// (de.sorunome.msc2409.push_ephemeral): the ephemeral data and
+	// to-device messages then also travel under MSC2409's unstable names,
+	// the only ones that bridges built on matrix-bot-sdk or
+	// matrix-appservice-bridge read.
+	MSC2409Names bool
 	// MSC3202 asks for device list changes and one-time key counts in
 	// transactions (org.matrix.msc3202), for end-to-bridge encryption.
 	MSC3202 bool
@@ -170,6 +176,9 @@ func ParseRegistration(file string, data []byte, serverName string) (*Registrati
 			return nil, err
 		}
 		reg.ReceiveEphemeral = reg.ReceiveEphemeral || b
+		if key == "de.sorunome.msc2409.push_ephemeral" {
+			reg.MSC2409Names = b
+		}
 	}
 	if reg.MSC3202, err = boolean("org.matrix.msc3202", false); err != nil {
 		return nil, err

@@ -367,6 +367,10 @@ type txnBody struct {
 	// ToDevice is MSC2409's to-device part (MSC4203), under the name
 	// mautrix-based bridges read first.
 	ToDevice []map[string]any `json:"to_device,omitempty"`
+	// The same two lists under MSC2409's unstable names, for the services
+	// that asked with its unstable switch (Registration.MSC2409Names).
+	MSC2409Ephemeral []map[string]any `json:"de.sorunome.msc2409.ephemeral,omitempty"`
+	MSC2409ToDevice  []map[string]any `json:"de.sorunome.msc2409.to_device,omitempty"`
 	// MSC3202, under its unstable names.
 	DeviceLists  *deviceLists                         `json:"org.matrix.msc3202.device_lists,omitempty"`
 	OTKCounts    map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count,omitempty"`
@@ -497,6 +501,9 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 		next.LastTxn = w.cur.LastTxn
 		w.cur, w.dirty = next, true
 		return nil, nil
+	}
+	if w.reg.MSC2409Names {
+		body.MSC2409Ephemeral, body.MSC2409ToDevice = body.Ephemeral, body.ToDevice
 	}
 	b, err := json.Marshal(body)
 	if err != nil {
