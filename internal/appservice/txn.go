@@ -410,7 +410,7 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 	}
 	interest := map[string]bool{} // by room, for this step
 	body := txnBody{Events: []rooms.ClientEvent{}}
-	var leaves []storage.MemberChange // MSC3202: users who left rooms
+	var leaves, joins []storage.MemberChange // MSC3202: users who left or joined rooms
 	evCur := w.cur.Events
 	for evCur < evUpto && len(body.Events) < maxTxnEvents {
 		rows, err := db.EventsAfter(ctx, evCur, evUpto, scanBatch)
@@ -431,8 +431,13 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 			}
 			evCur = ev.StreamPos
 			if w.reg.MSC3202 && ev.Type == "m.room.member" && ev.StateKey != nil {
-				if m := rooms.MembershipOf(ev); m == "leave" || m == "ban" {
+				switch m := rooms.MembershipOf(ev); m {
+				case "leave", "ban":
 					leaves = append(leaves, storage.MemberChange{RoomID: ev.RoomID, UserID: *ev.StateKey, Membership: m})
+				case "join":
+					if w.isNewJoin(ctx, ev) {
+						joins = append(joins, storage.MemberChange{RoomID: ev.RoomID, UserID: *ev.StateKey, Membership: m})
+					}
 				}
 			}
 			ok, err := w.interested(ctx, ev, interest)
@@ -449,7 +454,7 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 	}
 	next := storage.AppServiceCursors{Events: evCur, Receipts: rcUpto, Presence: prUpto, ToDevice: tdUpto, DeviceLists: dlUpto}
 	if w.reg.MSC3202 {
-		if err := w.msc3202(ctx, dlUpto, counts, leaves, interest, &body); err != nil {
+		if err := w.msc3202(ctx, dlUpto, counts, leaves, joins, interest, &body); err != nil {
 			return nil, err
 		}
 	}
@@ -679,24 +684,35 @@ func (w *worker) userInterest(ctx context.Context, userID string, cache map[stri
 // msc3202 adds the device list changes of the users the service cares
 // about, the users it no longer shares a room with, and the key counts of
 // its users' devices that changed.
-func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]bool, leaves []storage.MemberChange, cache map[string]bool, body *txnBody) error {
-	var changed []string
+func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]bool, leaves, joins []storage.MemberChange, cache map[string]bool, body *txnBody) error {
+	changed, err := w.joinedUsers(ctx, joins, cache)
+	if err != nil {
+		return err
+	}
 	if w.cur.DeviceLists < upto {
 		users, err := w.s.db.DeviceListChangesAfter(ctx, w.cur.DeviceLists, upto)
 		if err != nil {
 			return err
 		}
-		sort.Strings(users)
+		seen := map[string]bool{}
+		for _, u := range changed {
+			seen[u] = true
+		}
 		for _, u := range users {
+			if seen[u] {
+				continue
+			}
 			ok, err := w.userInterest(ctx, u, cache)
 			if err != nil {
 				return err
 			}
 			if ok {
 				changed = append(changed, u)
+				seen[u] = true
 			}
 		}
 	}
+	sort.Strings(changed)
 	left, err := w.leftUsers(ctx, leaves, cache)
 	if err != nil {
 		return err
@@ -739,6 +755,51 @@ func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]b
 		body.FallbackKeys[user][device] = fallback
 	}
 	return nil
+}
+
+// isNewJoin tells a join from a profile change (a join replacing a join),
+// which does not make anyone newly share a room.
+func (w *worker) isNewJoin(ctx context.Context, ev *rooms.Event) bool {
+	if ev.Replaces == "" {
+		return true
+	}
+	prev, err := w.s.rooms.Event(ctx, ev.Replaces)
+	return err != nil || prev == nil || rooms.MembershipOf(prev) != "join"
+}
+
+// joinedUsers adds to MSC3202's device_lists.changed, as /sync does, the
+// users who may newly share a room with the service's users: whoever
+// joined a room the service is interested in, and the members of a room
+// one of its users joined. The service's own users are left out: it
+// knows when they join.
+func (w *worker) joinedUsers(ctx context.Context, joins []storage.MemberChange, cache map[string]bool) ([]string, error) {
+	set := map[string]bool{}
+	for _, j := range joins {
+		if w.reg.InUserNamespace(j.UserID) {
+			members, err := w.s.rooms.MembersByMembership(ctx, j.RoomID)
+			if err != nil {
+				return nil, err
+			}
+			for _, u := range members["join"] {
+				if !w.reg.InUserNamespace(u) {
+					set[u] = true
+				}
+			}
+			continue
+		}
+		ok, err := w.roomInterest(ctx, j.RoomID, cache)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			set[j.UserID] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	return out, nil
 }
 
 // leftUsers computes MSC3202's device_lists.left as /sync does for a

@@ -60,6 +60,32 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	if _, err := bob.JoinRoomByID(ctx, room1.RoomID); err != nil {
 		t.Fatal(err)
 	}
+	// ann joining made alice and bob share a room with her: changed.
+	f.waitFor("alice and bob in device_lists.changed", func() bool {
+		_, changed := deviceListsIn(f)
+		return slices.Contains(changed, alice.UserID.String()) && slices.Contains(changed, bob.UserID.String())
+	})
+	f.mu.Lock()
+	_, changed := deviceListsIn(f)
+	f.mu.Unlock()
+	if slices.Contains(changed, ann) {
+		t.Errorf("changed names the service's own user: %v", changed)
+	}
+	// A profile change (a join replacing a join) makes nobody new share
+	// a room with ann.
+	if status, body := asCall(t, r, "PUT", v3+"/profile/"+esc(ann)+"/displayname", ann, map[string]any{"displayname": "Ann"}); status != 200 {
+		t.Fatalf("displayname: %d %v", status, body)
+	}
+	if status, body := asCall(t, r, "PUT", v3+"/rooms/"+esc(room1.RoomID.String())+"/send/m.room.message/marker", ann, map[string]any{"msgtype": "m.text", "body": "marker"}); status != 200 {
+		t.Fatalf("send: %d %v", status, body)
+	}
+	f.waitFor("the marker", func() bool { return slices.Contains(f.deliveredBodies(), "marker") })
+	f.mu.Lock()
+	_, after := deviceListsIn(f)
+	f.mu.Unlock()
+	if len(after) != len(changed) {
+		t.Errorf("changed after a profile change: %v, before %v", after, changed)
+	}
 	// bob leaves room1 but still shares room2 with ann; alice shares
 	// nothing with ann once she leaves room1.
 	if _, err := bob.LeaveRoom(ctx, room1.RoomID); err != nil {
