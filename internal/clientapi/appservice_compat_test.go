@@ -41,7 +41,7 @@ func TestAppServiceMSC2409UnstableNames(t *testing.T) {
 		if _, err := alice.UserTyping(ctx, room.RoomID, true, 10000); err != nil {
 			t.Fatal(err)
 		}
-		if status, body := apiCall(t, r, alice, "PUT", "/sendToDevice/m.test/txn1", map[string]any{
+		if status, body := apiCall(t, r, alice, v3, "PUT", "/sendToDevice/m.test/txn1", map[string]any{
 			"messages": map[string]any{ann: map[string]any{"ANNDEV": map[string]any{"hello": "ann"}}}}); status != 200 {
 			t.Fatalf("sendToDevice: %d %v", status, body)
 		}
