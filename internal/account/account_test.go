@@ -129,6 +129,12 @@ func wantChallenge(t *testing.T, err error, errcode string) *AuthRequired {
 
 func ptr[T any](v T) *T { return &v }
 
+// jstr is s as a JSON value, as PUT /profile passes it.
+func jstr(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
+}
+
 func TestLocalpartGrammar(t *testing.T) {
 	f := newFixture(t, config.RegistrationOpen)
 	for _, ok := range []string{"alice", "a", "a.b_c=d-e/f+g", "0123"} {
@@ -745,10 +751,10 @@ func TestProfilePropagates(t *testing.T) {
 	}
 	before, _ := f.rooms.CurrentStateEvent(ctx, invited, "m.room.member", alice)
 
-	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, ptr("Alice A")); err != nil {
+	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, jstr("Alice A")); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldAvatarURL, ptr("mxc://acc.test/abc")); err != nil {
+	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldAvatarURL, jstr("mxc://acc.test/abc")); err != nil {
 		t.Fatal(err)
 	}
 	for _, room := range []string{shared, own} {
@@ -771,7 +777,7 @@ func TestProfilePropagates(t *testing.T) {
 
 	// Setting the same value again sends nothing.
 	ev1, _ := f.rooms.CurrentStateEvent(ctx, shared, "m.room.member", alice)
-	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, ptr("Alice A")); err != nil {
+	if err := f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, jstr("Alice A")); err != nil {
 		t.Fatal(err)
 	}
 	if ev2, _ := f.rooms.CurrentStateEvent(ctx, shared, "m.room.member", alice); ev1.EventID != ev2.EventID {
@@ -787,7 +793,7 @@ func TestProfilePropagates(t *testing.T) {
 	}
 	_, err = f.s.GetProfileField(ctx, alice, FieldAvatarURL)
 	wantStatus(t, err, "M_NOT_FOUND", 404)
-	if v, err := f.s.GetProfileField(ctx, alice, FieldDisplayName); err != nil || v != "Alice A" {
+	if v, err := f.s.GetProfileField(ctx, alice, FieldDisplayName); err != nil || string(v) != `"Alice A"` {
 		t.Fatal(v, err)
 	}
 }
@@ -796,12 +802,13 @@ func TestProfileRules(t *testing.T) {
 	f := newFixture(t, config.RegistrationDisabled)
 	ctx := context.Background()
 	alice, bob := f.user("alice"), f.user("bob")
-	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, bob, FieldDisplayName, ptr("x")), "M_FORBIDDEN", 403)
-	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldAvatarURL, ptr("https://x/y.png")), "M_INVALID_PARAM", 400)
-	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, "m.tz", ptr("Europe/Paris")), "M_FORBIDDEN", 403)
-	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, "Bad Key", ptr("x")), "M_INVALID_PARAM", 400)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, bob, FieldDisplayName, jstr("x")), "M_FORBIDDEN", 403)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldAvatarURL, jstr("https://x/y.png")), "M_INVALID_PARAM", 400)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, "m.tz", json.RawMessage(`5`)), "M_INVALID_PARAM", 400)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, "org.example.x", json.RawMessage(`null`)), "M_INVALID_PARAM", 400)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, "Bad Key", jstr("x")), "M_INVALID_PARAM", 400)
 	long := make([]byte, maxDisplayNameLen+1)
-	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, ptr(string(long))), "M_INVALID_PARAM", 400)
+	wantStatus(t, f.s.SetProfileField(ctx, f.rooms, alice, alice, FieldDisplayName, jstr(string(long))), "M_INVALID_PARAM", 400)
 	_, err := f.s.GetProfile(ctx, uid("nobody"))
 	wantStatus(t, err, "M_NOT_FOUND", 404)
 	_, err = f.s.GetProfile(ctx, "@alice:elsewhere.test")
@@ -810,7 +817,7 @@ func TestProfileRules(t *testing.T) {
 	wantStatus(t, err, "M_INVALID_PARAM", 400)
 	_, err = f.s.GetProfileField(ctx, alice, "m.tz")
 	wantStatus(t, err, "M_NOT_FOUND", 404)
-	if p, err := f.s.GetProfile(ctx, alice); err != nil || p.Fields()["displayname"] != "alice" {
+	if p, err := f.s.GetProfile(ctx, alice); err != nil || string(p.Fields()["displayname"]) != `"alice"` {
 		t.Fatal(p, err)
 	}
 }

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,12 +21,17 @@ const (
 	FieldAvatarURL   = "avatar_url"
 )
 
-// Limits on profile values, as Synapse's.
+// Limits on profile values, as Synapse's, and the spec's bound on the
+// whole profile.
 const (
 	maxDisplayNameLen = 256
 	maxAvatarURLLen   = 1000
 	maxProfileKeyLen  = 255
+	maxProfileBytes   = 64 * 1024
 )
+
+// FieldTimeZone is the spec's time zone field (an IANA zone name).
+const FieldTimeZone = "m.tz"
 
 // profileKeyRE is the grammar of profile field names (GET/PUT
 // /profile/{userId}/{keyName}).
@@ -35,18 +41,31 @@ var profileKeyRE = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0
 type Profile struct {
 	DisplayName string
 	AvatarURL   string
+	// Custom holds the other fields (m.tz, namespaced ones) as JSON.
+	Custom map[string]json.RawMessage
 }
 
 // Fields returns the profile as the JSON object of GET /profile/{userId}.
-func (p *Profile) Fields() map[string]string {
-	out := map[string]string{}
+func (p *Profile) Fields() map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(p.Custom)+2)
+	for k, v := range p.Custom {
+		out[k] = v
+	}
 	if p.DisplayName != "" {
-		out[FieldDisplayName] = p.DisplayName
+		out[FieldDisplayName] = mustJSON(p.DisplayName)
 	}
 	if p.AvatarURL != "" {
-		out[FieldAvatarURL] = p.AvatarURL
+		out[FieldAvatarURL] = mustJSON(p.AvatarURL)
 	}
 	return out
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only strings are passed
+	}
+	return b
 }
 
 // GetProfile returns a local user's profile, or M_NOT_FOUND for unknown
@@ -74,22 +93,26 @@ func (s *Service) GetProfile(ctx context.Context, userID string) (*Profile, erro
 	if err != nil {
 		return nil, fmt.Errorf("get profile: %w", err)
 	}
-	return &Profile{DisplayName: u.DisplayName, AvatarURL: u.AvatarURL}, nil
+	custom, err := s.db.ProfileFields(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("get profile fields: %w", err)
+	}
+	return &Profile{DisplayName: u.DisplayName, AvatarURL: u.AvatarURL, Custom: custom}, nil
 }
 
 // GetProfileField returns one field, or M_NOT_FOUND when it is unset or
 // the user unknown.
-func (s *Service) GetProfileField(ctx context.Context, userID, key string) (string, error) {
+func (s *Service) GetProfileField(ctx context.Context, userID, key string) (json.RawMessage, error) {
 	if err := checkProfileKey(key); err != nil {
-		return "", err
+		return nil, err
 	}
 	p, err := s.GetProfile(ctx, userID)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	v := p.Fields()[key]
-	if v == "" {
-		return "", mxerr.NotFound("Profile field not found")
+	v, ok := p.Fields()[key]
+	if !ok {
+		return nil, mxerr.NotFound("Profile field not found")
 	}
 	return v, nil
 }
@@ -104,10 +127,11 @@ func checkProfileKey(key string) error {
 	return nil
 }
 
-// SetProfileField sets (value non-nil) or removes (value nil) a profile
-// field of target on behalf of caller, then announces the change in every
-// room target has joined. Only displayname and avatar_url are stored.
-func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target, key string, value *string) error {
+// SetProfileField sets (value, a JSON value, non-nil) or removes (value
+// nil) a profile field of target on behalf of caller. A new display name
+// or avatar is announced in every room target has joined; other fields
+// live only in the profile.
+func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target, key string, value json.RawMessage) error {
 	if err := checkProfileKey(key); err != nil {
 		return err
 	}
@@ -117,23 +141,42 @@ func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target,
 	if err := suspension.Refuse(ctx, s.db, caller); err != nil {
 		return err
 	}
+	var str *string
+	if value != nil {
+		// displayname, avatar_url and m.tz are strings; null is refused
+		// for every field (the spec lets servers), DELETE removes one.
+		var v any
+		if err := json.Unmarshal(value, &v); err != nil {
+			return mxerr.BadJSON("Invalid JSON value for %s", key)
+		}
+		if v == nil {
+			return mxerr.InvalidParam("%s may not be null; DELETE removes a field", key)
+		}
+		if key == FieldDisplayName || key == FieldAvatarURL || key == FieldTimeZone {
+			sv, ok := v.(string)
+			if !ok {
+				return mxerr.InvalidParam("%s must be a string", key)
+			}
+			str = &sv
+		}
+	}
 	var displayName, avatarURL *string
 	switch key {
 	case FieldDisplayName:
-		if value != nil && len(*value) > maxDisplayNameLen {
+		if str != nil && len(*str) > maxDisplayNameLen {
 			return mxerr.InvalidParam("displayname may not be longer than %d bytes", maxDisplayNameLen)
 		}
-		displayName = orEmpty(value)
+		displayName = orEmpty(str)
 	case FieldAvatarURL:
-		if value != nil && len(*value) > maxAvatarURLLen {
+		if str != nil && len(*str) > maxAvatarURLLen {
 			return mxerr.InvalidParam("avatar_url may not be longer than %d bytes", maxAvatarURLLen)
 		}
-		if value != nil && *value != "" && !strings.HasPrefix(*value, "mxc://") {
+		if str != nil && *str != "" && !strings.HasPrefix(*str, "mxc://") {
 			return mxerr.InvalidParam("avatar_url must be an mxc:// URI")
 		}
-		avatarURL = orEmpty(value)
+		avatarURL = orEmpty(str)
 	default:
-		return mxerr.Forbidden("Profile field %q is not supported by this server", key)
+		return s.setCustomField(ctx, target, key, value)
 	}
 	if _, err := s.GetProfile(ctx, target); err != nil {
 		return err
@@ -145,6 +188,32 @@ func (s *Service) SetProfileField(ctx context.Context, rm Rooms, caller, target,
 		// The profile is stored; the announcements must not stop halfway
 		// because the client hung up.
 		s.propagateProfile(context.WithoutCancel(ctx), rm, target, displayName, avatarURL)
+	}
+	return nil
+}
+
+// setCustomField stores or removes a field other than displayname and
+// avatar_url, keeping the whole profile within the spec's 64 KiB.
+func (s *Service) setCustomField(ctx context.Context, target, key string, value json.RawMessage) error {
+	if _, err := s.GetProfile(ctx, target); err != nil {
+		return err
+	}
+	if value == nil {
+		if err := s.db.DeleteProfileField(ctx, target, key); err != nil {
+			return fmt.Errorf("delete profile field: %w", err)
+		}
+		return nil
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, value); err != nil {
+		return mxerr.BadJSON("Invalid JSON value for %s", key)
+	}
+	err := s.db.SetProfileField(ctx, target, key, compact.Bytes(), maxProfileBytes)
+	if errors.Is(err, storage.ErrLimit) {
+		return mxerr.New("M_PROFILE_TOO_LARGE", "The profile would exceed %d bytes", maxProfileBytes)
+	}
+	if err != nil {
+		return fmt.Errorf("set profile field: %w", err)
 	}
 	return nil
 }

@@ -419,7 +419,7 @@ func (a *API) getProfileField(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusOK, map[string]string{key: v})
+	httpapi.WriteJSON(w, http.StatusOK, map[string]json.RawMessage{key: v})
 }
 
 // profileKey is the profile field a request names: the {keyName} segment,
@@ -443,12 +443,7 @@ func (a *API) putProfileField(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.MissingParam("Missing %s", key))
 		return
 	}
-	var value string
-	if err := json.Unmarshal(raw, &value); err != nil || string(raw) == "null" {
-		httpapi.WriteError(w, r, mxerr.InvalidParam("%s must be a string", key))
-		return
-	}
-	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), key, &value)
+	err := a.Accounts.SetProfileField(r.Context(), a.Rooms, httpapi.CallerOf(r).UserID, r.PathValue("userId"), key, raw)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -58,7 +58,8 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 		"m.set_avatar_url":  map[string]bool{"enabled": true},
 		"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},
 		"m.get_login_token": map[string]bool{"enabled": true},
-		"m.profile_fields":  map[string]any{"enabled": true, "allowed": []string{"displayname", "avatar_url"}},
+		// Any field may be set (spec v1.16), within the profile's 64 KiB.
+		"m.profile_fields": map[string]any{"enabled": true},
 		// Leaving keeps the room until /forget (spec v1.18 lets servers
 		// forget on leave if they say so here; Axon does not).
 		"m.forget_forced_upon_leave": map[string]bool{"enabled": false},

@@ -135,6 +135,11 @@ func (db *DB) DeactivateUser(ctx context.Context, userID string) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM to_device WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
+		// Custom profile fields go with the display name and avatar, which
+		// the account service clears after leaving the rooms.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM profile_fields WHERE user_id = $1`, userID); err != nil {
+			return err
+		}
 		// A deactivated account gives up its email addresses, so that they
 		// can be used for another account (and cannot reset a password).
 		if _, err := tx.ExecContext(ctx, `DELETE FROM user_threepids WHERE user_id = $1`, userID); err != nil {
