@@ -440,16 +440,14 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 
 	var state []*rooms.Event
 	if b.req.UseStateAfter {
-		// The room's state now is the state at the end of its timeline:
-		// the timeline holds the room's events up to b.to, and any event
-		// stored since then is sent again by the next sync.
-		cur, err := b.s.rooms.CurrentState(ctx, roomID)
+		end, err := b.stateAtEnd(ctx, roomID, newEvents, full)
 		if err != nil {
 			return err
 		}
-		state, err = b.stateAfter(ctx, roomID, cur, tl, newEvents, b.to.Pos, full, limited)
-		if err != nil {
-			return err
+		if end != nil {
+			if state, err = b.stateAfter(ctx, roomID, end, tl, newEvents, b.to.Pos, full, limited); err != nil {
+				return err
+			}
 		}
 		jr.StateAfter = b.stateSection(ctx, state)
 	} else {
@@ -531,6 +529,24 @@ func (b *builder) stateSection(ctx context.Context, state []*rooms.Event) *State
 		sec.Events = []rooms.ClientEvent{}
 	}
 	return sec
+}
+
+// stateAtEnd is a joined room's state at the end of its timeline, which
+// holds the room's events up to b.to: the state after the newest of them
+// (a cached state group, not copied), or the current state for a room sent
+// whole. nil means no state changed: an incremental sync without events.
+func (b *builder) stateAtEnd(ctx context.Context, roomID string, newEvents []*rooms.Event, full bool) (storage.StateMap, error) {
+	if !full {
+		for i := len(newEvents) - 1; i >= 0; i-- {
+			if newEvents[i].StreamPos <= b.to.Pos {
+				return b.s.rooms.StateAt(ctx, newEvents[i].StateAfter)
+			}
+		}
+		return nil, nil
+	}
+	// Events stored after b.to may show here already; the next sync sends
+	// them again, which a client applying state_after takes in its stride.
+	return b.s.rooms.CurrentState(ctx, roomID)
 }
 
 // stateAfter returns the state_after section from m, the room's state at
