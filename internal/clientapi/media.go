@@ -79,6 +79,13 @@ func (a *API) mediaUploadTo(w http.ResponseWriter, r *http.Request) {
 // mediaOptions reads timeout_ms; legacy says which path family was used.
 func mediaOptions(r *http.Request, legacy bool) (media.Options, error) {
 	opt := media.Options{Legacy: legacy, Wait: media.DefaultWait}
+	// Remote media is never fetched and redirects never sent, so these
+	// two change nothing, but junk in them is still bad input.
+	for _, name := range []string{"allow_remote", "allow_redirect"} {
+		if _, err := httpapi.QueryBool(r.URL.Query(), name); err != nil {
+			return opt, err
+		}
+	}
 	if v := r.URL.Query().Get("timeout_ms"); v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || ms < 0 {
@@ -121,7 +128,12 @@ func (a *API) mediaThumbnail(legacy bool) http.HandlerFunc {
 			httpapi.WriteError(w, r, mxerr.InvalidParam("width and height must be integers"))
 			return
 		}
-		req := media.ThumbnailRequest{Width: width, Height: height, Method: q.Get("method"), Animated: q.Get("animated") == "true"}
+		animated, err := httpapi.QueryBool(q, "animated")
+		if err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+		req := media.ThumbnailRequest{Width: width, Height: height, Method: q.Get("method"), Animated: animated}
 		c, err := a.Media.Thumbnail(r.Context(), r.PathValue("serverName"), r.PathValue("mediaId"), req, opt)
 		if err != nil {
 			httpapi.WriteError(w, r, err)

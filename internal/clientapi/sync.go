@@ -17,7 +17,12 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	c := httpapi.CallerOf(r)
 	q := r.URL.Query()
-	req := sync.Request{UserID: c.UserID, DeviceID: c.DeviceID, Since: q.Get("since"), FullState: q.Get("full_state") == "true"}
+	fullState, err := httpapi.QueryBool(q, "full_state")
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	req := sync.Request{UserID: c.UserID, DeviceID: c.DeviceID, Since: q.Get("since"), FullState: fullState}
 	if t := q.Get("timeout"); t != "" {
 		ms, err := strconv.ParseInt(t, 10, 64)
 		if err != nil || ms < 0 {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -352,6 +353,18 @@ func DecodeBytes(body []byte, v any) error {
 		return mxerr.BadJSON("Malformed JSON: %v", err)
 	}
 	return nil
+}
+
+// QueryBool reads a boolean query parameter: absent is false, and anything
+// but true or false is M_INVALID_PARAM rather than silently false.
+func QueryBool(q url.Values, name string) (bool, error) {
+	switch q.Get(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, mxerr.InvalidParam("%s must be true or false", name)
 }
 
 // ReadBody reads the raw body, mapping limit overruns to M_TOO_LARGE.
