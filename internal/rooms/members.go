@@ -46,6 +46,13 @@ type MembersRequest struct {
 
 // Members returns the member events the user may see, oldest first.
 func (s *Service) Members(ctx context.Context, req MembersRequest) ([]*Event, error) {
+	for _, m := range []string{req.Membership, req.NotMembership} {
+		switch m {
+		case "", "join", "invite", "knock", "leave", "ban":
+		default:
+			return nil, mxerr.InvalidParam("Unknown membership %q", m)
+		}
+	}
 	state, leftAt, err := s.ReadableState(ctx, req.RoomID, req.User)
 	if err != nil {
 		return nil, err
