@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/axon-matrix/axon/internal/clientapi"
+	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/testrig"
 	"github.com/axon-matrix/axon/internal/threepid"
@@ -31,10 +32,14 @@ import (
 // a JSON object with errcode and error; and when the sweep is done, the
 // user's rooms, account data, devices and profile are what they were.
 func TestSweep(t *testing.T) {
-	r := testrig.Start(t)
+	// A small body limit keeps the oversized requests cheap.
+	r := testrig.Start(t, func(c *config.Config) { c.MaxRequestBytes = sweepBodyLimit })
 	alice := r.CreateUser("alice")
+	// bob shares nothing with alice: his requests on her room, events and
+	// data are forbidden actions.
+	bob := r.CreateUser("bob")
 	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
-	spec := loadSpecBodies(t)
+	spec := loadSpec(t)
 	before := fx.snapshot()
 
 	type mounted struct {
@@ -75,9 +80,34 @@ func TestSweep(t *testing.T) {
 			fx.answer(name, rt.Method, path, fx.token, "")
 		}
 
+		// Query parameters of the wrong type or outside their enum.
+		query := spec.query(rt.Method, m.prefixes[0]+rt.Path)
+		if queryChecksOff[rt.Path] {
+			query = nil
+		}
+		for _, q := range query {
+			wrong := "notanumber"
+			if q.typ == "string" {
+				wrong = "notinenum"
+			}
+			codes := []string{"M_INVALID_PARAM"}
+			if q.sub != "" {
+				// Another parameter is required, which the server may
+				// name first.
+				codes = append(codes, "M_MISSING_PARAM")
+			}
+			fx.expect(name+" with "+q.name+"="+wrong, rt.Method, path+"?"+q.name+"="+wrong, fx.token, "", 400, codes...)
+		}
+
 		// Bodies, on routes whose spec request body is JSON.
 		body, jsonBody := spec.bodyOf(rt.Method, m.prefixes[0]+rt.Path)
 		if jsonBody {
+			limit := int64(sweepBodyLimit)
+			if rt.MaxBodyBytes > 0 {
+				limit = rt.MaxBodyBytes
+			}
+			big := `{"x":"` + strings.Repeat("x", int(limit)) + `"}`
+			fx.expect(name+" with an oversized body", rt.Method, path, fx.token, big, 413, "M_TOO_LARGE")
 			fx.expect(name+" with body {", rt.Method, path, fx.token, "{", 400, "M_NOT_JSON")
 			for _, b := range []string{`[]`, `"x"`, `3`, `null`} {
 				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_BAD_JSON")
@@ -88,6 +118,9 @@ func TestSweep(t *testing.T) {
 					continue
 				}
 				b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)
+				if p.sub != "" {
+					b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, wrong)
+				}
 				codes := []string{"M_BAD_JSON", "M_INVALID_PARAM"}
 				if body.missesRequired(p.name) {
 					// The body lacks a required field too, which the
@@ -112,6 +145,16 @@ func TestSweep(t *testing.T) {
 				}
 				fx.refused(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
 			}
+		}
+
+		// Someone else's room, events and data: forbidden, or not found
+		// for those who may not know they exist.
+		if rt.Auth != httpapi.NoAuth && !otherUserAccepted[rt.Method+" "+rt.Path] && namesAliceData(rt.Path) {
+			b := ""
+			if rt.Method == http.MethodPost || rt.Method == http.MethodPut {
+				b = "{}"
+			}
+			fx.forbidden(name+" as bob", rt.Method, m.prefixes[0]+fx.fill(rt.Path, nil), bob.AccessToken, b)
 		}
 	}
 
@@ -156,11 +199,12 @@ func newSweepFixtures(t *testing.T, r *testrig.Rig, token, userID, deviceID stri
 	must("PUT", "/_matrix/client/v3/user/"+u+"/account_data/m.sweep", `{"a":1}`)
 	must("PUT", "/_matrix/client/v3/user/"+u+"/rooms/"+rm+"/account_data/m.sweep", `{"b":2}`)
 	must("PUT", "/_matrix/client/v3/profile/"+u+"/displayname", `{"displayname":"Alice"}`)
+	mxc := must("POST", "/_matrix/media/v3/upload?filename=f.txt", "hello")["content_uri"].(string)
 	fx.ids = map[string]string{
 		"roomId": room, "roomIdOrAlias": room, "eventId": event, "userId": userID,
 		"deviceId": deviceID, "filterId": filter, "version": version,
-		"roomAlias": "#sweep:" + fx.server, "serverName": fx.server, "mediaId": "nosuchmedia",
-		"eventType": "m.room.message", "stateKey": "", "keyName": "displayname",
+		"roomAlias": "#sweep:" + fx.server, "serverName": fx.server, "mediaId": mxc[strings.LastIndex(mxc, "/")+1:],
+		"eventType": "m.room.name", "stateKey": "", "keyName": "displayname",
 		"type": "m.sweep", "tag": "u.sweep", "kind": "override", "ruleId": ".m.rule.master",
 		"receiptType": "m.read", "sessionId": "sweepsession", "fileName": "f.txt",
 		"idpId": "sweep", "protocol": "sweep", "networkId": "sweep", "appserviceId": "sweep",
@@ -324,6 +368,45 @@ func (fx *sweepFixtures) expect(name, method, path, token, body string, wantStat
 	fx.t.Errorf("%s: got %d %s, want %d %v", name, status, code, wantStatus, wantCodes)
 }
 
+// sweepBodyLimit is the rig's request body limit.
+const sweepBodyLimit = 16 << 10
+
+// namesAliceData says whether a route's path names the room, events, user
+// or data of the fixtures' user.
+func namesAliceData(pattern string) bool {
+	for _, p := range pathParams(pattern) {
+		switch p {
+		case "roomId", "roomIdOrAlias", "eventId", "userId", "filterId", "deviceId", "roomAlias":
+			return true
+		}
+	}
+	return false
+}
+
+// queryChecksOff are routes whose query parameters the sweep leaves alone,
+// because the route refuses every request before reading them.
+var queryChecksOff = map[string]bool{
+	"/login/sso/redirect":         true, // no SSO: always M_UNRECOGNIZED
+	"/login/sso/redirect/{idpId}": true,
+	"/preview_url":                true, // URL previews are off by default: always M_FORBIDDEN
+	"/media/preview_url":          true,
+}
+
+// otherUserAccepted are the routes that let anyone act on or read what the
+// path names.
+var otherUserAccepted = map[string]bool{
+	"GET /profile/{userId}":             true,
+	"GET /profile/{userId}/{keyName}":   true,
+	"GET /profile/{userId}/displayname": true,
+	"GET /presence/{userId}/status":     true, // bob may see alice's presence (no visibility rules yet)
+	"POST /users/{userId}/report":       true, // anyone may report a user
+	"GET /directory/room/{roomAlias}":   true, // aliases are public
+	"GET /directory/list/room/{roomId}": true, // so is a room's directory visibility
+	// Forgetting a room one was never in forgets nothing; the spec lists
+	// no error for it.
+	"POST /rooms/{roomId}/forget": true,
+}
+
 // unknownRoomAccepted are the routes that take any well-formed room ID:
 // the spec lets users keep account data and tags for rooms the server does
 // not know (yet), and lists no 404 for them.
@@ -356,6 +439,23 @@ func (fx *sweepFixtures) refused(name, method, path, token, body string) {
 		}
 	}
 	fx.t.Errorf("%s: got %d %s, want 400, 403 or 404", name, status, code)
+}
+
+// forbidden checks that a request on someone else's things is refused.
+func (fx *sweepFixtures) forbidden(name, method, path, token, body string) {
+	fx.t.Helper()
+	status, code, ok := fx.answer(name, method, path, token, body)
+	if !ok {
+		return
+	}
+	if status == 401 && code == "" {
+		return // user-interactive auth comes first
+	}
+	if (status == 403 && code == "M_FORBIDDEN") || (status == 404 && code == "M_NOT_FOUND") ||
+		(status == 400 && (code == "M_MISSING_PARAM" || code == "M_BAD_JSON" || code == "M_INVALID_PARAM")) {
+		return
+	}
+	fx.t.Errorf("%s: got %d %s, want 403 M_FORBIDDEN or 404 M_NOT_FOUND", name, status, code)
 }
 
 // snapshot is the user's state that bad requests must not change.
@@ -422,7 +522,9 @@ type specBody struct {
 	required map[string]bool
 }
 
-type specProp struct{ name, typ string }
+// specProp is a property of a request body (sub: of the object property
+// name) or a query parameter.
+type specProp struct{ name, sub, typ string }
 
 func (b specBody) missesRequired(except string) bool {
 	for name := range b.required {
@@ -433,7 +535,14 @@ func (b specBody) missesRequired(except string) bool {
 	return false
 }
 
-type specBodies map[string]specBody // by "METHOD full-path-with-{}"
+// specOp is what the spec says one endpoint takes.
+type specOp struct {
+	body  *specBody // nil when the request has no JSON body
+	query []specProp
+}
+
+// specOps are the spec's endpoints by "METHOD /full/path/{}".
+type specOps map[string]specOp
 
 var specParamRE = regexp.MustCompile(`\{[^}]*\}`)
 
@@ -444,18 +553,52 @@ func specKey(method, path string) string {
 	return method + " " + specParamRE.ReplaceAllString(path, "{}")
 }
 
+// lookup finds a route's endpoint, also where a literal segment of ours
+// shadows a parameter of the spec's (/profile/{userId}/displayname).
+func (s specOps) lookup(method, path string) (specOp, bool) {
+	key := specKey(method, path)
+	if op, ok := s[key]; ok {
+		return op, true
+	}
+	want := strings.Split(key, "/")
+	for k, op := range s {
+		got := strings.Split(k, "/")
+		if len(got) != len(want) {
+			continue
+		}
+		match := true
+		for i := range got {
+			if got[i] != want[i] && got[i] != "{}" {
+				match = false
+				break
+			}
+		}
+		if match {
+			return op, true
+		}
+	}
+	return specOp{}, false
+}
+
 // bodyOf says whether the route takes a JSON body and what its schema's
-// top-level properties are. Routes the spec does not have (Synapse's admin
+// properties are. Routes the spec does not have (Synapse's admin
 // registration, sliding sync) take JSON objects too.
-func (s specBodies) bodyOf(method, path string) (specBody, bool) {
-	if b, ok := s[specKey(method, path)]; ok {
-		return b, true
+func (s specOps) bodyOf(method, path string) (specBody, bool) {
+	if op, ok := s.lookup(method, path); ok && op.body != nil {
+		return *op.body, true
 	}
 	switch path {
 	case "/_synapse/admin/v1/register", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", "/_matrix/client/v4/sync":
 		return specBody{}, method == http.MethodPost
 	}
 	return specBody{}, false
+}
+
+// query is the route's query parameters that have a type or enum to get
+// wrong.
+func (s specOps) query(method, path string) []specProp {
+	op, _ := s.lookup(method, path)
+	return op.query
 }
 
 // specDir finds the Matrix spec's client-server OpenAPI, which lives in
@@ -475,13 +618,14 @@ func specDir(t *testing.T) string {
 	return ""
 }
 
-func loadSpecBodies(t *testing.T) specBodies {
+func loadSpec(t *testing.T) specOps {
 	dir := specDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("spec files: %v", err)
 	}
-	out := specBodies{}
+	out := specOps{}
+	bodies := 0
 	for _, f := range files {
 		doc := readYAML(t, f)
 		base := ""
@@ -492,27 +636,53 @@ func loadSpecBodies(t *testing.T) specBodies {
 		}
 		paths, _ := doc["paths"].(map[string]any)
 		for p, ops := range paths {
-			for method, op := range ops.(map[string]any) {
-				rb, _ := op.(map[string]any)["requestBody"].(map[string]any)
+			for method, o := range ops.(map[string]any) {
+				op, _ := o.(map[string]any)
+				var sop specOp
+				var required []string
+				params, _ := op["parameters"].([]any)
+				for _, pv := range params {
+					param, pf := resolve(t, f, pv)
+					if param["in"] != "query" {
+						continue
+					}
+					schema, _ := resolve(t, pf, param["schema"])
+					name, _ := param["name"].(string)
+					switch typ, _ := schema["type"].(string); {
+					case typ == "integer" || typ == "number" || typ == "boolean",
+						typ == "string" && schema["enum"] != nil:
+						sop.query = append(sop.query, specProp{name: name, typ: typ})
+					}
+					if param["required"] == true {
+						required = append(required, name)
+					}
+				}
+				// sub names another required parameter, if any.
+				for i, q := range sop.query {
+					for _, r := range required {
+						if r != q.name {
+							sop.query[i].sub = r
+						}
+					}
+				}
+				rb, _ := op["requestBody"].(map[string]any)
 				content, _ := rb["content"].(map[string]any)
-				js, ok := content["application/json"].(map[string]any)
-				if !ok {
-					continue
+				if js, ok := content["application/json"].(map[string]any); ok {
+					body := &specBody{required: map[string]bool{}}
+					schema, sf := resolve(t, f, js["schema"])
+					collectProps(t, sf, schema, "", &body.props, body.required)
+					sort.Slice(body.props, func(i, j int) bool {
+						return body.props[i].name+"."+body.props[i].sub < body.props[j].name+"."+body.props[j].sub
+					})
+					sop.body = body
+					bodies++
 				}
-				body := specBody{required: map[string]bool{}}
-				schema, sf := resolve(t, f, js["schema"])
-				props := map[string]string{}
-				collectProps(t, sf, schema, props, body.required)
-				for name, typ := range props {
-					body.props = append(body.props, specProp{name, typ})
-				}
-				sort.Slice(body.props, func(i, j int) bool { return body.props[i].name < body.props[j].name })
-				out[specKey(strings.ToUpper(method), base+p)] = body
+				out[specKey(strings.ToUpper(method), base+p)] = sop
 			}
 		}
 	}
-	if len(out) < 50 {
-		t.Fatalf("only %d request bodies in the spec", len(out))
+	if bodies < 50 {
+		t.Fatalf("only %d request bodies in the spec", bodies)
 	}
 	return out
 }
@@ -529,7 +699,8 @@ func readYAML(t *testing.T, file string) map[string]any {
 	return doc
 }
 
-// resolve follows a $ref (relative file plus optional #/pointer).
+// resolve follows a $ref (relative file plus optional #/pointer), returning
+// the schema and the file later relative refs are relative to.
 func resolve(t *testing.T, file string, v any) (map[string]any, string) {
 	m, _ := v.(map[string]any)
 	for m != nil {
@@ -554,28 +725,52 @@ func resolve(t *testing.T, file string, v any) (map[string]any, string) {
 	return m, file
 }
 
-// collectProps gathers the top-level properties with a single type.
-func collectProps(t *testing.T, file string, schema map[string]any, out map[string]string, required map[string]bool) {
+// schemaType is a schema's single type; objects described only by their
+// properties or allOf count as objects.
+func schemaType(schema map[string]any) string {
+	if typ, ok := schema["type"].(string); ok {
+		return typ
+	}
+	if schema["properties"] != nil || schema["allOf"] != nil {
+		return "object"
+	}
+	return ""
+}
+
+// collectProps gathers the properties with a single type, and those of
+// object properties one level down (parent names the property they are in).
+func collectProps(t *testing.T, file string, schema map[string]any, parent string, out *[]specProp, required map[string]bool) {
 	if schema == nil {
 		return
 	}
 	if all, ok := schema["allOf"].([]any); ok {
 		for _, s := range all {
 			sub, sf := resolve(t, file, s)
-			collectProps(t, sf, sub, out, required)
+			collectProps(t, sf, sub, parent, out, required)
 		}
 	}
-	req, _ := schema["required"].([]any)
-	for _, name := range req {
-		if n, ok := name.(string); ok {
-			required[n] = true
+	if parent == "" {
+		req, _ := schema["required"].([]any)
+		for _, name := range req {
+			if n, ok := name.(string); ok {
+				required[n] = true
+			}
 		}
 	}
 	props, _ := schema["properties"].(map[string]any)
 	for name, p := range props {
-		ps, _ := resolve(t, file, p)
-		if typ, ok := ps["type"].(string); ok {
-			out[name] = typ
+		ps, pf := resolve(t, file, p)
+		typ := schemaType(ps)
+		if typ == "" {
+			continue
+		}
+		if parent != "" {
+			*out = append(*out, specProp{name: parent, sub: name, typ: typ})
+			continue
+		}
+		*out = append(*out, specProp{name: name, typ: typ})
+		if typ == "object" {
+			collectProps(t, pf, ps, name, out, required)
 		}
 	}
 }
