@@ -378,13 +378,8 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 
 	// Fay is in a room with gus; deactivation makes her leave it.
 	gus := r.CreateUser("gus")
-	room, err := gus.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fay.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, gus, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	testrig.Join(t, room, fay)
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
 	session = acctChallenge(t, "deactivate", status, body, "m.login.password")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
@@ -393,7 +388,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 		t.Fatalf("deactivate: %d %v", status, body)
 	}
 	var member event.MemberEventContent
-	if err := gus.StateEvent(ctx, room.RoomID, event.StateMember, r.UserID("fay").String(), &member); err != nil {
+	if err := gus.StateEvent(ctx, room, event.StateMember, r.UserID("fay").String(), &member); err != nil {
 		t.Fatal(err)
 	}
 	if member.Membership != event.MembershipLeave {
@@ -414,9 +409,7 @@ func TestAccountProfile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ida.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room.RoomID, ida)
 	if err := hal.SetDisplayName(ctx, "Hal 9000"); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+
+	"github.com/axon-matrix/axon/internal/testrig"
 )
 
 // BenchmarkAppServiceTransactions sends messages into a room with a
@@ -27,17 +29,14 @@ func BenchmarkAppServiceTransactions(b *testing.B) {
 			r, _ := startWithRegistrations(b, regs...)
 			ctx := context.Background()
 			alice := r.CreateUser("alice")
-			room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			room := testrig.CreateRoom(b, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 			if withAS {
 				asCall(b, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true})
-				asCall(b, r, "POST", "/_matrix/client/v3/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{})
+				asCall(b, r, "POST", "/_matrix/client/v3/join/"+esc(room.String()), "@_bridge_ann:axon.test", map[string]any{})
 			}
 			b.ResetTimer()
 			for i := range b.N {
-				if _, err := alice.SendText(ctx, room.RoomID, fmt.Sprint("m", i)); err != nil {
+				if _, err := alice.SendText(ctx, room, fmt.Sprint("m", i)); err != nil {
 					b.Fatal(err)
 				}
 			}

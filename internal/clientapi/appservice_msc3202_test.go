@@ -57,9 +57,7 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 			t.Fatalf("ann joins: %d %v", status, body)
 		}
 	}
-	if _, err := bob.JoinRoomByID(ctx, room1.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room1.RoomID, bob)
 	// ann joining made alice and bob share a room with her: changed.
 	f.waitFor("alice and bob in device_lists.changed", func() bool {
 		_, changed := deviceListsIn(f)

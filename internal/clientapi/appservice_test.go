@@ -559,10 +559,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("register: %d %v", status, body)
 	}
-	other, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	if err != nil {
 		t.Fatal(err)
@@ -571,9 +568,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatalf("join: %d %v", status, body)
 	}
 	// A room without the service's users is none of its business.
-	if _, err := alice.SendText(ctx, other.RoomID, "not for the bridge"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, other, "not for the bridge")
 	sent, err := alice.SendText(ctx, room.RoomID, "hello bridge")
 	if err != nil {
 		t.Fatal(err)
@@ -714,9 +709,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	// The service goes down: the next transaction is retried with the
 	// same ID and body.
 	f.setDown(true)
-	if _, err := alice.SendText(ctx, room.RoomID, "while down"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, room.RoomID, "while down")
 	var failed fakeTxn
 	f.waitFor("two failed attempts", func() bool {
 		n := 0
@@ -749,9 +742,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		}
 		return false
 	})
-	if _, err := alice.SendText(ctx, room.RoomID, "after restart"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, room.RoomID, "after restart")
 	f.waitFor("message after restart", func() bool { return strings.Contains(strings.Join(f.deliveredBodies(), "|"), "after restart") })
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -962,16 +953,13 @@ func TestAppServiceUserQuery(t *testing.T) {
 		return resp.StatusCode == 200
 	}
 	f.mu.Unlock()
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@_bridge_newbie:axon.test"}); err != nil {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: "@_bridge_newbie:axon.test"}); err != nil {
 		t.Fatalf("invite of a user the service creates: %v", err)
 	}
-	_, err = alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@_bridge_nobody:axon.test"})
+	_, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: "@_bridge_nobody:axon.test"})
 	wantClientError(t, err, 404, "M_NOT_FOUND")
-	_, err = alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: "@stranger:axon.test"})
+	_, err = alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: "@stranger:axon.test"})
 	wantClientError(t, err, 404, "M_NOT_FOUND")
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -986,17 +974,13 @@ func TestAppServiceUserQuery(t *testing.T) {
 func TestAppServiceMSC3202(t *testing.T) {
 	f := newFakeAS(t)
 	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
-	ctx := context.Background()
 	const ann = "@_bridge_ann:axon.test"
 	alice := r.CreateUser("alice")
 	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
 		t.Fatalf("register: %d %v", status, body)
 	}
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), ann, map[string]any{}); status != 200 {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), ann, map[string]any{}); status != 200 {
 		t.Fatalf("join: %d %v", status, body)
 	}
 	if status, body := asCall(t, r, "PUT", v3+"/devices/ANNDEV", ann, map[string]any{}); status != 200 {
@@ -1066,22 +1050,16 @@ func TestAppServiceLegacyPaths(t *testing.T) {
 	old := httptest.NewServer(mux) // anything else: 404 without a Matrix error
 	t.Cleanup(old.Close)
 	r, _ := startWithRegistrations(t, bridgeRegistration(old.URL))
-	ctx := context.Background()
 	alice := r.CreateUser("alice")
 	if status, body := asCall(t, r, "POST", "/_matrix/client/v3/register", "", map[string]any{"type": "m.login.application_service",
 		"username": "_bridge_ann", "inhibit_login": true}); status != 200 {
 		t.Fatalf("register: %d %v", status, body)
 	}
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := asCall(t, r, "POST", "/_matrix/client/v3/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if status, body := asCall(t, r, "POST", "/_matrix/client/v3/join/"+esc(room.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
 		t.Fatalf("join: %d %v", status, body)
 	}
-	if _, err := alice.SendText(ctx, room.RoomID, "to an old bridge"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, room, "to an old bridge")
 	deadline := time.After(10 * time.Second)
 	for {
 		select {

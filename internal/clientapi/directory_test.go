@@ -80,19 +80,16 @@ func TestDeleteAliasUpdatesCanonicalAlias(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "main"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "main"})
 	var content event.CanonicalAliasEventContent
-	if err := alice.StateEvent(ctx, room.RoomID, event.StateCanonicalAlias, "", &content); err != nil || content.Alias != "#main:axon.test" {
+	if err := alice.StateEvent(ctx, room, event.StateCanonicalAlias, "", &content); err != nil || content.Alias != "#main:axon.test" {
 		t.Fatalf("canonical alias: %+v %v", content, err)
 	}
 	if _, err := alice.DeleteAlias(ctx, "#main:axon.test"); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	content = event.CanonicalAliasEventContent{}
-	if err := alice.StateEvent(ctx, room.RoomID, event.StateCanonicalAlias, "", &content); err != nil || content.Alias != "" {
+	if err := alice.StateEvent(ctx, room, event.StateCanonicalAlias, "", &content); err != nil || content.Alias != "" {
 		t.Fatalf("canonical alias after delete: %+v %v", content, err)
 	}
 }
@@ -101,21 +98,13 @@ func TestPublicRooms(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
-	big, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Visibility: "public", Preset: "public_chat", Name: "Gardening", Topic: "Roses and tulips", RoomAliasName: "garden"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.JoinRoomByID(ctx, big.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	big := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Visibility: "public", Preset: "public_chat", Name: "Gardening", Topic: "Roses and tulips", RoomAliasName: "garden"})
+	testrig.Join(t, big, bob)
 	small, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Cooking"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hidden := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Secret"})
 
 	// small is not published until its visibility is set.
 	vis := func(roomID id.RoomID) string {
@@ -125,14 +114,14 @@ func TestPublicRooms(t *testing.T) {
 		}
 		return body["visibility"].(string)
 	}
-	if vis(big.RoomID) != "public" || vis(small.RoomID) != "private" {
+	if vis(big) != "public" || vis(small.RoomID) != "private" {
 		t.Fatal("initial visibilities wrong")
 	}
 	status, body := apiCall(t, r, bob, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "public"})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "shown"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	for _, roomID := range []id.RoomID{small.RoomID, hidden.RoomID} {
+	for _, roomID := range []id.RoomID{small.RoomID, hidden} {
 		if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(roomID.String()), map[string]any{}); status != 200 {
 			t.Fatalf("publish: %d %v", status, body)
 		}
@@ -152,7 +141,7 @@ func TestPublicRooms(t *testing.T) {
 		t.Fatalf("public rooms: %+v", list)
 	}
 	got := list.Chunk[0]
-	if got.RoomID != big.RoomID || got.Name != "Gardening" || got.Topic != "Roses and tulips" || got.CanonicalAlias != "#garden:axon.test" ||
+	if got.RoomID != big || got.Name != "Gardening" || got.Topic != "Roses and tulips" || got.CanonicalAlias != "#garden:axon.test" ||
 		got.NumJoinedMembers != 2 || got.JoinRule != "public" || got.WorldReadable || got.GuestCanJoin {
 		t.Fatalf("entry: %+v", got)
 	}
@@ -170,13 +159,13 @@ func TestPublicRooms(t *testing.T) {
 		t.Fatalf("page 2: %+v %v", page2, err)
 	}
 	back, err := bob.PublicRooms(ctx, &mautrix.ReqPublicRooms{Limit: 1, Since: page2.PrevBatch})
-	if err != nil || len(back.Chunk) != 1 || back.Chunk[0].RoomID != big.RoomID {
+	if err != nil || len(back.Chunk) != 1 || back.Chunk[0].RoomID != big {
 		t.Fatalf("back: %+v %v", back, err)
 	}
 
 	// POST with a search term; unauthenticated GET works; other servers do not.
 	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"generic_search_term": "TULIP"}})
-	if chunk, _ := body["chunk"].([]any); status != 200 || len(chunk) != 1 || chunk[0].(map[string]any)["room_id"] != big.RoomID.String() {
+	if chunk, _ := body["chunk"].([]any); status != 200 || len(chunk) != 1 || chunk[0].(map[string]any)["room_id"] != big.String() {
 		t.Fatalf("search: %d %v", status, body)
 	}
 	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/publicRooms", map[string]any{"filter": map[string]any{"room_types": []any{"m.space"}}})

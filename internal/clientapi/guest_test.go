@@ -72,20 +72,13 @@ func TestGuestAccess(t *testing.T) {
 	}
 
 	// private_chat lets (invited) guests join; public_chat forbids guests.
-	open, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{guest.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{guest.UserID}})
 	closed, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "closed"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := guest.JoinRoomByID(ctx, open.RoomID); err != nil {
-		t.Fatalf("guest join can_join room: %v", err)
-	}
-	if _, err := guest.SendText(ctx, open.RoomID, "hi from a guest"); err != nil {
-		t.Fatalf("guest send: %v", err)
-	}
+	testrig.Join(t, open, guest)
+	testrig.SendText(t, guest, open, "hi from a guest")
 	// An invite does not override the room's guest access.
 	if _, err := alice.InviteUser(ctx, closed.RoomID, &mautrix.ReqInviteUser{UserID: guest.UserID}); err != nil {
 		t.Fatal(err)
@@ -100,11 +93,11 @@ func TestGuestAccess(t *testing.T) {
 	wantClientError(t, err, 403, "M_GUEST_ACCESS_FORBIDDEN")
 
 	// Turning guest access off makes the joined guest leave.
-	if _, err := alice.SendStateEvent(ctx, open.RoomID, event.StateGuestAccess, "", map[string]any{"guest_access": "forbidden"}); err != nil {
+	if _, err := alice.SendStateEvent(ctx, open, event.StateGuestAccess, "", map[string]any{"guest_access": "forbidden"}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(3 * time.Second)
-	for membership(t, r, alice, open.RoomID, guest.UserID) != "leave" {
+	for membership(t, r, alice, open, guest.UserID) != "leave" {
 		if time.Now().After(deadline) {
 			t.Fatal("guest still joined after guest access was turned off")
 		}

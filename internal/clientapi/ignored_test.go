@@ -21,15 +21,11 @@ func TestIgnoredUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := initialSync(t, bob)
-	if _, err := alice.SendText(ctx, roomID, "from alice"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, roomID, "from alice")
 	if _, err := alice.SendStateEvent(ctx, roomID, event.StateRoomName, "", map[string]any{"name": "Renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.SendText(ctx, roomID, "from bob"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, bob, roomID, "from bob")
 	// Incremental sync: alice's message is left out, her state event kept.
 	resp := syncUntil(t, bob, since, func(s *mautrix.RespSync) bool {
 		jr := s.Rooms.Join[roomID]
@@ -69,16 +65,13 @@ func TestIgnoredUsers(t *testing.T) {
 
 	// Invites from ignored users are not sent; others' are.
 	since = initialSync(t, bob)
-	fromAlice, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromAlice := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
 	fromCarol, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	syncUntil(t, bob, since, func(s *mautrix.RespSync) bool {
-		if _, ok := s.Rooms.Invite[fromAlice.RoomID]; ok {
+		if _, ok := s.Rooms.Invite[fromAlice]; ok {
 			t.Fatal("invite from an ignored user was sent")
 		}
 		_, ok := s.Rooms.Invite[fromCarol.RoomID]
@@ -88,7 +81,7 @@ func TestIgnoredUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := full.Rooms.Invite[fromAlice.RoomID]; ok {
+	if _, ok := full.Rooms.Invite[fromAlice]; ok {
 		t.Fatal("invite from an ignored user in the initial sync")
 	}
 
@@ -100,7 +93,7 @@ func TestIgnoredUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := full.Rooms.Invite[fromAlice.RoomID]; !ok {
+	if _, ok := full.Rooms.Invite[fromAlice]; !ok {
 		t.Fatal("invite missing after un-ignoring")
 	}
 	if got := bodiesOf(full.Rooms.Join[roomID].Timeline.Events); len(got) != 3 {
@@ -115,16 +108,9 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomID := room.RoomID
-	for _, c := range []*mautrix.Client{bob, carol} {
-		if _, err := c.JoinRoomByID(ctx, roomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	roomID := room
+	testrig.Join(t, roomID, bob, carol)
 	send := func(c *mautrix.Client, body string, thread id.EventID) id.EventID {
 		t.Helper()
 		content := map[string]any{"msgtype": "m.text", "body": body}
@@ -256,17 +242,14 @@ func TestIgnoredUsersHistoryAndCounts(t *testing.T) {
 
 	// Sliding sync: timeline without carol, her invite not shown, counts
 	// without her messages.
-	invited, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	invited := testrig.CreateRoom(t, carol, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
 	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
 		map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 20}}})
 	if status != 200 {
 		t.Fatalf("sliding sync: %d %v", status, body)
 	}
 	ssRooms := body["rooms"].(map[string]any)
-	if _, ok := ssRooms[invited.RoomID.String()]; ok {
+	if _, ok := ssRooms[invited.String()]; ok {
 		t.Fatal("sliding sync shows an invite from an ignored user")
 	}
 	if n := body["lists"].(map[string]any)["all"].(map[string]any)["count"]; n != float64(1) {

@@ -67,9 +67,7 @@ func TestRoomMembers(t *testing.T) {
 	if _, err := bob.LeaveRoom(ctx, room); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room, carol)
 	later := initialSync(t, alice)
 	for _, q := range []url.Values{{}, {"at": {later}}} {
 		status, body = members(bob, q)

@@ -206,17 +206,9 @@ func TestAccountSuspension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	invited, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	invited := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	testrig.Join(t, room.RoomID, bob)
 	own, err := bob.SendText(ctx, room.RoomID, "before")
 	if err != nil {
 		t.Fatal(err)
@@ -228,9 +220,9 @@ func TestAccountSuspension(t *testing.T) {
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
 	_, err = bob.SendStateEvent(ctx, room.RoomID, event.StateTopic, "", map[string]any{"topic": "x"})
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
-	_, err = bob.JoinRoomByID(ctx, other.RoomID)
+	_, err = bob.JoinRoomByID(ctx, other)
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
-	_, err = bob.JoinRoomByID(ctx, invited.RoomID) // accepting an invite
+	_, err = bob.JoinRoomByID(ctx, invited) // accepting an invite
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
 	_, err = bob.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: carol.UserID})
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
@@ -273,7 +265,7 @@ func TestAccountSuspension(t *testing.T) {
 	}
 	_, err = bob.RedactEvent(ctx, room.RoomID, sent.EventID)
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
-	if _, err := bob.LeaveRoom(ctx, invited.RoomID); err != nil {
+	if _, err := bob.LeaveRoom(ctx, invited); err != nil {
 		t.Fatalf("rejecting an invite: %v", err)
 	}
 	if _, err := bob.LeaveRoom(ctx, room.RoomID); err != nil {
@@ -281,12 +273,8 @@ func TestAccountSuspension(t *testing.T) {
 	}
 
 	restrict(t, r, root, "suspend", bob.UserID, false)
-	if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatalf("join after unsuspend: %v", err)
-	}
-	if _, err := bob.SendText(ctx, room.RoomID, "back"); err != nil {
-		t.Fatalf("send after unsuspend: %v", err)
-	}
+	testrig.Join(t, room.RoomID, bob)
+	testrig.SendText(t, bob, room.RoomID, "back")
 	if err := bob.SetDisplayName(ctx, "Bobby"); err != nil {
 		t.Fatalf("profile after unsuspend: %v", err)
 	}

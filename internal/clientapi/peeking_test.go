@@ -18,10 +18,7 @@ func TestPeekEvents(t *testing.T) {
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
-	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 
 	// A non-member peeks: the first call (no from, no wait) gives a token.
 	status, body := apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(open.String()), nil)
@@ -65,7 +62,7 @@ func TestPeekEvents(t *testing.T) {
 	}
 
 	// Rooms that are not world-readable, or unknown, cannot be peeked into.
-	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(private.RoomID.String()), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape(private.String()), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	status, body = apiCall(t, r, bob, v3, "GET", "/events?timeout=0&room_id="+url.QueryEscape("!nope:axon.test"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
@@ -85,13 +82,8 @@ func TestEventStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
-	other, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room.RoomID, bob)
+	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	status, body := apiCall(t, r, bob, v3, "GET", "/initialSync?limit=1", nil)
 	if status != 200 {
 		t.Fatalf("initialSync: %d %v", status, body)
@@ -104,9 +96,7 @@ func TestEventStream(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond)
 	// A message in a room bob is not in must not show, the one in his room must.
-	if _, err := alice.SendText(ctx, other.RoomID, "not for bob"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, other, "not for bob")
 	sent, err := alice.SendText(ctx, room.RoomID, "for bob")
 	if err != nil {
 		t.Fatal(err)
@@ -233,10 +223,7 @@ func TestRoomInitialSync(t *testing.T) {
 	r := testrig.Start(t)
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	open := worldReadableRoom(t, alice)
-	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
 	first, err := alice.SendText(ctx, open, "welcome")
 	if err != nil {
 		t.Fatal(err)
@@ -270,7 +257,7 @@ func TestRoomInitialSync(t *testing.T) {
 		t.Fatalf("non-member paging: %v %+v", err, older)
 	}
 	// Private rooms: refused to strangers (and for unknown rooms alike).
-	status, body = apiCall(t, r, bob, v3, "GET", path(private.RoomID), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", path(private), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	status, body = apiCall(t, r, bob, v3, "GET", path("!nope:axon.test"), nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
@@ -278,23 +265,19 @@ func TestRoomInitialSync(t *testing.T) {
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// A user who left sees the room as it was when they left.
-	if _, err := carol.JoinRoomByID(ctx, private.RoomID); err != nil {
-		t.Fatal(err)
-	}
-	before, err := alice.SendText(ctx, private.RoomID, "before carol left")
+	testrig.Join(t, private, carol)
+	before, err := alice.SendText(ctx, private, "before carol left")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.LeaveRoom(ctx, private.RoomID); err != nil {
+	if _, err := carol.LeaveRoom(ctx, private); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendText(ctx, private.RoomID, "after carol left"); err != nil {
+	testrig.SendText(t, alice, private, "after carol left")
+	if _, err := alice.SendStateEvent(ctx, private, event.StateRoomName, "", map[string]any{"name": "Renamed later"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendStateEvent(ctx, private.RoomID, event.StateRoomName, "", map[string]any{"name": "Renamed later"}); err != nil {
-		t.Fatal(err)
-	}
-	status, body = apiCall(t, r, carol, v3, "GET", path(private.RoomID), nil)
+	status, body = apiCall(t, r, carol, v3, "GET", path(private), nil)
 	msgs, _ = body["messages"].(map[string]any)
 	ids := chunkIDs(msgs)
 	if status != 200 || body["membership"] != "leave" || len(ids) < 2 || ids[len(ids)-2] != before.EventID.String() {
@@ -312,11 +295,8 @@ func TestEventByID(t *testing.T) {
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
-	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := alice.SendText(ctx, private.RoomID, "secret")
+	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	secret, err := alice.SendText(ctx, private, "secret")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +305,7 @@ func TestEventByID(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body := apiCall(t, r, alice, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
-	if status != 200 || body["event_id"] != secret.EventID.String() || body["room_id"] != private.RoomID.String() {
+	if status != 200 || body["event_id"] != secret.EventID.String() || body["room_id"] != private.String() {
 		t.Fatalf("member event: %d %v", status, body)
 	}
 	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
@@ -344,15 +324,12 @@ func TestWorldReadableNonMember(t *testing.T) {
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
-	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	msg, err := alice.SendText(ctx, open, "readable")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, err := alice.SendText(ctx, private.RoomID, "hidden")
+	hidden, err := alice.SendText(ctx, private, "hidden")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,10 +340,10 @@ func TestWorldReadableNonMember(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/messages", "/state", "/members"} {
-		status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.RoomID.String())+p, nil)
+		status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+p, nil)
 		wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	}
-	status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.RoomID.String())+"/event/"+esc(hidden.EventID.String()), nil)
+	status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+"/event/"+esc(hidden.EventID.String()), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
 

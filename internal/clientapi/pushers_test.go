@@ -180,11 +180,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testrig.Join(t, room.RoomID, alice, carol)
 	setPusher(t, r, alice, "key-phone", rec.url(), nil)
 	setPusher(t, r, aliceTablet, "key-tablet", rec.url(), map[string]any{"custom": "kept"})
 	logPush := func(label string, xs []recorded) {
@@ -241,9 +237,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	}
 	// carol's messages reach nobody's gateway but alice's; alice's own
 	// messages reach nobody.
-	if _, err := alice.SendText(ctx, room.RoomID, "on it"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, room.RoomID, "on it")
 	rec.none(t, 200*time.Millisecond)
 
 	// The phone reads: both devices get a badge-only update to 0.
@@ -356,20 +350,13 @@ func TestPushLatency(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	testrig.Join(t, room, alice, carol)
 	setPusher(t, r, alice, "key", rec.url(), map[string]any{"format": "event_id_only"})
 	var lat, sendTimes []time.Duration
 	for i := 0; i < 100; i++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room.RoomID, "ping")
+		resp, err := bob.SendText(ctx, room, "ping")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,20 +468,15 @@ func TestPushOverHTTPS(t *testing.T) {
 	r.Server.Push.SetRootCAs(pool)
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{alice.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat", Invite: []id.UserID{alice.UserID}})
+	testrig.Join(t, room, alice)
 	status, body := apiCall(t, r, alice, v3, http.MethodPost, "/pushers/set", map[string]any{
 		"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en",
 		"data": map[string]any{"url": "http://" + gw.Listener.Addr().String() + "/_matrix/push/v1/notify"},
 	})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 	setPusher(t, r, alice, "k", gw.URL+"/_matrix/push/v1/notify", nil)
-	msg, err := bob.SendText(ctx, room.RoomID, "over tls")
+	msg, err := bob.SendText(ctx, room, "over tls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -553,20 +535,13 @@ func TestHungGatewayDelaysOnlyItself(t *testing.T) {
 	alice := r.CreateUser("alice")
 	carol := r.CreateUser("carol")
 	bob := r.CreateUser("bob")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	testrig.Join(t, room, alice, carol)
 	setPusher(t, r, carol, "carol-key", hung.URL+"/_matrix/push/v1/notify", nil)
 	setPusher(t, r, alice, "alice-key", rec.url(), nil)
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room.RoomID, "hello")
+		resp, err := bob.SendText(ctx, room, "hello")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,22 +565,17 @@ func TestPushFanout200(t *testing.T) {
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
 	bob := r.CreateUser("bob")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	const n = 200
 	for i := 0; i < n; i++ {
 		c := r.CreateUser(fmt.Sprint("u", i))
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
+		testrig.Join(t, room, c)
 		setPusher(t, r, c, fmt.Sprint("key", i), rec.url(), map[string]any{"format": "event_id_only"})
 	}
 	var sends, all []time.Duration
 	for m := 0; m < 5; m++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room.RoomID, "hello everyone")
+		resp, err := bob.SendText(ctx, room, "hello everyone")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -137,30 +137,21 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	testrig.Join(t, room, alice, carol)
 	countsOf := func() (int, int) {
 		t.Helper()
 		resp, err := alice.SyncRequest(ctx, 0, "", "", false, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		jr := resp.Rooms.Join[room.RoomID]
+		jr := resp.Rooms.Join[room]
 		if jr == nil || jr.UnreadNotifications == nil {
 			t.Fatalf("no counts: %+v", jr)
 		}
 		return jr.UnreadNotifications.NotificationCount, jr.UnreadNotifications.HighlightCount
 	}
-	if _, err := bob.SendText(ctx, room.RoomID, "hello"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, bob, room, "hello")
 	if n, h := countsOf(); n != 1 || h != 0 {
 		t.Fatalf("counts %d %d", n, h)
 	}
@@ -177,10 +168,8 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		map[string]any{"actions": []any{}}); status != 200 {
 		t.Fatal(status, body)
 	}
-	if _, err := bob.SendText(ctx, room.RoomID, "muted"); err != nil {
-		t.Fatal(err)
-	}
-	last, err := carol.SendMessageEvent(ctx, room.RoomID, event.EventMessage, map[string]any{
+	testrig.SendText(t, bob, room, "muted")
+	last, err := carol.SendMessageEvent(ctx, room, event.EventMessage, map[string]any{
 		"msgtype": "m.text", "body": "alice!", "m.mentions": map[string]any{"user_ids": []string{alice.UserID.String()}},
 	})
 	if err != nil {
@@ -199,10 +188,10 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 		t.Fatalf("notifications: %d %v", status, body)
 	}
 	first := ns[0].(map[string]any)
-	if first["event"].(map[string]any)["event_id"] != last.EventID.String() || first["read"] != false || first["room_id"] != room.RoomID.String() {
+	if first["event"].(map[string]any)["event_id"] != last.EventID.String() || first["read"] != false || first["room_id"] != room.String() {
 		t.Errorf("notification: %v", first)
 	}
-	if err := alice.SendReceipt(ctx, room.RoomID, last.EventID, event.ReceiptTypeRead, nil); err != nil {
+	if err := alice.SendReceipt(ctx, room, last.EventID, event.ReceiptTypeRead, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, h := countsOf(); n != 0 || h != 0 {
@@ -254,14 +243,8 @@ func TestRuleChangeResendsCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := bob.SendText(ctx, room.RoomID, "hi"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room.RoomID, alice, carol)
+	testrig.SendText(t, bob, room.RoomID, "hi")
 	first, err := alice.SyncRequest(ctx, 0, "", "", false, "")
 	if err != nil {
 		t.Fatal(err)

@@ -25,9 +25,7 @@ func TestRedactionThroughSend(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-				t.Fatal(err)
-			}
+			testrig.Join(t, room.RoomID, bob)
 			target, err := alice.SendText(ctx, room.RoomID, "secret")
 			if err != nil {
 				t.Fatal(err)

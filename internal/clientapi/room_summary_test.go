@@ -83,9 +83,7 @@ func TestRoomSummary(t *testing.T) {
 	}
 	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	if _, err := bob.JoinRoomByID(ctx, public.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, public.RoomID, bob)
 	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
 	if ids, _ := body["allowed_room_ids"].([]any); status != 200 || len(ids) != 1 || ids[0] != public.RoomID.String() {
 		t.Fatalf("restricted summary: %d %v", status, body)

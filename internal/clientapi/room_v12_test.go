@@ -98,24 +98,20 @@ func TestRoomV12Creation(t *testing.T) {
 // upgrade without changing anything.
 func TestUpgradeAdditionalCreators(t *testing.T) {
 	r := testrig.Start(t)
-	ctx := context.Background()
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	upgrade := func(roomID id.RoomID, body map[string]any) (int, map[string]any) {
 		return r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+roomID.String()+"/upgrade", alice.AccessToken, body)
 	}
-	old, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12", Invite: []id.UserID{bob.UserID}})
 
-	status, body := upgrade(old.RoomID, map[string]any{"new_version": "12", "additional_creators": []string{"not a user"}})
+	status, body := upgrade(old, map[string]any{"new_version": "12", "additional_creators": []string{"not a user"}})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM", "bad additional creator")
-	status, _ = r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+old.RoomID.String()+"/state/m.room.tombstone/", alice.AccessToken, nil)
+	status, _ = r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+old.String()+"/state/m.room.tombstone/", alice.AccessToken, nil)
 	if status != http.StatusNotFound {
 		t.Fatalf("refused upgrade tombstoned the room: %d", status)
 	}
 
-	status, body = upgrade(old.RoomID, map[string]any{"new_version": "12", "additional_creators": []string{carol.UserID.String()}})
+	status, body = upgrade(old, map[string]any{"new_version": "12", "additional_creators": []string{carol.UserID.String()}})
 	if status != 200 {
 		t.Fatalf("upgrade: %d %v", status, body)
 	}

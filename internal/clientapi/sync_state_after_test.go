@@ -99,9 +99,7 @@ func TestSyncUseStateAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendText(ctx, roomID, "after the topic"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, roomID, "after the topic")
 	inc := syncRaw(t, r, bob.AccessToken, url.Values{"use_state_after": {"true"}, "since": {since}})
 	room = syncRoom(inc, "join", roomID)
 	if _, ok := room["state"]; ok {
@@ -111,9 +109,7 @@ func TestSyncUseStateAfter(t *testing.T) {
 		t.Errorf("incremental state_after %v, want only the new topic %s", stateTypes(room, "state_after"), topic2.EventID)
 	}
 	since = inc["next_batch"].(string)
-	if _, err := alice.SendText(ctx, roomID, "just a message"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, roomID, "just a message")
 	inc = syncRaw(t, r, bob.AccessToken, url.Values{"use_state_after": {"true"}, "since": {since}})
 	if got := stateIDs(t, syncRoom(inc, "join", roomID), "state_after"); len(got) != 0 {
 		t.Errorf("state_after without state changes: %v", got)
@@ -126,9 +122,7 @@ func TestSyncUseStateAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		if _, err := alice.SendText(ctx, roomID, "filler"); err != nil {
-			t.Fatal(err)
-		}
+		testrig.SendText(t, alice, roomID, "filler")
 	}
 	inc = syncRaw(t, r, bob.AccessToken, url.Values{"use_state_after": {"true"}, "since": {since},
 		"filter": {`{"room":{"timeline":{"limit":1}}}`}})
@@ -145,9 +139,7 @@ func TestSyncUseStateAfter(t *testing.T) {
 	if _, err := alice.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := carol.JoinRoomByID(ctx, roomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, roomID, carol)
 	since = syncRaw(t, r, bob.AccessToken, url.Values{"since": {inc["next_batch"].(string)}})["next_batch"].(string)
 	if _, err := alice.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: carol.UserID}); err != nil {
 		t.Fatal(err)
@@ -163,9 +155,7 @@ func TestSyncUseStateAfter(t *testing.T) {
 	if _, err := alice.KickUser(ctx, roomID, &mautrix.ReqKickUser{UserID: bob.UserID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendText(ctx, roomID, "after bob left"); err != nil {
-		t.Fatal(err)
-	}
+	testrig.SendText(t, alice, roomID, "after bob left")
 	left := syncRoom(syncRaw(t, r, bob.AccessToken, url.Values{"use_state_after": {"true"}, "since": {since}}), "leave", roomID)
 	if left == nil {
 		t.Fatal("no left room")

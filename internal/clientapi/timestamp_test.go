@@ -72,28 +72,23 @@ func TestTimestampToEvent(t *testing.T) {
 
 	// An event before bob could see the room is skipped for him: a room
 	// with shared history restricted to joined members.
-	resp, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.SendStateEvent(ctx, resp.RoomID, event.StateHistoryVisibility, "", map[string]any{"history_visibility": "joined"}); err != nil {
+	resp := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	if _, err := alice.SendStateEvent(ctx, resp, event.StateHistoryVisibility, "", map[string]any{"history_visibility": "joined"}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Millisecond) // the message gets a timestamp of its own
-	hidden, err := alice.SendText(ctx, resp.RoomID, "before bob")
+	hidden, err := alice.SendText(ctx, resp, "before bob")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hiddenEv, _ := alice.GetEvent(ctx, resp.RoomID, hidden.EventID)
+	hiddenEv, _ := alice.GetEvent(ctx, resp, hidden.EventID)
 	time.Sleep(3 * time.Millisecond)
-	if _, err := bob.JoinRoomByID(ctx, resp.RoomID); err != nil {
-		t.Fatal(err)
-	}
-	status, body = apiCall(t, r, bob, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp), nil)
+	testrig.Join(t, resp, bob)
+	status, body = apiCall(t, r, bob, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.String()), hiddenEv.Timestamp), nil)
 	if status != 200 || body["event_id"] == hidden.EventID.String() {
 		t.Fatalf("hidden event: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, alice, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.RoomID.String()), hiddenEv.Timestamp), nil)
+	status, body = apiCall(t, r, alice, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.String()), hiddenEv.Timestamp), nil)
 	if status != 200 || body["event_id"] != hidden.EventID.String() {
 		t.Fatalf("alice: %d %v", status, body)
 	}

@@ -23,33 +23,26 @@ func TestCountsAfterInvitedJoin(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "x"})
 	resp0, _ := bob.SyncRequest(ctx, 0, "", "", false, "")
-	if _, err := alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
+	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
 		t.Fatal(err)
 	}
 	resp1, _ := bob.SyncRequest(ctx, 0, resp0.NextBatch, "", false, "")
-	if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room, bob)
 	resp2, _ := bob.SyncRequest(ctx, 0, resp1.NextBatch, "", false, "")
-	if c := resp2.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 0 {
+	if c := resp2.Rooms.Join[room].UnreadNotifications; c == nil || c.NotificationCount != 0 {
 		t.Fatalf("after join: %+v", c)
 	}
 	for i := 0; i < 3; i++ {
-		if _, err := alice.SendText(ctx, room.RoomID, "m"); err != nil {
-			t.Fatal(err)
-		}
+		testrig.SendText(t, alice, room, "m")
 	}
 	resp3, _ := bob.SyncRequest(ctx, 0, resp2.NextBatch, "", false, "")
-	if c := resp3.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 3 {
+	if c := resp3.Rooms.Join[room].UnreadNotifications; c == nil || c.NotificationCount != 3 {
 		t.Fatalf("after 3 messages: %+v", c)
 	}
 	resp4, _ := bob.SyncRequest(ctx, 0, "", "", false, "")
-	if c := resp4.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 3 {
+	if c := resp4.Rooms.Join[room].UnreadNotifications; c == nil || c.NotificationCount != 3 {
 		t.Fatalf("initial sync: %+v", c)
 	}
 }
@@ -67,11 +60,7 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []*mautrix.Client{alice, carol} {
-		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testrig.Join(t, room.RoomID, alice, carol)
 	root, err := bob.SendText(ctx, room.RoomID, "root")
 	if err != nil {
 		t.Fatal(err)

@@ -20,9 +20,7 @@ func TestRoomUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.JoinRoomByID(ctx, room.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room.RoomID, bob)
 	if _, err := alice.BanUser(ctx, room.RoomID, &mautrix.ReqBanUser{UserID: carol.UserID}); err != nil {
 		t.Fatal(err)
 	}
@@ -67,9 +65,7 @@ func TestRoomUpgrade(t *testing.T) {
 	// The old room no longer accepts messages from ordinary members.
 	_, err = bob.SendText(ctx, room.RoomID, "still here?")
 	wantClientError(t, err, 403, "M_FORBIDDEN")
-	if _, err := bob.JoinRoomByID(ctx, newRoom); err != nil {
-		t.Fatalf("bob joins the new room: %v", err)
-	}
+	testrig.Join(t, newRoom, bob)
 	_, err = carol.JoinRoomByID(ctx, newRoom)
 	wantClientError(t, err, 403, "M_FORBIDDEN")
 }

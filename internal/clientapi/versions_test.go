@@ -119,9 +119,7 @@ func TestUnstableFeatures(t *testing.T) {
 			if _, err := alice.InviteUser(ctx, roomID, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := carol.JoinRoomByID(ctx, roomID); err != nil {
-				t.Fatal(err)
-			}
+			testrig.Join(t, roomID, carol)
 			if _, err := alice.SendMessageEvent(ctx, roomID, event.EventMessage, map[string]any{
 				"msgtype": "m.text", "body": "another in thread",
 				"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": rootID},
