@@ -83,3 +83,40 @@ func TestRoomMembers(t *testing.T) {
 		t.Fatalf("bad at token: %d", status)
 	}
 }
+
+// A third-party invite needs an identity server, which Axon trusts none
+// of: the spec's parameter errors first, then M_SERVER_NOT_TRUSTED, and
+// the room is unchanged.
+func TestThirdPartyInviteRefused(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room, _ := sharedRoom(t, alice, bob)
+	invite := func(body any) (int, map[string]any) {
+		t.Helper()
+		return apiCall(t, r, alice, v3, http.MethodPost, "/rooms/"+esc(room.String())+"/invite", body)
+	}
+	full := map[string]any{"id_server": "id.example.org", "id_access_token": "abc", "medium": "email", "address": "carol@example.org"}
+	status, body := invite(full)
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_SERVER_NOT_TRUSTED")
+	for _, missing := range []string{"id_server", "id_access_token", "medium", "address"} {
+		partial := map[string]any{}
+		for k, v := range full {
+			if k != missing {
+				partial[k] = v
+			}
+		}
+		status, body = invite(partial)
+		wantAPIError(t, status, body, http.StatusBadRequest, "M_MISSING_PARAM", "without "+missing)
+	}
+	status, body = invite(map[string]any{})
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_MISSING_PARAM", "empty body")
+	// Nothing changed: still the two members, and inviting by ID works.
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/rooms/"+esc(room.String())+"/members", nil)
+	if got := memberStates(t, body); status != 200 || len(got) != 2 {
+		t.Fatalf("members after refused invites: %d %v", status, got)
+	}
+	carol := r.CreateUser("carol")
+	if status, body = invite(map[string]any{"user_id": carol.UserID.String()}); status != 200 {
+		t.Fatalf("invite by user ID: %d %v", status, body)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threepid"
 )
 
 func viewer(r *http.Request) rooms.Viewer {
@@ -141,9 +142,32 @@ func (a *API) memberAction(w http.ResponseWriter, r *http.Request, needUser bool
 }
 
 func (a *API) inviteUser(w http.ResponseWriter, r *http.Request) {
-	a.memberAction(w, r, true, func(ctx context.Context, roomID, sender string, b reasonBody) error {
-		return a.Rooms.Invite(ctx, roomID, sender, b.UserID, b.Reason, false)
-	})
+	var b struct {
+		reasonBody
+		IDServer      string `json:"id_server"`
+		IDAccessToken string `json:"id_access_token"`
+		Medium        string `json:"medium"`
+		Address       string `json:"address"`
+	}
+	if err := httpapi.DecodeJSON(r, &b); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	var err error
+	switch {
+	case b.UserID != "":
+		err = a.Rooms.Invite(r.Context(), r.PathValue("roomId"), httpapi.CallerOf(r).UserID, b.UserID, b.Reason, false)
+	case b.IDServer != "" || b.Medium != "" || b.Address != "":
+		err = a.Threepids.Invite(r.Context(), threepid.InviteRequest{IDServer: b.IDServer, IDAccessToken: b.IDAccessToken,
+			Medium: b.Medium, Address: b.Address})
+	default:
+		err = mxerr.MissingParam("user_id is required")
+	}
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
 func (a *API) leaveRoom(w http.ResponseWriter, r *http.Request) {

@@ -493,6 +493,32 @@ func (s *Service) Bind(ctx context.Context, req BindRequest) error {
 		"email addresses are added with /account/3pid/add")
 }
 
+// InviteRequest is the third-party form of /rooms/{roomId}/invite: an
+// invitation to whoever an identity server says owns an address.
+type InviteRequest struct {
+	IDServer, IDAccessToken, Medium, Address string
+}
+
+// Invite answers a third-party invite. Such an invite is an
+// m.room.third_party_invite event signed with the identity server's keys
+// after it stored the invitation, and this server trusts no identity server.
+// Resolving the address against local accounts instead would tell the
+// inviter which account owns an address its owner added for recovery, not
+// to be found by.
+func (s *Service) Invite(ctx context.Context, req InviteRequest) error {
+	switch {
+	case req.IDServer == "":
+		return mxerr.MissingParam("Missing id_server")
+	case req.IDAccessToken == "":
+		return mxerr.MissingParam("Missing id_access_token")
+	}
+	if _, _, err := checkThreepid(req.Medium, req.Address); err != nil {
+		return err
+	}
+	return mxerr.New("M_SERVER_NOT_TRUSTED", "This homeserver does not use identity servers, so it cannot invite by "+
+		"email address or phone number; invite by Matrix user ID")
+}
+
 func checkThreepid(medium, address string) (string, string, error) {
 	if medium == "" {
 		return "", "", mxerr.MissingParam("Missing medium")
