@@ -126,6 +126,17 @@ type BackupCounts struct {
 	Count int    `json:"count"`
 }
 
+// checkBackupRoom refuses what cannot be a room ID: keys may be backed up
+// for rooms this server does not know, but not under garbage names. Room
+// version 12 IDs have no server part, so the sigil and a body are all that
+// is required.
+func checkBackupRoom(roomID string) error {
+	if len(roomID) < 2 || roomID[0] != '!' || len(roomID) > 255 {
+		return mxerr.InvalidParam("%q is not a valid room ID", roomID)
+	}
+	return nil
+}
+
 // PutBackupKeys stores sessions into the current version; per session the
 // server keeps the better of the stored and the uploaded copy.
 func (s *Service) PutBackupKeys(ctx context.Context, user, version string, keys KeysBackup) (*BackupCounts, error) {
@@ -134,6 +145,9 @@ func (s *Service) PutBackupKeys(ctx context.Context, user, version string, keys 
 	}
 	var rows []storage.BackupKey
 	for roomID, room := range keys.Rooms {
+		if err := checkBackupRoom(roomID); err != nil {
+			return nil, err
+		}
 		for sessionID, k := range room.Sessions {
 			if k.FirstMessageIndex == nil || k.ForwardedCount == nil || k.IsVerified == nil {
 				return nil, mxerr.MissingParam("first_message_index, forwarded_count and is_verified are required")
@@ -166,6 +180,11 @@ func (s *Service) BackupKeys(ctx context.Context, user, version, roomID, session
 	if version == "" {
 		return nil, mxerr.MissingParam("version is required")
 	}
+	if roomID != "" {
+		if err := checkBackupRoom(roomID); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := s.db.BackupKeys(ctx, user, version, roomID, sessionID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, noVersion(version)
@@ -190,6 +209,11 @@ func (s *Service) BackupKeys(ctx context.Context, user, version, roomID, session
 func (s *Service) DeleteBackupKeys(ctx context.Context, user, version, roomID, sessionID string) (*BackupCounts, error) {
 	if version == "" {
 		return nil, mxerr.MissingParam("version is required")
+	}
+	if roomID != "" {
+		if err := checkBackupRoom(roomID); err != nil {
+			return nil, err
+		}
 	}
 	etag, count, err := s.db.DeleteBackupKeys(ctx, user, version, roomID, sessionID)
 	if errors.Is(err, storage.ErrNotFound) {
