@@ -38,6 +38,7 @@ func TestSweep(t *testing.T) {
 	// bob shares nothing with alice: his requests on her room, events and
 	// data are forbidden actions.
 	bob := r.CreateUser("bob")
+	r.CreateUser("carol")
 	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
 	spec := loadSpec(t)
 	before := fx.snapshot()
@@ -96,7 +97,12 @@ func TestSweep(t *testing.T) {
 				// name first.
 				codes = append(codes, "M_MISSING_PARAM")
 			}
-			fx.expect(name+" with "+q.name+"="+wrong, rt.Method, path+"?"+q.name+"="+wrong, fx.token, "", 400, codes...)
+			// The bad value goes first: servers read the first of repeats.
+			bad := path + "?" + q.name + "=" + wrong
+			if strings.Contains(path, "?") {
+				bad = strings.Replace(path, "?", "?"+q.name+"="+wrong+"&", 1)
+			}
+			fx.expect(name+" with "+q.name+"="+wrong, rt.Method, bad, fx.token, "", 400, codes...)
 		}
 
 		// Bodies, on routes whose spec request body is JSON.
@@ -135,10 +141,7 @@ func TestSweep(t *testing.T) {
 		for _, param := range pathParams(rt.Path) {
 			for _, bad := range idVariants(param, fx.server) {
 				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{param: bad})
-				b := ""
-				if rt.Method == http.MethodPost || rt.Method == http.MethodPut {
-					b = "{}"
-				}
+				b := fx.validBody(rt.Method, rt.Path)
 				if strings.HasPrefix(bad, "!unknown:") && unknownRoomAccepted[rt.Path] {
 					fx.answer(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
 					continue
@@ -150,10 +153,7 @@ func TestSweep(t *testing.T) {
 		// Someone else's room, events and data: forbidden, or not found
 		// for those who may not know they exist.
 		if rt.Auth != httpapi.NoAuth && !otherUserAccepted[rt.Method+" "+rt.Path] && namesAliceData(rt.Path) {
-			b := ""
-			if rt.Method == http.MethodPost || rt.Method == http.MethodPut {
-				b = "{}"
-			}
+			b := fx.validBody(rt.Method, rt.Path)
 			fx.forbidden(name+" as bob", rt.Method, m.prefixes[0]+fx.fill(rt.Path, nil), bob.AccessToken, b)
 		}
 	}
@@ -223,11 +223,23 @@ func pathParams(pattern string) []string {
 	return out
 }
 
+// fixtureQuery are the required query parameters of routes, so that the
+// sweep reaches what it tests rather than M_MISSING_PARAM.
+var fixtureQuery = map[string]string{
+	"/rooms/{roomId}/timestamp_to_event":      "ts=0&dir=b",
+	"/media/thumbnail/{serverName}/{mediaId}": "width=32&height=32",
+	"/thumbnail/{serverName}/{mediaId}":       "width=32&height=32",
+}
+
 // fill turns a mux pattern into a request path: parameters from override,
 // else the fixtures; transaction IDs are fresh each time.
 func (fx *sweepFixtures) fill(pattern string, override map[string]string) string {
+	query := fixtureQuery[pattern]
+	if strings.HasPrefix(pattern, "/room_keys/keys") {
+		query = "version=" + url.QueryEscape(fx.ids["version"])
+	}
 	pattern = strings.ReplaceAll(pattern, "{$}", "")
-	return paramRE.ReplaceAllStringFunc(pattern, func(m string) string {
+	path := paramRE.ReplaceAllStringFunc(pattern, func(m string) string {
 		name := paramRE.FindStringSubmatch(m)[1]
 		if v, ok := override[name]; ok {
 			return url.PathEscape(v)
@@ -242,6 +254,10 @@ func (fx *sweepFixtures) fill(pattern string, override map[string]string) string
 		}
 		return url.PathEscape(v)
 	})
+	if query != "" {
+		path += "?" + query
+	}
+	return path
 }
 
 // idVariants are the unknown and malformed values of a path parameter that
@@ -368,6 +384,52 @@ func (fx *sweepFixtures) expect(name, method, path, token, body string, wantStat
 	fx.t.Errorf("%s: got %d %s, want %d %v", name, status, code, wantStatus, wantCodes)
 }
 
+// validBody is a request body that would succeed with the right IDs and
+// permissions, so that a refusal is about the IDs and permissions (with
+// {} the server could answer M_MISSING_PARAM before looking at them).
+func (fx *sweepFixtures) validBody(method, pattern string) string {
+	if method != http.MethodPost && method != http.MethodPut {
+		return ""
+	}
+	switch pattern {
+	case "/rooms/{roomId}/invite", "/rooms/{roomId}/kick", "/rooms/{roomId}/ban", "/rooms/{roomId}/unban":
+		return `{"user_id":"@carol:` + fx.server + `","reason":"sweep"}` // carol exists
+	case "/rooms/{roomId}/send/{eventType}/{txnId}":
+		return `{"msgtype":"m.text","body":"sweep"}`
+	case "/rooms/{roomId}/state/{eventType}/{stateKey...}":
+		return `{"name":"sweep"}`
+	case "/rooms/{roomId}/read_markers":
+		return fmt.Sprintf(`{"m.fully_read":%q,"m.read":%q}`, fx.ids["eventId"], fx.ids["eventId"])
+	case "/rooms/{roomId}/typing/{userId}":
+		return `{"typing":true,"timeout":1000}`
+	case "/rooms/{roomId}/upgrade":
+		return `{"new_version":"12"}`
+	case "/user/{userId}/filter":
+		return `{"room":{"timeline":{"limit":1}}}`
+	case "/user/{userId}/account_data/{type}", "/user/{userId}/rooms/{roomId}/account_data/{type}":
+		return `{"sweep":true}`
+	case "/user/{userId}/rooms/{roomId}/tags/{tag}":
+		return `{"order":0.1}`
+	case "/presence/{userId}/status":
+		return `{"presence":"online"}`
+	case "/profile/{userId}/{keyName}", "/profile/{userId}/displayname":
+		return `{"displayname":"Mallory"}`
+	case "/directory/list/room/{roomId}", "/directory/list/appservice/{networkId}/{roomId}":
+		return `{"visibility":"public"}`
+	case "/rooms/{roomId}/report/{eventId}", "/rooms/{roomId}/report", "/users/{userId}/report":
+		return `{"reason":"sweep"}`
+	case "/admin/lock/{userId}":
+		return `{"locked":true}`
+	case "/admin/suspend/{userId}":
+		return `{"suspended":true}`
+	case "/devices/{deviceId}":
+		return `{"display_name":"sweep"}`
+	}
+	// Reasons and other optional fields, or bodies the sweep cannot make
+	// valid without more fixtures.
+	return "{}"
+}
+
 // sweepBodyLimit is the rig's request body limit.
 const sweepBodyLimit = 16 << 10
 
@@ -405,6 +467,8 @@ var otherUserAccepted = map[string]bool{
 	// Forgetting a room one was never in forgets nothing; the spec lists
 	// no error for it.
 	"POST /rooms/{roomId}/forget": true,
+	// Anyone may report a room the server knows (Synapse the same).
+	"POST /rooms/{roomId}/report": true,
 }
 
 // unknownRoomAccepted are the routes that take any well-formed room ID:
@@ -414,6 +478,10 @@ var unknownRoomAccepted = map[string]bool{
 	"/user/{userId}/rooms/{roomId}/account_data/{type}": true,
 	"/user/{userId}/rooms/{roomId}/tags":                true,
 	"/user/{userId}/rooms/{roomId}/tags/{tag}":          true,
+	// A backup holds the keys of any room: one without keys has an empty
+	// sessions object.
+	"/room_keys/keys/{roomId}":             true,
+	"/room_keys/keys/{roomId}/{sessionId}": true,
 }
 
 // refusedCodes are the answers to a request naming something that does not
