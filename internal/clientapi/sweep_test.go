@@ -33,7 +33,10 @@ import (
 // user's rooms, account data, devices and profile are what they were.
 func TestSweep(t *testing.T) {
 	// A small body limit keeps the oversized requests cheap.
-	r := testrig.Start(t, func(c *config.Config) { c.MaxRequestBytes = sweepBodyLimit })
+	r := testrig.Start(t, func(c *config.Config) {
+		c.MaxRequestBytes = sweepBodyLimit
+		c.GuestAccess = true
+	})
 	alice := r.CreateUser("alice")
 	// bob shares nothing with alice: his requests on her room, events and
 	// data are forbidden actions.
@@ -41,6 +44,13 @@ func TestSweep(t *testing.T) {
 	r.CreateUser("carol")
 	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
 	spec := loadSpec(t)
+	status, b := r.Do("POST", "/_matrix/client/v3/register?kind=guest", "", strings.NewReader("{}"))
+	var guest struct {
+		Token string `json:"access_token"`
+	}
+	if json.Unmarshal(b, &guest); status != 200 || guest.Token == "" {
+		t.Fatalf("guest registration: %d %s", status, b)
+	}
 	before := fx.snapshot()
 
 	type mounted struct {
@@ -72,6 +82,9 @@ func TestSweep(t *testing.T) {
 			case httpapi.OptionalAuth:
 				fx.expect(name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
 			}
+		}
+		if rt.Auth != httpapi.NoAuth && !rt.Guest {
+			fx.expect(name+" as a guest", rt.Method, m.prefixes[0]+real, guest.Token, "{}", 403, "M_GUEST_ACCESS_FORBIDDEN")
 		}
 		path := m.prefixes[0] + real
 
@@ -114,7 +127,9 @@ func TestSweep(t *testing.T) {
 			}
 			big := `{"x":"` + strings.Repeat("x", int(limit)) + `"}`
 			fx.expect(name+" with an oversized body", rt.Method, path, fx.token, big, 413, "M_TOO_LARGE")
-			fx.expect(name+" with body {", rt.Method, path, fx.token, "{", 400, "M_NOT_JSON")
+			for _, b := range []string{"{", `{"a":1}x`, `{"a":1}{}`} {
+				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_NOT_JSON")
+			}
 			for _, b := range []string{`[]`, `"x"`, `3`, `null`} {
 				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_BAD_JSON")
 			}
@@ -158,11 +173,62 @@ func TestSweep(t *testing.T) {
 		}
 	}
 
-	t.Logf("%d routes, %d requests", len(routes), fx.requests)
+	// Methods a path does not have: 405 M_UNRECOGNIZED.
+	methods := map[string]map[string]bool{}
+	var patterns []string
+	for _, m := range routes {
+		p := m.prefixes[0] + m.rt.Path
+		if methods[p] == nil {
+			methods[p] = map[string]bool{}
+			patterns = append(patterns, p)
+		}
+		methods[p][m.rt.Method] = true
+	}
+	for _, p := range patterns {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+			if !methods[p][method] {
+				fx.expect(method+" "+p+" (not a method of the path)", method, fx.fill(p, nil), fx.token, "", 405, "M_UNRECOGNIZED")
+				break
+			}
+		}
+	}
+
 	after := fx.snapshot()
 	if !bytes.Equal(before, after) {
 		t.Errorf("the sweep changed the user's state:\nbefore %s\nafter  %s", before, after)
 	}
+
+	// Values the schemas allow to be absent but not null or empty: the
+	// server may accept some (and change things, so this comes after the
+	// snapshot), but never fails on them. Leaving goes last, since it
+	// would turn the rest into requests of a non-member.
+	sort.SliceStable(routes, func(i, j int) bool {
+		return !strings.HasSuffix(routes[i].rt.Path, "/leave") && strings.HasSuffix(routes[j].rt.Path, "/leave")
+	})
+	for _, m := range routes {
+		body, ok := spec.bodyOf(m.rt.Method, m.prefixes[0]+m.rt.Path)
+		if !ok {
+			continue
+		}
+		name := m.rt.Method + " " + m.prefixes[0] + m.rt.Path
+		var nulls []string
+		for _, p := range body.props {
+			for _, v := range []string{"null", "{}", "[]", `""`, "0"} {
+				b := fmt.Sprintf(`{%q: %s}`, p.name, v)
+				if p.sub != "" {
+					b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, v)
+				} else {
+					nulls = append(nulls, fmt.Sprintf(`%q: null`, p.name))
+				}
+				fx.answer(name+" with body "+b, m.rt.Method, m.prefixes[0]+fx.fill(m.rt.Path, nil), fx.token, b)
+			}
+		}
+		if len(nulls) > 1 {
+			b := "{" + strings.Join(nulls, ", ") + "}"
+			fx.answer(name+" with body "+b, m.rt.Method, m.prefixes[0]+fx.fill(m.rt.Path, nil), fx.token, b)
+		}
+	}
+	t.Logf("%d routes, %d requests", len(routes), fx.requests)
 }
 
 // sweepFixtures are the IDs that fill path parameters for the real pass.
@@ -204,7 +270,7 @@ func newSweepFixtures(t *testing.T, r *testrig.Rig, token, userID, deviceID stri
 		"roomId": room, "roomIdOrAlias": room, "eventId": event, "userId": userID,
 		"deviceId": deviceID, "filterId": filter, "version": version,
 		"roomAlias": "#sweep:" + fx.server, "serverName": fx.server, "mediaId": mxc[strings.LastIndex(mxc, "/")+1:],
-		"eventType": "m.room.name", "stateKey": "", "keyName": "displayname",
+		"eventType": "m.room.name", "stateKey": "", "keyName": "avatar_url",
 		"type": "m.sweep", "tag": "u.sweep", "kind": "override", "ruleId": ".m.rule.master",
 		"receiptType": "m.read", "sessionId": "sweepsession", "fileName": "f.txt",
 		"idpId": "sweep", "protocol": "sweep", "networkId": "sweep", "appserviceId": "sweep",
@@ -412,7 +478,9 @@ func (fx *sweepFixtures) validBody(method, pattern string) string {
 		return `{"order":0.1}`
 	case "/presence/{userId}/status":
 		return `{"presence":"online"}`
-	case "/profile/{userId}/{keyName}", "/profile/{userId}/displayname":
+	case "/profile/{userId}/{keyName}": // keyName is avatar_url
+		return `{"avatar_url":"mxc://` + fx.server + `/mallory"}`
+	case "/profile/{userId}/displayname":
 		return `{"displayname":"Mallory"}`
 	case "/directory/list/room/{roomId}", "/directory/list/appservice/{networkId}/{roomId}":
 		return `{"visibility":"public"}`
