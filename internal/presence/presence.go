@@ -25,9 +25,10 @@ const (
 func ValidState(s string) bool { return s == Online || s == Unavailable || s == Offline }
 
 // syncBump is how stale last_active may get before a syncing client bumps
-// it. Bumps are stream updates that wake everyone sharing a room, so they
-// are rationed; it stays below the five minutes after which
-// currently_active turns false.
+// it. Bumps are stream writes, so they are rationed; it stays below the
+// five minutes after which currently_active turns false, so an active user
+// never looks inactive. A bump that changes nothing else wakes nobody
+// (see visibleChange).
 const syncBump = 4 * time.Minute
 
 // Notifier wakes long-polls; *sync.Notifier is one.
@@ -111,14 +112,31 @@ func (s *Service) current(ctx context.Context, userID string) (storage.Presence,
 }
 
 func (s *Service) store(ctx context.Context, p storage.Presence, bumpOnlyAfter int64) error {
-	changed, err := s.db.SetPresence(ctx, p, bumpOnlyAfter)
+	prev, changed, err := s.db.SetPresence(ctx, p, bumpOnlyAfter)
 	if err != nil {
 		return fmt.Errorf("set presence: %w", err)
 	}
-	if changed {
+	if changed && s.visibleChange(prev, p) {
 		s.notifier.Wake(s.audience(ctx, p.UserID)...)
 	}
 	return nil
+}
+
+// visibleChange reports whether others would see a difference between two
+// presences: state, status message, or currently_active. A last_active
+// refresh alone is not one: last_active_ago is computed when presence is
+// read, so a client sees the new value at its next sync, and waking every
+// room-mate's long-poll for it (each active user's syncs do it every few
+// minutes) would cost a /sync response per room-mate for nothing they
+// show. The write still moves the presence stream, so the syncs that
+// happen anyway carry the fresh value.
+func (s *Service) visibleChange(prev *storage.Presence, p storage.Presence) bool {
+	if prev == nil || prev.State != p.State || (prev.StatusMsg == nil) != (p.StatusMsg == nil) ||
+		(prev.StatusMsg != nil && *prev.StatusMsg != *p.StatusMsg) {
+		return true
+	}
+	now := s.now()
+	return sync.CurrentlyActive(*prev, now) != sync.CurrentlyActive(p, now)
 }
 
 // audience is the user and everyone sharing a room with them.

@@ -85,3 +85,44 @@ func TestFromSync(t *testing.T) {
 		t.Fatal("invalid set_presence accepted")
 	}
 }
+
+// TestOnlyVisibleChangesWake: a last_active refresh is stored (later syncs
+// carry it) but wakes nobody; changes others see (state, status message,
+// currently_active) wake the user's audience.
+func TestOnlyVisibleChangesWake(t *testing.T) {
+	ctx := context.Background()
+	s, db, n, now := newService(t)
+	const u = "@alice:axon.test"
+	step := func(what string, f func() error, wantWake bool) {
+		t.Helper()
+		n.woken = nil
+		pos := db.StreamPosition(storage.StreamPresence)
+		if err := f(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if db.StreamPosition(storage.StreamPresence) == pos {
+			t.Fatalf("%s: presence not written", what)
+		}
+		if woke := len(n.woken) > 0; woke != wantWake {
+			t.Fatalf("%s: woke %v, want %v", what, n.woken, wantWake)
+		}
+	}
+	sync := func(state string) func() error { return func() error { return s.FromSync(ctx, u, state) } }
+
+	step("first online sync", sync(""), true)
+	// Still currently_active: only last_active_ago differs.
+	*now = now.Add(syncBump)
+	step("last_active refresh", sync(""), false)
+	if p, _ := db.GetPresence(ctx, u); p.LastActiveTS != now.UnixMilli() {
+		t.Fatalf("last_active not refreshed: %+v", p)
+	}
+	// Away longer than the active window: currently_active flips back on.
+	*now = now.Add(6 * time.Minute)
+	step("active again", sync(""), true)
+	msg := "lunch"
+	step("status message", func() error { return s.Set(ctx, u, Online, &msg) }, true)
+	*now = now.Add(time.Second)
+	step("same presence set again", func() error { return s.Set(ctx, u, Online, &msg) }, false)
+	step("state change", sync("unavailable"), true)
+	step("status cleared", func() error { return s.Set(ctx, u, Unavailable, nil) }, true)
+}

@@ -290,21 +290,29 @@ type Presence struct {
 	StreamPos    int64
 }
 
-// SetPresence stores presence; it reports false when nothing changed that
-// others need to see (so a heartbeat does not wake every syncing client).
-func (db *DB) SetPresence(ctx context.Context, p Presence, bumpOnlyAfter int64) (bool, error) {
+// SetPresence stores presence unless only last_active_ts moved, by less
+// than bumpOnlyAfter ms. It returns the row it replaced (nil if none) and
+// whether it wrote; the caller decides from the two who must be woken.
+func (db *DB) SetPresence(ctx context.Context, p Presence, bumpOnlyAfter int64) (*Presence, bool, error) {
 	changed := false
+	var prev *Presence
 	err := db.Write(ctx, func(tx *Tx) error {
-		var cur Presence
+		cur := Presence{UserID: p.UserID}
 		var msg sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT state, status_msg, last_active_ts FROM presence WHERE user_id = $1`, p.UserID).
 			Scan(&cur.State, &msg, &cur.LastActiveTS)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if err == nil && cur.State == p.State && msg.Valid == (p.StatusMsg != nil) && (p.StatusMsg == nil || *p.StatusMsg == msg.String) &&
-			p.LastActiveTS-cur.LastActiveTS < bumpOnlyAfter {
-			return nil
+		if err == nil {
+			if msg.Valid {
+				cur.StatusMsg = &msg.String
+			}
+			prev = &cur
+			if cur.State == p.State && msg.Valid == (p.StatusMsg != nil) && (p.StatusMsg == nil || *p.StatusMsg == msg.String) &&
+				p.LastActiveTS-cur.LastActiveTS < bumpOnlyAfter {
+				return nil
+			}
 		}
 		changed = true
 		_, err = tx.ExecContext(ctx, `INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_pos) VALUES ($1, $2, $3, $4, $5)
@@ -313,7 +321,7 @@ func (db *DB) SetPresence(ctx context.Context, p Presence, bumpOnlyAfter int64) 
 			p.UserID, p.State, p.StatusMsg, p.LastActiveTS, tx.NextPos(StreamPresence))
 		return err
 	})
-	return changed, err
+	return prev, changed, err
 }
 
 func scanPresence(rows *sql.Rows, err error) ([]Presence, error) {

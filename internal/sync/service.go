@@ -941,12 +941,23 @@ func (b *builder) presence(ctx context.Context) error {
 	return nil
 }
 
+// CurrentlyActive is the currently_active of a presence at time now: online
+// and active in the last five minutes. Like last_active_ago it is computed
+// when presence is read, not stored.
+func CurrentlyActive(p storage.Presence, now time.Time) bool {
+	return p.State == "online" && now.Sub(time.UnixMilli(p.LastActiveTS)) < activeWindow
+}
+
+// activeWindow is how long after its last activity a user stays
+// currently_active.
+const activeWindow = 5 * time.Minute
+
 // PresenceContent renders a presence row as m.presence content.
 func PresenceContent(p storage.Presence) map[string]any {
 	c := map[string]any{
 		"presence":         p.State,
 		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
-		"currently_active": p.State == "online" && time.Since(time.UnixMilli(p.LastActiveTS)) < 5*time.Minute,
+		"currently_active": CurrentlyActive(p, time.Now()),
 	}
 	if p.StatusMsg != nil {
 		c["status_msg"] = *p.StatusMsg
