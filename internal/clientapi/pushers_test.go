@@ -19,6 +19,7 @@ import (
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
@@ -590,4 +591,75 @@ func TestPushFanout200(t *testing.T) {
 	sort.Slice(sends, func(i, j int) bool { return sends[i] < sends[j] })
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	t.Logf("%d pushers: send median %v; all %d notifies received, median %v after the send", n, sends[2], n, all[2])
+}
+
+// TestPushWorkerReadsOnlyWhatConcernsPushers: the delivery worker, woken by
+// every event, skips the streams while nobody has a pusher, and once
+// someone has one evaluates only the events of rooms they are in; pushes
+// for those still arrive, and only those.
+func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
+	ctx := context.Background()
+	rec := newRecorder(t)
+	r := testrig.Start(t, pushOptions)
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	roomA, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	roomB, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.JoinRoomByID(ctx, roomA.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.JoinRoomByID(ctx, roomB.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := bob.SendText(ctx, roomA.RoomID, "nobody has a pusher"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait for the worker to pass every event so far.
+	push := r.Server.Push
+	end := r.Server.DB.StreamPosition(storage.StreamEvents)
+	for deadline := time.Now().Add(5 * time.Second); push.Stats().EventsCursor < end; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker at %d, events at %d", push.Stats().EventsCursor, end)
+		}
+	}
+	if st := push.Stats(); st.EventsRead != 0 || st.EventsEvaluated != 0 {
+		t.Fatalf("worker read events while no pusher existed: %+v", st)
+	}
+
+	// carol (in room B only) gets a pusher: room A's traffic still costs
+	// no evaluation and sends nothing; room B's message is pushed.
+	setPusher(t, r, carol, "carol", rec.url(), map[string]any{"format": "event_id_only"})
+	for i := 0; i < 10; i++ {
+		if _, err := bob.SendText(ctx, roomA.RoomID, "not for carol"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := bob.SendText(ctx, roomB.RoomID, "for carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := rec.next(t, 1)[0]; x.note.EventID != resp.EventID.String() {
+		t.Fatalf("push for %s, want %s", x.note.EventID, resp.EventID)
+	}
+	rec.none(t, 200*time.Millisecond)
+	st := push.Stats()
+	if st.EventsRead != 11 || st.EventsEvaluated != 1 {
+		t.Fatalf("want 11 events read and 1 evaluated, got %+v", st)
+	}
+	// An invite of carol to a room without pushers is evaluated and pushed
+	// (the invite rule notifies its target).
+	roomC, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := rec.next(t, 1)[0]; x.note.RoomID != roomC.RoomID.String() {
+		t.Fatalf("push for room %s, want the invite to %s", x.note.RoomID, roomC.RoomID)
+	}
 }

@@ -30,6 +30,16 @@ import (
 // the same transaction. Rows are deleted once the gateway accepted them and
 // retried with exponential back-off otherwise, so a restart or a gateway
 // outage loses nothing.
+//
+// The worker is woken by every event, so a wake must be cheap when it
+// concerns nobody with a pusher: with no pusher at all the streams are not
+// read (the cursors just move to the streams' ends); otherwise only events
+// of rooms where someone has a pusher (or invites of such a user) are parsed
+// and evaluated; the queue is not queried while it is known to be empty;
+// and the rounds asked for by deliveries ending (one per pusher: hundreds
+// for a message to a big room) are coalesced. Events are read at once;
+// a burst of them is read by one query anyway, as a round reads all
+// that arrived while the previous one ran.
 type Service struct {
 	db    *storage.DB
 	rooms *rooms.Service
@@ -45,7 +55,9 @@ type Service struct {
 
 	client *http.Client
 	wake   chan struct{}
-	done   chan struct{}
+	// finished is signalled by delivery goroutines as they end.
+	finished chan struct{}
+	done     chan struct{}
 
 	mu      sync.Mutex
 	pushers map[string][]storage.Pusher // by user; only users with pushers
@@ -60,13 +72,38 @@ type Service struct {
 	// baseBackoff is the first retry delay, doubled per failed attempt up
 	// to maxBackoff.
 	baseBackoff, maxBackoff time.Duration
-	// inflight marks pushers whose jobs a goroutine is sending; wg counts
-	// those goroutines.
-	inflight map[string]bool
+	// inflight holds the pushers whose jobs a goroutine is sending; wg
+	// counts those goroutines.
+	inflight map[string]*flight
 	wg       sync.WaitGroup
 	// delivered remembers recently delivered job IDs, so a job read again
 	// before its deletion is visible is not sent twice.
 	delivered map[int64]bool
+	// queueEmpty is set (by the worker only) when the queue was found
+	// empty with nothing in flight; only the worker's own enqueues refill
+	// it, so until then deliver need not ask the database.
+	queueEmpty bool
+	// stats counts the worker's reading (under mu).
+	stats Stats
+}
+
+// Stats are counters of the delivery worker's reading, for tests and
+// diagnostics: how much each wake costs.
+type Stats struct {
+	// EventsRead counts event rows read from the events stream.
+	EventsRead int64
+	// EventsEvaluated counts events evaluated against push rules (those
+	// of rooms where someone has a pusher).
+	EventsEvaluated int64
+	// EventsCursor is the events stream position the worker has reached.
+	EventsCursor int64
+}
+
+// Stats returns the worker's counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
 }
 
 // SetBackoff changes the retry delays (tests use short ones).
@@ -84,7 +121,7 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 	s := &Service{
 		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
 		baseBackoff: time.Second, maxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
-		wake: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]bool{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
+		wake: make(chan struct{}, 1), finished: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]*flight{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
 	rs.Subscribe(func(*rooms.Event) { s.Kick() })
@@ -242,7 +279,9 @@ func (s *Service) run(ctx context.Context) {
 	defer s.saveCursors(context.WithoutCancel(ctx), true)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var lastRound time.Time
 	for {
+		lastRound = time.Now()
 		if err := s.scan(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("push: reading streams", "err", err)
 		}
@@ -259,16 +298,49 @@ func (s *Service) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.wake:
+		case <-s.finished:
+			// A delivery goroutine ended (there may be more queued for
+			// its pusher). With many pushers they end in a stream, each
+			// asking for a round of queue queries: let them gather, unless
+			// new events arrive meanwhile (they are read at once, so a
+			// push's latency is not delayed).
+			if pause := finishCoalesce - time.Since(lastRound); pause > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.wake:
+				case <-time.After(pause):
+				}
+			}
 		case <-timer.C:
 		}
 	}
 }
+
+// finishCoalesce is the least time between two rounds started by ending
+// deliveries.
+const finishCoalesce = 10 * time.Millisecond
 
 // scanBatch bounds the events read per transaction.
 const scanBatch = 500
 
 // scan turns new events and receipts into queue rows.
 func (s *Service) scan(ctx context.Context) error {
+	if !s.hasPushers() {
+		// Nobody can be pushed to: nothing in the streams can make a
+		// job, so they are skipped unread. (A pusher registered later
+		// does not get events older than itself anyway.)
+		for name, stream := range map[string]storage.Stream{cursorEvents: storage.StreamEvents, cursorReceipts: storage.StreamReceipts} {
+			if upto := s.db.StreamPosition(stream); upto > s.cursors[name] {
+				s.cursors[name] = upto
+				s.dirty = true
+			}
+		}
+		s.mu.Lock()
+		s.stats.EventsCursor = s.cursors[cursorEvents]
+		s.mu.Unlock()
+		return nil
+	}
 	for {
 		evCur := s.cursors[cursorEvents]
 		upto := s.db.StreamPosition(storage.StreamEvents)
@@ -284,23 +356,27 @@ func (s *Service) scan(ctx context.Context) error {
 			last = rows[len(rows)-1].StreamPos
 		}
 		var jobs []storage.PushJob
-		if s.hasPushers() {
-			evs, err := s.rooms.Wrap(ctx, rows)
-			if err != nil {
-				return err
-			}
-			for _, ev := range evs {
-				jobs = append(jobs, s.eventJobs(ctx, ev)...)
-			}
+		relevant, members := s.concerning(ctx, rows)
+		evs, err := s.rooms.Wrap(ctx, relevant)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			jobs = append(jobs, s.eventJobs(ctx, ev, members[ev.RoomID])...)
 		}
 		if len(jobs) > 0 {
-			if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorEvents: last}); err != nil {
+			if err := s.enqueue(ctx, jobs, map[string]int64{cursorEvents: last}); err != nil {
 				return err
 			}
 		} else {
 			s.dirty = true
 		}
 		s.cursors[cursorEvents] = last
+		s.mu.Lock()
+		s.stats.EventsRead += int64(len(rows))
+		s.stats.EventsEvaluated += int64(len(evs))
+		s.stats.EventsCursor = last
+		s.mu.Unlock()
 		if last == upto {
 			break
 		}
@@ -326,7 +402,7 @@ func (s *Service) scan(ctx context.Context) error {
 		}
 	}
 	if len(jobs) > 0 {
-		if err := s.db.EnqueuePushes(ctx, jobs, map[string]int64{cursorReceipts: rUpto}); err != nil {
+		if err := s.enqueue(ctx, jobs, map[string]int64{cursorReceipts: rUpto}); err != nil {
 			return err
 		}
 	} else {
@@ -336,17 +412,68 @@ func (s *Service) scan(ctx context.Context) error {
 	return nil
 }
 
-// eventJobs evaluates an event for the room's local members with pushers.
-func (s *Service) eventJobs(ctx context.Context, ev *rooms.Event) []storage.PushJob {
+// enqueue stores jobs and cursor moves; the queue is no longer empty.
+func (s *Service) enqueue(ctx context.Context, jobs []storage.PushJob, cursors map[string]int64) error {
+	if err := s.db.EnqueuePushes(ctx, jobs, cursors); err != nil {
+		return err
+	}
+	s.queueEmpty = false
+	return nil
+}
+
+// concerning keeps the rows that can make a push: events of rooms where a
+// joined member has a pusher, and membership events whose subject has one
+// (an invite notifies its target). It returns them with the joined members
+// of their rooms, read once per room for the whole batch, so that an event
+// nobody with a pusher can see is neither parsed nor evaluated.
+func (s *Service) concerning(ctx context.Context, rows []*storage.Event) ([]*storage.Event, map[string][]string) {
+	members := map[string][]string{}
+	withPusher := map[string]bool{}
+	var out []*storage.Event
+	for _, row := range rows {
+		if row.RedactedBy != "" {
+			continue // eventJobs would drop it
+		}
+		if _, ok := members[row.RoomID]; !ok {
+			byM, err := s.rooms.MembersByMembership(ctx, row.RoomID)
+			if err != nil {
+				s.log.Error("push: room members", "room", row.RoomID, "err", err)
+				byM = nil
+			}
+			joined := byM["join"]
+			if joined == nil {
+				joined = []string{}
+			}
+			members[row.RoomID] = joined
+			withPusher[row.RoomID] = s.anyHasPushers(joined)
+		}
+		if withPusher[row.RoomID] ||
+			(row.Type == "m.room.member" && row.StateKey != nil && s.anyHasPushers([]string{*row.StateKey})) {
+			out = append(out, row)
+		}
+	}
+	return out, members
+}
+
+// anyHasPushers reports whether one of the users has a pusher.
+func (s *Service) anyHasPushers(users []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range users {
+		if len(s.pushers[u]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// eventJobs evaluates an event for the room's local members with pushers
+// (joined, the room's joined members when the batch was read).
+func (s *Service) eventJobs(ctx context.Context, ev *rooms.Event, joined []string) []storage.PushJob {
 	if ev.RedactedBy != "" {
 		return nil
 	}
-	members, err := s.rooms.MembersByMembership(ctx, ev.RoomID)
-	if err != nil {
-		s.log.Error("push: room members", "room", ev.RoomID, "err", err)
-		return nil
-	}
-	targets := members["join"]
+	targets := joined
 	if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey != ev.Sender {
 		// The subject of a membership event (an invite above all) is a
 		// recipient even when not joined.
@@ -355,7 +482,8 @@ func (s *Service) eventJobs(ctx context.Context, ev *rooms.Event) []storage.Push
 		}
 		_ = json.Unmarshal(ev.PDU.Content, &c)
 		if c.Membership == "invite" {
-			targets = append(targets, *ev.StateKey)
+			// A full slice expression: joined is shared by the batch.
+			targets = append(targets[:len(targets):len(targets)], *ev.StateKey)
 		}
 	}
 	var jobs []storage.PushJob
@@ -395,6 +523,9 @@ const deliverBatch = 200
 // It returns how long to sleep before the next due job.
 func (s *Service) deliver(ctx context.Context) time.Duration {
 	const idle = time.Hour
+	if s.queueEmpty {
+		return idle
+	}
 	jobs, err := s.db.DuePushes(ctx, s.now().UnixMilli(), deliverBatch)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -414,41 +545,68 @@ func (s *Service) deliver(ctx context.Context) time.Duration {
 	dispatched := 0
 	s.mu.Lock()
 	for _, k := range order {
-		if s.inflight[k] {
-			continue // its goroutine will take these next
+		list := byPusher[k]
+		if f := s.inflight[k]; f != nil {
+			// Its goroutine's end starts the next round; jobs queued
+			// behind the ones it has make that round urgent.
+			f.more = f.more || list[len(list)-1].ID > f.last
+			continue
 		}
-		s.inflight[k] = true
+		s.inflight[k] = &flight{last: list[len(list)-1].ID}
 		dispatched++
 		s.wg.Add(1)
 		go func(k string, list []storage.PushJob) {
 			defer func() {
 				s.mu.Lock()
+				more := s.inflight[k].more
 				delete(s.inflight, k)
 				s.mu.Unlock()
 				s.wg.Done()
-				s.Kick()
+				if more {
+					s.Kick() // jobs of this pusher wait: send them now
+					return
+				}
+				select {
+				case s.finished <- struct{}{}:
+				default:
+				}
 			}()
 			for _, j := range list {
 				if ctx.Err() != nil || !s.deliverOne(ctx, j) {
 					return
 				}
 			}
-		}(k, byPusher[k])
+		}(k, list)
 	}
 	s.mu.Unlock()
 	next, ok, err := s.db.NextPushTime(ctx)
-	if err != nil || !ok {
+	if err != nil {
+		return idle
+	}
+	if !ok {
+		// No row at all, in flight or not (rows are deleted only once
+		// sent or given up, and a failed one stays with its retry
+		// time): the queue stays empty until the next enqueue.
+		s.queueEmpty = true
 		return idle
 	}
 	wait := time.Until(time.UnixMilli(next))
 	if wait <= 0 {
-		if dispatched == 0 {
-			// Everything due is in flight; its goroutines wake us.
+		if dispatched == 0 || len(jobs) < deliverBatch {
+			// Every due job was seen and is in flight: the ends of
+			// their goroutines start the next round.
 			return idle
 		}
 		wait = 0
 	}
 	return wait
+}
+
+// flight is a pusher's delivery goroutine: the last job it was given, and
+// whether later jobs of the pusher were found waiting.
+type flight struct {
+	last int64
+	more bool
 }
 
 func pusherKey(user, appID, pushkey string) string {
