@@ -189,6 +189,7 @@ func (b *builder) stateKeyOf(rr *roomReq) string {
 }
 
 func (s *Service) build(ctx context.Context, user, device string, req *Request, prev *connState) (*Response, *connState, bool, error) {
+	s.builds.Add(1)
 	b := &builder{s: s, user: user, device: device, req: req, prev: prev,
 		to:     sync.Token{Pos: s.db.Position(), Typing: s.sync.Typing.Serial()},
 		viewer: rooms.Viewer{UserID: user, DeviceID: device}, tlStart: map[string]int64{}, listKeys: map[string]string{}}

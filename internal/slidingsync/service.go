@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	stdsync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -59,7 +60,19 @@ type Service struct {
 	// order is each user's room order at their last request (bounded).
 	orderMu stdsync.Mutex
 	order   map[string][]string
+
+	// quiet counts, per user, the long-polls waiting on connections
+	// without rooms: the ones a membership event must wake again.
+	quietMu stdsync.Mutex
+	quiet   map[string]int
+
+	// builds counts responses built (each wake of a long-poll builds one,
+	// unless it can tell nothing it returns changed): for tests.
+	builds atomic.Int64
 }
+
+// Builds returns how many responses have been built, for tests.
+func (s *Service) Builds() int64 { return s.builds.Load() }
 
 // sstate is the per-room activity kept in memory, updated as events land.
 type sstate struct {
@@ -75,6 +88,10 @@ type sstate struct {
 	// removed holds, per user, the rooms they were kicked or banned from
 	// (dropped when one of their memberships changes).
 	removed map[string]map[string]bool
+	// memberPos is the stream position of the newest membership event in
+	// any room: what a connection without rooms watches of the events
+	// stream (see quietMark).
+	memberPos int64
 }
 
 type roomMeta struct {
@@ -84,7 +101,8 @@ type roomMeta struct {
 
 // New creates the service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
-	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}, order: map[string][]string{}}
+	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}, order: map[string][]string{},
+		quiet: map[string]int{}}
 	s.mu.loaded = map[string]bool{}
 	s.mu.bump = map[string]int64{}
 	s.mu.bumpKnown = map[string]bool{}
@@ -97,6 +115,49 @@ func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
 }
 
 func (s *Service) onEvent(ev *rooms.Event) {
+	if !s.noteEvent(ev) {
+		return
+	}
+	// The notifier woke the room's users before memberPos moved (it
+	// listens first): a connection without rooms that compared its
+	// quietMark in between went back to sleep. Wake those again, now
+	// that the mark shows the change.
+	s.quietMu.Lock()
+	n := len(s.quiet)
+	s.quietMu.Unlock()
+	if n == 0 {
+		return
+	}
+	users := append(s.sync.Notifier.RoomMembers(context.Background(), ev.RoomID), *ev.StateKey)
+	s.quietMu.Lock()
+	wake := users[:0]
+	for _, u := range users {
+		if s.quiet[u] > 0 {
+			wake = append(wake, u)
+		}
+	}
+	s.quietMu.Unlock()
+	s.sync.Notifier.Wake(wake...)
+}
+
+// waitQuiet counts a long-poll of the user on a connection without rooms
+// (until the returned func is called).
+func (s *Service) waitQuiet(user string) func() {
+	s.quietMu.Lock()
+	s.quiet[user]++
+	s.quietMu.Unlock()
+	return func() {
+		s.quietMu.Lock()
+		if s.quiet[user]--; s.quiet[user] <= 0 {
+			delete(s.quiet, user)
+		}
+		s.quietMu.Unlock()
+	}
+}
+
+// noteEvent updates the in-memory activity; it reports whether the event
+// is a membership change.
+func (s *Service) noteEvent(ev *rooms.Event) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ev.StreamPos > s.mu.latest[ev.RoomID] {
@@ -117,6 +178,34 @@ func (s *Service) onEvent(ev *rooms.Event) {
 		// The user's room set changed: reload its meta on demand.
 		delete(s.mu.metaReady, *ev.StateKey)
 		delete(s.mu.removed, *ev.StateKey)
+		s.mu.memberPos = max(s.mu.memberPos, ev.StreamPos)
+		return true
+	}
+	return false
+}
+
+// quietMark is what can change the answer of a connection without lists
+// and room subscriptions (Element X's encryption sync, which asks only for
+// the to_device, e2ee and account_data extensions): the streams those read,
+// and membership changes (which move e2ee's device_lists). Every event in
+// the user's rooms wakes the user's long-polls; such a connection compares
+// marks and goes back to sleep when they are equal, rather than building a
+// response (reading memberships, device lists, key counts, account data)
+// that would come out empty. Key counts alone never end a long-poll (no
+// stream carries them), so they need no watching.
+type quietMark struct {
+	toDevice, deviceLists, accountData, members int64
+}
+
+func (s *Service) quietMark() quietMark {
+	s.mu.Lock()
+	members := s.mu.memberPos
+	s.mu.Unlock()
+	return quietMark{
+		toDevice:    s.db.StreamPosition(storage.StreamToDevice),
+		deviceLists: s.db.StreamPosition(storage.StreamDeviceLists),
+		accountData: s.db.StreamPosition(storage.StreamAccountData),
+		members:     members,
 	}
 }
 
@@ -405,14 +494,30 @@ func (s *Service) Sync(ctx context.Context, user, device, pos string, timeout ti
 
 	deadline := s.now().Add(timeout)
 	var timer *time.Timer
+	roomless := len(req.Lists) == 0 && len(req.RoomSubscriptions) == 0
+	if roomless && prev != nil && timeout > 0 {
+		defer s.waitQuiet(user)()
+	}
+	var resp *Response
+	var next *connState
+	var built quietMark
 	for {
 		wake := s.sync.Notifier.Listen(user)
-		resp, next, empty, err := s.build(ctx, user, device, req, prev)
-		if err != nil {
-			return nil, err
+		// The mark is taken after Listen, so a change after it wakes us.
+		if mark := s.quietMark(); resp == nil || !roomless || mark != built {
+			built = mark
+			var empty bool
+			var err error
+			resp, next, empty, err = s.build(ctx, user, device, req, prev)
+			if err != nil {
+				return nil, err
+			}
+			if !empty || prev == nil || time.Until(deadline) <= 0 {
+				return s.commit(c, prevPos, resp, next), nil
+			}
 		}
 		remaining := time.Until(deadline)
-		if !empty || prev == nil || remaining <= 0 {
+		if remaining <= 0 {
 			return s.commit(c, prevPos, resp, next), nil
 		}
 		if timer == nil {

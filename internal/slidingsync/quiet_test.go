@@ -1,0 +1,165 @@
+package slidingsync_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/canonicaljson"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+// uploadDeviceKeys uploads signed device keys for c's device (a device-list
+// change for its user).
+func uploadDeviceKeys(t *testing.T, r *testrig.Rig, c *mautrix.Client) {
+	t.Helper()
+	b64 := base64.RawStdEncoding
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := c.DeviceID.String()
+	keys := map[string]any{
+		"user_id": c.UserID.String(), "device_id": dev,
+		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
+		"keys":       map[string]string{"ed25519:" + dev: b64.EncodeToString(pub), "curve25519:" + dev: b64.EncodeToString(make([]byte, 32))},
+	}
+	raw, _ := json.Marshal(keys)
+	canon, err := canonicaljson.CanonicalJSON(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys["signatures"] = map[string]any{c.UserID.String(): map[string]string{"ed25519:" + dev: b64.EncodeToString(ed25519.Sign(priv, canon))}}
+	if status, body := r.Do(http.MethodPost, "/_matrix/client/v3/keys/upload", c.AccessToken, jsonReader(map[string]any{"device_keys": keys})); status != 200 {
+		t.Fatalf("keys upload: %d %s", status, body)
+	}
+}
+
+// TestEncryptionConnectionSleepsThroughRoomEvents: a connection without
+// lists or room subscriptions (Element X's encryption sync) is not rebuilt
+// for room messages, which cannot change its answer, yet wakes at once for
+// what can: to-device messages, device-list changes, account data and
+// membership changes.
+func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	room := createRoom(t, alice, "E")
+	invite(t, alice, bob, room)
+	join(t, bob, room)
+	ssvc := r.Server.API.SlidingSync
+	on := map[string]any{"enabled": true}
+	since := ""
+	body := func() map[string]any {
+		return map[string]any{"conn_id": "encryption", "extensions": map[string]any{
+			"to_device": map[string]any{"enabled": true, "since": since}, "e2ee": on, "account_data": on}}
+	}
+	resp := ss(t, r, alice, "", 0, body())
+	type result struct {
+		resp *ssResp
+		took time.Duration
+	}
+	// poll long-polls in the background and waits until it is waiting.
+	poll := func() chan result {
+		t.Helper()
+		out := make(chan result, 1)
+		before := ssvc.Builds()
+		start := time.Now()
+		go func() {
+			var res ssResp
+			status, raw := ssRaw(t, r, alice, resp.Pos, 10000, body())
+			if status != 200 || json.Unmarshal(raw, &res) != nil {
+				t.Errorf("long-poll: %d %s", status, raw)
+			}
+			out <- result{&res, time.Since(start)}
+		}()
+		for deadline := time.Now().Add(5 * time.Second); ssvc.Builds() == before; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("long-poll never built its first answer")
+			}
+		}
+		return out
+	}
+	// wait returns the long-poll's answer, which must come promptly.
+	wait := func(what string, ch chan result) *ssResp {
+		t.Helper()
+		select {
+		case res := <-ch:
+			if res.took > 3*time.Second {
+				t.Fatalf("%s: long-poll answered after %v", what, res.took)
+			}
+			resp = res.resp
+			var td struct {
+				NextBatch string `json:"next_batch"`
+			}
+			_ = json.Unmarshal(resp.Extensions["to_device"], &td)
+			since = td.NextBatch
+			return resp
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: long-poll did not wake", what)
+			return nil
+		}
+	}
+
+	// Room messages: the long-poll sleeps on without building.
+	ch := poll()
+	builds := ssvc.Builds()
+	for i := 0; i < 20; i++ {
+		send(t, bob, room, "chatter")
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := ssvc.Builds() - builds; got != 0 {
+		t.Fatalf("20 room messages rebuilt the encryption connection %d times", got)
+	}
+	select {
+	case res := <-ch:
+		t.Fatalf("long-poll answered room messages: %+v", res.resp)
+	default:
+	}
+	// A to-device message wakes it.
+	if _, err := bob.SendToDevice(ctx, event.Type{Type: "org.example.ping", Class: event.ToDeviceEventType}, &mautrix.ReqSendToDevice{
+		Messages: map[id.UserID]map[id.DeviceID]*event.Content{alice.UserID: {alice.DeviceID: {Raw: map[string]any{"n": 1}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait("to-device", ch); !strings.Contains(string(got.Extensions["to_device"]), "org.example.ping") {
+		t.Fatalf("to_device: %s", got.Extensions["to_device"])
+	}
+
+	// A room-mate's new device keys.
+	ch = poll()
+	send(t, bob, room, "more chatter")
+	uploadDeviceKeys(t, r, bob)
+	if got := wait("device keys", ch); !strings.Contains(string(got.Extensions["e2ee"]), bob.UserID.String()) {
+		t.Fatalf("e2ee after bob's keys: %s", got.Extensions["e2ee"])
+	}
+
+	// Global account data.
+	ch = poll()
+	if err := alice.SetAccountData(ctx, "org.example.setting", map[string]any{"v": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := wait("account data", ch); !strings.Contains(string(got.Extensions["account_data"]), "org.example.setting") {
+		t.Fatalf("account_data: %s", got.Extensions["account_data"])
+	}
+
+	// A new member of a shared room: alice must start tracking carol.
+	ch = poll()
+	invite(t, alice, carol, room)
+	join(t, carol, room)
+	got := wait("membership", ch)
+	for !strings.Contains(string(got.Extensions["e2ee"]), carol.UserID.String()) {
+		// The invite and the join may come in two answers.
+		ch = poll()
+		got = wait("membership", ch)
+	}
+}
