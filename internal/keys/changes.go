@@ -9,21 +9,22 @@ import (
 // Changes answers GET /keys/changes: the users whose device lists changed
 // between two stream positions and who share a room with the user now, or
 // who started sharing one in that range (changed); and the users who
-// stopped sharing any room with the user in that range (left).
+// stopped sharing any room with the user in that range (left). Sharing a
+// room means being its joined, invited or knocking member while the user
+// is joined, as /sync's device_lists counts it: clients encrypt for
+// invitees too.
 func (s *Service) Changes(ctx context.Context, user string, from, to int64) (changed, left []string, err error) {
 	joined, err := s.db.JoinedRooms(ctx, user)
 	if err != nil {
 		return nil, nil, fmt.Errorf("key changes: %w", err)
 	}
+	sharing, err := s.db.UsersSharingRooms(ctx, user)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key changes: %w", err)
+	}
 	shared := map[string]bool{user: true}
-	for _, r := range joined {
-		members, err := s.db.RoomMembers(ctx, r, "join")
-		if err != nil {
-			return nil, nil, fmt.Errorf("key changes: %w", err)
-		}
-		for _, m := range members {
-			shared[m] = true
-		}
+	for _, u := range sharing {
+		shared[u] = true
 	}
 	ch, gone := map[string]bool{}, map[string]bool{}
 	users, err := s.db.DeviceListChangesAfter(ctx, from, to)
@@ -58,7 +59,7 @@ func (s *Service) Changes(ctx context.Context, user string, from, to int64) (cha
 	for _, c := range changes {
 		if c.UserID == user {
 			// The user's own join or leave: everyone in that room is new or gone.
-			members, err := s.db.RoomMembers(ctx, c.RoomID, "join")
+			members, err := s.db.RoomSharingMembers(ctx, c.RoomID)
 			if err != nil {
 				return nil, nil, fmt.Errorf("key changes: %w", err)
 			}
@@ -72,7 +73,8 @@ func (s *Service) Changes(ctx context.Context, user string, from, to int64) (cha
 			continue
 		}
 		if shared[c.UserID] {
-			if c.Membership == "join" {
+			switch c.Membership {
+			case "join", "invite", "knock":
 				ch[c.UserID] = true
 			}
 		} else {

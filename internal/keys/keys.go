@@ -82,8 +82,10 @@ func (s *Service) forgetCounts(refs ...deviceRef) {
 	}
 }
 
-// DeviceListChanged wakes the user and everyone sharing a room with them,
-// after their devices or keys changed (the change row is already stored).
+// DeviceListChanged wakes the user and everyone sharing a room with them
+// (including rooms the user is only invited to: their members track
+// invitees), after their devices or keys changed (the change row is
+// already stored).
 func (s *Service) DeviceListChanged(ctx context.Context, user string) {
 	s.countsMu.Lock()
 	s.countsGen++
@@ -94,7 +96,7 @@ func (s *Service) DeviceListChanged(ctx context.Context, user string) {
 	}
 	s.countsMu.Unlock()
 	s.wake.Wake(user)
-	rooms, err := s.db.JoinedRooms(ctx, user)
+	rooms, err := s.db.RoomsSharedBy(ctx, user)
 	if err != nil {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/crypto/canonicaljson"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -514,5 +515,84 @@ func TestClaimOldestFirst(t *testing.T) {
 		if _, ok := resp.OneTimeKeys[alice.UserID][alice.DeviceID][want]; !ok {
 			t.Fatalf("claimed %v, want %s", resp.OneTimeKeys[alice.UserID][alice.DeviceID], want)
 		}
+	}
+}
+
+// TestDeviceListsTrackInvitees: a user invited to a room (not yet joined)
+// shares it with its members for device lists, as clients encrypt for
+// invitees: the invite puts them in device_lists.changed and /keys/changes,
+// their key uploads wake and reach the members, and rejecting the invite
+// puts them in left.
+func TestDeviceListsTrackInvitees(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat",
+		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Raw: map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keysChanges := func(from, to string) (changed, left string) {
+		t.Helper()
+		st, ch := do(t, r, "GET", "/_matrix/client/v3/keys/changes?from="+from+"&to="+to, alice, nil)
+		if st != 200 {
+			t.Fatalf("keys/changes: %d %v", st, ch)
+		}
+		return fmt.Sprint(ch["changed"]), fmt.Sprint(ch["left"])
+	}
+	a0, err := alice.SyncRequest(ctx, 0, "", "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.InviteUser(ctx, room.RoomID, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	a1, err := alice.SyncRequest(ctx, 5000, a0.NextBatch, "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsUser(a1.DeviceLists.Changed, bob.UserID) {
+		t.Fatalf("changed after the invite: %+v", a1.DeviceLists)
+	}
+	if changed, _ := keysChanges(a0.NextBatch, a1.NextBatch); !strings.Contains(changed, bob.UserID.String()) {
+		t.Fatalf("keys/changes after the invite: changed %s", changed)
+	}
+
+	// bob, still only invited, uploads keys: alice's long-poll wakes.
+	done := make(chan *mautrix.RespSync, 1)
+	start := time.Now()
+	go func() {
+		s, err := alice.SyncRequest(ctx, 10000, a1.NextBatch, "", false, "")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- s
+	}()
+	time.Sleep(100 * time.Millisecond) // let the long-poll start waiting
+	s := newSigner(t, bob.UserID.String(), bob.DeviceID.String())
+	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", bob, map[string]any{"device_keys": s.deviceKeys(t)}); st != 200 {
+		t.Fatalf("upload: %d %v", st, resp)
+	}
+	a2 := <-done
+	if a2 == nil || !containsUser(a2.DeviceLists.Changed, bob.UserID) || time.Since(start) > 5*time.Second {
+		t.Fatalf("invitee's key upload after %v: %+v", time.Since(start), a2)
+	}
+	if changed, _ := keysChanges(a1.NextBatch, a2.NextBatch); !strings.Contains(changed, bob.UserID.String()) {
+		t.Fatalf("keys/changes after the invitee's upload: changed %s", changed)
+	}
+
+	// bob rejects the invite: he shares no room with alice any more.
+	if _, err := bob.LeaveRoom(ctx, room.RoomID); err != nil {
+		t.Fatal(err)
+	}
+	a3, err := alice.SyncRequest(ctx, 5000, a2.NextBatch, "", false, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !containsUser(a3.DeviceLists.Left, bob.UserID) {
+		t.Fatalf("left after the rejection: %+v", a3.DeviceLists)
+	}
+	if _, left := keysChanges(a2.NextBatch, a3.NextBatch); !strings.Contains(left, bob.UserID.String()) {
+		t.Fatalf("keys/changes after the rejection: left %s", left)
 	}
 }

@@ -259,14 +259,12 @@ func (b *builder) memberChanges(ctx context.Context) (map[string]bool, map[strin
 				joined[u] = true
 			}
 		case c.UserID == b.user && (c.Membership == "leave" || c.Membership == "ban"):
-			byM, err := s.rooms.MembersByMembership(ctx, c.RoomID)
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, u := range byM["join"] {
+			for _, u := range s.sync.Notifier.RoomMembers(ctx, c.RoomID) {
 				gone[u] = true
 			}
-		case c.Membership == "join":
+		case c.Membership == "join" || c.Membership == "invite" || c.Membership == "knock":
+			// Invitees (and knockers) share the room for device lists,
+			// as in sharedUsers.
 			joined[c.UserID] = true
 			delete(gone, c.UserID)
 		case c.Membership == "leave" || c.Membership == "ban":
@@ -279,7 +277,8 @@ func (b *builder) memberChanges(ctx context.Context) (map[string]bool, map[strin
 	return joined, gone, nil
 }
 
-// sharedUsers returns the users sharing a joined room with the user.
+// sharedUsers returns the users sharing a room the user is joined to: its
+// joined, invited and knocking members, as /sync counts them.
 func (b *builder) sharedUsers(ctx context.Context) (map[string]bool, error) {
 	mems, err := b.s.rooms.UserMemberships(ctx, b.user)
 	if err != nil {

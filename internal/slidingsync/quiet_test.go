@@ -152,14 +152,25 @@ func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
 		t.Fatalf("account_data: %s", got.Extensions["account_data"])
 	}
 
-	// A new member of a shared room: alice must start tracking carol.
+	// A new member of a shared room, invited only: alice must start
+	// tracking carol (clients encrypt for invitees).
 	ch = poll()
 	invite(t, alice, carol, room)
-	join(t, carol, room)
-	got := wait("membership", ch)
-	for !strings.Contains(string(got.Extensions["e2ee"]), carol.UserID.String()) {
-		// The invite and the join may come in two answers.
-		ch = poll()
-		got = wait("membership", ch)
+	if got := wait("invite", ch); !strings.Contains(string(got.Extensions["e2ee"]), carol.UserID.String()) {
+		t.Fatalf("e2ee after carol's invite: %s", got.Extensions["e2ee"])
+	}
+	// carol rejects it: alice may stop tracking her.
+	ch = poll()
+	if _, err := carol.LeaveRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	var e2ee struct {
+		DeviceLists struct {
+			Left []string `json:"left"`
+		} `json:"device_lists"`
+	}
+	got := wait("rejection", ch)
+	if _ = json.Unmarshal(got.Extensions["e2ee"], &e2ee); len(e2ee.DeviceLists.Left) != 1 || e2ee.DeviceLists.Left[0] != carol.UserID.String() {
+		t.Fatalf("e2ee after carol's rejection: %s", got.Extensions["e2ee"])
 	}
 }

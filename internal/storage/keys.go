@@ -617,3 +617,30 @@ func (db *DB) DeleteBackupKeys(ctx context.Context, user, version, roomID, sessi
 	})
 	return etag, count, err
 }
+
+// sharingMemberships are the memberships that make a user share a room for
+// device-list tracking: clients encrypt for invitees too (and Synapse
+// counts knockers), so their device changes concern the room's members.
+const sharingMemberships = `('join', 'invite', 'knock')`
+
+// UsersSharingRooms returns the joined, invited and knocking members of the
+// rooms userID is joined to (userID included): the users whose device
+// lists userID tracks.
+func (db *DB) UsersSharingRooms(ctx context.Context, userID string) ([]string, error) {
+	return db.strings(ctx, `SELECT DISTINCT y.state_key FROM current_state x JOIN current_state y ON x.room_id = y.room_id
+		WHERE x.type = 'm.room.member' AND x.state_key = $1 AND x.membership = 'join'
+		AND y.type = 'm.room.member' AND y.membership IN `+sharingMemberships, userID)
+}
+
+// RoomSharingMembers returns a room's joined, invited and knocking members.
+func (db *DB) RoomSharingMembers(ctx context.Context, roomID string) ([]string, error) {
+	return db.strings(ctx, `SELECT state_key FROM current_state WHERE room_id = $1 AND type = 'm.room.member'
+		AND membership IN `+sharingMemberships, roomID)
+}
+
+// RoomsSharedBy returns the rooms userID is joined to, invited to or
+// knocking on: the rooms whose members track userID's device list.
+func (db *DB) RoomsSharedBy(ctx context.Context, userID string) ([]string, error) {
+	return db.strings(ctx, `SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = $1
+		AND membership IN `+sharingMemberships, userID)
+}

@@ -464,7 +464,10 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 			memberChange = true
 			if ev.StreamPos > b.since.Pos && ev.StateKey != nil {
 				switch rooms.MembershipOf(ev) {
-				case "join":
+				case "join", "invite", "knock":
+					// An invited (or knocking) user shares the room for
+					// device lists too, as in sharedUsers: clients
+					// encrypt for invitees when history is visible to them.
 					b.newMembers[*ev.StateKey] = true
 				case "leave", "ban":
 					b.goneMembers[*ev.StateKey] = true
@@ -907,7 +910,10 @@ func (b *builder) toDevice(ctx context.Context) error {
 	return nil
 }
 
-// sharedUsers returns the users sharing a joined room with the user.
+// sharedUsers returns the users sharing a room the user is joined to: its
+// joined, invited and knocking members (the notifier's member set). These
+// are the users whose device lists the client tracks (Synapse counts
+// invitees too: clients encrypt for them when history is visible to them).
 func (b *builder) sharedUsers(ctx context.Context) map[string]bool {
 	out := map[string]bool{b.req.UserID: true}
 	for roomID := range b.joined {
