@@ -35,6 +35,7 @@ func TestSweep(t *testing.T) {
 	// A small body limit keeps the oversized requests cheap.
 	r := testrig.Start(t, func(c *config.Config) {
 		c.MaxRequestBytes = sweepBodyLimit
+		c.Media.MaxUploadBytes = sweepBodyLimit
 		c.GuestAccess = true
 	})
 	alice := r.CreateUser("alice")
@@ -116,6 +117,12 @@ func TestSweep(t *testing.T) {
 				bad = strings.Replace(path, "?", "?"+q.name+"="+wrong+"&", 1)
 			}
 			fx.expect(name+" with "+q.name+"="+wrong, rt.Method, bad, fx.token, "", 400, codes...)
+		}
+
+		// Uploads limit their bodies themselves.
+		if rt.MaxBodyBytes == httpapi.NoBodyLimit {
+			p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{"mediaId": fx.ids["createdMediaId"]})
+			fx.expect(name+" with an oversized body", rt.Method, p, fx.token, strings.Repeat("x", sweepBodyLimit+1), 413, "M_TOO_LARGE")
 		}
 
 		// Bodies, on routes whose spec request body is JSON.
@@ -266,6 +273,8 @@ func newSweepFixtures(t *testing.T, r *testrig.Rig, token, userID, deviceID stri
 	must("PUT", "/_matrix/client/v3/user/"+u+"/rooms/"+rm+"/account_data/m.sweep", `{"b":2}`)
 	must("PUT", "/_matrix/client/v3/profile/"+u+"/displayname", `{"displayname":"Alice"}`)
 	mxc := must("POST", "/_matrix/media/v3/upload?filename=f.txt", "hello")["content_uri"].(string)
+	// created is reserved for an upload that never comes.
+	created := must("POST", "/_matrix/media/v1/create", "")["content_uri"].(string)
 	fx.ids = map[string]string{
 		"roomId": room, "roomIdOrAlias": room, "eventId": event, "userId": userID,
 		"deviceId": deviceID, "filterId": filter, "version": version,
@@ -274,7 +283,7 @@ func newSweepFixtures(t *testing.T, r *testrig.Rig, token, userID, deviceID stri
 		"type": "m.sweep", "tag": "u.sweep", "kind": "override", "ruleId": ".m.rule.master",
 		"receiptType": "m.read", "sessionId": "sweepsession", "fileName": "f.txt",
 		"idpId": "sweep", "protocol": "sweep", "networkId": "sweep", "appserviceId": "sweep",
-		"relType": "m.thread",
+		"relType": "m.thread", "createdMediaId": created[strings.LastIndex(created, "/")+1:],
 	}
 	return fx
 }
@@ -613,7 +622,9 @@ func (fx *sweepFixtures) snapshot() []byte {
 		for id := range v.(map[string]any) {
 			rm := url.PathEscape(id)
 			rooms[kind+" "+id] = map[string]any{
-				"state":        sortedState(get("/_matrix/client/v3/rooms/" + rm + "/state")),
+				"state": sortedState(get("/_matrix/client/v3/rooms/" + rm + "/state")),
+				// Events sent, and redactions of those there were.
+				"timeline":     sortedState(get("/_matrix/client/v3/rooms/" + rm + "/messages?dir=b&limit=100").(map[string]any)["chunk"]),
 				"account_data": sync["rooms"].(map[string]any)[kind].(map[string]any)[id].(map[string]any)["account_data"],
 			}
 		}
