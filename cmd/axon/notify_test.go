@@ -105,12 +105,9 @@ func TestNotifyCLI(t *testing.T) {
 
 	// An encrypted room: a warm run loads the Olm account and reuses the
 	// Megolm session from the state directory.
-	encRoom, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{r.UserID("pusher")},
-		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	encEnv := append(slices.Clone(env), "AXON_NOTIFY_ROOM="+encRoom.RoomID.String())
+	encRoom := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{r.UserID("pusher")},
+		InitialState: []*event.Event{testrig.Encrypted()}})
+	encEnv := append(slices.Clone(env), "AXON_NOTIFY_ROOM="+encRoom.String())
 	code, out, _ := runAxon(t, bin, encEnv, "", "notify", "first encrypted")
 	if !alerts.CryptoSupported() {
 		if code != alerts.ExitCrypto {
@@ -134,7 +131,7 @@ func TestNotifyCLI(t *testing.T) {
 		if best > time.Second {
 			t.Errorf("warm encrypted run took %v", best)
 		}
-		enc, err := alice.Messages(ctx, encRoom.RoomID, "", "", mautrix.DirectionBackward, nil, 50)
+		enc, err := alice.Messages(ctx, encRoom, "", "", mautrix.DirectionBackward, nil, 50)
 		if err != nil {
 			t.Fatal(err)
 		}

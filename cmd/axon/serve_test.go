@@ -16,6 +16,8 @@ import (
 
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
 )
 
 var (
@@ -100,13 +102,10 @@ func TestKill9LosesNothing(t *testing.T) {
 		t.Fatalf("register: %v", err)
 	}
 	c.SetCredentials(reg.UserID, reg.AccessToken)
-	room, err := c.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, c, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	var sent []id.EventID
 	for i := 0; i < 200; i++ {
-		resp, err := c.SendText(ctx, room.RoomID, fmt.Sprint("message ", i))
+		resp, err := c.SendText(ctx, room, fmt.Sprint("message ", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +116,7 @@ func TestKill9LosesNothing(t *testing.T) {
 
 	p = startServe(t, bin, dir, addr)
 	defer func() { p.cmd.Process.Signal(syscall.SIGTERM); p.cmd.Wait() }()
-	msgs, err := c.Messages(ctx, room.RoomID, "", "", mautrix.DirectionBackward, nil, 500)
+	msgs, err := c.Messages(ctx, room, "", "", mautrix.DirectionBackward, nil, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +130,7 @@ func TestKill9LosesNothing(t *testing.T) {
 		}
 	}
 	// The server keeps working after the crash: a new send and login succeed.
-	if _, err := c.SendText(ctx, room.RoomID, "after restart"); err != nil {
-		t.Fatalf("send after restart: %v", err)
-	}
+	testrig.SendText(t, c, room, "after restart")
 }
 
 // TestSIGTERMStopsCleanly checks a graceful stop exits 0.

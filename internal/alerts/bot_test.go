@@ -13,6 +13,8 @@ import (
 	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
+
+	"github.com/axon-matrix/axon/internal/testrig"
 )
 
 // startBot runs a bot for w's room until the test ends (or stop is called).
@@ -109,9 +111,7 @@ func TestBotCommands(t *testing.T) {
 	if _, err := w.alice.InviteUser(ctx, w.roomID, &mautrix.ReqInviteUser{UserID: mallory.UserID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mallory.JoinRoomByID(ctx, w.roomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, w.roomID, mallory)
 	marker := filepath.Join(t.TempDir(), "touched")
 	cmds := map[string]*Command{
 		"echo":  {Exec: "/bin/echo", AllowArgs: 3, Description: "say it back"},

@@ -118,18 +118,15 @@ func newWorld(t *testing.T, encrypted bool) *world {
 	r.CreateUser("pusher") // password "password-pusher"
 	req := &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "PushNotifications", Invite: []id.UserID{r.UserID("pusher")}}
 	if encrypted {
-		req.InitialState = []*event.Event{{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}
+		req.InitialState = []*event.Event{testrig.Encrypted()}
 	}
-	resp, err := alice.CreateRoom(ctx, req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Homeserver: r.URL, User: "pusher", Room: resp.RoomID.String(), StateDir: t.TempDir(),
+	roomID := testrig.CreateRoom(t, alice, req)
+	cfg := &Config{Homeserver: r.URL, User: "pusher", Room: roomID.String(), StateDir: t.TempDir(),
 		Hostname: "web1", DeviceName: "axon notify test", RetryFor: 300 * time.Millisecond}
 	if _, _, err := Login(ctx, cfg, "password-pusher"); err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	return &world{r: r, alice: alice, roomID: resp.RoomID, cfg: cfg}
+	return &world{r: r, alice: alice, roomID: roomID, cfg: cfg}
 }
 
 // botMessages returns the bodies of the bot's messages in the room, oldest first.

@@ -43,9 +43,7 @@ func TestSetupRegistersCreatesRoomAndWritesConfig(t *testing.T) {
 	if _, ok := sync.Rooms.Invite[res.RoomID]; !ok {
 		t.Fatal("alice not invited")
 	}
-	if _, err := alice.JoinRoomByID(ctx, res.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, res.RoomID, alice)
 	var enc event.EncryptionEventContent
 	if err := alice.StateEvent(ctx, res.RoomID, event.StateEncryption, "", &enc); err != nil || enc.Algorithm != id.AlgorithmMegolmV1 {
 		t.Fatalf("room not encrypted: %v %+v", err, enc)

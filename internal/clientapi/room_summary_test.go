@@ -22,7 +22,7 @@ func TestRoomSummary(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 
 	private, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Secret", Topic: "hush",
-		InitialState: []*event.Event{{Type: event.StateEncryption, Content: event.Content{Raw: map[string]any{"algorithm": "m.megolm.v1.aes-sha2"}}}}})
+		InitialState: []*event.Event{testrig.Encrypted()}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,11 +160,9 @@ func encryptedRoom(t *testing.T, alice, bob *cryptoUser) id.RoomID {
 	t.Helper()
 	ctx := context.Background()
 	resp, err := alice.cli.CreateRoom(ctx, &mautrix.ReqCreateRoom{
-		Preset: "private_chat",
-		Invite: []id.UserID{bob.cli.UserID},
-		InitialState: []*event.Event{{
-			Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}},
-		}},
+		Preset:       "private_chat",
+		Invite:       []id.UserID{bob.cli.UserID},
+		InitialState: []*event.Event{testrig.Encrypted()},
 	})
 	if err != nil {
 		t.Fatalf("create room: %v", err)

@@ -45,13 +45,6 @@ func invite(t *testing.T, from, to *mautrix.Client, room id.RoomID) {
 	}
 }
 
-func join(t *testing.T, c *mautrix.Client, room id.RoomID) {
-	t.Helper()
-	if _, err := c.JoinRoomByID(context.Background(), room); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func stateTypes(rr *ssRoom) map[string]int {
 	out := map[string]int{}
 	for _, raw := range rr.RequiredState {
@@ -76,7 +69,7 @@ func TestJoinedInviteIsInitial(t *testing.T) {
 	if ri := resp.Rooms[room.String()]; ri == nil || !ri.Initial || len(ri.InviteState) == 0 || len(ri.StrippedState) != 0 {
 		t.Fatalf("invite on the unstable path has invite_state: %+v", ri)
 	}
-	join(t, bob, room)
+	testrig.Join(t, room, bob)
 	resp = ss(t, r, bob, resp.Pos, 5000, body)
 	rj := resp.Rooms[room.String()]
 	if rj == nil || !rj.Initial || len(rj.InviteState) != 0 {
@@ -98,7 +91,7 @@ func TestExpandedTimelineOnTheUnstablePath(t *testing.T) {
 	alice := r.CreateUser("alice")
 	room := createRoom(t, alice, "R")
 	for _, m := range []string{"a", "b", "c"} {
-		send(t, alice, room, m)
+		testrig.SendText(t, alice, room, m)
 	}
 	body := func(limit int) map[string]any {
 		return req(map[string]any{"all": list([][]int{{0, 9}}, limit, nil)})
@@ -126,7 +119,7 @@ func TestExpandedTimelineOnTheUnstablePath(t *testing.T) {
 		t.Fatalf("nothing new: %+v", rr)
 	}
 	// timeline_limit 0: the room with a new event, no events, limited.
-	send(t, alice, room, "d")
+	testrig.SendText(t, alice, room, "d")
 	resp = ss(t, r, alice, resp.Pos, 0, body(0))
 	if rr := resp.Rooms[room.String()]; rr == nil || len(rr.Timeline) != 0 || !rr.Limited {
 		t.Fatalf("timeline_limit 0: %+v", rr)
@@ -141,8 +134,8 @@ func TestV4RequestAndResponseForms(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	room := createRoom(t, alice, "Shared")
 	invite(t, alice, bob, room)
-	join(t, bob, room)
-	send(t, bob, room, "hi")
+	testrig.Join(t, room, bob)
+	testrig.SendText(t, bob, room, "hi")
 	invited := createRoom(t, alice, "Invitation")
 	invite(t, alice, bob, invited)
 	rs := map[string]any{
@@ -190,7 +183,7 @@ func TestV4RequestAndResponseForms(t *testing.T) {
 	}
 	// pos in the body continues the connection; an expansion says
 	// expanded_timeline.
-	send(t, bob, room, "more")
+	testrig.SendText(t, bob, room, "more")
 	resp, raw = v4(t, r, alice, body(resp.Pos, 3))
 	rr = resp.Rooms[room.String()]
 	if rr == nil || !rr.V4Expanded || strings.Contains(string(raw[room.String()]), "unstable_expanded_timeline") || len(rr.Timeline) != 3 {
@@ -344,8 +337,8 @@ func TestE2EEDeviceListMembership(t *testing.T) {
 	// shared room: device lists cover all rooms, not just the window.
 	other := createRoom(t, alice, "other")
 	invite(t, alice, bob, room)
-	join(t, bob, room)
-	send(t, alice, other, "bump")
+	testrig.Join(t, room, bob)
+	testrig.SendText(t, alice, other, "bump")
 	resp = ss(t, r, alice, resp.Pos, 0, body)
 	if changed, _ := lists(resp); len(changed) != 1 || changed[0] != bob.UserID.String() {
 		t.Fatalf("changed after bob joined: %s", resp.Extensions["e2ee"])
@@ -395,7 +388,7 @@ func TestListsFollowAnyActivityBumpStampFollowsMessages(t *testing.T) {
 	alice := r.CreateUser("alice")
 	a := createRoom(t, alice, "A")
 	b := createRoom(t, alice, "B")
-	send(t, alice, b, "newest")
+	testrig.SendText(t, alice, b, "newest")
 	body := req(map[string]any{"top": list([][]int{{0, 0}}, 1, nil)})
 	resp := ss(t, r, alice, "", 0, body)
 	if len(resp.Rooms) != 1 || resp.Rooms[b.String()] == nil {
@@ -447,16 +440,16 @@ func TestInitialRoomReceiptsAndDM(t *testing.T) {
 	room := createRoom(t, alice, "R")
 	for _, u := range []*mautrix.Client{bob, carol} {
 		invite(t, alice, u, room)
-		join(t, u, room)
+		testrig.Join(t, room, u)
 	}
-	old := send(t, alice, room, "old")
+	old := testrig.SendText(t, alice, room, "old")
 	if err := carol.MarkRead(ctx, room, old); err != nil {
 		t.Fatal(err)
 	}
 	if err := alice.MarkRead(ctx, room, old); err != nil {
 		t.Fatal(err)
 	}
-	latest := send(t, alice, room, "latest")
+	latest := testrig.SendText(t, alice, room, "latest")
 	if err := bob.MarkRead(ctx, room, latest); err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +513,7 @@ func TestKickedRoomStaysListed(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	room := createRoom(t, alice, "Strict")
 	invite(t, alice, bob, room)
-	join(t, bob, room)
+	testrig.Join(t, room, bob)
 	if _, err := alice.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: bob.UserID, Reason: "bye"}); err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +524,7 @@ func TestKickedRoomStaysListed(t *testing.T) {
 		t.Fatalf("kicked room on a new connection: %+v %+v", resp.Lists, rr)
 	}
 	// Still counted later, and not resent for activity after the kick.
-	send(t, alice, room, "after the kick")
+	testrig.SendText(t, alice, room, "after the kick")
 	resp = ss(t, r, bob, resp.Pos, 0, body)
 	if resp.Lists["all"].Count != 1 || resp.Rooms[room.String()] != nil {
 		t.Fatalf("later: %+v %v", resp.Lists, keys(resp.Rooms))
@@ -583,7 +576,7 @@ func TestLeftRoomShowsStateAtLeave(t *testing.T) {
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	room := createRoom(t, alice, "Before")
 	invite(t, alice, bob, room)
-	join(t, bob, room)
+	testrig.Join(t, room, bob)
 	if _, err := alice.KickUser(ctx, room, &mautrix.ReqKickUser{UserID: bob.UserID}); err != nil {
 		t.Fatal(err)
 	}
@@ -674,7 +667,7 @@ func TestSpacesFilterOnlyJoinedSpaces(t *testing.T) {
 	// Bob's private space lists a room alice is in; alice is not in the space.
 	shared := createRoom(t, bob, "shared")
 	invite(t, bob, alice, shared)
-	join(t, alice, shared)
+	testrig.Join(t, shared, alice)
 	theirs := mkSpace(bob)
 	child(bob, theirs, shared)
 	body := req(map[string]any{
@@ -695,7 +688,7 @@ func TestNeverJoinedRoomsShowOnlyTheMembership(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	rejected := createRoom(t, alice, "Secret name")
-	send(t, alice, rejected, "secret history")
+	testrig.SendText(t, alice, rejected, "secret history")
 	invite(t, alice, bob, rejected)
 	body := req(map[string]any{"all": list([][]int{{0, 9}}, 5, map[string]any{"required_state": [][]string{{"*", "*"}}})})
 	first := ss(t, r, bob, "", 0, body)
@@ -742,7 +735,7 @@ func TestTypingAndReceiptsNotForInvites(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	room := createRoom(t, alice, "R")
-	ev := send(t, alice, room, "hi")
+	ev := testrig.SendText(t, alice, room, "hi")
 	if err := alice.MarkRead(ctx, room, ev); err != nil {
 		t.Fatal(err)
 	}
@@ -761,7 +754,7 @@ func TestTypingAndReceiptsNotForInvites(t *testing.T) {
 		t.Fatalf("typing %s receipts %s", resp.Extensions["typing"], resp.Extensions["receipts"])
 	}
 	// Once joined they arrive.
-	join(t, bob, room)
+	testrig.Join(t, room, bob)
 	resp = ss(t, r, bob, resp.Pos, 5000, body)
 	if !strings.Contains(string(resp.Extensions["typing"]), alice.UserID.String()) {
 		t.Fatalf("typing after joining: %s", resp.Extensions["typing"])

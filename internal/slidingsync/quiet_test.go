@@ -56,7 +56,7 @@ func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	room := createRoom(t, alice, "E")
 	invite(t, alice, bob, room)
-	join(t, bob, room)
+	testrig.Join(t, room, bob)
 	ssvc := r.Server.API.SlidingSync
 	on := map[string]any{"enabled": true}
 	since := ""
@@ -115,7 +115,7 @@ func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
 	ch := poll()
 	builds := ssvc.Builds()
 	for i := 0; i < 20; i++ {
-		send(t, bob, room, "chatter")
+		testrig.SendText(t, bob, room, "chatter")
 	}
 	time.Sleep(100 * time.Millisecond)
 	if got := ssvc.Builds() - builds; got != 0 {
@@ -137,7 +137,7 @@ func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
 
 	// A room-mate's new device keys.
 	ch = poll()
-	send(t, bob, room, "more chatter")
+	testrig.SendText(t, bob, room, "more chatter")
 	uploadDeviceKeys(t, r, bob)
 	if got := wait("device keys", ch); !strings.Contains(string(got.Extensions["e2ee"]), bob.UserID.String()) {
 		t.Fatalf("e2ee after bob's keys: %s", got.Extensions["e2ee"])

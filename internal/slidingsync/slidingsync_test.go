@@ -96,22 +96,10 @@ func req(lists map[string]any) map[string]any {
 	return map[string]any{"conn_id": "main", "lists": lists}
 }
 
+// createRoom creates a named private room of c's.
 func createRoom(t *testing.T, c *mautrix.Client, name string) id.RoomID {
 	t.Helper()
-	resp, err := c.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{Name: name, Preset: "private_chat"})
-	if err != nil {
-		t.Fatalf("create room: %v", err)
-	}
-	return resp.RoomID
-}
-
-func send(t *testing.T, c *mautrix.Client, roomID id.RoomID, text string) id.EventID {
-	t.Helper()
-	resp, err := c.SendText(context.Background(), roomID, text)
-	if err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	return resp.EventID
+	return testrig.CreateRoom(t, c, &mautrix.ReqCreateRoom{Name: name, Preset: "private_chat"})
 }
 
 func TestVersionsAdvertisesSlidingSync(t *testing.T) {
@@ -128,7 +116,7 @@ func TestListOrderingWindowAndMoveToTop(t *testing.T) {
 	a := createRoom(t, alice, "A")
 	b := createRoom(t, alice, "B")
 	c := createRoom(t, alice, "C")
-	send(t, alice, c, "newest")
+	testrig.SendText(t, alice, c, "newest")
 
 	body := req(map[string]any{"all": list([][]int{{0, 1}}, 1, nil)})
 	resp := ss(t, r, alice, "", 0, body)
@@ -150,7 +138,7 @@ func TestListOrderingWindowAndMoveToTop(t *testing.T) {
 	}
 
 	// A message in the oldest room moves it into the window, sent whole.
-	send(t, alice, a, "bump")
+	testrig.SendText(t, alice, a, "bump")
 	resp2 := ss(t, r, alice, resp.Pos, 5000, body)
 	ra := resp2.Rooms[a.String()]
 	if ra == nil || !ra.Initial || len(ra.Timeline) != 1 || ra.Timeline[0].Content["body"] != "bump" {
@@ -160,7 +148,7 @@ func TestListOrderingWindowAndMoveToTop(t *testing.T) {
 		t.Fatalf("room C did not change: %v", keys(resp2.Rooms))
 	}
 	// A second message in C (already sent) comes incrementally.
-	send(t, alice, c, "again")
+	testrig.SendText(t, alice, c, "again")
 	resp3 := ss(t, r, alice, resp2.Pos, 5000, body)
 	rc3 := resp3.Rooms[c.String()]
 	if rc3 == nil || rc3.Initial || len(rc3.Timeline) != 1 || rc3.NumLive == nil || *rc3.NumLive != 1 || rc3.Limited {
@@ -185,7 +173,7 @@ func TestPosReuseAndUnknownPos(t *testing.T) {
 	room := createRoom(t, alice, "R")
 	body := req(map[string]any{"all": list([][]int{{0, 9}}, 5, nil)})
 	first := ss(t, r, alice, "", 0, body)
-	send(t, alice, room, "hello")
+	testrig.SendText(t, alice, room, "hello")
 	second := ss(t, r, alice, first.Pos, 5000, body)
 	retry := ss(t, r, alice, first.Pos, 5000, body)
 	for _, resp := range []*ssResp{second, retry} {
@@ -241,9 +229,7 @@ func TestInviteAppearsInInviteList(t *testing.T) {
 		t.Fatalf("own member event last: %+v", last)
 	}
 	// Joining moves it to the rooms list, sent whole with its timeline.
-	if _, err := bob.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
+	testrig.Join(t, room, bob)
 	resp = ss(t, r, bob, resp.Pos, 5000, body)
 	if resp.Lists["invites"].Count != 0 || resp.Lists["rooms"].Count != 2 {
 		t.Fatalf("counts after join: %+v", resp.Lists)
@@ -273,7 +259,7 @@ func TestLeavingARoom(t *testing.T) {
 	if rl == nil || len(rl.Timeline) != 1 || rl.Timeline[0].Content["membership"] != "leave" {
 		t.Fatalf("left room should carry the leave: %+v", rl)
 	}
-	send(t, alice, other, "still here")
+	testrig.SendText(t, alice, other, "still here")
 	resp = ss(t, r, alice, resp.Pos, 5000, body)
 	if resp.Lists["all"].Count != 1 || resp.Rooms[room.String()] != nil {
 		t.Fatalf("left room should be gone: %+v %v", resp.Lists, keys(resp.Rooms))
@@ -289,12 +275,10 @@ func TestRoomSubscriptionRequiredStateAndExpansion(t *testing.T) {
 		if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: u.UserID}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := u.JoinRoomByID(ctx, room); err != nil {
-			t.Fatal(err)
-		}
+		testrig.Join(t, room, u)
 	}
-	send(t, carol, room, "from carol")
-	send(t, bob, room, "from bob")
+	testrig.SendText(t, carol, room, "from carol")
+	testrig.SendText(t, bob, room, "from bob")
 	sub := func(limit int) map[string]any {
 		return map[string]any{"conn_id": "subs", "room_subscriptions": map[string]any{room.String(): map[string]any{
 			"timeline_limit": limit,
@@ -341,11 +325,7 @@ func TestFilters(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	plain := createRoom(t, alice, "plain")
-	enc, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Name: "enc", InitialState: []*event.Event{{
-		Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Name: "enc", InitialState: []*event.Event{testrig.Encrypted()}})
 	space, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Name: "space", CreationContent: map[string]any{"type": "m.space"}})
 	if err != nil {
 		t.Fatal(err)
@@ -377,7 +357,7 @@ func TestFilters(t *testing.T) {
 	if rd := resp.Rooms[dm.RoomID.String()]; rd == nil || !rd.IsDM {
 		t.Errorf("dm room: %+v", rd)
 	}
-	if resp.Rooms[enc.RoomID.String()] == nil {
+	if resp.Rooms[enc.String()] == nil {
 		t.Errorf("encrypted room missing")
 	}
 }
@@ -416,10 +396,8 @@ func TestExtensions(t *testing.T) {
 	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bob.JoinRoomByID(ctx, room); err != nil {
-		t.Fatal(err)
-	}
-	evID := send(t, bob, room, "read me")
+	testrig.Join(t, room, bob)
+	evID := testrig.SendText(t, bob, room, "read me")
 	if err := alice.SetAccountData(ctx, "org.example.global", map[string]any{"a": 1}); err != nil {
 		t.Fatal(err)
 	}

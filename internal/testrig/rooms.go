@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 )
 
@@ -39,4 +40,10 @@ func SendText(t testing.TB, c *mautrix.Client, roomID id.RoomID, text string) id
 		t.Fatalf("send as %s to %s: %v", c.UserID, roomID, err)
 	}
 	return resp.EventID
+}
+
+// Encrypted is the initial state event (ReqCreateRoom.InitialState) that
+// creates a room with Megolm encryption on.
+func Encrypted() *event.Event {
+	return &event.Event{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}
 }
