@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -56,9 +58,18 @@ var serverManaged = map[string]bool{"m.fully_read": true, "m.push_rules": true}
 const MaxTagBytes = 255
 
 // ValidRoomID reports whether s looks like a room ID. Room version 12 IDs
-// have no server part, so only the sigil and a non-empty body are required.
+// have no server part, so only the sigil and a non-empty body of printable
+// UTF-8 are required.
 func ValidRoomID(s string) bool {
-	return len(s) > 1 && s[0] == '!' && len(s) <= 255
+	if len(s) < 2 || s[0] != '!' || len(s) > 255 || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
 }
 
 func checkRoom(roomID string) error {

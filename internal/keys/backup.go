@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/axon-matrix/axon/internal/accountdata"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -127,11 +128,9 @@ type BackupCounts struct {
 }
 
 // checkBackupRoom refuses what cannot be a room ID: keys may be backed up
-// for rooms this server does not know, but not under garbage names. Room
-// version 12 IDs have no server part, so the sigil and a body are all that
-// is required.
+// for rooms this server does not know, but not under garbage names.
 func checkBackupRoom(roomID string) error {
-	if len(roomID) < 2 || roomID[0] != '!' || len(roomID) > 255 {
+	if !accountdata.ValidRoomID(roomID) {
 		return mxerr.InvalidParam("%q is not a valid room ID", roomID)
 	}
 	return nil
