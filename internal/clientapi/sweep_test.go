@@ -105,6 +105,17 @@ func TestSweep(t *testing.T) {
 			if q.typ == "string" {
 				wrong = "notinenum"
 			}
+			if q.typ == "integer" || q.typ == "number" {
+				// Out of range, negative or fractional: refused or clamped,
+				// never a failure.
+				for _, v := range []string{"99999999999999999999", "-1", "1.5"} {
+					p := path + "?" + q.name + "=" + v
+					if strings.Contains(path, "?") {
+						p = strings.Replace(path, "?", "?"+q.name+"="+v+"&", 1)
+					}
+					fx.answer(name+" with "+q.name+"="+v, rt.Method, p, fx.token, "")
+				}
+			}
 			codes := []string{"M_INVALID_PARAM"}
 			if q.sub != "" {
 				// Another parameter is required, which the server may
@@ -165,10 +176,10 @@ func TestSweep(t *testing.T) {
 				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{param: bad})
 				b := fx.validBody(rt.Method, rt.Path)
 				if strings.HasPrefix(bad, "!unknown:") && unknownRoomAccepted[rt.Path] {
-					fx.answer(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
+					fx.answer(fmt.Sprintf("%s with %s=%q", name, param, bad), rt.Method, p, fx.token, b)
 					continue
 				}
-				fx.refused(fmt.Sprintf("%s with %s=%s", name, param, bad), rt.Method, p, fx.token, b)
+				fx.refused(fmt.Sprintf("%s with %s=%q", name, param, bad), rt.Method, p, fx.token, b)
 			}
 		}
 
@@ -338,6 +349,15 @@ func (fx *sweepFixtures) fill(pattern string, override map[string]string) string
 // idVariants are the unknown and malformed values of a path parameter that
 // names something (nil for parameters that do not).
 func idVariants(param, server string) []string {
+	v := idVariantsOf(param, server)
+	if v != nil {
+		// Oversized, control characters, and not UTF-8.
+		v = append(v, string(v[0][0])+strings.Repeat("x", 300)+":"+server, string(v[0][0])+"a\x00b:"+server, string(v[0][0])+"\xff\xfe:"+server)
+	}
+	return v
+}
+
+func idVariantsOf(param, server string) []string {
 	switch param {
 	case "roomId":
 		return []string{"!unknown:" + server, "notaroom"}
