@@ -2,12 +2,15 @@ package slidingsync_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	stdsync "sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"maunium.net/go/mautrix"
 
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -143,4 +146,65 @@ func ssB(b *testing.B, r *testrig.Rig, token, pos string, body any) *ssResp {
 		b.Fatal(err)
 	}
 	return &out
+}
+
+// BenchmarkEncryptionConnections has 50 room members each long-polling an
+// encryption-only connection (no lists or subscriptions; to_device, e2ee
+// and account_data extensions, as Element X's encryption sync) while
+// messages arrive in the room: one op is one message. Those connections'
+// answers cannot change for a message, so builds/op should be 0.
+func BenchmarkEncryptionConnections(b *testing.B) {
+	const n = 50
+	r := testrig.Start(b)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	on := map[string]any{"enabled": true}
+	body := map[string]any{"conn_id": "encryption", "extensions": map[string]any{"to_device": on, "e2ee": on, "account_data": on}}
+	ssvc := r.Server.API.SlidingSync
+	// The long-polls end before the server does (cleanups run last first).
+	pollCtx, stopPolls := context.WithCancel(ctx)
+	b.Cleanup(stopPolls)
+	for i := 0; i < n; i++ {
+		c := r.CreateUser(fmt.Sprint("u", i))
+		if _, err := c.JoinRoomByID(ctx, room.RoomID); err != nil {
+			b.Fatal(err)
+		}
+		pos := ssB(b, r, c.AccessToken, "", body).Pos
+		before := ssvc.Builds()
+		go func() {
+			for pollCtx.Err() == nil {
+				req, _ := http.NewRequestWithContext(pollCtx, http.MethodPost, r.URL+ssPath+"?timeout=30000&pos="+pos, jsonReader(body))
+				req.Header.Set("Authorization", "Bearer "+c.AccessToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return
+				}
+				var out ssResp
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if err != nil || out.Pos == "" {
+					return
+				}
+				pos = out.Pos
+			}
+		}()
+		for ssvc.Builds() == before {
+			time.Sleep(time.Millisecond) // until it waits
+		}
+	}
+	builds, c0 := ssvc.Builds(), cpuTime()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := alice.SendText(ctx, room.RoomID, "hello"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // let the wakes run
+	b.StopTimer()
+	b.ReportMetric(float64(ssvc.Builds()-builds)/float64(b.N), "builds/op")
+	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/1000/float64(b.N), "cpu-ms/op")
 }
