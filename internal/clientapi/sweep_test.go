@@ -2,6 +2,7 @@ package clientapi_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,12 +14,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/httpapi"
+	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/testrig"
 	"github.com/axon-matrix/axon/internal/threepid"
 )
@@ -43,6 +46,12 @@ func TestSweep(t *testing.T) {
 	// data are forbidden actions.
 	bob := r.CreateUser("bob")
 	r.CreateUser("carol")
+	// An admin, for the admin routes' answers about unknown users.
+	if err := r.Server.DB.CreateUser(context.Background(), storage.User{UserID: r.UserID("root").String(), Localpart: "root",
+		IsAdmin: true, CreatedTS: time.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	admin := r.CreateUserDevice("root", "DEV_root", false)
 	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
 	spec := loadSpec(t)
 	status, b := r.Do("POST", "/_matrix/client/v3/register?kind=guest", "", strings.NewReader("{}"))
@@ -180,6 +189,28 @@ func TestSweep(t *testing.T) {
 					continue
 				}
 				fx.refused(fmt.Sprintf("%s with %s=%q", name, param, bad), rt.Method, p, fx.token, b)
+			}
+		}
+
+		// Admins are told an unknown user is not found and, where the spec
+		// says so, a remote one is not theirs to act on; a malformed ID is
+		// either.
+		if strings.HasPrefix(rt.Path, "/admin/") {
+			op, _ := spec.lookup(rt.Method, m.prefixes[0]+rt.Path)
+			bads := append(idVariants("userId", fx.server), "@someone:remote.example")
+			for _, bad := range bads {
+				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{"userId": bad})
+				n := fmt.Sprintf("%s as admin with userId=%q", name, bad)
+				status, code, ok := fx.answer(n, rt.Method, p, admin.AccessToken, fx.validBody(rt.Method, rt.Path))
+				notFound := status == 404 && code == "M_NOT_FOUND"
+				invalid := status == 400 && code == "M_INVALID_PARAM"
+				switch {
+				case !ok:
+				case bad == "@unknown:"+fx.server && !notFound,
+					bad == "@someone:remote.example" && op.statuses[400] && !invalid,
+					!notFound && !invalid:
+					t.Errorf("%s: got %d %s", n, status, code)
+				}
 			}
 		}
 
@@ -704,8 +735,9 @@ func (b specBody) missesRequired(except string) bool {
 
 // specOp is what the spec says one endpoint takes.
 type specOp struct {
-	body  *specBody // nil when the request has no JSON body
-	query []specProp
+	body     *specBody // nil when the request has no JSON body
+	query    []specProp
+	statuses map[int]bool // the response codes the spec lists
 }
 
 // specOps are the spec's endpoints by "METHOD /full/path/{}".
@@ -843,6 +875,13 @@ func loadSpec(t *testing.T) specOps {
 					})
 					sop.body = body
 					bodies++
+				}
+				sop.statuses = map[int]bool{}
+				resps, _ := op["responses"].(map[string]any)
+				for code := range resps {
+					var n int
+					fmt.Sscan(code, &n)
+					sop.statuses[n] = true
 				}
 				out[specKey(strings.ToUpper(method), base+p)] = sop
 			}
