@@ -60,12 +60,9 @@ func TestNotifyCLI(t *testing.T) {
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
 	r.CreateUser("pusher")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{r.UserID("pusher")}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{r.UserID("pusher")}})
 	state := t.TempDir()
-	env := []string{"AXON_NOTIFY_HOMESERVER=" + r.URL, "AXON_NOTIFY_USER=pusher", "AXON_NOTIFY_ROOM=" + room.RoomID.String(),
+	env := []string{"AXON_NOTIFY_HOMESERVER=" + r.URL, "AXON_NOTIFY_USER=pusher", "AXON_NOTIFY_ROOM=" + room.String(),
 		"AXON_NOTIFY_STATE_DIR=" + state, "AXON_NOTIFY_HOSTNAME=web1", "HOME=" + t.TempDir()}
 	if code, out, _ := runAxon(t, bin, env, "password-pusher\n", "notify", "login", "--password-stdin"); code != 0 {
 		t.Fatalf("login: %d %s", code, out)
@@ -87,7 +84,7 @@ func TestNotifyCLI(t *testing.T) {
 	if best > time.Second {
 		t.Errorf("warm run took %v", best)
 	}
-	msgs, err := alice.Messages(ctx, room.RoomID, "", "", mautrix.DirectionBackward, nil, 50)
+	msgs, err := alice.Messages(ctx, room, "", "", mautrix.DirectionBackward, nil, 50)
 	if err != nil {
 		t.Fatal(err)
 	}

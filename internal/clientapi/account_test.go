@@ -378,8 +378,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 
 	// Fay is in a room with gus; deactivation makes her leave it.
 	gus := r.CreateUser("gus")
-	room := testrig.CreateRoom(t, gus, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	testrig.Join(t, room, fay)
+	room := testrig.PublicRoom(t, gus, fay)
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
 	session = acctChallenge(t, "deactivate", status, body, "m.login.password")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
@@ -405,11 +404,7 @@ func TestAccountProfile(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	hal, ida := r.CreateUser("hal"), r.CreateUser("ida")
-	room, err := hal.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrig.Join(t, room.RoomID, ida)
+	room := testrig.PublicRoom(t, hal, ida)
 	if err := hal.SetDisplayName(ctx, "Hal 9000"); err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +422,7 @@ func TestAccountProfile(t *testing.T) {
 		t.Fatalf("displayname: %+v %v", dn, err)
 	}
 	var member event.MemberEventContent
-	if err := ida.StateEvent(ctx, room.RoomID, event.StateMember, hal.UserID.String(), &member); err != nil {
+	if err := ida.StateEvent(ctx, room, event.StateMember, hal.UserID.String(), &member); err != nil {
 		t.Fatal(err)
 	}
 	if member.Displayname != "Hal 9000" || member.AvatarURL != avatar.CUString() || member.Membership != event.MembershipJoin {
@@ -453,7 +448,7 @@ func TestAccountProfile(t *testing.T) {
 		t.Fatalf("profile after delete: %d %v", status, body)
 	}
 	member = event.MemberEventContent{}
-	if err := ida.StateEvent(ctx, room.RoomID, event.StateMember, hal.UserID.String(), &member); err != nil {
+	if err := ida.StateEvent(ctx, room, event.StateMember, hal.UserID.String(), &member); err != nil {
 		t.Fatal(err)
 	}
 	if member.AvatarURL != "" || member.Displayname != "Hal 9000" {

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+
+	"github.com/axon-matrix/axon/internal/testrig"
 )
 
 // TestAppServiceMSC2409UnstableNames checks a registration with MSC2409's
@@ -31,14 +33,11 @@ func TestAppServiceMSC2409UnstableNames(t *testing.T) {
 		if status, body := asCall(t, r, "PUT", v3+"/devices/ANNDEV", ann, map[string]any{}); status != 200 {
 			t.Fatalf("create device: %d %v", status, body)
 		}
-		room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), ann, map[string]any{}); status != 200 {
+		room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+		if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), ann, map[string]any{}); status != 200 {
 			t.Fatalf("join: %d %v", status, body)
 		}
-		if _, err := alice.UserTyping(ctx, room.RoomID, true, 10000); err != nil {
+		if _, err := alice.UserTyping(ctx, room, true, 10000); err != nil {
 			t.Fatal(err)
 		}
 		if status, body := apiCall(t, r, alice, v3, "PUT", "/sendToDevice/m.test/txn1", map[string]any{

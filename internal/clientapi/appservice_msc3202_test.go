@@ -44,20 +44,14 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
 		t.Fatalf("register: %d %v", status, body)
 	}
-	room1, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	room2, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, room := range []string{room1.RoomID.String(), room2.RoomID.String()} {
+	room1 := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	room2 := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	for _, room := range []string{room1.String(), room2.String()} {
 		if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room), ann, map[string]any{}); status != 200 {
 			t.Fatalf("ann joins: %d %v", status, body)
 		}
 	}
-	testrig.Join(t, room1.RoomID, bob)
+	testrig.Join(t, room1, bob)
 	// ann joining made alice and bob share a room with her: changed.
 	f.waitFor("alice and bob in device_lists.changed", func() bool {
 		_, changed := deviceListsIn(f)
@@ -74,7 +68,7 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	if status, body := asCall(t, r, "PUT", v3+"/profile/"+esc(ann)+"/displayname", ann, map[string]any{"displayname": "Ann"}); status != 200 {
 		t.Fatalf("displayname: %d %v", status, body)
 	}
-	if status, body := asCall(t, r, "PUT", v3+"/rooms/"+esc(room1.RoomID.String())+"/send/m.room.message/marker", ann, map[string]any{"msgtype": "m.text", "body": "marker"}); status != 200 {
+	if status, body := asCall(t, r, "PUT", v3+"/rooms/"+esc(room1.String())+"/send/m.room.message/marker", ann, map[string]any{"msgtype": "m.text", "body": "marker"}); status != 200 {
 		t.Fatalf("send: %d %v", status, body)
 	}
 	f.waitFor("the marker", func() bool { return slices.Contains(f.deliveredBodies(), "marker") })
@@ -86,10 +80,10 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	}
 	// bob leaves room1 but still shares room2 with ann; alice shares
 	// nothing with ann once she leaves room1.
-	if _, err := bob.LeaveRoom(ctx, room1.RoomID); err != nil {
+	if _, err := bob.LeaveRoom(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.LeaveRoom(ctx, room1.RoomID); err != nil {
+	if _, err := alice.LeaveRoom(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
 	f.waitFor("alice in device_lists.left", func() bool {
@@ -103,7 +97,7 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 		t.Fatalf("left after alice's leave: %v (bob still shares room2 with ann)", left)
 	}
 	// ann leaves room2: bob, the last user she shared a room with, goes.
-	if status, body := asCall(t, r, "POST", v3+"/rooms/"+esc(room2.RoomID.String())+"/leave", ann, map[string]any{}); status != 200 {
+	if status, body := asCall(t, r, "POST", v3+"/rooms/"+esc(room2.String())+"/leave", ann, map[string]any{}); status != 200 {
 		t.Fatalf("ann leaves: %d %v", status, body)
 	}
 	f.waitFor("bob in device_lists.left", func() bool {

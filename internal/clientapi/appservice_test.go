@@ -433,63 +433,60 @@ func TestAppServiceRegistrationAndIdentityAssertion(t *testing.T) {
 	}
 
 	// The service acts in rooms as its user.
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, body = asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{})
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	status, body = asCall(t, r, "POST", v3+"/join/"+esc(room.String()), "@_bridge_ann:axon.test", map[string]any{})
 	if status != 200 {
 		t.Fatalf("join as ann: %d %v", status, body)
 	}
-	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t1", "@_bridge_ann:axon.test",
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.String())+"/send/m.room.message/t1", "@_bridge_ann:axon.test",
 		map[string]any{"msgtype": "m.text", "body": "from the bridge"})
 	if status != 200 {
 		t.Fatalf("send as ann: %d %v", status, body)
 	}
-	ev, err := alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string)))
+	ev, err := alice.GetEvent(ctx, room, id.EventID(body["event_id"].(string)))
 	if err != nil || ev.Sender != "@_bridge_ann:axon.test" {
 		t.Fatalf("event sent by the bridge: %+v %v", ev, err)
 	}
 	// Timestamp massaging: the service dates what it bridges.
-	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t3?ts=1600000000000", "@_bridge_ann:axon.test",
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.String())+"/send/m.room.message/t3?ts=1600000000000", "@_bridge_ann:axon.test",
 		map[string]any{"msgtype": "m.text", "body": "from 2020"})
 	if status != 200 {
 		t.Fatalf("send with ts: %d %v", status, body)
 	}
-	if ev, err = alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp != 1600000000000 {
+	if ev, err = alice.GetEvent(ctx, room, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp != 1600000000000 {
 		t.Fatalf("massaged timestamp: %+v %v", ev, err)
 	}
-	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t4?ts=soon", "@_bridge_ann:axon.test",
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.String())+"/send/m.room.message/t4?ts=soon", "@_bridge_ann:axon.test",
 		map[string]any{"msgtype": "m.text", "body": "x"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	status, body = apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/a1?ts=1600000000000",
+	status, body = apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(room.String())+"/send/m.room.message/a1?ts=1600000000000",
 		map[string]any{"msgtype": "m.text", "body": "now"})
 	if status != 200 {
 		t.Fatalf("send: %d %v", status, body)
 	}
-	if ev, err = alice.GetEvent(ctx, room.RoomID, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp < time.Now().Add(-time.Minute).UnixMilli() {
+	if ev, err = alice.GetEvent(ctx, room, id.EventID(body["event_id"].(string))); err != nil || ev.Timestamp < time.Now().Add(-time.Minute).UnixMilli() {
 		t.Fatalf("ts means nothing for ordinary users: %+v %v", ev, err)
 	}
-	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t2", alice.UserID.String(),
+	status, body = asCall(t, r, "PUT", v3+"/rooms/"+esc(room.String())+"/send/m.room.message/t2", alice.UserID.String(),
 		map[string]any{"msgtype": "m.text", "body": "spoofed"})
 	wantAPIError(t, status, body, 403, "M_EXCLUSIVE")
 
 	// Exclusive aliases belong to the service.
-	status, body = apiCall(t, r, alice, v3, "PUT", "/directory/room/"+esc("#_bridge_room:axon.test"), map[string]any{"room_id": room.RoomID})
+	status, body = apiCall(t, r, alice, v3, "PUT", "/directory/room/"+esc("#_bridge_room:axon.test"), map[string]any{"room_id": room})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 	status, body = apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"room_alias_name": "_bridge_other"})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
-	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_room:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room})
 	if status != 200 {
 		t.Fatalf("alias by the service: %d %v", status, body)
 	}
 	// The service manages its aliases without being in the room, and
 	// only its aliases.
-	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_second:axon.test"), "", map[string]any{"room_id": room.RoomID})
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#_bridge_second:axon.test"), "", map[string]any{"room_id": room})
 	if status != 200 {
 		t.Fatalf("alias by the service's sender, not in the room: %d %v", status, body)
 	}
-	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#plain:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room.RoomID})
+	status, body = asCall(t, r, "PUT", v3+"/directory/room/"+esc("#plain:axon.test"), "@_bridge_ann:axon.test", map[string]any{"room_id": room})
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
 	status, body = apiCall(t, r, alice, v3, "DELETE", "/directory/room/"+esc("#_bridge_room:axon.test"), nil)
 	wantAPIError(t, status, body, 400, "M_EXCLUSIVE")
@@ -560,16 +557,13 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatalf("register: %d %v", status, body)
 	}
 	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.RoomID.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
 		t.Fatalf("join: %d %v", status, body)
 	}
 	// A room without the service's users is none of its business.
 	testrig.SendText(t, alice, other, "not for the bridge")
-	sent, err := alice.SendText(ctx, room.RoomID, "hello bridge")
+	sent, err := alice.SendText(ctx, room, "hello bridge")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -584,7 +578,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	f.mu.Unlock()
 
 	// Receipts reach a service that asked for ephemeral data.
-	if err := alice.MarkRead(ctx, room.RoomID, sent.EventID); err != nil {
+	if err := alice.MarkRead(ctx, room, sent.EventID); err != nil {
 		t.Fatal(err)
 	}
 	f.waitFor("receipt", func() bool {
@@ -598,7 +592,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 			}
 			json.Unmarshal(txn.Body, &b)
 			for _, e := range b.Ephemeral {
-				if e.Type == "m.receipt" && e.RoomID == room.RoomID.String() && e.Content[sent.EventID.String()]["m.read"][alice.UserID.String()] != nil {
+				if e.Type == "m.receipt" && e.RoomID == room.String() && e.Content[sent.EventID.String()]["m.read"][alice.UserID.String()] != nil {
 					return true
 				}
 			}
@@ -607,7 +601,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	})
 
 	// So do typing notifications.
-	if _, err := alice.UserTyping(ctx, room.RoomID, true, 10*time.Second); err != nil {
+	if _, err := alice.UserTyping(ctx, room, true, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	f.waitFor("typing", func() bool {
@@ -623,7 +617,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 			}
 			json.Unmarshal(txn.Body, &b)
 			for _, e := range b.Ephemeral {
-				if e.Type == "m.typing" && e.RoomID == room.RoomID.String() && len(e.Content.UserIDs) == 1 && e.Content.UserIDs[0] == alice.UserID.String() {
+				if e.Type == "m.typing" && e.RoomID == room.String() && len(e.Content.UserIDs) == 1 && e.Content.UserIDs[0] == alice.UserID.String() {
 					return true
 				}
 			}
@@ -709,7 +703,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	// The service goes down: the next transaction is retried with the
 	// same ID and body.
 	f.setDown(true)
-	testrig.SendText(t, alice, room.RoomID, "while down")
+	testrig.SendText(t, alice, room, "while down")
 	var failed fakeTxn
 	f.waitFor("two failed attempts", func() bool {
 		n := 0
@@ -742,7 +736,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		}
 		return false
 	})
-	testrig.SendText(t, alice, room.RoomID, "after restart")
+	testrig.SendText(t, alice, room, "after restart")
 	f.waitFor("message after restart", func() bool { return strings.Contains(strings.Join(f.deliveredBodies(), "|"), "after restart") })
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -15,19 +15,16 @@ func TestEventContext(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	var ids []id.EventID
 	for i := 0; i < 5; i++ {
-		resp, err := alice.SendText(ctx, room.RoomID, fmt.Sprint("m", i))
+		resp, err := alice.SendText(ctx, room, fmt.Sprint("m", i))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, resp.EventID)
 	}
-	c, err := alice.Context(ctx, room.RoomID, ids[2], nil, 4)
+	c, err := alice.Context(ctx, room, ids[2], nil, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +44,11 @@ func TestEventContext(t *testing.T) {
 		t.Fatalf("context state/tokens: create=%v start=%q end=%q", hasCreate, c.Start, c.End)
 	}
 	// Paging backwards from start continues before the window.
-	msgs, err := alice.Messages(ctx, room.RoomID, c.Start, "", mautrix.DirectionBackward, nil, 1)
+	msgs, err := alice.Messages(ctx, room, c.Start, "", mautrix.DirectionBackward, nil, 1)
 	if err != nil || len(msgs.Chunk) != 1 || msgs.Chunk[0].Type.Type == "m.room.message" {
 		t.Fatalf("paging from context start: %v %+v", err, msgs)
 	}
 	// A non-member cannot see events of a private room.
-	_, err = bob.Context(ctx, room.RoomID, ids[2], nil, 4)
+	_, err = bob.Context(ctx, room, ids[2], nil, 4)
 	wantClientError(t, err, 404, "M_NOT_FOUND")
 }

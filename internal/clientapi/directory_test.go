@@ -16,38 +16,35 @@ func TestAliases(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Lobby"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Lobby"})
 	alias := id.RoomAlias("#lobby:axon.test")
-	if _, err := alice.CreateAlias(ctx, alias, room.RoomID); err != nil {
+	if _, err := alice.CreateAlias(ctx, alias, room); err != nil {
 		t.Fatalf("create alias: %v", err)
 	}
 	res, err := bob.ResolveAlias(ctx, alias)
-	if err != nil || res.RoomID != room.RoomID || len(res.Servers) == 0 || res.Servers[0] != "axon.test" {
+	if err != nil || res.RoomID != room || len(res.Servers) == 0 || res.Servers[0] != "axon.test" {
 		t.Fatalf("resolve: %+v %v", res, err)
 	}
 	// Resolving needs no access token.
 	status, body := apiCall(t, r, nil, v3, http.MethodGet, "/directory/room/"+esc(alias.String()), nil)
-	if status != 200 || body["room_id"] != room.RoomID.String() {
+	if status != 200 || body["room_id"] != room.String() {
 		t.Fatalf("anonymous resolve: %d %v", status, body)
 	}
 	// Join by alias.
 	joined, err := bob.JoinRoom(ctx, alias.String(), nil)
-	if err != nil || joined.RoomID != room.RoomID {
+	if err != nil || joined.RoomID != room {
 		t.Fatalf("join by alias: %+v %v", joined, err)
 	}
 
-	_, err = bob.CreateAlias(ctx, alias, room.RoomID)
+	_, err = bob.CreateAlias(ctx, alias, room)
 	wantClientError(t, err, http.StatusConflict, "M_UNKNOWN")
-	_, err = alice.CreateAlias(ctx, "#lobby:elsewhere.example", room.RoomID)
+	_, err = alice.CreateAlias(ctx, "#lobby:elsewhere.example", room)
 	wantClientError(t, err, 400, "M_INVALID_PARAM")
-	_, err = alice.CreateAlias(ctx, "#nocolon", room.RoomID)
+	_, err = alice.CreateAlias(ctx, "#nocolon", room)
 	wantClientError(t, err, 400, "M_INVALID_PARAM")
 	_, err = alice.CreateAlias(ctx, "#other:axon.test", "!missing:axon.test")
 	wantClientError(t, err, 404, "M_NOT_FOUND")
-	_, err = carol.CreateAlias(ctx, "#carols:axon.test", room.RoomID)
+	_, err = carol.CreateAlias(ctx, "#carols:axon.test", room)
 	wantClientError(t, err, 403, "M_FORBIDDEN")
 	_, err = bob.ResolveAlias(ctx, "#missing:axon.test")
 	wantClientError(t, err, 404, "M_NOT_FOUND")
@@ -55,11 +52,11 @@ func TestAliases(t *testing.T) {
 	wantAPIError(t, status, body, 400, "M_MISSING_PARAM")
 
 	// Local aliases: members only (the room is not world-readable).
-	list, err := bob.GetAliases(ctx, room.RoomID)
+	list, err := bob.GetAliases(ctx, room)
 	if err != nil || len(list.Aliases) != 1 || list.Aliases[0] != alias {
 		t.Fatalf("aliases: %+v %v", list, err)
 	}
-	_, err = carol.GetAliases(ctx, room.RoomID)
+	_, err = carol.GetAliases(ctx, room)
 	wantClientError(t, err, 403, "M_FORBIDDEN")
 	_, err = carol.GetAliases(ctx, "!missing:axon.test")
 	wantClientError(t, err, 404, "M_NOT_FOUND")
@@ -100,10 +97,7 @@ func TestPublicRooms(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	big := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Visibility: "public", Preset: "public_chat", Name: "Gardening", Topic: "Roses and tulips", RoomAliasName: "garden"})
 	testrig.Join(t, big, bob)
-	small, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Cooking"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	small := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Cooking"})
 	hidden := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Secret"})
 
 	// small is not published until its visibility is set.
@@ -114,19 +108,19 @@ func TestPublicRooms(t *testing.T) {
 		}
 		return body["visibility"].(string)
 	}
-	if vis(big) != "public" || vis(small.RoomID) != "private" {
+	if vis(big) != "public" || vis(small) != "private" {
 		t.Fatal("initial visibilities wrong")
 	}
-	status, body := apiCall(t, r, bob, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "public"})
+	status, body := apiCall(t, r, bob, v3, http.MethodPut, "/directory/list/room/"+esc(small.String()), map[string]any{"visibility": "public"})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN")
-	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "shown"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.String()), map[string]any{"visibility": "shown"})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
-	for _, roomID := range []id.RoomID{small.RoomID, hidden} {
+	for _, roomID := range []id.RoomID{small, hidden} {
 		if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(roomID.String()), map[string]any{}); status != 200 {
 			t.Fatalf("publish: %d %v", status, body)
 		}
 	}
-	if vis(small.RoomID) != "public" {
+	if vis(small) != "public" {
 		t.Fatal("small not published")
 	}
 	status, body = apiCall(t, r, nil, v3, http.MethodGet, "/directory/list/room/"+esc("!missing:axon.test"), nil)
@@ -145,7 +139,7 @@ func TestPublicRooms(t *testing.T) {
 		got.NumJoinedMembers != 2 || got.JoinRule != "public" || got.WorldReadable || got.GuestCanJoin {
 		t.Fatalf("entry: %+v", got)
 	}
-	if list.Chunk[1].RoomID != small.RoomID {
+	if list.Chunk[1].RoomID != small {
 		t.Fatalf("order: %+v", list.Chunk)
 	}
 
@@ -155,7 +149,7 @@ func TestPublicRooms(t *testing.T) {
 		t.Fatalf("page 1: %+v %v", page1, err)
 	}
 	page2, err := bob.PublicRooms(ctx, &mautrix.ReqPublicRooms{Limit: 1, Since: page1.NextBatch})
-	if err != nil || len(page2.Chunk) != 1 || page2.Chunk[0].RoomID != small.RoomID || page2.NextBatch != "" || page2.PrevBatch == "" {
+	if err != nil || len(page2.Chunk) != 1 || page2.Chunk[0].RoomID != small || page2.NextBatch != "" || page2.PrevBatch == "" {
 		t.Fatalf("page 2: %+v %v", page2, err)
 	}
 	back, err := bob.PublicRooms(ctx, &mautrix.ReqPublicRooms{Limit: 1, Since: page2.PrevBatch})
@@ -184,7 +178,7 @@ func TestPublicRooms(t *testing.T) {
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 
 	// Unpublishing removes it.
-	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.RoomID.String()), map[string]any{"visibility": "private"}); status != 200 {
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/directory/list/room/"+esc(small.String()), map[string]any{"visibility": "private"}); status != 200 {
 		t.Fatalf("unpublish: %d %v", status, body)
 	}
 	list, err = bob.PublicRooms(ctx, &mautrix.ReqPublicRooms{})

@@ -73,19 +73,16 @@ func TestGuestAccess(t *testing.T) {
 
 	// private_chat lets (invited) guests join; public_chat forbids guests.
 	open := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{guest.UserID}})
-	closed, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "closed"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	closed := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "closed"})
 	testrig.Join(t, open, guest)
 	testrig.SendText(t, guest, open, "hi from a guest")
 	// An invite does not override the room's guest access.
-	if _, err := alice.InviteUser(ctx, closed.RoomID, &mautrix.ReqInviteUser{UserID: guest.UserID}); err != nil {
+	if _, err := alice.InviteUser(ctx, closed, &mautrix.ReqInviteUser{UserID: guest.UserID}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = guest.JoinRoomByID(ctx, closed.RoomID)
+	_, err = guest.JoinRoomByID(ctx, closed)
 	wantClientError(t, err, 403, "M_GUEST_ACCESS_FORBIDDEN")
-	if m := membership(t, r, alice, closed.RoomID, guest.UserID); m != "invite" {
+	if m := membership(t, r, alice, closed, guest.UserID); m != "invite" {
 		t.Fatalf("refused guest has membership %q, want invite", m)
 	}
 	// /join/{roomIdOrAlias} is not on the guest list at all.

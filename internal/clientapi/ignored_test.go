@@ -66,15 +66,12 @@ func TestIgnoredUsers(t *testing.T) {
 	// Invites from ignored users are not sent; others' are.
 	since = initialSync(t, bob)
 	fromAlice := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	fromCarol, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fromCarol := testrig.CreateRoom(t, carol, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
 	syncUntil(t, bob, since, func(s *mautrix.RespSync) bool {
 		if _, ok := s.Rooms.Invite[fromAlice]; ok {
 			t.Fatal("invite from an ignored user was sent")
 		}
-		_, ok := s.Rooms.Invite[fromCarol.RoomID]
+		_, ok := s.Rooms.Invite[fromCarol]
 		return ok
 	})
 	full, err = bob.SyncRequest(ctx, 0, "", "", false, event.PresenceOffline)

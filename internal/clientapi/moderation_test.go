@@ -126,10 +126,7 @@ func TestAccountLock(t *testing.T) {
 	root := createAdmin(t, r, "root")
 	alice := r.CreateUser("alice")
 	phone := r.CreateUserDevice("alice", "PHONE", false)
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	loginBody := map[string]any{"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "alice"},
 		"password": "password-alice", "refresh_token": true}
 	status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/login", "", loginBody)
@@ -147,9 +144,9 @@ func TestAccountLock(t *testing.T) {
 	}
 	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?timeout=0", nil)
 	wantLocked("sync", status, body)
-	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/rooms/"+esc(room.RoomID.String())+"/messages?dir=b", nil)
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/rooms/"+esc(room.String())+"/messages?dir=b", nil)
 	wantLocked("messages", status, body)
-	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.RoomID.String())+"/send/m.room.message/t1", map[string]any{"msgtype": "m.text", "body": "hi"})
+	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.String())+"/send/m.room.message/t1", map[string]any{"msgtype": "m.text", "body": "hi"})
 	wantLocked("send", status, body)
 	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/admin/whois/"+esc(alice.UserID.String()), alice.AccessToken, nil)
 	if status == 200 {

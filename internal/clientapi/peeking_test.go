@@ -78,11 +78,8 @@ func TestEventStream(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrig.Join(t, room.RoomID, bob)
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
+	testrig.Join(t, room, bob)
 	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	status, body := apiCall(t, r, bob, v3, "GET", "/initialSync?limit=1", nil)
 	if status != 200 {
@@ -97,7 +94,7 @@ func TestEventStream(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	// A message in a room bob is not in must not show, the one in his room must.
 	testrig.SendText(t, alice, other, "not for bob")
-	sent, err := alice.SendText(ctx, room.RoomID, "for bob")
+	sent, err := alice.SendText(ctx, room, "for bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,27 +119,18 @@ func TestInitialSync(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Name: "Chat"})
 	var sent []string
 	for _, text := range []string{"one", "two", "three"} {
-		resp, err := alice.SendText(ctx, room.RoomID, text)
+		resp, err := alice.SendText(ctx, room, text)
 		if err != nil {
 			t.Fatal(err)
 		}
 		sent = append(sent, resp.EventID.String())
 	}
-	invited, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{alice.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	left, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.LeaveRoom(ctx, left.RoomID); err != nil {
+	invited := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{alice.UserID}})
+	left := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	if _, err := alice.LeaveRoom(ctx, left); err != nil {
 		t.Fatal(err)
 	}
 
@@ -161,10 +149,10 @@ func TestInitialSync(t *testing.T) {
 		rm := x.(map[string]any)
 		byRoom[rm["room_id"].(string)] = rm
 	}
-	if _, has := byRoom[left.RoomID.String()]; has || len(byRoom) != 2 {
+	if _, has := byRoom[left.String()]; has || len(byRoom) != 2 {
 		t.Fatalf("initialSync rooms: %v", byRoom)
 	}
-	joined := byRoom[room.RoomID.String()]
+	joined := byRoom[room.String()]
 	msgs := joined["messages"].(map[string]any)
 	if joined["membership"] != "join" || joined["visibility"] != "private" {
 		t.Fatalf("joined room: %v", joined)
@@ -176,7 +164,7 @@ func TestInitialSync(t *testing.T) {
 	for _, e := range joined["state"].([]any) {
 		ev := e.(map[string]any)
 		state[ev["type"].(string)] = true
-		if ev["room_id"] != room.RoomID.String() {
+		if ev["room_id"] != room.String() {
 			t.Fatalf("state event without room_id: %v", ev)
 		}
 	}
@@ -184,20 +172,20 @@ func TestInitialSync(t *testing.T) {
 		t.Fatalf("state types: %v", state)
 	}
 	// The start token pages back to the message before the chunk.
-	older, err := alice.Messages(ctx, room.RoomID, msgs["start"].(string), "", mautrix.DirectionBackward, nil, 1)
+	older, err := alice.Messages(ctx, room, msgs["start"].(string), "", mautrix.DirectionBackward, nil, 1)
 	if err != nil || len(older.Chunk) != 1 || older.Chunk[0].ID.String() != sent[0] {
 		t.Fatalf("paging back from start: %v %+v", err, older)
 	}
 	// The end token pages forward to what comes next.
-	next, err := alice.SendText(ctx, room.RoomID, "four")
+	next, err := alice.SendText(ctx, room, "four")
 	if err != nil {
 		t.Fatal(err)
 	}
-	newer, err := alice.Messages(ctx, room.RoomID, msgs["end"].(string), "", mautrix.DirectionForward, nil, 5)
+	newer, err := alice.Messages(ctx, room, msgs["end"].(string), "", mautrix.DirectionForward, nil, 5)
 	if err != nil || len(newer.Chunk) != 1 || newer.Chunk[0].ID != next.EventID {
 		t.Fatalf("paging forward from end: %v %+v", err, newer)
 	}
-	inv := byRoom[invited.RoomID.String()]
+	inv := byRoom[invited.String()]
 	if inv["membership"] != "invite" || inv["invite"].(map[string]any)["sender"] != bob.UserID.String() {
 		t.Fatalf("invited room: %v", inv)
 	}
@@ -207,7 +195,7 @@ func TestInitialSync(t *testing.T) {
 	found := false
 	for _, x := range body["rooms"].([]any) {
 		rm := x.(map[string]any)
-		if rm["room_id"] == left.RoomID.String() {
+		if rm["room_id"] == left.String() {
 			found = rm["membership"] == "leave"
 		}
 	}

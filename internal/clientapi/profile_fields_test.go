@@ -28,10 +28,7 @@ func TestCustomProfileFields(t *testing.T) {
 		return r.JSON(t, http.MethodPut, field(key), c.AccessToken, body)
 	}
 	get := func(key string) (int, map[string]any) { return r.JSON(t, http.MethodGet, field(key), "", nil) }
-	room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{})
 	if err := alice.SetDisplayName(ctx, "Alice"); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +53,7 @@ func TestCustomProfileFields(t *testing.T) {
 	}
 	// Custom fields are not part of member events.
 	var member map[string]any
-	if err := alice.StateEvent(ctx, room.RoomID, event.StateMember, alice.UserID.String(), &member); err != nil {
+	if err := alice.StateEvent(ctx, room, event.StateMember, alice.UserID.String(), &member); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := member["m.tz"]; ok || member["displayname"] != "Alice" {

@@ -177,11 +177,8 @@ func TestPushRecorderScenario(t *testing.T) {
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
 
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Ops"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrig.Join(t, room.RoomID, alice, carol)
+	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Ops"})
+	testrig.Join(t, room, alice, carol)
 	setPusher(t, r, alice, "key-phone", rec.url(), nil)
 	setPusher(t, r, aliceTablet, "key-tablet", rec.url(), map[string]any{"custom": "kept"})
 	logPush := func(label string, xs []recorded) {
@@ -191,7 +188,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	}
 
 	// A message: one notify per pusher, with the counts.
-	msg, err := bob.SendText(ctx, room.RoomID, "disk almost full")
+	msg, err := bob.SendText(ctx, room, "disk almost full")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +200,7 @@ func TestPushRecorderScenario(t *testing.T) {
 			t.Fatalf("no push for %s", key)
 		}
 		n := x.note
-		if n.EventID != msg.EventID.String() || n.RoomID != room.RoomID.String() || n.Type != "m.room.message" ||
+		if n.EventID != msg.EventID.String() || n.RoomID != room.String() || n.Type != "m.room.message" ||
 			n.Sender != bob.UserID.String() || unreadOf(x) != 1 || n.Prio != "low" {
 			t.Errorf("%s: %s", key, x.raw)
 		}
@@ -222,7 +219,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	}
 
 	// A mention: highlight and sound, high priority.
-	mention, err := bob.SendMessageEvent(ctx, room.RoomID, event.EventMessage, map[string]any{
+	mention, err := bob.SendMessageEvent(ctx, room, event.EventMessage, map[string]any{
 		"msgtype": "m.text", "body": "alice: look", "m.mentions": map[string]any{"user_ids": []string{alice.UserID.String()}},
 	})
 	if err != nil {
@@ -238,11 +235,11 @@ func TestPushRecorderScenario(t *testing.T) {
 	}
 	// carol's messages reach nobody's gateway but alice's; alice's own
 	// messages reach nobody.
-	testrig.SendText(t, alice, room.RoomID, "on it")
+	testrig.SendText(t, alice, room, "on it")
 	rec.none(t, 200*time.Millisecond)
 
 	// The phone reads: both devices get a badge-only update to 0.
-	if err := alice.SendReceipt(ctx, room.RoomID, mention.EventID, event.ReceiptTypeRead, nil); err != nil {
+	if err := alice.SendReceipt(ctx, room, mention.EventID, event.ReceiptTypeRead, nil); err != nil {
 		t.Fatal(err)
 	}
 	got = byPushKey(rec.next(t, 2))
@@ -259,7 +256,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	rec.setDown(true)
 	var sent []id.EventID
 	for _, body := range []string{"one", "two", "three"} {
-		resp, err := bob.SendText(ctx, room.RoomID, body)
+		resp, err := bob.SendText(ctx, room, body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -310,7 +307,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	rec.mu.Lock()
 	rec.rejected["key-tablet"] = true
 	rec.mu.Unlock()
-	status, _ := apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej1",
+	status, _ := apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.String()+"/send/m.room.message/rej1",
 		map[string]any{"msgtype": "m.text", "body": "again"})
 	if status != 200 {
 		t.Fatal(status)
@@ -328,7 +325,7 @@ func TestPushRecorderScenario(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	status, _ = apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.RoomID.String()+"/send/m.room.message/rej2",
+	status, _ = apiCall(t, r, bob, v3, http.MethodPut, "/rooms/"+room.String()+"/send/m.room.message/rej2",
 		map[string]any{"msgtype": "m.text", "body": "only the phone"})
 	if status != 200 {
 		t.Fatal(status)
@@ -351,8 +348,7 @@ func TestPushLatency(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	testrig.Join(t, room, alice, carol)
+	room := testrig.PublicRoom(t, bob, alice, carol)
 	setPusher(t, r, alice, "key", rec.url(), map[string]any{"format": "event_id_only"})
 	var lat, sendTimes []time.Duration
 	for i := 0; i < 100; i++ {
@@ -536,8 +532,7 @@ func TestHungGatewayDelaysOnlyItself(t *testing.T) {
 	alice := r.CreateUser("alice")
 	carol := r.CreateUser("carol")
 	bob := r.CreateUser("bob")
-	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	testrig.Join(t, room, alice, carol)
+	room := testrig.PublicRoom(t, bob, alice, carol)
 	setPusher(t, r, carol, "carol-key", hung.URL+"/_matrix/push/v1/notify", nil)
 	setPusher(t, r, alice, "alice-key", rec.url(), nil)
 	for i := 0; i < 3; i++ {
@@ -602,24 +597,12 @@ func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
-	roomA, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	roomB, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := alice.JoinRoomByID(ctx, roomA.RoomID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := carol.JoinRoomByID(ctx, roomB.RoomID); err != nil {
-		t.Fatal(err)
-	}
+	roomA := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	roomB := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	testrig.Join(t, roomA, alice)
+	testrig.Join(t, roomB, carol)
 	for i := 0; i < 20; i++ {
-		if _, err := bob.SendText(ctx, roomA.RoomID, "nobody has a pusher"); err != nil {
-			t.Fatal(err)
-		}
+		testrig.SendText(t, bob, roomA, "nobody has a pusher")
 	}
 	// Wait for the worker to pass every event so far.
 	push := r.Server.Push
@@ -637,11 +620,9 @@ func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
 	// no evaluation and sends nothing; room B's message is pushed.
 	setPusher(t, r, carol, "carol", rec.url(), map[string]any{"format": "event_id_only"})
 	for i := 0; i < 10; i++ {
-		if _, err := bob.SendText(ctx, roomA.RoomID, "not for carol"); err != nil {
-			t.Fatal(err)
-		}
+		testrig.SendText(t, bob, roomA, "not for carol")
 	}
-	resp, err := bob.SendText(ctx, roomB.RoomID, "for carol")
+	resp, err := bob.SendText(ctx, roomB, "for carol")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -655,11 +636,8 @@ func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
 	}
 	// An invite of carol to a room without pushers is evaluated and pushed
 	// (the invite rule notifies its target).
-	roomC, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x := rec.next(t, 1)[0]; x.note.RoomID != roomC.RoomID.String() {
-		t.Fatalf("push for room %s, want the invite to %s", x.note.RoomID, roomC.RoomID)
+	roomC := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
+	if x := rec.next(t, 1)[0]; x.note.RoomID != roomC.String() {
+		t.Fatalf("push for room %s, want the invite to %s", x.note.RoomID, roomC)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"testing"
 
-	"maunium.net/go/mautrix"
 	"maunium.net/go/mautrix/event"
 
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -137,8 +136,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	testrig.Join(t, room, alice, carol)
+	room := testrig.PublicRoom(t, bob, alice, carol)
 	countsOf := func() (int, int) {
 		t.Helper()
 		resp, err := alice.SyncRequest(ctx, 0, "", "", false, "")
@@ -239,20 +237,16 @@ func TestRuleChangeResendsCounts(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrig.Join(t, room.RoomID, alice, carol)
-	testrig.SendText(t, bob, room.RoomID, "hi")
+	room := testrig.PublicRoom(t, bob, alice, carol)
+	testrig.SendText(t, bob, room, "hi")
 	first, err := alice.SyncRequest(ctx, 0, "", "", false, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := first.Rooms.Join[room.RoomID].UnreadNotifications; c == nil || c.NotificationCount != 1 {
+	if c := first.Rooms.Join[room].UnreadNotifications; c == nil || c.NotificationCount != 1 {
 		t.Fatalf("counts: %+v", c)
 	}
-	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/room/"+url.PathEscape(room.RoomID.String()),
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/room/"+url.PathEscape(room.String()),
 		map[string]any{"actions": []any{}}); status != 200 {
 		t.Fatal(status, body)
 	}
@@ -260,7 +254,7 @@ func TestRuleChangeResendsCounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jr := next.Rooms.Join[room.RoomID]
+	jr := next.Rooms.Join[room]
 	if jr == nil || jr.UnreadNotifications == nil || jr.UnreadNotifications.NotificationCount != 0 {
 		t.Fatalf("room after muting: %+v", jr)
 	}

@@ -83,11 +83,8 @@ func TestReceiptErrors(t *testing.T) {
 	ctx := context.Background()
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	roomID, msg := sharedRoom(t, alice, bob)
-	other, err := carol.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherMsg, err := carol.SendText(ctx, other.RoomID, "elsewhere")
+	other := testrig.CreateRoom(t, carol, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	otherMsg, err := carol.SendText(ctx, other, "elsewhere")
 	if err != nil {
 		t.Fatal(err)
 	}

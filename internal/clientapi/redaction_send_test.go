@@ -21,16 +21,13 @@ func TestRedactionThroughSend(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	for _, version := range []id.RoomVersion{"10", "11", "12"} {
 		t.Run("v"+string(version), func(t *testing.T) {
-			room, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomVersion: version})
+			room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomVersion: version})
+			testrig.Join(t, room, bob)
+			target, err := alice.SendText(ctx, room, "secret")
 			if err != nil {
 				t.Fatal(err)
 			}
-			testrig.Join(t, room.RoomID, bob)
-			target, err := alice.SendText(ctx, room.RoomID, "secret")
-			if err != nil {
-				t.Fatal(err)
-			}
-			base := "/_matrix/client/v3/rooms/" + room.RoomID.String()
+			base := "/_matrix/client/v3/rooms/" + room.String()
 			send := func(c *mautrix.Client, txn string, content map[string]any) (int, map[string]any) {
 				return r.JSON(t, http.MethodPut, base+"/send/m.room.redaction/"+string(version)+txn, c.AccessToken, content)
 			}

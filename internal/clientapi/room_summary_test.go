@@ -26,10 +26,7 @@ func TestRoomSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	public, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Lobby", RoomAliasName: "lobby"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	public := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Name: "Lobby", RoomAliasName: "lobby"})
 
 	// A member sees the private room (private_chat lets guests join), with its encryption and version.
 	status, body := roomSummary(t, r, alice, private.RoomID.String())
@@ -55,11 +52,11 @@ func TestRoomSummary(t *testing.T) {
 	// The public room is visible to anyone, by ID or by alias; anonymous
 	// callers get no membership.
 	status, body = roomSummary(t, r, bob, "#lobby:axon.test")
-	if status != 200 || body["room_id"] != public.RoomID.String() || body["membership"] != "leave" ||
+	if status != 200 || body["room_id"] != public.String() || body["membership"] != "leave" ||
 		body["join_rule"] != "public" || body["canonical_alias"] != "#lobby:axon.test" {
 		t.Fatalf("public summary by alias: %d %v", status, body)
 	}
-	status, body = roomSummary(t, r, nil, public.RoomID.String())
+	status, body = roomSummary(t, r, nil, public.String())
 	if _, has := body["membership"]; status != 200 || has || body["name"] != "Lobby" {
 		t.Fatalf("anonymous public summary: %d %v", status, body)
 	}
@@ -77,15 +74,15 @@ func TestRoomSummary(t *testing.T) {
 	// Restricted rooms are visible to members of an allowed room only.
 	restricted, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "private_chat", RoomVersion: "10",
 		InitialState: []*event.Event{{Type: event.StateJoinRules, Content: event.Content{Raw: map[string]any{
-			"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": public.RoomID.String()}}}}}}})
+			"join_rule": "restricted", "allow": []any{map[string]any{"type": "m.room_membership", "room_id": public.String()}}}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	testrig.Join(t, public.RoomID, bob)
+	testrig.Join(t, public, bob)
 	status, body = roomSummary(t, r, bob, restricted.RoomID.String())
-	if ids, _ := body["allowed_room_ids"].([]any); status != 200 || len(ids) != 1 || ids[0] != public.RoomID.String() {
+	if ids, _ := body["allowed_room_ids"].([]any); status != 200 || len(ids) != 1 || ids[0] != public.String() {
 		t.Fatalf("restricted summary: %d %v", status, body)
 	}
 

@@ -1,7 +1,6 @@
 package clientapi_test
 
 import (
-	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,24 +36,20 @@ func anyStrings(v any) []string {
 // needs 150; before v12 the invitees get power 100 instead.
 func TestRoomV12Creation(t *testing.T) {
 	r := testrig.Start(t)
-	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 
-	v12, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
+	v12 := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12", Invite: []id.UserID{bob.UserID}})
+	if strings.Contains(v12.String(), ":") {
+		t.Errorf("v12 room ID with a domain: %s", v12)
 	}
-	if strings.Contains(v12.RoomID.String(), ":") {
-		t.Errorf("v12 room ID with a domain: %s", v12.RoomID)
-	}
-	create := stateContent(t, r, alice, v12.RoomID, "m.room.create", "")
+	create := stateContent(t, r, alice, v12, "m.room.create", "")
 	if got, _ := create["additional_creators"].([]any); len(got) != 1 || got[0] != bob.UserID.String() {
 		t.Errorf("v12 additional_creators: %v", create)
 	}
 	if _, ok := create["creator"]; ok {
 		t.Errorf("v12 create has creator: %v", create)
 	}
-	pl := stateContent(t, r, alice, v12.RoomID, "m.room.power_levels", "")
+	pl := stateContent(t, r, alice, v12, "m.room.power_levels", "")
 	users := pl["users"].(map[string]any)
 	if _, ok := users[alice.UserID.String()]; ok {
 		t.Errorf("v12 power levels list the creator: %v", users)
@@ -66,14 +61,11 @@ func TestRoomV12Creation(t *testing.T) {
 		t.Errorf("v12 tombstone level %v, want 150", ts)
 	}
 
-	v11, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "11", Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := stateContent(t, r, alice, v11.RoomID, "m.room.create", "")["additional_creators"]; ok {
+	v11 := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "11", Invite: []id.UserID{bob.UserID}})
+	if _, ok := stateContent(t, r, alice, v11, "m.room.create", "")["additional_creators"]; ok {
 		t.Errorf("v11 room has additional_creators")
 	}
-	pl = stateContent(t, r, alice, v11.RoomID, "m.room.power_levels", "")
+	pl = stateContent(t, r, alice, v11, "m.room.power_levels", "")
 	users = pl["users"].(map[string]any)
 	if users[alice.UserID.String()] != float64(100) || users[bob.UserID.String()] != float64(100) {
 		t.Errorf("v11 trusted_private_chat power levels: %v", users)
@@ -83,11 +75,11 @@ func TestRoomV12Creation(t *testing.T) {
 	}
 
 	// format=event (v1.16) returns the whole event; the default is the content.
-	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+v12.RoomID.String()+"/state/m.room.create/?format=event", alice.AccessToken, nil)
+	status, body := r.JSON(t, http.MethodGet, "/_matrix/client/v3/rooms/"+v12.String()+"/state/m.room.create/?format=event", alice.AccessToken, nil)
 	if status != 200 || body["type"] != "m.room.create" || body["sender"] != alice.UserID.String() || body["event_id"] == nil || body["content"] == nil {
 		t.Errorf("format=event: %d %v", status, body)
 	}
-	if _, ok := stateContent(t, r, alice, v12.RoomID, "m.room.create", "")["event_id"]; ok {
+	if _, ok := stateContent(t, r, alice, v12, "m.room.create", "")["event_id"]; ok {
 		t.Errorf("default format returned the event")
 	}
 }

@@ -56,18 +56,14 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 	alice := r.CreateUser("alice")
 	bob := r.CreateUser("bob")
 	carol := r.CreateUser("carol")
-	room, err := bob.CreateRoom(ctx, &mautrix.ReqCreateRoom{Preset: "public_chat"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testrig.Join(t, room.RoomID, alice, carol)
-	root, err := bob.SendText(ctx, room.RoomID, "root")
+	room := testrig.PublicRoom(t, bob, alice, carol)
+	root, err := bob.SendText(ctx, room, "root")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reply id.EventID
 	for _, body := range []string{"r1", "r2"} {
-		resp, err := bob.SendMessageEvent(ctx, room.RoomID, event.EventMessage, map[string]any{
+		resp, err := bob.SendMessageEvent(ctx, room, event.EventMessage, map[string]any{
 			"msgtype": "m.text", "body": body, "m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root.EventID.String()},
 		})
 		if err != nil {
@@ -91,7 +87,7 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 			} `json:"rooms"`
 		}
 		json.Unmarshal(raw, &resp)
-		jr := resp.Rooms.Join[room.RoomID.String()]
+		jr := resp.Rooms.Join[room.String()]
 		return jr.Unread["notification_count"], jr.Threads
 	}
 	main, threads := counts()
@@ -99,14 +95,14 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 	if main != 1 || th == nil || th["notification_count"] != float64(2) {
 		t.Fatalf("main %d, threads %v", main, threads)
 	}
-	if err := alice.SendReceipt(ctx, room.RoomID, reply, event.ReceiptTypeRead, map[string]any{"thread_id": root.EventID.String()}); err != nil {
+	if err := alice.SendReceipt(ctx, room, reply, event.ReceiptTypeRead, map[string]any{"thread_id": root.EventID.String()}); err != nil {
 		t.Fatal(err)
 	}
 	main, threads = counts()
 	if th, _ := threads[root.EventID.String()].(map[string]any); main != 1 || (th != nil && th["notification_count"] != float64(0)) {
 		t.Fatalf("after threaded receipt: main %d, threads %v", main, threads)
 	}
-	if err := alice.SendReceipt(ctx, room.RoomID, root.EventID, event.ReceiptTypeRead, nil); err != nil {
+	if err := alice.SendReceipt(ctx, room, root.EventID, event.ReceiptTypeRead, nil); err != nil {
 		t.Fatal(err)
 	}
 	if main, threads = counts(); main != 0 {

@@ -35,11 +35,8 @@ func TestVersions(t *testing.T) {
 	// A probe per version; the behaviour is tested in the files named.
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	// v1.16: use_state_after (sync_state_after_test.go).
-	room, err := alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if jr := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"use_state_after": {"true"}}), "join", room.RoomID); jr["state_after"] == nil || jr["state"] != nil {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{})
+	if jr := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"use_state_after": {"true"}}), "join", room); jr["state_after"] == nil || jr["state"] != nil {
 		t.Errorf("v1.16 use_state_after: %v", jr)
 	}
 	// v1.17: the legacy mention push rules are not among the defaults.
@@ -59,7 +56,7 @@ func TestVersions(t *testing.T) {
 	if err := bob.SetAccountData(context.Background(), "m.invite_permission_config", map[string]any{"default_action": "block"}); err != nil {
 		t.Fatal(err)
 	}
-	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+room.RoomID.String()+"/invite", alice.AccessToken, map[string]any{"user_id": bob.UserID})
+	status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/rooms/"+room.String()+"/invite", alice.AccessToken, map[string]any{"user_id": bob.UserID})
 	wantAPIError(t, status, body, 403, "M_INVITE_BLOCKED", "v1.18 invite blocking")
 	// v1.19: mutual rooms (mutual_rooms_test.go).
 	status, body = r.JSON(t, http.MethodGet, "/_matrix/client/v1/mutual_rooms?user_id="+bob.UserID.String(), alice.AccessToken, nil)
@@ -208,14 +205,11 @@ func TestCapabilities(t *testing.T) {
 	if ff, _ := body["capabilities"].(map[string]any)["m.forget_forced_upon_leave"].(map[string]any); ff["enabled"] != false {
 		t.Fatalf("m.forget_forced_upon_leave: %v", ff)
 	}
-	room, err := alice.CreateRoom(context.Background(), &mautrix.ReqCreateRoom{})
-	if err != nil {
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{})
+	if _, err := alice.LeaveRoom(context.Background(), room); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.LeaveRoom(context.Background(), room.RoomID); err != nil {
-		t.Fatal(err)
-	}
-	if left := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"filter": {`{"room":{"include_leave":true}}`}}), "leave", room.RoomID); left == nil {
+	if left := syncRoom(syncRaw(t, r, alice.AccessToken, map[string][]string{"filter": {`{"room":{"include_leave":true}}`}}), "leave", room); left == nil {
 		t.Fatal("left room not in an include_leave sync")
 	}
 	// The endpoint needs an access token.

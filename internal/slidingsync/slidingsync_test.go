@@ -326,18 +326,12 @@ func TestFilters(t *testing.T) {
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	plain := createRoom(t, alice, "plain")
 	enc := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Name: "enc", InitialState: []*event.Event{testrig.Encrypted()}})
-	space, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{Name: "space", CreationContent: map[string]any{"type": "m.space"}})
-	if err != nil {
+	space := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Name: "space", CreationContent: map[string]any{"type": "m.space"}})
+	if _, err := alice.SendStateEvent(ctx, space, event.StateSpaceChild, plain.String(), map[string]any{"via": []string{"localhost"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := alice.SendStateEvent(ctx, space.RoomID, event.StateSpaceChild, plain.String(), map[string]any{"via": []string{"localhost"}}); err != nil {
-		t.Fatal(err)
-	}
-	dm, err := alice.CreateRoom(ctx, &mautrix.ReqCreateRoom{IsDirect: true, Invite: []id.UserID{bob.UserID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := alice.SetAccountData(ctx, "m.direct", map[string][]string{bob.UserID.String(): {dm.RoomID.String()}}); err != nil {
+	dm := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{IsDirect: true, Invite: []id.UserID{bob.UserID}})
+	if err := alice.SetAccountData(ctx, "m.direct", map[string][]string{bob.UserID.String(): {dm.String()}}); err != nil {
 		t.Fatal(err)
 	}
 	body := req(map[string]any{
@@ -345,7 +339,7 @@ func TestFilters(t *testing.T) {
 		"dm":       list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"is_dm": true}}),
 		"spaces":   list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"room_types": []string{"m.space"}}}),
 		"nospaces": list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"not_room_types": []string{"m.space"}}}),
-		"inspace":  list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"spaces": []string{space.RoomID.String()}}}),
+		"inspace":  list([][]int{{0, 9}}, 0, map[string]any{"filters": map[string]any{"spaces": []string{space.String()}}}),
 	})
 	resp := ss(t, r, alice, "", 0, body)
 	want := map[string]int{"enc": 1, "dm": 1, "spaces": 1, "nospaces": 3, "inspace": 1}
@@ -354,7 +348,7 @@ func TestFilters(t *testing.T) {
 			t.Errorf("list %s: count %d, want %d", name, resp.Lists[name].Count, n)
 		}
 	}
-	if rd := resp.Rooms[dm.RoomID.String()]; rd == nil || !rd.IsDM {
+	if rd := resp.Rooms[dm.String()]; rd == nil || !rd.IsDM {
 		t.Errorf("dm room: %+v", rd)
 	}
 	if resp.Rooms[enc.String()] == nil {

@@ -47,3 +47,12 @@ func SendText(t testing.TB, c *mautrix.Client, roomID id.RoomID, text string) id
 func Encrypted() *event.Event {
 	return &event.Event{Type: event.StateEncryption, Content: event.Content{Parsed: &event.EncryptionEventContent{Algorithm: id.AlgorithmMegolmV1}}}
 }
+
+// PublicRoom creates a public room of owner's (preset public_chat) that
+// each of members has joined.
+func PublicRoom(t testing.TB, owner *mautrix.Client, members ...*mautrix.Client) id.RoomID {
+	t.Helper()
+	roomID := CreateRoom(t, owner, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	Join(t, roomID, members...)
+	return roomID
+}
