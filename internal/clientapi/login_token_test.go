@@ -36,16 +36,12 @@ func TestLoginToken(t *testing.T) {
 	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "wrong",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}}})
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
-		t.Fatalf("wrong password: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "wrong password")
 	// Bob's password does not confirm for alice.
 	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-bob",
 		"identifier": map[string]any{"type": "m.id.user", "user": "bob"}}})
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
-		t.Fatalf("other user's password: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "other user's password")
 	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-alice",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}}})

@@ -157,9 +157,7 @@ func TestThreepidAddListDelete(t *testing.T) {
 	session := acctChallenge(t, "3pid add", status, body, "m.login.password")
 	add["auth"] = passwordAuth(session, "bob", "password-bob")
 	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
-		t.Fatalf("add with bob's password: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "add with bob's password")
 	add["auth"] = passwordAuth(session, "alice", "password-alice")
 	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
 	if status != 200 {
@@ -249,9 +247,7 @@ func TestThreepidPasswordReset(t *testing.T) {
 	// Before validation the email stage fails (and nothing changes).
 	reset := map[string]any{"new_password": "brand-new", "auth": emailAuth(resetSID, "c-reset", "")}
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
-	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
-		t.Fatalf("reset before validation: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "reset before validation")
 	submit["token"] = strings.ToLower(code[1]) // codes are read case-insensitively
 	status, body = r.JSON(t, "POST", "/_axon/client/email/submit_token", "", submit)
 	if status != 200 || body["success"] != true {
@@ -261,14 +257,10 @@ func TestThreepidPasswordReset(t *testing.T) {
 	// A session for adding an address does not reset a password.
 	other := validatedEmail(t, r, smtp, addToken, "spare@example.org", "c-spare")
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x", "auth": emailAuth(other, "c-spare", "")})
-	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
-		t.Fatalf("reset with an add session: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "reset with an add session")
 	// Dave's token cannot reset carol's password with carol's session.
 	status, body = r.JSON(t, "POST", v3+"/account/password", dave.AccessToken, map[string]any{"new_password": "x", "auth": emailAuth(resetSID, "c-reset", "")})
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
-		t.Fatalf("reset of someone else's account: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "reset of someone else's account")
 
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
 	if status != 200 {
@@ -283,9 +275,7 @@ func TestThreepidPasswordReset(t *testing.T) {
 	// The session reset the password once.
 	reset["new_password"] = "again"
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
-	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
-		t.Fatalf("session reused: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "session reused")
 
 	// logout_devices: false keeps the devices.
 	carol2 := acctLogin(t, r, "carol", "brand-new", "KEEP")
@@ -319,9 +309,7 @@ func TestThreepidRegistration(t *testing.T) {
 	regSID := validatedEmail(t, r, smtp, regToken, "frank@example.org", "f-reg")
 	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
 		"auth": emailAuth(regSID, "wrong-secret", session)})
-	if status != 401 || body["errcode"] != "M_THREEPID_AUTH_FAILED" {
-		t.Fatalf("register with a wrong client secret: %d %v", status, body)
-	}
+	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "register with a wrong client secret")
 	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
 		"auth": emailAuth(regSID, "f-reg", session)})
 	if status != 200 || body["user_id"] != "@frank:axon.test" {
