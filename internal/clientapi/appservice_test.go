@@ -118,38 +118,28 @@ func newFakeAS(t testing.TB) *fakeAS {
 		}
 		io.WriteString(w, "{}")
 	})
-	mux.HandleFunc("GET /_matrix/app/v1/rooms/{alias}", func(w http.ResponseWriter, r *http.Request) {
-		alias := r.PathValue("alias")
-		f.mu.Lock()
-		f.queries = append(f.queries, alias)
-		create, delay, status := f.onRoomQuery, f.queryDelay, f.queryStatus
-		f.mu.Unlock()
-		if f.failQuery(w, delay, status) {
-			return
+	// An alias or user query is logged in *log and answered {} when the
+	// test's callback (read under the lock) says the service created it.
+	query := func(param string, log *[]string, onQuery *func(string) bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			name := r.PathValue(param)
+			f.mu.Lock()
+			*log = append(*log, name)
+			create, delay, status := *onQuery, f.queryDelay, f.queryStatus
+			f.mu.Unlock()
+			if f.failQuery(w, delay, status) {
+				return
+			}
+			if create != nil && create(name) {
+				io.WriteString(w, "{}")
+				return
+			}
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
 		}
-		if create != nil && create(alias) {
-			io.WriteString(w, "{}")
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
-	})
-	mux.HandleFunc("GET /_matrix/app/v1/users/{userId}", func(w http.ResponseWriter, r *http.Request) {
-		user := r.PathValue("userId")
-		f.mu.Lock()
-		f.userQueries = append(f.userQueries, user)
-		create, delay, status := f.onUserQuery, f.queryDelay, f.queryStatus
-		f.mu.Unlock()
-		if f.failQuery(w, delay, status) {
-			return
-		}
-		if create != nil && create(user) {
-			io.WriteString(w, "{}")
-			return
-		}
-		w.WriteHeader(http.StatusNotFound)
-		io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
-	})
+	}
+	mux.HandleFunc("GET /_matrix/app/v1/rooms/{alias}", query("alias", &f.queries, &f.onRoomQuery))
+	mux.HandleFunc("GET /_matrix/app/v1/users/{userId}", query("userId", &f.userQueries, &f.onUserQuery))
 	mux.HandleFunc("GET /_matrix/app/v1/thirdparty/protocol/{p}", func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("p") != "gitter" {
 			w.WriteHeader(http.StatusNotFound)
