@@ -238,11 +238,11 @@ type queryFlight struct {
 func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool, error) {
 	key := reg.ID + " " + path
 	asked := s.now()
-	s.qmu.Lock()
-	if err := s.cooling[reg.ID]; err != nil && s.now().Before(s.coolUntil[reg.ID]) {
-		s.qmu.Unlock()
+	if err := s.cooled(reg); err != nil {
 		return false, err
 	}
+	sem := s.querySlots(reg)
+	s.qmu.Lock()
 	f := s.flights[key]
 	if f == nil {
 		f = &queryFlight{done: make(chan struct{})}
@@ -255,7 +255,14 @@ func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.queryClient.Timeout)
 		go func() {
 			defer cancel()
-			f.exists, f.err = s.askOnce(qctx, reg, path, asked)
+			select {
+			case sem <- struct{}{}:
+				f.exists, f.err = s.askOnce(qctx, reg, path, asked)
+				<-sem
+			case <-qctx.Done():
+				// Not the service's fault: no cooldown.
+				f.err = mxerr.New("M_CONNECTION_TIMEOUT", "Application service %s is busy with other queries", reg.ID).WithStatus(http.StatusRequestTimeout)
+			}
 			s.qmu.Lock()
 			delete(s.flights, key)
 			s.qmu.Unlock()
@@ -305,6 +312,50 @@ func (s *Service) askOnce(ctx context.Context, reg *Registration, path string, a
 	s.log.Info("appservice query failed", "appservice", reg.ID, "err", err)
 	s.cool(reg, out, asked)
 	return false, out
+}
+
+// maxQueriesInFlight bounds the existence queries a service is asked at
+// once. Lookups of distinct unknown users cannot share a query, and
+// profile lookups need no account: without a bound, a burst of them
+// would become as many concurrent requests to the bridge.
+const maxQueriesInFlight = 8
+
+// querySlots returns the semaphore of a service's queries.
+func (s *Service) querySlots(reg *Registration) chan struct{} {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.qslots == nil {
+		s.qslots = map[string]chan struct{}{}
+	}
+	sem := s.qslots[reg.ID]
+	if sem == nil {
+		sem = make(chan struct{}, maxQueriesInFlight)
+		s.qslots[reg.ID] = sem
+	}
+	return sem
+}
+
+// cooled returns the error of a service in query cooldown, or nil.
+func (s *Service) cooled(reg *Registration) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if err := s.cooling[reg.ID]; err != nil && s.now().Before(s.coolUntil[reg.ID]) {
+		return err
+	}
+	return nil
+}
+
+// noteFailure starts a cooldown after a third-party lookup that timed out
+// or could not connect, as for existence queries.
+func (s *Service) noteFailure(reg *Registration, err error, asked time.Time) {
+	switch {
+	case err == nil || errors.Is(err, errNoURL) || errors.Is(err, context.Canceled):
+		// Not a failure of the service (a client that went away).
+	case isTimeout(err):
+		s.cool(reg, queryTimeoutErr(reg), asked)
+	default:
+		s.cool(reg, mxerr.New("M_CONNECTION_FAILED", "Application service %s could not be reached", reg.ID).WithStatus(http.StatusBadGateway), asked)
+	}
 }
 
 // cool starts a service's query cooldown with the error to answer
@@ -374,10 +425,12 @@ func (s *Service) protocol(ctx context.Context, protocol string) map[string]any 
 	var merged map[string]any
 	instances := []any{}
 	for _, reg := range s.regs {
-		if !reg.HasProtocol(protocol) {
+		if !reg.HasProtocol(protocol) || s.cooled(reg) != nil {
 			continue
 		}
+		asked := s.now()
 		status, body, err := s.call(ctx, s.queryClient, reg, http.MethodGet, "/_matrix/app/v1/thirdparty/protocol/"+url.PathEscape(protocol), nil, nil)
+		s.noteFailure(reg, err, asked)
 		if err != nil || status != http.StatusOK {
 			s.log.Info("appservice protocol query failed", "appservice", reg.ID, "protocol", protocol, "status", status, "err", err)
 			continue
@@ -467,7 +520,12 @@ func (s *Service) LookupReverse(ctx context.Context, kind ThirdPartyKind, value 
 func (s *Service) lookup(ctx context.Context, regs []*Registration, path string, query url.Values, protocol string) []any {
 	out := []any{}
 	for _, reg := range regs {
+		if s.cooled(reg) != nil {
+			continue // known to be down: do not make the client wait
+		}
+		asked := s.now()
 		status, body, err := s.call(ctx, s.queryClient, reg, http.MethodGet, path, query, nil)
+		s.noteFailure(reg, err, asked)
 		if err != nil || status != http.StatusOK {
 			if !errors.Is(err, errNoURL) {
 				s.log.Info("appservice third-party query failed", "appservice", reg.ID, "path", path, "status", status, "err", err)

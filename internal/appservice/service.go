@@ -49,6 +49,8 @@ type Service struct {
 	coolUntil map[string]time.Time
 	// answeredAt is when each service last answered a request.
 	answeredAt map[string]time.Time
+	// qslots bounds each service's queries in flight.
+	qslots map[string]chan struct{}
 
 	mu                      sync.Mutex
 	baseBackoff, maxBackoff time.Duration

@@ -1,7 +1,9 @@
 package clientapi_test
 
 import (
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -124,6 +126,27 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	if n := queries(); n != 1 || statuses[0] != 404 || statuses[1] != 404 || statuses[2] != 404 || statuses[3] != 404 {
 		t.Fatalf("concurrent lookups: %d queries, statuses %v (want 1 query, 404s)", n, statuses)
 	}
+	// Lookups of many distinct users: the service is asked about all of
+	// them, but never about more than 8 at once.
+	statuses = make([]int, 12)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", r.URL+"/_matrix/client/v3/profile/"+esc(fmt.Sprintf("@_bridge_many%d:axon.test", i)), nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				statuses[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	f.mu.Lock()
+	maxInflight := f.maxInflight
+	f.mu.Unlock()
+	if n := queries(); n != 13 || maxInflight > 8 || maxInflight < 2 || slices.ContainsFunc(statuses, func(s int) bool { return s != 404 }) {
+		t.Fatalf("many lookups: %d queries, at most %d at once, statuses %v (want 13, 2 to 8, 404s)", n, maxInflight, statuses)
+	}
 
 	// An error answer is a gateway error, not "no such user"; no cooldown.
 	f.mu.Lock()
@@ -133,8 +156,8 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	wantAPIError(t, status, body, 502, "M_BAD_STATUS")
 	status, body = apiCall(t, r, alice, v3, "GET", "/directory/room/"+esc("#_bridge_a:axon.test"), nil)
 	wantAPIError(t, status, body, 502, "M_BAD_STATUS")
-	if n := queries(); n != 3 {
-		t.Fatalf("queries after error answers: %d, want 3", n)
+	if n := queries(); n != 15 {
+		t.Fatalf("queries after error answers: %d, want 15", n)
 	}
 
 	// An unreachable service.
@@ -160,6 +183,13 @@ func TestAppServiceQueryFailures(t *testing.T) {
 	wantAPIError(t, status, body, 408, "M_CONNECTION_TIMEOUT")
 	status, body = apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{"invite": []string{"@_bridge_c:axon.test"}})
 	wantAPIError(t, status, body, 408, "M_CONNECTION_TIMEOUT")
+	// Third-party lookups leave the service out rather than wait for it.
+	status, body = apiCall(t, r, alice, v3, "GET", "/thirdparty/protocols", nil)
+	if status != 200 || body["gitter"] != nil {
+		t.Errorf("protocols during the cooldown: %d %v (the service is left out)", status, body)
+	}
+	status, body = apiCall(t, r, alice, v3, "GET", "/thirdparty/location/gitter?room=x", nil)
+	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 	if took := time.Since(start); took > timeout/2 {
 		t.Errorf("requests during the cooldown took %v", took)
 	}

@@ -59,6 +59,9 @@ type fakeAS struct {
 	// queryStatus, if set, is their status (an error answer).
 	queryDelay  time.Duration
 	queryStatus int
+	// inflight counts the queries being answered, maxInflight the most
+	// at once.
+	inflight, maxInflight int
 	wake        chan struct{}
 	// closing ends delayed answers when the test ends.
 	closing chan struct{}
@@ -126,7 +129,14 @@ func newFakeAS(t testing.TB) *fakeAS {
 			f.mu.Lock()
 			*log = append(*log, name)
 			create, delay, status := *onQuery, f.queryDelay, f.queryStatus
+			f.inflight++
+			f.maxInflight = max(f.maxInflight, f.inflight)
 			f.mu.Unlock()
+			defer func() {
+				f.mu.Lock()
+				f.inflight--
+				f.mu.Unlock()
+			}()
 			if f.failQuery(w, delay, status) {
 				return
 			}
