@@ -62,7 +62,7 @@ type fakeAS struct {
 	// inflight counts the queries being answered, maxInflight the most
 	// at once.
 	inflight, maxInflight int
-	wake        chan struct{}
+	wake                  chan struct{}
 	// closing ends delayed answers when the test ends.
 	closing chan struct{}
 }
