@@ -3,11 +3,15 @@ package clientapi_test
 import (
 	"context"
 	"encoding/json"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 
+	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
@@ -77,5 +81,39 @@ func TestAppServiceMSC2409UnstableNames(t *testing.T) {
 		if unstableTyping != unstable || unstableToDevice != unstable {
 			t.Errorf("unstable switch %v: typing under the unstable name %v, to-device %v", unstable, unstableTyping, unstableToDevice)
 		}
+	}
+}
+
+// TestAppServiceRoomNamespace checks a service gets the events of rooms
+// its rooms namespace matches, and of rooms with an alias its aliases
+// namespace matches, though none of its users is in them; and not those
+// of other rooms.
+func TestAppServiceRoomNamespace(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	roomA := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	roomB := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	roomC := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", RoomAliasName: "public_c"})
+	r.Stop()
+
+	f := newFakeAS(t)
+	reg := strings.Replace(bridgeRegistration(f.srv.URL), "  rooms: []\n",
+		"  rooms:\n    - exclusive: false\n      regex: \""+regexp.QuoteMeta(roomA.String())+"\"\n", 1)
+	reg = strings.Replace(reg, "  aliases:\n", "  aliases:\n    - exclusive: false\n      regex: \"#public_.*\"\n", 1)
+	file := writeRegistration(t, t.TempDir(), "bridge.yaml", reg)
+	r = testrig.StartIn(t, r.DataDir, func(c *config.Config) { c.AppServiceConfigFiles = []string{file} })
+	for _, m := range []struct {
+		room id.RoomID
+		body string
+	}{{roomB, "in B"}, {roomA, "in A"}, {roomC, "in C"}} {
+		if status, body := apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(m.room.String())+"/send/m.room.message/"+esc(m.body), map[string]any{"msgtype": "m.text", "body": m.body}); status != 200 {
+			t.Fatalf("send %s: %d %v", m.body, status, body)
+		}
+	}
+	f.waitFor("the message in C", func() bool { return slices.Contains(f.deliveredBodies(), "in C") })
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if got := strings.Join(f.deliveredBodies(), ","); got != "in A,in C" {
+		t.Errorf("delivered: %s (want the rooms of the namespaces only)", got)
 	}
 }
