@@ -2,7 +2,6 @@ package clientapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -16,14 +15,7 @@ import (
 // deviceListsIn returns the device_lists.left and .changed users of every
 // delivered transaction (call with f.mu held).
 func deviceListsIn(f *fakeAS) (left, changed []string) {
-	for _, txn := range f.delivered {
-		var b struct {
-			DeviceLists *struct {
-				Changed []string `json:"changed"`
-				Left    []string `json:"left"`
-			} `json:"org.matrix.msc3202.device_lists"`
-		}
-		json.Unmarshal(txn.Body, &b)
+	for _, b := range f.txns() {
 		if b.DeviceLists != nil {
 			left = append(left, b.DeviceLists.Left...)
 			changed = append(changed, b.DeviceLists.Changed...)
@@ -142,13 +134,9 @@ func TestAppServiceMSC3202CountsAtStart(t *testing.T) {
 	f.mu.Unlock()
 	regFile := writeRegistration(t, t.TempDir(), "bridge.yaml", bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
 	r = testrig.StartIn(t, r.DataDir, opt, func(c *config.Config) { c.AppServiceConfigFiles = []string{regFile} })
-	type countsBody struct {
-		Counts map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
-	}
 	f.waitFor("the counts at start", func() bool { return len(f.delivered) > 0 })
 	f.mu.Lock()
-	var b countsBody
-	json.Unmarshal(f.delivered[0].Body, &b)
+	b := decodeTxn(t, f.delivered[0].Body)
 	f.mu.Unlock()
 	if b.Counts[ann]["ANNDEV"]["curve25519"] != 3 || len(b.Counts) != 1 || len(b.Counts[ann]) != 1 {
 		t.Fatalf("counts at start: %v (want ANNDEV's 3 keys, and no device without keys)", b.Counts)
@@ -161,8 +149,7 @@ func TestAppServiceMSC3202CountsAtStart(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, txn := range f.delivered[1:] {
-		var b countsBody
-		json.Unmarshal(txn.Body, &b)
+		b := decodeTxn(t, txn.Body)
 		if len(b.Counts) != 0 {
 			t.Errorf("counts sent again: %s", txn.Body)
 		}

@@ -72,6 +72,48 @@ type fakeTxn struct {
 	Body []byte
 }
 
+// asTxn is what the tests read of a transaction body.
+type asTxn struct {
+	Events    []asEvent `json:"events"`
+	Ephemeral []asEvent `json:"ephemeral"`
+	ToDevice  []asEvent `json:"to_device"`
+	// MSC3202's additions.
+	DeviceLists *struct {
+		Changed []string `json:"changed"`
+		Left    []string `json:"left"`
+	} `json:"org.matrix.msc3202.device_lists"`
+	Counts map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
+}
+
+// asEvent is an event, an ephemeral event or a to-device message of a
+// transaction.
+type asEvent struct {
+	Type       string         `json:"type"`
+	Sender     string         `json:"sender"`
+	RoomID     string         `json:"room_id"`
+	ToUserID   string         `json:"to_user_id"`
+	ToDeviceID string         `json:"to_device_id"`
+	Content    map[string]any `json:"content"`
+}
+
+// decodeTxn decodes a transaction body, reporting one that is not JSON.
+func decodeTxn(t testing.TB, raw []byte) asTxn {
+	var b asTxn
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Errorf("transaction body not JSON: %s", raw)
+	}
+	return b
+}
+
+// txns decodes the delivered transactions (call with f.mu held).
+func (f *fakeAS) txns() []asTxn {
+	var out []asTxn
+	for _, txn := range f.delivered {
+		out = append(out, decodeTxn(f.t, txn.Body))
+	}
+	return out
+}
+
 func newFakeAS(t testing.TB) *fakeAS {
 	f := &fakeAS{t: t, wake: make(chan struct{}, 1), closing: make(chan struct{})}
 	mux := http.NewServeMux()
@@ -232,22 +274,13 @@ func (f *fakeAS) deliveredBodies() []string {
 	return out
 }
 
+// messageBodies returns the text bodies of a transaction's m.room.message events.
 func messageBodies(t testing.TB, raw []byte) []string {
-	var body struct {
-		Events []struct {
-			Type    string `json:"type"`
-			Content struct {
-				Body string `json:"body"`
-			} `json:"content"`
-		} `json:"events"`
-	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		t.Errorf("transaction body not JSON: %s", raw)
-	}
 	var out []string
-	for _, ev := range body.Events {
+	for _, ev := range decodeTxn(t, raw).Events {
 		if ev.Type == "m.room.message" {
-			out = append(out, ev.Content.Body)
+			body, _ := ev.Content["body"].(string)
+			out = append(out, body)
 		}
 	}
 	return out
@@ -582,17 +615,11 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitFor("receipt", func() bool {
-		for _, txn := range f.delivered {
-			var b struct {
-				Ephemeral []struct {
-					Type    string                               `json:"type"`
-					RoomID  string                               `json:"room_id"`
-					Content map[string]map[string]map[string]any `json:"content"`
-				} `json:"ephemeral"`
-			}
-			json.Unmarshal(txn.Body, &b)
+		for _, b := range f.txns() {
 			for _, e := range b.Ephemeral {
-				if e.Type == "m.receipt" && e.RoomID == room.String() && e.Content[sent.EventID.String()]["m.read"][alice.UserID.String()] != nil {
+				byType, _ := e.Content[sent.EventID.String()].(map[string]any)
+				read, _ := byType["m.read"].(map[string]any)
+				if e.Type == "m.receipt" && e.RoomID == room.String() && read[alice.UserID.String()] != nil {
 					return true
 				}
 			}
@@ -605,19 +632,10 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitFor("typing", func() bool {
-		for _, txn := range f.delivered {
-			var b struct {
-				Ephemeral []struct {
-					Type    string `json:"type"`
-					RoomID  string `json:"room_id"`
-					Content struct {
-						UserIDs []string `json:"user_ids"`
-					} `json:"content"`
-				} `json:"ephemeral"`
-			}
-			json.Unmarshal(txn.Body, &b)
+		for _, b := range f.txns() {
 			for _, e := range b.Ephemeral {
-				if e.Type == "m.typing" && e.RoomID == room.String() && len(e.Content.UserIDs) == 1 && e.Content.UserIDs[0] == alice.UserID.String() {
+				ids, _ := e.Content["user_ids"].([]any)
+				if e.Type == "m.typing" && e.RoomID == room.String() && len(ids) == 1 && ids[0] == alice.UserID.String() {
 					return true
 				}
 			}
@@ -636,15 +654,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatalf("set presence: %d %v", status, body)
 	}
 	f.waitFor("presence", func() bool {
-		for _, txn := range f.delivered {
-			var b struct {
-				Ephemeral []struct {
-					Type    string         `json:"type"`
-					Sender  string         `json:"sender"`
-					Content map[string]any `json:"content"`
-				} `json:"ephemeral"`
-			}
-			json.Unmarshal(txn.Body, &b)
+		for _, b := range f.txns() {
 			for _, e := range b.Ephemeral {
 				if e.Type == "m.presence" && e.Sender == loner.UserID.String() {
 					t.Errorf("presence of a user sharing no room with the service was sent")
@@ -671,17 +681,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 		t.Fatalf("sendToDevice: %d %v", status, body)
 	}
 	f.waitFor("to-device", func() bool {
-		for _, txn := range f.delivered {
-			var b struct {
-				ToDevice []struct {
-					Type       string         `json:"type"`
-					Sender     string         `json:"sender"`
-					ToUserID   string         `json:"to_user_id"`
-					ToDeviceID string         `json:"to_device_id"`
-					Content    map[string]any `json:"content"`
-				} `json:"to_device"`
-			}
-			json.Unmarshal(txn.Body, &b)
+		for _, b := range f.txns() {
 			for _, m := range b.ToDevice {
 				if m.ToUserID != "@_bridge_ann:axon.test" {
 					t.Errorf("to-device message of %s sent to the service", m.ToUserID)
@@ -989,17 +989,9 @@ func TestAppServiceMSC3202(t *testing.T) {
 		"one_time_keys": map[string]any{"curve25519:AAAA": "a2V5MQ", "curve25519:AAAB": "a2V5Mg"}}); status != 200 {
 		t.Fatalf("keys upload: %d %v", status, body)
 	}
-	type msc3202Body struct {
-		DeviceLists *struct {
-			Changed []string `json:"changed"`
-		} `json:"org.matrix.msc3202.device_lists"`
-		Counts map[string]map[string]map[string]int `json:"org.matrix.msc3202.device_one_time_keys_count"`
-	}
 	countSeen := func(n int) func() bool {
 		return func() bool {
-			for _, txn := range f.delivered {
-				var b msc3202Body
-				json.Unmarshal(txn.Body, &b)
+			for _, b := range f.txns() {
 				if c, ok := b.Counts[ann]["ANNDEV"]["curve25519"]; ok && c == n {
 					return true
 				}
@@ -1009,9 +1001,7 @@ func TestAppServiceMSC3202(t *testing.T) {
 	}
 	f.waitFor("one-time key count 2", countSeen(2))
 	f.waitFor("alice's device list change", func() bool {
-		for _, txn := range f.delivered {
-			var b msc3202Body
-			json.Unmarshal(txn.Body, &b)
+		for _, b := range f.txns() {
 			if b.DeviceLists != nil && strings.Contains(strings.Join(b.DeviceLists.Changed, ","), alice.UserID.String()) {
 				return true
 			}
