@@ -66,8 +66,8 @@ func TestHierarchy(t *testing.T) {
 	addChild(t, alice, space, private, map[string]any{"order": "a"})
 	addChild(t, alice, space, sub, map[string]any{"order": "c"})
 	addChild(t, alice, space, restricted, map[string]any{"order": "d"})
-	addChild(t, alice, space, worldReadable, map[string]any{"order": "e", "suggested": "yes"}) // not a boolean: not suggested
-	addChild(t, alice, space, "!elsewhere:remote.example", nil)                                // remote: skipped
+	addChild(t, alice, space, worldReadable, map[string]any{"order": "e"}) // not suggested
+	addChild(t, alice, space, "!elsewhere:remote.example", nil)            // remote: skipped
 	addChild(t, alice, space, "!removed:axon.test", map[string]any{"via": []string{}})
 	addChild(t, alice, sub, deep, nil)
 	addChild(t, alice, sub, space, nil) // a loop: each room once

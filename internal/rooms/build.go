@@ -62,6 +62,16 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 			return nil, err
 		}
 	}
+	if req.StateKey != nil {
+		if err := checkStateContent(req.Type, req.Content); err != nil {
+			return nil, err
+		}
+		if req.Type == "m.room.canonical_alias" && *req.StateKey == "" {
+			if err := s.checkCanonicalAlias(ctx, req.RoomID, req.Content); err != nil {
+				return nil, err
+			}
+		}
+	}
 	r, err := s.lockRoom(ctx, req.RoomID)
 	if err != nil {
 		return nil, err

@@ -38,6 +38,10 @@ type CreateRequest struct {
 	PowerLevelContentOverride map[string]json.RawMessage
 	// Invite3PID are invite_3pid's invites by email or phone number.
 	Invite3PID []ThirdPartyInvite
+	// copiedState marks InitialState copied from a room being upgraded,
+	// which is taken as it is: the old room may hold content this server
+	// would refuse from a client today.
+	copiedState bool
 }
 
 // ThirdPartyInvite is an invite of whoever an identity server says owns a
@@ -79,6 +83,12 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	}
 	if req.Visibility != "" && req.Visibility != "public" && req.Visibility != "private" {
 		return "", mxerr.BadJSON("visibility must be public or private")
+	}
+	// Checked before anything is written: a refusal must leave no room.
+	for _, st := range req.InitialState {
+		if err := checkStateContent(st.Type, st.Content); err != nil && !req.copiedState {
+			return "", err
+		}
 	}
 	for _, inv := range req.Invite {
 		if _, _, err := id.UserID(inv).Parse(); err != nil {
@@ -210,7 +220,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	if req.Topic != nil {
 		set("m.room.topic", "", mustJSON(map[string]any{
 			"topic":   *req.Topic,
-			"m.topic": []map[string]any{{"mimetype": "text/plain", "body": *req.Topic}},
+			"m.topic": map[string]any{"m.text": []map[string]any{{"mimetype": "text/plain", "body": *req.Topic}}},
 		}))
 	}
 	for _, k := range order {

@@ -119,7 +119,7 @@ func (s *Service) Upgrade(ctx context.Context, req UpgradeRequest) (string, erro
 	}
 	newRoom, err := s.CreateRoom(ctx, CreateRequest{
 		Creator: req.Sender, Preset: "private_chat", RoomVersion: string(newVersion),
-		CreationContent: creation, InitialState: initial, PowerLevelContentOverride: override,
+		CreationContent: creation, InitialState: initial, PowerLevelContentOverride: override, copiedState: true,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create replacement room: %w", err)

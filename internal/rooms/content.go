@@ -1,0 +1,164 @@
+package rooms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
+)
+
+// stateFields are the typed fields of the spec's state events (a.b is
+// field b of object a): clients read them as the spec types them, so a
+// number for a room name or a string for the list of server ACLs would
+// break every client showing the room. Power levels, membership and the
+// create event are checked by the authorisation rules. Values outside the
+// spec's enums are allowed, since later versions add to them.
+var stateFields = map[string]map[string]string{
+	"m.room.name":               {"name": "string"},
+	"m.room.topic":              {"topic": "string", "m.topic": "object", "m.topic.m.text": "array"},
+	"m.room.avatar":             {"url": "string", "info": "object", "info.w": "number", "info.h": "number", "info.size": "number", "info.mimetype": "string", "info.thumbnail_url": "string", "info.thumbnail_info": "object"},
+	"m.room.join_rules":         {"join_rule": "string", "allow": "array"},
+	"m.room.history_visibility": {"history_visibility": "string"},
+	"m.room.guest_access":       {"guest_access": "string"},
+	"m.room.canonical_alias":    {"alias": "string", "alt_aliases": "array"},
+	"m.room.encryption":         {"algorithm": "string", "rotation_period_ms": "number", "rotation_period_msgs": "number"},
+	"m.room.server_acl":         {"allow": "array", "deny": "array", "allow_ip_literals": "boolean"},
+	"m.room.tombstone":          {"replacement_room": "string", "body": "string"},
+	"m.room.pinned_events":      {"pinned": "array"},
+	"m.room.third_party_invite": {"display_name": "string", "key_validity_url": "string", "public_key": "string", "public_keys": "array"},
+	"m.room.policy":             {"via": "string", "public_keys": "object", "public_keys.ed25519": "string"},
+	"m.room.image_pack":         {"images": "object", "pack": "object", "pack.display_name": "string", "pack.avatar_url": "string", "pack.attribution": "string", "pack.usage": "array"},
+	"m.space.child":             {"via": "array", "order": "string", "suggested": "boolean"},
+	"m.space.parent":            {"via": "array", "canonical": "boolean"},
+	"m.policy.rule.user":        policyRuleFields,
+	"m.policy.rule.room":        policyRuleFields,
+	"m.policy.rule.server":      policyRuleFields,
+}
+
+var policyRuleFields = map[string]string{"entity": "string", "reason": "string", "recommendation": "string"}
+
+// checkStateContent refuses state event content whose known fields have
+// the wrong JSON type (M_BAD_JSON).
+func checkStateContent(typ string, content []byte) error {
+	fields, ok := stateFields[typ]
+	if !ok {
+		return nil
+	}
+	var c map[string]json.RawMessage
+	if err := json.Unmarshal(content, &c); err != nil {
+		return nil // not an object: normaliseContent says so
+	}
+	for name, want := range fields {
+		v, ok := c[name]
+		if !ok {
+			// A field of an object field: m.topic's m.text is a.b with
+			// a dot in a, so the longest prefix that is a field wins.
+			parent, sub := "", ""
+			for p := range fields {
+				if strings.HasPrefix(name, p+".") && len(p) > len(parent) {
+					parent, sub = p, name[len(p)+1:]
+				}
+			}
+			var obj map[string]json.RawMessage
+			if parent == "" || json.Unmarshal(c[parent], &obj) != nil {
+				continue
+			}
+			if v, ok = obj[sub]; !ok {
+				continue
+			}
+		}
+		// null stands for unset, as clients clearing a field send it.
+		if got := jsonType(v); got != want && got != "null" {
+			return mxerr.BadJSON("%s: %s must be of type %s, not %s", typ, name, want, got)
+		}
+	}
+	if typ == "m.room.canonical_alias" {
+		var aliases []any
+		if err := json.Unmarshal(c["alt_aliases"], &aliases); err == nil {
+			for _, a := range aliases {
+				if _, ok := a.(string); !ok {
+					return mxerr.BadJSON("%s: alt_aliases must be strings", typ)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func jsonType(v json.RawMessage) string {
+	s := strings.TrimSpace(string(v))
+	switch {
+	case s == "null":
+		return "null"
+	case strings.HasPrefix(s, `"`):
+		return "string"
+	case strings.HasPrefix(s, "{"):
+		return "object"
+	case strings.HasPrefix(s, "["):
+		return "array"
+	case s == "true" || s == "false":
+		return "boolean"
+	}
+	return "number"
+}
+
+// checkCanonicalAlias applies the spec's rules to the aliases an
+// m.room.canonical_alias event adds: each must be an alias (M_INVALID_PARAM)
+// and, if it is one of this server's, point to the room (M_BAD_ALIAS).
+// Aliases already in the room's current event are left alone, so that
+// removing one is possible after another was deleted from the directory.
+func (s *Service) checkCanonicalAlias(ctx context.Context, roomID string, content []byte) error {
+	added, err := canonicalAliases(content)
+	if err != nil {
+		return nil // the type check has answered
+	}
+	cur, err := s.CurrentStateEvent(ctx, roomID, "m.room.canonical_alias", "")
+	if err != nil {
+		return err
+	}
+	if cur != nil {
+		old, _ := canonicalAliases(cur.PDU.Content)
+		for a := range old {
+			delete(added, a)
+		}
+	}
+	for a := range added {
+		local, domain, ok := strings.Cut(strings.TrimPrefix(a, "#"), ":")
+		if !strings.HasPrefix(a, "#") || !ok || local == "" || domain == "" {
+			return mxerr.InvalidParam("%q is not a room alias", a)
+		}
+		if domain != s.serverName {
+			continue // other servers' aliases would need a federation query
+		}
+		target, _, err := s.db.ResolveAlias(ctx, a)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && target != roomID) {
+			return mxerr.New("M_BAD_ALIAS", "The alias %q does not point to this room", a)
+		}
+		if err != nil {
+			return fmt.Errorf("resolve alias: %w", err)
+		}
+	}
+	return nil
+}
+
+func canonicalAliases(content []byte) (map[string]bool, error) {
+	var c struct {
+		Alias      string   `json:"alias"`
+		AltAliases []string `json:"alt_aliases"`
+	}
+	if err := json.Unmarshal(content, &c); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	if c.Alias != "" {
+		out[c.Alias] = true
+	}
+	for _, a := range c.AltAliases {
+		out[a] = true
+	}
+	return out, nil
+}
