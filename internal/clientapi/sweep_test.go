@@ -222,6 +222,41 @@ func TestSweep(t *testing.T) {
 		}
 	}
 
+	// State events whose content fields have the wrong type, for every
+	// state event the spec defines: the event schemas' content properties.
+	rm := url.PathEscape(fx.ids["roomId"])
+	for _, ev := range loadStateSchemas(t) {
+		key := ""
+		switch ev.typ {
+		case "m.room.member":
+			key = fx.ids["userId"]
+		case "m.space.child", "m.space.parent", "m.room.third_party_invite":
+			key = "!other:" + fx.server
+		}
+		for _, p := range ev.props {
+			wrong := wrongValue(p.typ)
+			if wrong == "" {
+				continue
+			}
+			b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)
+			if p.sub != "" {
+				b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, wrong)
+			}
+			path := "/_matrix/client/v3/rooms/" + rm + "/state/" + ev.typ + "/" + url.PathEscape(key)
+			n := "PUT state " + ev.typ + " with content " + b
+			status, code, ok := fx.answer(n, http.MethodPut, path, fx.token, b)
+			// The authorisation rules check some contents themselves
+			// (power levels, membership) and refuse with M_FORBIDDEN.
+			if ok && !(status == 400 && code == "M_BAD_JSON") && !(status == 403 && code == "M_FORBIDDEN") {
+				t.Errorf("%s: got %d %s, want 400 M_BAD_JSON", n, status, code)
+			}
+		}
+	}
+	// The same content as initial_state of a new room: refused before any
+	// room is made.
+	fx.expect("POST createRoom with a wrongly typed initial_state", http.MethodPost, "/_matrix/client/v3/createRoom", fx.token,
+		`{"initial_state":[{"type":"m.room.topic","state_key":"","content":{"topic":5}}]}`, 400, "M_BAD_JSON")
+
 	// Methods a path does not have: 405 M_UNRECOGNIZED.
 	methods := map[string]map[string]bool{}
 	var patterns []string
@@ -889,6 +924,49 @@ func loadSpec(t *testing.T) specOps {
 	}
 	if bodies < 50 {
 		t.Fatalf("only %d request bodies in the spec", bodies)
+	}
+	return out
+}
+
+// stateSchema is a state event type and its content's typed properties.
+type stateSchema struct {
+	typ   string
+	props []specProp
+}
+
+// loadStateSchemas reads the spec's state event schemas.
+func loadStateSchemas(t *testing.T) []stateSchema {
+	dir := filepath.Join(specDir(t), "..", "..", "event-schemas", "schema")
+	files, err := filepath.Glob(filepath.Join(dir, "m.*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("event schemas: %v", err)
+	}
+	var out []stateSchema
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(raw, []byte("state_event.yaml")) {
+			continue
+		}
+		doc := readYAML(t, f)
+		props, _ := doc["properties"].(map[string]any)
+		typProp, _ := props["type"].(map[string]any)
+		typ, _ := typProp["enum"].([]any)
+		if len(typ) != 1 {
+			continue
+		}
+		content, cf := resolve(t, f, props["content"])
+		ev := stateSchema{typ: typ[0].(string)}
+		collectProps(t, cf, content, "", &ev.props, map[string]bool{})
+		sort.Slice(ev.props, func(i, j int) bool {
+			return ev.props[i].name+"."+ev.props[i].sub < ev.props[j].name+"."+ev.props[j].sub
+		})
+		out = append(out, ev)
+	}
+	if len(out) < 15 {
+		t.Fatalf("only %d state event schemas", len(out))
 	}
 	return out
 }
