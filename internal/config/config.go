@@ -50,6 +50,15 @@ const (
 	DefaultSMTPPort            = 587
 )
 
+const (
+	// DefaultAppServiceQueryTimeout bounds how long a client waits for an
+	// application service asked about an unknown user or alias.
+	DefaultAppServiceQueryTimeout = 10 * time.Second
+	// MaxAppServiceQueryTimeout: a longer wait holds client requests
+	// (and proxies' patience) for too long.
+	MaxAppServiceQueryTimeout = time.Minute
+)
+
 // File names inside the data directory.
 const (
 	ConfigFileName     = "axon.yaml"
@@ -216,6 +225,7 @@ type Config struct {
 	Support                   SupportSettings      `yaml:"support"`
 	RefreshTokens             RefreshTokenSettings `yaml:"refresh_tokens"`
 	AppServiceConfigFiles     []string             `yaml:"app_service_config_files"`
+	AppServiceQueryTimeout    time.Duration        `yaml:"app_service_query_timeout"`
 	Email                     EmailSettings        `yaml:"email"`
 	RegistrationRequiresEmail bool                 `yaml:"registration_requires_email"`
 }
@@ -256,6 +266,8 @@ func staticDefaults() *Config {
 		TURN:            TURNSettings{TTL: DefaultTURNTTL},
 		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
 		Email:           EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
+
+		AppServiceQueryTimeout: DefaultAppServiceQueryTimeout,
 	}
 }
 

@@ -43,6 +43,8 @@ func TestDefaults(t *testing.T) {
 		TURN:            TURNSettings{TTL: 86400},
 		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: 5 * time.Minute},
 		Email:           EmailSettings{SMTPPort: 587, SMTPTLS: "starttls"},
+
+		AppServiceQueryTimeout: 10 * time.Second,
 	}
 	want.RateLimit.Login = RateLimit{PerSecond: 0.2, Burst: 5}
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}
@@ -155,6 +157,8 @@ func TestEnvOverrides(t *testing.T) {
 				c.Support = SupportSettings{Page: "https://example.org/help?x=1",
 					Contacts: []string{"m.role.admin @a:example.org a@example.org", "m.role.security sec@example.org"}}
 			}},
+		{"app service query timeout", map[string]string{"AXON_APP_SERVICE_QUERY_TIMEOUT": "3s"},
+			func(c *Config) { c.AppServiceQueryTimeout = 3 * time.Second }},
 		{"empty value means default", map[string]string{"AXON_SERVER_NAME": "", "AXON_MAX_REQUEST_BYTES": ""},
 			func(c *Config) {}},
 	}

@@ -112,6 +112,10 @@ var settings = []setting{
 		"application services (bridges, bots) this server talks to, read at start. An invalid " +
 		"file stops the start with a message naming the file and the field. Each service's url " +
 		"is trusted like this file: it may be on this machine or a private network."},
+	{key: "app_service_query_timeout", doc: "How long a request that asks an application service " +
+		"about an unknown user or alias of its namespace (an invite, a profile lookup, a join by " +
+		"alias) waits for its answer, as a duration (at most 1m). A service that does not answer " +
+		"in time gives the client 408 M_CONNECTION_TIMEOUT and is not asked again for 30 seconds."},
 	{key: "email", group: true, doc: "Email sent by Axon itself through an SMTP server: links that " +
 		"confirm an email address when it is added to an account or given at registration, and " +
 		"password reset links. Leave smtp_host empty to send no email; clients are then told that " +

@@ -116,6 +116,9 @@ func (c *Config) Validate() error {
 		bad("refresh_tokens.refresh_token_lifetime", "must be longer than access_token_lifetime (got %v, access tokens live %v)",
 			rt.RefreshTokenLifetime, rt.AccessTokenLifetime)
 	}
+	if d := c.AppServiceQueryTimeout; d <= 0 || d > MaxAppServiceQueryTimeout {
+		bad("app_service_query_timeout", "must be greater than 0 and at most %v (got %v)", MaxAppServiceQueryTimeout, d)
+	}
 	if _, err := c.Support.ParsedContacts(); err != nil {
 		bad("support.contacts", "%v", err)
 	}

@@ -60,6 +60,8 @@ func TestValidateErrors(t *testing.T) {
 		{"negative access token lifetime", func(c *Config) { c.RefreshTokens.AccessTokenLifetime = -time.Second }, "refresh_tokens.access_token_lifetime", "negative"},
 		{"negative refresh token lifetime", func(c *Config) { c.RefreshTokens.RefreshTokenLifetime = -time.Second }, "refresh_tokens.refresh_token_lifetime", "negative"},
 		{"refresh shorter than access", func(c *Config) { c.RefreshTokens.RefreshTokenLifetime = time.Minute }, "refresh_tokens.refresh_token_lifetime", "longer than access_token_lifetime"},
+		{"app service query timeout zero", func(c *Config) { c.AppServiceQueryTimeout = 0 }, "app_service_query_timeout", "greater than 0"},
+		{"app service query timeout too long", func(c *Config) { c.AppServiceQueryTimeout = 2 * time.Minute }, "app_service_query_timeout", "at most 1m"},
 		{"support page", func(c *Config) { c.Support.Page = "example.org/help" }, "support.page", "absolute http"},
 		{"support contact without address", func(c *Config) { c.Support.Contacts = []string{"m.role.admin"} }, "support.contacts", "ROLE ADDRESS"},
 		{"support contact without role", func(c *Config) { c.Support.Contacts = []string{"@a:b c@d"} }, "support.contacts", "role"},

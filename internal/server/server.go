@@ -74,6 +74,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
 	accounts := account.New(db, cfg, log)
 	appServices := appservice.New(asRegs, db, rs, accounts, cfg.ServerName, log)
+	appServices.SetQueryTimeout(cfg.AppServiceQueryTimeout)
 	accounts.ReservedUser = appServices.ExclusiveUser
 	rs.QueryUnknownUser = appServices.QueryUser
 	rs.QueryUnknownAlias = appServices.QueryAlias
