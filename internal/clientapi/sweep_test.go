@@ -235,7 +235,9 @@ func TestSweep(t *testing.T) {
 		}
 		for _, p := range ev.props {
 			wrong := wrongValue(p.typ)
-			if wrong == "" {
+			if wrong == "" || (ev.typ == "m.room.topic" && p.name == "m.topic") {
+				// m.topic was an array before spec v1.15, and clients
+				// built then still send it so: the server takes both.
 				continue
 			}
 			b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)

@@ -18,8 +18,10 @@ import (
 // create event are checked by the authorisation rules. Values outside the
 // spec's enums are allowed, since later versions add to them.
 var stateFields = map[string]map[string]string{
-	"m.room.name":               {"name": "string"},
-	"m.room.topic":              {"topic": "string", "m.topic": "object", "m.topic.m.text": "array"},
+	"m.room.name": {"name": "string"},
+	// m.topic is left alone: clients built before spec v1.15 send it as
+	// the array that MSC3765 first proposed, and their topics must work.
+	"m.room.topic":              {"topic": "string"},
 	"m.room.avatar":             {"url": "string", "info": "object", "info.w": "number", "info.h": "number", "info.size": "number", "info.mimetype": "string", "info.thumbnail_url": "string", "info.thumbnail_info": "object"},
 	"m.room.join_rules":         {"join_rule": "string", "allow": "array"},
 	"m.room.history_visibility": {"history_visibility": "string"},
@@ -55,8 +57,8 @@ func checkStateContent(typ string, content []byte) error {
 	for name, want := range fields {
 		v, ok := c[name]
 		if !ok {
-			// A field of an object field: m.topic's m.text is a.b with
-			// a dot in a, so the longest prefix that is a field wins.
+			// A field of an object field. Field names may hold dots
+			// themselves, so the longest prefix that is a field wins.
 			parent, sub := "", ""
 			for p := range fields {
 				if strings.HasPrefix(name, p+".") && len(p) > len(parent) {
