@@ -191,7 +191,8 @@ func (s *Service) QueryUser(ctx context.Context, userID string) (bool, error) {
 const queryCooldown = 30 * time.Second
 
 // queryExists asks each service that match selects (in registration order,
-// within one query timeout in all) whether the entity at path exists, and
+// each within the query timeout; namespaces seldom overlap, so that is
+// mostly one) whether the entity at path exists, and
 // reports whether one answered 200. A 404 (or an endpoint the service
 // does not know) means no. When no service said yes and one did not
 // answer properly, the error tells the client why, as the spec asks
@@ -210,13 +211,14 @@ func (s *Service) queryExists(ctx context.Context, path string, match func(*Regi
 	if len(regs) == 0 {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.queryClient.Timeout)
-	defer cancel()
 	var firstErr error
 	for _, reg := range regs {
 		ok, err := s.ask(ctx, reg, path)
 		if ok {
 			return true, nil
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err() // the client went away
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err
@@ -236,6 +238,8 @@ type queryFlight struct {
 // ask makes one existence query of a service, shared with the identical
 // queries made meanwhile and refused at once during a cooldown.
 func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.queryClient.Timeout)
+	defer cancel()
 	key := reg.ID + " " + path
 	asked := s.now()
 	if err := s.cooled(reg); err != nil {
@@ -260,7 +264,9 @@ func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool
 				f.exists, f.err = s.askOnce(qctx, reg, path, asked)
 				<-sem
 			case <-qctx.Done():
-				// Not the service's fault: no cooldown.
+				// The callers waiting for this query have given up
+				// too, and started a cooldown: a service this busy
+				// answers too slowly.
 				f.err = mxerr.New("M_CONNECTION_TIMEOUT", "Application service %s is busy with other queries", reg.ID).WithStatus(http.StatusRequestTimeout)
 			}
 			s.qmu.Lock()
@@ -275,8 +281,9 @@ func (s *Service) ask(ctx context.Context, reg *Registration, path string) (bool
 		return f.exists, f.err
 	case <-ctx.Done():
 		if ctxErr := ctx.Err(); errors.Is(ctxErr, context.DeadlineExceeded) {
-			// The query itself ends a moment later; the cooldown
-			// starts now, for the requests that come meanwhile.
+			// The query itself (or its wait for a slot) ends a
+			// moment later; the cooldown starts now, for the
+			// requests that come meanwhile.
 			err := queryTimeoutErr(reg)
 			s.cool(reg, err, asked)
 			return false, err
