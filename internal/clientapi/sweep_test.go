@@ -1043,6 +1043,16 @@ func collectProps(t *testing.T, file string, schema map[string]any, parent strin
 			}
 		}
 	}
+	if parent != "" {
+		// Maps (user ID to devices, room ID to sessions, ...): one
+		// made-up key with a wrongly typed value.
+		if ap, ok := schema["additionalProperties"].(map[string]any); ok {
+			as, _ := resolve(t, file, ap)
+			if typ := schemaType(as); typ != "" {
+				*out = append(*out, specProp{name: parent, sub: "@sweep:key", typ: typ})
+			}
+		}
+	}
 	props, _ := schema["properties"].(map[string]any)
 	for name, p := range props {
 		ps, pf := resolve(t, file, p)

@@ -12,7 +12,7 @@ import (
 )
 
 // stateFields are the typed fields of the spec's state events (a.b is
-// field b of object a): clients read them as the spec types them, so a
+// field b of object a, a.* every value of the map a): clients read them as the spec types them, so a
 // number for a room name or a string for the list of server ACLs would
 // break every client showing the room. Power levels, membership and the
 // create event are checked by the authorisation rules. Values outside the
@@ -32,8 +32,8 @@ var stateFields = map[string]map[string]string{
 	"m.room.tombstone":          {"replacement_room": "string", "body": "string"},
 	"m.room.pinned_events":      {"pinned": "array"},
 	"m.room.third_party_invite": {"display_name": "string", "key_validity_url": "string", "public_key": "string", "public_keys": "array"},
-	"m.room.policy":             {"via": "string", "public_keys": "object", "public_keys.ed25519": "string"},
-	"m.room.image_pack":         {"images": "object", "pack": "object", "pack.display_name": "string", "pack.avatar_url": "string", "pack.attribution": "string", "pack.usage": "array"},
+	"m.room.policy":             {"via": "string", "public_keys": "object", "public_keys.*": "string"},
+	"m.room.image_pack":         {"images": "object", "images.*": "object", "pack": "object", "pack.display_name": "string", "pack.avatar_url": "string", "pack.attribution": "string", "pack.usage": "array"},
 	"m.space.child":             {"via": "array", "order": "string", "suggested": "boolean"},
 	"m.space.parent":            {"via": "array", "canonical": "boolean"},
 	"m.policy.rule.user":        policyRuleFields,
@@ -55,6 +55,18 @@ func checkStateContent(typ string, content []byte) error {
 		return nil // not an object: normaliseContent says so
 	}
 	for name, want := range fields {
+		if m, ok := strings.CutSuffix(name, ".*"); ok {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(c[m], &obj) != nil {
+				continue
+			}
+			for k, v := range obj {
+				if got := jsonType(v); got != want {
+					return mxerr.BadJSON("%s: %s.%s must be of type %s, not %s", typ, m, k, want, got)
+				}
+			}
+			continue
+		}
 		v, ok := c[name]
 		if !ok {
 			// A field of an object field. Field names may hold dots
