@@ -65,7 +65,7 @@ type worker struct {
 	typing map[string][]string
 	// counts are the devices of the service's users whose key counts
 	// changed since the last transaction (MSC3202; memory only, like
-	// typing: the service also sees its counts when it uploads keys).
+	// typing: what a restart loses is made good by queueAllCounts).
 	counts map[[2]string]bool
 }
 
