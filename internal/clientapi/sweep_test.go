@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -28,12 +29,23 @@ import (
 
 // TestSweep throws bad requests at every route of the client API, walked
 // from the route table itself (API.Mounts) so new routes are swept without
-// edits here: missing and bogus tokens, malformed and non-object bodies,
-// wrongly typed fields (the request schemas of the spec's OpenAPI), and
-// unknown or malformed IDs in the path. Every answer must be the spec's
-// Matrix error (or, where the spec allows it, a success), never a 5xx, always
-// a JSON object with errcode and error; and when the sweep is done, the
-// user's rooms, account data, devices and profile are what they were.
+// edits here:
+//   - missing and bogus tokens (401), guests on routes not for guests (403);
+//   - query parameters of the wrong type or outside their enum, taken from
+//     the spec's OpenAPI (400 M_INVALID_PARAM);
+//   - oversized, malformed and non-object bodies (413, M_NOT_JSON,
+//     M_BAD_JSON), and wrongly typed fields of the spec's request schemas
+//     (400 M_BAD_JSON or M_INVALID_PARAM);
+//   - unknown, malformed, oversized and binary IDs in the path (400, 403 or
+//     404), admin routes asked about unknown and remote users, and another
+//     user's requests on alice's rooms, events and data (403 or 404);
+//   - wrongly typed content of every state event the spec defines;
+//   - methods a path does not have (405 M_UNRECOGNIZED).
+//
+// No answer may be a 5xx, every error is a JSON object with errcode and
+// error served as application/json, and when the sweep is done alice's
+// rooms, timeline, account data, devices and profile are what they were.
+// Last, null and empty values of every field must not fail the server.
 func TestSweep(t *testing.T) {
 	// A small body limit keeps the oversized requests cheap.
 	r := testrig.Start(t, func(c *config.Config) {
@@ -42,18 +54,17 @@ func TestSweep(t *testing.T) {
 		c.GuestAccess = true
 	})
 	alice := r.CreateUser("alice")
+	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
 	// bob shares nothing with alice: his requests on her room, events and
-	// data are forbidden actions.
-	bob := r.CreateUser("bob")
+	// data are forbidden actions. carol is whom bob tries to invite.
+	fx.bob = r.CreateUser("bob").AccessToken
 	r.CreateUser("carol")
 	// An admin, for the admin routes' answers about unknown users.
 	if err := r.Server.DB.CreateUser(context.Background(), storage.User{UserID: r.UserID("root").String(), Localpart: "root",
 		IsAdmin: true, CreatedTS: time.Now().UnixMilli()}); err != nil {
 		t.Fatal(err)
 	}
-	admin := r.CreateUserDevice("root", "DEV_root", false)
-	fx := newSweepFixtures(t, r, alice.AccessToken, alice.UserID.String(), alice.DeviceID.String())
-	spec := loadSpec(t)
+	fx.admin = r.CreateUserDevice("root", "DEV_root", false).AccessToken
 	status, b := r.Do("POST", "/_matrix/client/v3/register?kind=guest", "", strings.NewReader("{}"))
 	var guest struct {
 		Token string `json:"access_token"`
@@ -61,171 +72,205 @@ func TestSweep(t *testing.T) {
 	if json.Unmarshal(b, &guest); status != 200 || guest.Token == "" {
 		t.Fatalf("guest registration: %d %s", status, b)
 	}
-	before := fx.snapshot()
+	fx.guest = guest.Token
+	fx.spec = loadSpec(t)
 
-	type mounted struct {
-		prefixes []string
-		rt       httpapi.Route
-	}
-	var routes []mounted
+	var routes []sweepRoute
 	for _, m := range (&clientapi.API{}).Mounts() {
 		for _, rt := range m.Routes {
-			routes = append(routes, mounted{m.Prefixes, rt})
+			routes = append(routes, sweepRoute{rt, m.Prefixes, rt.Method + " " + m.Prefixes[0] + rt.Path})
 		}
 	}
 	if len(routes) < 150 {
 		t.Fatalf("only %d routes in the table", len(routes))
 	}
 
-	for _, m := range routes {
-		rt := m.rt
-		name := rt.Method + " " + m.prefixes[0] + rt.Path
-		real := fx.fill(rt.Path, nil)
+	before := fx.snapshot()
+	for _, rt := range routes {
+		fx.sweepTokens(rt)
+		fx.sweepQuery(rt)
+		fx.sweepBodies(rt)
+		fx.sweepIDs(rt)
+		fx.sweepAdmin(rt)
+		fx.sweepOtherUser(rt)
+	}
+	fx.sweepStateEvents()
+	fx.sweepMethods(routes)
+	after := fx.snapshot()
+	if !bytes.Equal(before, after) {
+		t.Errorf("the sweep changed the user's state:\nbefore %s\nafter  %s", before, after)
+	}
+	fx.sweepEmptyValues(routes)
+	t.Logf("%d routes, %d requests", len(routes), fx.requests)
+}
 
-		// Tokens: under every prefix, since each is a separate mount.
-		for _, prefix := range m.prefixes {
-			path := prefix + real
-			switch rt.Auth {
-			case httpapi.RequireAuth:
-				fx.expect(name+" without token", rt.Method, path, "", "{}", 401, "M_MISSING_TOKEN")
-				fx.expect(name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
-			case httpapi.OptionalAuth:
-				fx.expect(name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
-			}
-		}
-		if rt.Auth != httpapi.NoAuth && !rt.Guest {
-			fx.expect(name+" as a guest", rt.Method, m.prefixes[0]+real, guest.Token, "{}", 403, "M_GUEST_ACCESS_FORBIDDEN")
-		}
-		path := m.prefixes[0] + real
+// sweepRoute is a route with the prefixes it is mounted under.
+type sweepRoute struct {
+	httpapi.Route
+	prefixes []string
+	name     string // method and path under the first prefix
+}
 
-		// Reads with real IDs: no bad input, but every route answers
-		// without a 5xx and with JSON.
-		if rt.Method == http.MethodGet {
-			fx.answer(name, rt.Method, path, fx.token, "")
-		}
+// path is the route's path under its first prefix with the fixtures'
+// parameters, some overridden.
+func (fx *sweepFixtures) path(rt sweepRoute, override map[string]string) string {
+	return rt.prefixes[0] + fx.fill(rt.Path, override)
+}
 
-		// Query parameters of the wrong type or outside their enum.
-		query := spec.query(rt.Method, m.prefixes[0]+rt.Path)
-		if queryChecksOff[rt.Path] {
-			query = nil
-		}
-		for _, q := range query {
-			wrong := "notanumber"
-			if q.typ == "string" {
-				wrong = "notinenum"
-			}
-			if q.typ == "integer" || q.typ == "number" {
-				// Out of range, negative or fractional: refused or clamped,
-				// never a failure.
-				for _, v := range []string{"99999999999999999999", "-1", "1.5"} {
-					p := path + "?" + q.name + "=" + v
-					if strings.Contains(path, "?") {
-						p = strings.Replace(path, "?", "?"+q.name+"="+v+"&", 1)
-					}
-					fx.answer(name+" with "+q.name+"="+v, rt.Method, p, fx.token, "")
-				}
-			}
-			codes := []string{"M_INVALID_PARAM"}
-			if q.sub != "" {
-				// Another parameter is required, which the server may
-				// name first.
-				codes = append(codes, "M_MISSING_PARAM")
-			}
-			// The bad value goes first: servers read the first of repeats.
-			bad := path + "?" + q.name + "=" + wrong
-			if strings.Contains(path, "?") {
-				bad = strings.Replace(path, "?", "?"+q.name+"="+wrong+"&", 1)
-			}
-			fx.expect(name+" with "+q.name+"="+wrong, rt.Method, bad, fx.token, "", 400, codes...)
-		}
-
-		// Uploads limit their bodies themselves.
-		if rt.MaxBodyBytes == httpapi.NoBodyLimit {
-			p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{"mediaId": fx.ids["createdMediaId"]})
-			fx.expect(name+" with an oversized body", rt.Method, p, fx.token, strings.Repeat("x", sweepBodyLimit+1), 413, "M_TOO_LARGE")
-		}
-
-		// Bodies, on routes whose spec request body is JSON.
-		body, jsonBody := spec.bodyOf(rt.Method, m.prefixes[0]+rt.Path)
-		if jsonBody {
-			limit := int64(sweepBodyLimit)
-			if rt.MaxBodyBytes > 0 {
-				limit = rt.MaxBodyBytes
-			}
-			big := `{"x":"` + strings.Repeat("x", int(limit)) + `"}`
-			fx.expect(name+" with an oversized body", rt.Method, path, fx.token, big, 413, "M_TOO_LARGE")
-			for _, b := range []string{"{", `{"a":1}x`, `{"a":1}{}`} {
-				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_NOT_JSON")
-			}
-			for _, b := range []string{`[]`, `"x"`, `3`, `null`} {
-				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_BAD_JSON")
-			}
-			for _, p := range body.props {
-				wrong := wrongValue(p.typ)
-				if wrong == "" {
-					continue
-				}
-				b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)
-				if p.sub != "" {
-					b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, wrong)
-				}
-				codes := []string{"M_BAD_JSON", "M_INVALID_PARAM"}
-				if body.missesRequired(p.name) {
-					// The body lacks a required field too, which the
-					// server may name first.
-					codes = append(codes, "M_MISSING_PARAM")
-				}
-				fx.expect(name+" with body "+b, rt.Method, path, fx.token, b, 400, codes...)
-			}
-		}
-
-		// Unknown and malformed IDs, one path parameter at a time.
-		for _, param := range pathParams(rt.Path) {
-			for _, bad := range idVariants(param, fx.server) {
-				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{param: bad})
-				b := fx.validBody(rt.Method, rt.Path)
-				if strings.HasPrefix(bad, "!unknown:") && unknownRoomAccepted[rt.Path] {
-					fx.answer(fmt.Sprintf("%s with %s=%q", name, param, bad), rt.Method, p, fx.token, b)
-					continue
-				}
-				fx.refused(fmt.Sprintf("%s with %s=%q", name, param, bad), rt.Method, p, fx.token, b)
-			}
-		}
-
-		// Admins are told an unknown user is not found and, where the spec
-		// says so, a remote one is not theirs to act on; a malformed ID is
-		// either.
-		if strings.HasPrefix(rt.Path, "/admin/") {
-			op, _ := spec.lookup(rt.Method, m.prefixes[0]+rt.Path)
-			bads := append(idVariants("userId", fx.server), "@someone:remote.example")
-			for _, bad := range bads {
-				p := m.prefixes[0] + fx.fill(rt.Path, map[string]string{"userId": bad})
-				n := fmt.Sprintf("%s as admin with userId=%q", name, bad)
-				status, code, ok := fx.answer(n, rt.Method, p, admin.AccessToken, fx.validBody(rt.Method, rt.Path))
-				notFound := status == 404 && code == "M_NOT_FOUND"
-				invalid := status == 400 && code == "M_INVALID_PARAM"
-				switch {
-				case !ok:
-				case bad == "@unknown:"+fx.server && !notFound,
-					bad == "@someone:remote.example" && op.statuses[400] && !invalid,
-					!notFound && !invalid:
-					t.Errorf("%s: got %d %s", n, status, code)
-				}
-			}
-		}
-
-		// Someone else's room, events and data: forbidden, or not found
-		// for those who may not know they exist.
-		if rt.Auth != httpapi.NoAuth && !otherUserAccepted[rt.Method+" "+rt.Path] && namesAliceData(rt.Path) {
-			b := fx.validBody(rt.Method, rt.Path)
-			fx.forbidden(name+" as bob", rt.Method, m.prefixes[0]+fx.fill(rt.Path, nil), bob.AccessToken, b)
+// sweepTokens checks missing, bogus and guest tokens; every prefix is its
+// own mount, so tokens are checked under each.
+func (fx *sweepFixtures) sweepTokens(rt sweepRoute) {
+	for _, prefix := range rt.prefixes {
+		path := prefix + fx.fill(rt.Path, nil)
+		switch rt.Auth {
+		case httpapi.RequireAuth:
+			fx.expect(rt.name+" without token", rt.Method, path, "", "{}", 401, "M_MISSING_TOKEN")
+			fx.expect(rt.name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
+		case httpapi.OptionalAuth:
+			fx.expect(rt.name+" with bogus token", rt.Method, path, "bogus_token", "{}", 401, "M_UNKNOWN_TOKEN")
 		}
 	}
+	if rt.Auth != httpapi.NoAuth && !rt.Guest {
+		fx.expect(rt.name+" as a guest", rt.Method, fx.path(rt, nil), fx.guest, "{}", 403, "M_GUEST_ACCESS_FORBIDDEN")
+	}
+}
 
-	// State events whose content fields have the wrong type, for every
-	// state event the spec defines: the event schemas' content properties.
+// withQuery puts name=value first in path's query: servers read the first
+// of repeated parameters.
+func withQuery(path, name, value string) string {
+	if strings.Contains(path, "?") {
+		return strings.Replace(path, "?", "?"+name+"="+value+"&", 1)
+	}
+	return path + "?" + name + "=" + value
+}
+
+// sweepQuery reads the route with real IDs (no bad input, but no failure
+// either), then with query parameters of the wrong type or outside their
+// enum.
+func (fx *sweepFixtures) sweepQuery(rt sweepRoute) {
+	path := fx.path(rt, nil)
+	if rt.Method == http.MethodGet {
+		fx.answer(rt.name, rt.Method, path, fx.token, "")
+	}
+	if queryChecksOff[rt.Path] {
+		return
+	}
+	for _, q := range fx.spec.query(rt.Method, rt.prefixes[0]+rt.Path) {
+		wrong := "notanumber"
+		if q.typ == "string" {
+			wrong = "notinenum"
+		}
+		if q.typ == "integer" || q.typ == "number" {
+			// Out of range, negative or fractional: refused or clamped,
+			// never a failure.
+			for _, v := range []string{"99999999999999999999", "-1", "1.5"} {
+				fx.answer(rt.name+" with "+q.name+"="+v, rt.Method, withQuery(path, q.name, v), fx.token, "")
+			}
+		}
+		codes := []string{"M_INVALID_PARAM"}
+		if q.othersRequired {
+			// Another parameter is required, which the server may name
+			// first.
+			codes = append(codes, "M_MISSING_PARAM")
+		}
+		fx.expect(rt.name+" with "+q.name+"="+wrong, rt.Method, withQuery(path, q.name, wrong), fx.token, "", 400, codes...)
+	}
+}
+
+// sweepBodies sends oversized bodies, bodies that are not JSON or not an
+// object, and objects with one wrongly typed field of the route's schema.
+func (fx *sweepFixtures) sweepBodies(rt sweepRoute) {
+	path := fx.path(rt, nil)
+	if rt.MaxBodyBytes == httpapi.NoBodyLimit {
+		// Uploads limit their bodies themselves.
+		p := fx.path(rt, map[string]string{"mediaId": fx.ids["createdMediaId"]})
+		fx.expect(rt.name+" with an oversized body", rt.Method, p, fx.token, strings.Repeat("x", sweepBodyLimit+1), 413, "M_TOO_LARGE")
+	}
+	body, ok := fx.spec.bodyOf(rt.Method, rt.prefixes[0]+rt.Path)
+	if !ok {
+		return
+	}
+	limit := int64(sweepBodyLimit)
+	if rt.MaxBodyBytes > 0 {
+		limit = rt.MaxBodyBytes
+	}
+	big := `{"x":"` + strings.Repeat("x", int(limit)) + `"}`
+	fx.expect(rt.name+" with an oversized body", rt.Method, path, fx.token, big, 413, "M_TOO_LARGE")
+	for _, b := range []string{"{", `{"a":1}x`, `{"a":1}{}`} {
+		fx.expect(rt.name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_NOT_JSON")
+	}
+	for _, b := range []string{`[]`, `"x"`, `3`, `null`} {
+		fx.expect(rt.name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_BAD_JSON")
+	}
+	for _, p := range body.props {
+		wrong := wrongValue(p.typ)
+		if wrong == "" {
+			continue
+		}
+		b := p.body(wrong)
+		codes := []string{"M_BAD_JSON", "M_INVALID_PARAM"}
+		if body.missesRequired(p.name) {
+			// The body lacks a required field too, which the server may
+			// name first.
+			codes = append(codes, "M_MISSING_PARAM")
+		}
+		fx.expect(rt.name+" with body "+b, rt.Method, path, fx.token, b, 400, codes...)
+	}
+}
+
+// sweepIDs puts unknown and malformed IDs into the path, one parameter at
+// a time, with a body that would otherwise succeed.
+func (fx *sweepFixtures) sweepIDs(rt sweepRoute) {
+	for _, param := range pathParams(rt.Path) {
+		for _, bad := range idVariants(param, fx.server) {
+			p := fx.path(rt, map[string]string{param: bad})
+			name := fmt.Sprintf("%s with %s=%q", rt.name, param, bad)
+			if strings.HasPrefix(bad, "!unknown:") && unknownRoomAccepted[rt.Path] {
+				fx.answer(name, rt.Method, p, fx.token, fx.validBody(rt.Method, rt.Path))
+				continue
+			}
+			fx.refused(name, rt.Method, p, fx.token, fx.validBody(rt.Method, rt.Path))
+		}
+	}
+}
+
+// sweepAdmin asks the admin routes, as an admin, about unknown users (404
+// M_NOT_FOUND), remote ones (400 M_INVALID_PARAM where the spec says so)
+// and malformed IDs (either).
+func (fx *sweepFixtures) sweepAdmin(rt sweepRoute) {
+	if !strings.HasPrefix(rt.Path, "/admin/") {
+		return
+	}
+	op, _ := fx.spec.lookup(rt.Method, rt.prefixes[0]+rt.Path)
+	for _, bad := range append(idVariants("userId", fx.server), "@someone:remote.example") {
+		name := fmt.Sprintf("%s as admin with userId=%q", rt.name, bad)
+		status, code, ok := fx.answer(name, rt.Method, fx.path(rt, map[string]string{"userId": bad}), fx.admin, fx.validBody(rt.Method, rt.Path))
+		if !ok {
+			continue
+		}
+		notFound := status == 404 && code == "M_NOT_FOUND"
+		invalid := status == 400 && code == "M_INVALID_PARAM"
+		if (bad == "@unknown:"+fx.server && !notFound) || (bad == "@someone:remote.example" && op.statuses[400] && !invalid) || (!notFound && !invalid) {
+			fx.t.Errorf("%s: got %d %s", name, status, code)
+		}
+	}
+}
+
+// sweepOtherUser sends bob's requests on alice's room, events and data:
+// forbidden, or not found for those who may not know they exist.
+func (fx *sweepFixtures) sweepOtherUser(rt sweepRoute) {
+	if rt.Auth == httpapi.NoAuth || otherUserAccepted[rt.Method+" "+rt.Path] || !namesAliceData(rt.Path) {
+		return
+	}
+	fx.forbidden(rt.name+" as bob", rt.Method, fx.path(rt, nil), fx.bob, fx.validBody(rt.Method, rt.Path))
+}
+
+// sweepStateEvents sends state events whose content fields have the wrong
+// type, for every state event the spec's event schemas define, and one as
+// createRoom's initial_state.
+func (fx *sweepFixtures) sweepStateEvents() {
 	rm := url.PathEscape(fx.ids["roomId"])
-	for _, ev := range loadStateSchemas(t) {
+	for _, ev := range loadStateSchemas(fx.t) {
 		key := ""
 		switch ev.typ {
 		case "m.room.member":
@@ -240,35 +285,34 @@ func TestSweep(t *testing.T) {
 				// built then still send it so: the server takes both.
 				continue
 			}
-			b := fmt.Sprintf(`{%q: %s}`, p.name, wrong)
-			if p.sub != "" {
-				b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, wrong)
-			}
+			b := p.body(wrong)
 			path := "/_matrix/client/v3/rooms/" + rm + "/state/" + ev.typ + "/" + url.PathEscape(key)
-			n := "PUT state " + ev.typ + " with content " + b
-			status, code, ok := fx.answer(n, http.MethodPut, path, fx.token, b)
+			name := "PUT state " + ev.typ + " with content " + b
+			status, code, ok := fx.answer(name, http.MethodPut, path, fx.token, b)
 			// The authorisation rules check some contents themselves
 			// (power levels, membership) and refuse with M_FORBIDDEN.
 			if ok && !(status == 400 && code == "M_BAD_JSON") && !(status == 403 && code == "M_FORBIDDEN") {
-				t.Errorf("%s: got %d %s, want 400 M_BAD_JSON", n, status, code)
+				fx.t.Errorf("%s: got %d %s, want 400 M_BAD_JSON", name, status, code)
 			}
 		}
 	}
-	// The same content as initial_state of a new room: refused before any
-	// room is made.
+	// Refused before any room is made.
 	fx.expect("POST createRoom with a wrongly typed initial_state", http.MethodPost, "/_matrix/client/v3/createRoom", fx.token,
 		`{"initial_state":[{"type":"m.room.topic","state_key":"","content":{"topic":5}}]}`, 400, "M_BAD_JSON")
+}
 
-	// Methods a path does not have: 405 M_UNRECOGNIZED.
+// sweepMethods uses, on every path, a method it does not have: 405
+// M_UNRECOGNIZED.
+func (fx *sweepFixtures) sweepMethods(routes []sweepRoute) {
 	methods := map[string]map[string]bool{}
 	var patterns []string
-	for _, m := range routes {
-		p := m.prefixes[0] + m.rt.Path
+	for _, rt := range routes {
+		p := rt.prefixes[0] + rt.Path
 		if methods[p] == nil {
 			methods[p] = map[string]bool{}
 			patterns = append(patterns, p)
 		}
-		methods[p][m.rt.Method] = true
+		methods[p][rt.Method] = true
 	}
 	for _, p := range patterns {
 		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
@@ -278,50 +322,49 @@ func TestSweep(t *testing.T) {
 			}
 		}
 	}
+}
 
-	after := fx.snapshot()
-	if !bytes.Equal(before, after) {
-		t.Errorf("the sweep changed the user's state:\nbefore %s\nafter  %s", before, after)
-	}
-
-	// Values the schemas allow to be absent but not null or empty: the
-	// server may accept some (and change things, so this comes after the
-	// snapshot), but never fails on them. Leaving goes last, since it
-	// would turn the rest into requests of a non-member.
+// sweepEmptyValues sends null, empty and zero values of every schema
+// field, which the schemas allow to be absent but not so: the server may
+// accept some (and change things, which is why this comes after the
+// snapshot), but never fails on them. Leaving goes last, since it would
+// turn the rest into requests of a non-member.
+func (fx *sweepFixtures) sweepEmptyValues(routes []sweepRoute) {
+	routes = slices.Clone(routes)
 	sort.SliceStable(routes, func(i, j int) bool {
-		return !strings.HasSuffix(routes[i].rt.Path, "/leave") && strings.HasSuffix(routes[j].rt.Path, "/leave")
+		return !strings.HasSuffix(routes[i].Path, "/leave") && strings.HasSuffix(routes[j].Path, "/leave")
 	})
-	for _, m := range routes {
-		body, ok := spec.bodyOf(m.rt.Method, m.prefixes[0]+m.rt.Path)
+	for _, rt := range routes {
+		body, ok := fx.spec.bodyOf(rt.Method, rt.prefixes[0]+rt.Path)
 		if !ok {
 			continue
 		}
-		name := m.rt.Method + " " + m.prefixes[0] + m.rt.Path
 		var nulls []string
 		for _, p := range body.props {
+			if p.sub == "" {
+				nulls = append(nulls, fmt.Sprintf(`%q: null`, p.name))
+			}
 			for _, v := range []string{"null", "{}", "[]", `""`, "0"} {
-				b := fmt.Sprintf(`{%q: %s}`, p.name, v)
-				if p.sub != "" {
-					b = fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, v)
-				} else {
-					nulls = append(nulls, fmt.Sprintf(`%q: null`, p.name))
-				}
-				fx.answer(name+" with body "+b, m.rt.Method, m.prefixes[0]+fx.fill(m.rt.Path, nil), fx.token, b)
+				b := p.body(v)
+				fx.answer(rt.name+" with body "+b, rt.Method, fx.path(rt, nil), fx.token, b)
 			}
 		}
 		if len(nulls) > 1 {
 			b := "{" + strings.Join(nulls, ", ") + "}"
-			fx.answer(name+" with body "+b, m.rt.Method, m.prefixes[0]+fx.fill(m.rt.Path, nil), fx.token, b)
+			fx.answer(rt.name+" with body "+b, rt.Method, fx.path(rt, nil), fx.token, b)
 		}
 	}
-	t.Logf("%d routes, %d requests", len(routes), fx.requests)
 }
 
-// sweepFixtures are the IDs that fill path parameters for the real pass.
+// sweepFixtures are the users, IDs and spec the sweep works with.
 type sweepFixtures struct {
 	t      *testing.T
 	r      *testrig.Rig
-	token  string
+	spec   specOps
+	token  string // alice's
+	bob    string
+	guest  string
+	admin  string
 	server string
 	ids    map[string]string
 	txn    int
@@ -757,9 +800,23 @@ type specBody struct {
 	required map[string]bool
 }
 
-// specProp is a property of a request body (sub: of the object property
-// name) or a query parameter.
+// specProp is a property of a request body or event content, or (with
+// sub) a property of its object property name.
 type specProp struct{ name, sub, typ string }
+
+// body is a JSON object with the property set to the JSON value v.
+func (p specProp) body(v string) string {
+	if p.sub != "" {
+		return fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, v)
+	}
+	return fmt.Sprintf(`{%q: %s}`, p.name, v)
+}
+
+// queryParam is a query parameter with a type or enum to get wrong.
+type queryParam struct {
+	name, typ      string
+	othersRequired bool // another parameter is required too
+}
 
 func (b specBody) missesRequired(except string) bool {
 	for name := range b.required {
@@ -773,7 +830,7 @@ func (b specBody) missesRequired(except string) bool {
 // specOp is what the spec says one endpoint takes.
 type specOp struct {
 	body     *specBody // nil when the request has no JSON body
-	query    []specProp
+	query    []queryParam
 	statuses map[int]bool // the response codes the spec lists
 }
 
@@ -832,7 +889,7 @@ func (s specOps) bodyOf(method, path string) (specBody, bool) {
 
 // query is the route's query parameters that have a type or enum to get
 // wrong.
-func (s specOps) query(method, path string) []specProp {
+func (s specOps) query(method, path string) []queryParam {
 	op, _ := s.lookup(method, path)
 	return op.query
 }
@@ -887,17 +944,16 @@ func loadSpec(t *testing.T) specOps {
 					switch typ, _ := schema["type"].(string); {
 					case typ == "integer" || typ == "number" || typ == "boolean",
 						typ == "string" && schema["enum"] != nil:
-						sop.query = append(sop.query, specProp{name: name, typ: typ})
+						sop.query = append(sop.query, queryParam{name: name, typ: typ})
 					}
 					if param["required"] == true {
 						required = append(required, name)
 					}
 				}
-				// sub names another required parameter, if any.
 				for i, q := range sop.query {
 					for _, r := range required {
 						if r != q.name {
-							sop.query[i].sub = r
+							sop.query[i].othersRequired = true
 						}
 					}
 				}
