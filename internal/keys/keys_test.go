@@ -69,41 +69,26 @@ func (s *signer) otk(t testing.TB, n int, fallback bool) map[string]any {
 	return s.sign(t, k)
 }
 
-func do(t testing.TB, r *testrig.Rig, method, path string, cli *mautrix.Client, body any) (int, map[string]any) {
-	t.Helper()
-	var rd *strings.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	} else {
-		rd = strings.NewReader("")
-	}
-	status, resp := r.Do(method, path, cli.AccessToken, rd)
-	var out map[string]any
-	_ = json.Unmarshal(resp, &out)
-	return status, out
-}
-
 func TestUploadValidation(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
 	s := newSigner(t, alice.UserID.String(), alice.DeviceID.String())
 
 	wrongDevice := newSigner(t, alice.UserID.String(), "OTHER").deviceKeys(t)
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{"device_keys": wrongDevice}); st != 400 {
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": wrongDevice}); st != 400 {
 		t.Fatalf("device keys of another device: %d %v", st, resp)
 	}
 	unsigned := s.deviceKeys(t)
 	delete(unsigned, "signatures")
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{"device_keys": unsigned}); st != 400 {
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": unsigned}); st != 400 {
 		t.Fatalf("unsigned device keys: %d %v", st, resp)
 	}
 	forged := s.deviceKeys(t)
 	forged["algorithms"] = []string{"m.megolm.v1.aes-sha2"} // changed after signing
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{"device_keys": forged}); st != 400 {
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": forged}); st != 400 {
 		t.Fatalf("badly signed device keys: %d %v", st, resp)
 	}
-	st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"device_keys":   s.deviceKeys(t),
 		"one_time_keys": map[string]any{"signed_curve25519:A": s.otk(t, 1, false), "signed_curve25519:B": s.otk(t, 2, false)},
 	})
@@ -111,15 +96,15 @@ func TestUploadValidation(t *testing.T) {
 		t.Fatalf("upload: %d %v", st, resp)
 	}
 	// The same key again is fine; another key under a used ID is not.
-	if st, _ := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	if st, _ := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"one_time_keys": map[string]any{"signed_curve25519:A": s.otk(t, 1, false)}}); st != 200 {
 		t.Fatalf("re-upload of the same key: %d", st)
 	}
-	if st, _ := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	if st, _ := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"one_time_keys": map[string]any{"signed_curve25519:A": s.otk(t, 3, false)}}); st != 400 {
 		t.Fatalf("conflicting key: %d", st)
 	}
-	if st, _ := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	if st, _ := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"one_time_keys": map[string]any{"signed_curve25519:C": map[string]any{"key": "abc"}}}); st != 400 {
 		t.Fatalf("unsigned signed_curve25519 key: %d", st)
 	}
@@ -136,7 +121,7 @@ func TestConcurrentClaims(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		otks[fmt.Sprintf("signed_curve25519:K%02d", i)] = s.otk(t, i, false)
 	}
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"device_keys": s.deviceKeys(t), "one_time_keys": otks,
 		"fallback_keys": map[string]any{"signed_curve25519:FB": s.otk(t, 99, true)},
 	}); st != 200 {
@@ -216,7 +201,7 @@ func TestDeviceListsAndDeletion(t *testing.T) {
 	}
 	alice2 := r.CreateUserDevice("alice", "ALICE2", false)
 	s := newSigner(t, alice.UserID.String(), "ALICE2")
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice2, map[string]any{"device_keys": s.deviceKeys(t)}); st != 200 {
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice2.AccessToken, map[string]any{"device_keys": s.deviceKeys(t)}); st != 200 {
 		t.Fatalf("upload: %d %v", st, resp)
 	}
 	s1, err := bob.SyncRequest(ctx, 5000, s0.NextBatch, "", false, "")
@@ -226,7 +211,7 @@ func TestDeviceListsAndDeletion(t *testing.T) {
 	if !containsUser(s1.DeviceLists.Changed, alice.UserID) {
 		t.Fatalf("changed after key upload: %v", s1.DeviceLists.Changed)
 	}
-	st, ch := do(t, r, "GET", "/_matrix/client/v3/keys/changes?from="+s0.NextBatch+"&to="+s1.NextBatch, bob, nil)
+	st, ch := r.JSON(t, "GET", "/_matrix/client/v3/keys/changes?from="+s0.NextBatch+"&to="+s1.NextBatch, bob.AccessToken, nil)
 	if st != 200 || !strings.Contains(fmt.Sprint(ch["changed"]), alice.UserID.String()) {
 		t.Fatalf("keys/changes: %d %v", st, ch)
 	}
@@ -247,12 +232,12 @@ func TestDeviceListsAndDeletion(t *testing.T) {
 		}
 		done <- s2
 	}()
-	st, resp := do(t, r, "POST", "/_matrix/client/v3/delete_devices", alice, map[string]any{"devices": []string{"ALICE2"}})
+	st, resp := r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{"devices": []string{"ALICE2"}})
 	session, _ := resp["session"].(string)
 	if st != 401 || session == "" {
 		t.Fatalf("delete_devices: %d %v", st, resp)
 	}
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/delete_devices", alice, map[string]any{"devices": []string{"ALICE2"},
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", alice.AccessToken, map[string]any{"devices": []string{"ALICE2"},
 		"auth": map[string]any{"type": "m.login.password", "session": session, "password": "password-alice",
 			"identifier": map[string]string{"type": "m.id.user", "user": "alice"}}}); st != 200 {
 		t.Fatalf("delete_devices: %d %v", st, resp)
@@ -281,7 +266,7 @@ func TestDeviceListsAndDeletion(t *testing.T) {
 	if !containsUser(a1.DeviceLists.Left, bob.UserID) {
 		t.Fatalf("left: %+v", a1.DeviceLists)
 	}
-	_, ch = do(t, r, "GET", "/_matrix/client/v3/keys/changes?from="+a0.NextBatch+"&to="+a1.NextBatch, alice, nil)
+	_, ch = r.JSON(t, "GET", "/_matrix/client/v3/keys/changes?from="+a0.NextBatch+"&to="+a1.NextBatch, alice.AccessToken, nil)
 	if !strings.Contains(fmt.Sprint(ch["left"]), bob.UserID.String()) {
 		t.Fatalf("keys/changes left: %v", ch)
 	}
@@ -301,10 +286,10 @@ func TestKeyBackup(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
 	const base = "/_matrix/client/v3/room_keys"
-	if st, _ := do(t, r, "GET", base+"/version", alice, nil); st != 404 {
+	if st, _ := r.JSON(t, "GET", base+"/version", alice.AccessToken, nil); st != 404 {
 		t.Fatalf("no backup yet: %d", st)
 	}
-	st, resp := do(t, r, "POST", base+"/version", alice, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": map[string]any{"public_key": "abc"}})
+	st, resp := r.JSON(t, "POST", base+"/version", alice.AccessToken, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": map[string]any{"public_key": "abc"}})
 	if st != 200 || resp["version"] != "1" {
 		t.Fatalf("create: %d %v", st, resp)
 	}
@@ -312,70 +297,70 @@ func TestKeyBackup(t *testing.T) {
 		return map[string]any{"first_message_index": idx, "forwarded_count": fwd, "is_verified": verified, "session_data": map[string]any{"tag": tag}}
 	}
 	path := base + "/keys/!room:axon.test/sess1?version=1"
-	st, resp = do(t, r, "PUT", path, alice, key(5, 1, false, "a"))
+	st, resp = r.JSON(t, "PUT", path, alice.AccessToken, key(5, 1, false, "a"))
 	if st != 200 || resp["count"] != 1.0 {
 		t.Fatalf("put: %d %v", st, resp)
 	}
 	etag1 := resp["etag"]
 	// Worse (higher index, unverified) is ignored; the etag stays.
-	_, resp = do(t, r, "PUT", path, alice, key(7, 0, false, "worse"))
+	_, resp = r.JSON(t, "PUT", path, alice.AccessToken, key(7, 0, false, "worse"))
 	if resp["etag"] != etag1 {
 		t.Fatalf("etag changed on a worse key: %v", resp)
 	}
 	// Lower index wins; verified beats everything unverified.
-	do(t, r, "PUT", path, alice, key(2, 3, false, "lower-index"))
-	_, got := do(t, r, "GET", path, alice, nil)
+	r.JSON(t, "PUT", path, alice.AccessToken, key(2, 3, false, "lower-index"))
+	_, got := r.JSON(t, "GET", path, alice.AccessToken, nil)
 	if got["session_data"].(map[string]any)["tag"] != "lower-index" {
 		t.Fatalf("better index not kept: %v", got)
 	}
-	do(t, r, "PUT", path, alice, key(9, 9, true, "verified"))
-	do(t, r, "PUT", path, alice, key(0, 0, false, "unverified-but-lower"))
-	_, got = do(t, r, "GET", path, alice, nil)
+	r.JSON(t, "PUT", path, alice.AccessToken, key(9, 9, true, "verified"))
+	r.JSON(t, "PUT", path, alice.AccessToken, key(0, 0, false, "unverified-but-lower"))
+	_, got = r.JSON(t, "GET", path, alice.AccessToken, nil)
 	if got["session_data"].(map[string]any)["tag"] != "verified" {
 		t.Fatalf("verified key not kept: %v", got)
 	}
 	// Bulk upload, then counts.
-	st, resp = do(t, r, "PUT", base+"/keys?version=1", alice, map[string]any{"rooms": map[string]any{
+	st, resp = r.JSON(t, "PUT", base+"/keys?version=1", alice.AccessToken, map[string]any{"rooms": map[string]any{
 		"!other:axon.test": map[string]any{"sessions": map[string]any{"s2": key(0, 0, false, "x"), "s3": key(0, 0, false, "y")}}}})
 	if st != 200 || resp["count"] != 3.0 {
 		t.Fatalf("bulk put: %d %v", st, resp)
 	}
-	_, v := do(t, r, "GET", base+"/version", alice, nil)
+	_, v := r.JSON(t, "GET", base+"/version", alice.AccessToken, nil)
 	if v["count"] != 3.0 || v["etag"] != resp["etag"] || v["version"] != "1" {
 		t.Fatalf("version info: %v", v)
 	}
-	_, all := do(t, r, "GET", base+"/keys?version=1", alice, nil)
+	_, all := r.JSON(t, "GET", base+"/keys?version=1", alice.AccessToken, nil)
 	if len(all["rooms"].(map[string]any)) != 2 {
 		t.Fatalf("get all: %v", all)
 	}
-	_, room := do(t, r, "GET", base+"/keys/!nothing:axon.test?version=1", alice, nil)
+	_, room := r.JSON(t, "GET", base+"/keys/!nothing:axon.test?version=1", alice.AccessToken, nil)
 	if len(room["sessions"].(map[string]any)) != 0 {
 		t.Fatalf("empty room: %v", room)
 	}
 	// A new version becomes current; writing to the old one is refused.
-	_, resp = do(t, r, "POST", base+"/version", alice, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": map[string]any{}})
+	_, resp = r.JSON(t, "POST", base+"/version", alice.AccessToken, map[string]any{"algorithm": "m.megolm_backup.v1.curve25519-aes-sha2", "auth_data": map[string]any{}})
 	if resp["version"] != "2" {
 		t.Fatalf("second version: %v", resp)
 	}
-	st, resp = do(t, r, "PUT", path, alice, key(0, 0, true, "old"))
+	st, resp = r.JSON(t, "PUT", path, alice.AccessToken, key(0, 0, true, "old"))
 	if st != 403 || resp["errcode"] != "M_WRONG_ROOM_KEYS_VERSION" || resp["current_version"] != "2" {
 		t.Fatalf("write to old version: %d %v", st, resp)
 	}
-	st, resp = do(t, r, "DELETE", base+"/keys/!other:axon.test?version=1", alice, nil)
+	st, resp = r.JSON(t, "DELETE", base+"/keys/!other:axon.test?version=1", alice.AccessToken, nil)
 	if st != 200 || resp["count"] != 1.0 {
 		t.Fatalf("delete room keys: %d %v", st, resp)
 	}
-	if st, _ := do(t, r, "PUT", base+"/version/2", alice, map[string]any{"algorithm": "other", "auth_data": map[string]any{}}); st != 400 {
+	if st, _ := r.JSON(t, "PUT", base+"/version/2", alice.AccessToken, map[string]any{"algorithm": "other", "auth_data": map[string]any{}}); st != 400 {
 		t.Fatalf("algorithm change: %d", st)
 	}
-	if st, _ := do(t, r, "DELETE", base+"/version/2", alice, nil); st != 200 {
+	if st, _ := r.JSON(t, "DELETE", base+"/version/2", alice.AccessToken, nil); st != 200 {
 		t.Fatalf("delete version: %d", st)
 	}
-	_, v = do(t, r, "GET", base+"/version", alice, nil)
+	_, v = r.JSON(t, "GET", base+"/version", alice.AccessToken, nil)
 	if v["version"] != "1" {
 		t.Fatalf("current after deleting 2: %v", v)
 	}
-	if st, _ := do(t, r, "GET", base+"/version/2", alice, nil); st != 404 {
+	if st, _ := r.JSON(t, "GET", base+"/version/2", alice.AccessToken, nil); st != 404 {
 		t.Fatalf("deleted version: %d", st)
 	}
 }
@@ -388,7 +373,7 @@ func TestSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	s := newSigner(t, alice.UserID.String(), alice.DeviceID.String())
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{
 		"device_keys":   s.deviceKeys(t),
 		"one_time_keys": map[string]any{"signed_curve25519:A": s.otk(t, 1, false), "signed_curve25519:B": s.otk(t, 2, false)},
 	}); st != 200 {
@@ -403,7 +388,7 @@ func TestSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	msg := map[string]any{"messages": map[string]any{alice.UserID.String(): map[string]any{"*": map[string]any{"algorithm": "m.olm.v1.curve25519-aes-sha2", "ciphertext": map[string]any{}}}}}
-	if st, _ := do(t, r, "PUT", "/_matrix/client/v3/sendToDevice/m.room.encrypted/txn1", bob, msg); st != 200 {
+	if st, _ := r.JSON(t, "PUT", "/_matrix/client/v3/sendToDevice/m.room.encrypted/txn1", bob.AccessToken, msg); st != 200 {
 		t.Fatalf("sendToDevice: %d", st)
 	}
 
@@ -445,7 +430,7 @@ func BenchmarkQueryKeys(b *testing.B) {
 	for i := 0; i < 10; i++ {
 		dev := r.CreateUserDevice("alice", fmt.Sprintf("D%d", i), false)
 		s := newSigner(b, dev.UserID.String(), dev.DeviceID.String())
-		if st, resp := do(b, r, "POST", "/_matrix/client/v3/keys/upload", dev, map[string]any{"device_keys": s.deviceKeys(b)}); st != 200 {
+		if st, resp := r.JSON(b, "POST", "/_matrix/client/v3/keys/upload", dev.AccessToken, map[string]any{"device_keys": s.deviceKeys(b)}); st != 200 {
 			b.Fatalf("upload: %d %v", st, resp)
 		}
 	}
@@ -470,7 +455,7 @@ func BenchmarkClaimKeys(b *testing.B) {
 		for n := from; n < from+200; n++ {
 			otks[fmt.Sprintf("signed_curve25519:K%08d", n)] = s.otk(b, n, false)
 		}
-		if st, resp := do(b, r, "POST", "/_matrix/client/v3/keys/upload", alice, map[string]any{"device_keys": s.deviceKeys(b), "one_time_keys": otks}); st != 200 {
+		if st, resp := r.JSON(b, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": s.deviceKeys(b), "one_time_keys": otks}); st != 200 {
 			b.Fatalf("upload: %d %v", st, resp)
 		}
 	}
@@ -502,7 +487,7 @@ func TestClaimOldestFirst(t *testing.T) {
 		if i == 0 {
 			body["device_keys"] = s.deviceKeys(t)
 		}
-		if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", alice, body); st != 200 {
+		if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, body); st != 200 {
 			t.Fatalf("upload: %d %v", st, resp)
 		}
 	}
@@ -534,7 +519,7 @@ func TestDeviceListsTrackInvitees(t *testing.T) {
 	}
 	keysChanges := func(from, to string) (changed, left string) {
 		t.Helper()
-		st, ch := do(t, r, "GET", "/_matrix/client/v3/keys/changes?from="+from+"&to="+to, alice, nil)
+		st, ch := r.JSON(t, "GET", "/_matrix/client/v3/keys/changes?from="+from+"&to="+to, alice.AccessToken, nil)
 		if st != 200 {
 			t.Fatalf("keys/changes: %d %v", st, ch)
 		}
@@ -570,7 +555,7 @@ func TestDeviceListsTrackInvitees(t *testing.T) {
 	}()
 	time.Sleep(100 * time.Millisecond) // let the long-poll start waiting
 	s := newSigner(t, bob.UserID.String(), bob.DeviceID.String())
-	if st, resp := do(t, r, "POST", "/_matrix/client/v3/keys/upload", bob, map[string]any{"device_keys": s.deviceKeys(t)}); st != 200 {
+	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", bob.AccessToken, map[string]any{"device_keys": s.deviceKeys(t)}); st != 200 {
 		t.Fatalf("upload: %d %v", st, resp)
 	}
 	a2 := <-done
