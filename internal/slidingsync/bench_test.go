@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -82,7 +83,7 @@ func BenchmarkSlidingSync5000Rooms(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			room := ids[(i*7919)%n]
-			if _, err := alice.SendText(ctx, idOf(room), "hello"); err != nil {
+			if _, err := alice.SendText(ctx, id.RoomID(room), "hello"); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -107,7 +108,7 @@ func BenchmarkSlidingSync5000Rooms(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			room := ids[(i*7919+13)%n]
-			if _, err := alice.SendText(ctx, idOf(room), "hello"); err != nil {
+			if _, err := alice.SendText(ctx, id.RoomID(room), "hello"); err != nil {
 				b.Fatal(err)
 			}
 			b.StartTimer()
@@ -142,7 +143,7 @@ func ssB(b *testing.B, r *testrig.Rig, token, pos string, body any) *ssResp {
 		b.Fatalf("sliding sync: %d %s", status, raw)
 	}
 	var out ssResp
-	if err := jsonUnmarshal(raw, &out); err != nil {
+	if err := json.Unmarshal(raw, &out); err != nil {
 		b.Fatal(err)
 	}
 	return &out

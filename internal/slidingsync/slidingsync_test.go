@@ -476,10 +476,6 @@ func jsonReader(v any) *bytes.Reader {
 	return bytes.NewReader(b)
 }
 
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
-func idOf(s string) id.RoomID { return id.RoomID(s) }
-
 func TestV4PathAndEmptyBody(t *testing.T) {
 	r := testrig.Start(t)
 	alice := r.CreateUser("alice")
