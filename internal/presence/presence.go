@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdsync "sync"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -43,11 +44,24 @@ type Service struct {
 	notifier   Notifier
 	serverName string
 	now        func() time.Time
+
+	// cache holds users' stored presence for FromSync, which every /sync
+	// request calls and which almost always finds nothing to change: the
+	// hit spares a database read per sync (one per room member for each
+	// message in a busy room). Every write goes through store, which
+	// drops the entry; gen, moved by each write, keeps a read that raced
+	// with a write from caching what it read.
+	cacheMu stdsync.Mutex
+	cache   map[string]storage.Presence
+	gen     uint64
 }
+
+// maxCached bounds the cache; past it, it starts over.
+const maxCached = 100000
 
 // New creates the service.
 func New(db *storage.DB, n Notifier, serverName string) *Service {
-	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now}
+	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now, cache: map[string]storage.Presence{}}
 }
 
 // Set is an explicit presence change by the user: state, and the status
@@ -82,7 +96,7 @@ func (s *Service) FromSync(ctx context.Context, userID, state string) error {
 	default:
 		return mxerr.InvalidParam("Unknown set_presence value %q", state)
 	}
-	cur, err := s.current(ctx, userID)
+	cur, err := s.cached(ctx, userID)
 	if err != nil {
 		return err
 	}
@@ -111,8 +125,36 @@ func (s *Service) current(ctx context.Context, userID string) (storage.Presence,
 	return *p, nil
 }
 
+// cached is current, answered from the cache when it can be.
+func (s *Service) cached(ctx context.Context, userID string) (storage.Presence, error) {
+	s.cacheMu.Lock()
+	p, ok := s.cache[userID]
+	gen := s.gen
+	s.cacheMu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := s.current(ctx, userID)
+	if err != nil {
+		return p, err
+	}
+	s.cacheMu.Lock()
+	if s.gen == gen {
+		if len(s.cache) >= maxCached {
+			s.cache = map[string]storage.Presence{}
+		}
+		s.cache[userID] = p
+	}
+	s.cacheMu.Unlock()
+	return p, nil
+}
+
 func (s *Service) store(ctx context.Context, p storage.Presence, bumpOnlyAfter int64) error {
 	prev, changed, err := s.db.SetPresence(ctx, p, bumpOnlyAfter)
+	s.cacheMu.Lock()
+	s.gen++
+	delete(s.cache, p.UserID)
+	s.cacheMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("set presence: %w", err)
 	}

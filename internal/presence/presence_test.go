@@ -126,3 +126,26 @@ func TestOnlyVisibleChangesWake(t *testing.T) {
 	step("state change", sync("unavailable"), true)
 	step("status cleared", func() error { return s.Set(ctx, u, Unavailable, nil) }, true)
 }
+
+// TestSyncSeesExplicitChanges: FromSync answers most syncs from its cache;
+// an explicit change in between must not be hidden by it.
+func TestSyncSeesExplicitChanges(t *testing.T) {
+	ctx := context.Background()
+	s, db, _, now := newService(t)
+	const u = "@alice:axon.test"
+	for i := 0; i < 3; i++ { // the later syncs are answered from the cache
+		if err := s.FromSync(ctx, u, ""); err != nil {
+			t.Fatal(err)
+		}
+		*now = now.Add(time.Second)
+	}
+	if err := s.Set(ctx, u, Unavailable, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FromSync(ctx, u, ""); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := db.GetPresence(ctx, u); err != nil || p.State != Online {
+		t.Fatalf("a sync after going unavailable left presence %+v %v", p, err)
+	}
+}
