@@ -464,8 +464,15 @@ func (a *API) getContext(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
+	var f *filter.RoomEventFilter
+	if fs := r.URL.Query().Get("filter"); fs != "" {
+		if f, err = filter.ParseRoomEventFilter([]byte(fs)); err != nil {
+			httpapi.WriteError(w, r, err)
+			return
+		}
+	}
 	ctx := r.Context()
-	c, err := a.Rooms.Context(ctx, r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID, limit)
+	c, err := a.Rooms.Context(ctx, r.PathValue("roomId"), r.PathValue("eventId"), httpapi.CallerOf(r).UserID, limit, f)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/axon-matrix/axon/internal/filter"
@@ -166,8 +167,12 @@ type EventContext struct {
 
 // Context returns up to limit events around an event the user may see.
 // Events of users the user ignores are left out of the window, and the
-// event itself, when it is one of theirs, is not found.
-func (s *Service) Context(ctx context.Context, roomID, eventID, user string, limit int) (*EventContext, error) {
+// event itself, when it is one of theirs, is not found. The filter (nil
+// for none) thins the events around the event, not the event itself.
+func (s *Service) Context(ctx context.Context, roomID, eventID, user string, limit int, f *filter.RoomEventFilter) (*EventContext, error) {
+	if f != nil && f.Limit != nil && *f.Limit < limit {
+		limit = *f.Limit
+	}
 	ev, err := s.VisibleEvent(ctx, roomID, eventID, user)
 	if err != nil {
 		return nil, err
@@ -206,6 +211,9 @@ func (s *Service) Context(ctx context.Context, roomID, eventID, user string, lim
 		if *part.into, err = s.FilterShown(ctx, user, evs); err != nil {
 			return nil, err
 		}
+		*part.into = slices.DeleteFunc(*part.into, func(e *Event) bool {
+			return !f.AllowsEvent(roomID, e.Type, e.Sender, e.PDU.Content)
+		})
 	}
 	if c.State, err = s.StateEventsAt(ctx, lastGroup, nil); err != nil {
 		return nil, err
