@@ -156,9 +156,9 @@ func (fx *sweepFixtures) sweepQuery(rt sweepRoute) {
 		return
 	}
 	for _, q := range fx.spec.query(rt.Method, rt.prefixes[0]+rt.Path) {
-		wrong := "notanumber"
-		if q.typ == "string" {
-			wrong = "notinenum"
+		wrong := map[string]string{"string": "notinenum", "token": "notatoken"}[q.typ]
+		if wrong == "" {
+			wrong = "notanumber"
 		}
 		if q.typ == "integer" || q.typ == "number" {
 			// Out of range, negative or fractional: refused or clamped,
@@ -168,6 +168,9 @@ func (fx *sweepFixtures) sweepQuery(rt sweepRoute) {
 			}
 		}
 		codes := []string{"M_INVALID_PARAM"}
+		if q.name == "filter" {
+			codes = append(codes, "M_BAD_JSON") // neither a filter ID nor JSON
+		}
 		if q.othersRequired {
 			// Another parameter is required, which the server may name
 			// first.
@@ -812,7 +815,12 @@ func (p specProp) body(v string) string {
 	return fmt.Sprintf(`{%q: %s}`, p.name, v)
 }
 
-// queryParam is a query parameter with a type or enum to get wrong.
+// tokenParams are the string query parameters that must be something the
+// server issued (pagination tokens) or a filter.
+var tokenParams = map[string]bool{"from": true, "to": true, "since": true, "at": true, "filter": true}
+
+// queryParam is a query parameter with a type or enum to get wrong, or (typ
+// "token") a pagination token or filter.
 type queryParam struct {
 	name, typ      string
 	othersRequired bool // another parameter is required too
@@ -945,6 +953,9 @@ func loadSpec(t *testing.T) specOps {
 					case typ == "integer" || typ == "number" || typ == "boolean",
 						typ == "string" && schema["enum"] != nil:
 						sop.query = append(sop.query, queryParam{name: name, typ: typ})
+					}
+					if typ, _ := schema["type"].(string); typ == "string" && tokenParams[name] {
+						sop.query = append(sop.query, queryParam{name: name, typ: "token"})
 					}
 					if param["required"] == true {
 						required = append(required, name)
