@@ -204,3 +204,11 @@ func hasSender(got []string, user id.UserID) bool {
 	}
 	return false
 }
+
+// bobsRoom creates alice, bob and carol, and a public room of bob's that
+// alice and carol have joined (the push and count tests' cast).
+func bobsRoom(t testing.TB, r *testrig.Rig) (alice, bob, carol *mautrix.Client, room id.RoomID) {
+	t.Helper()
+	alice, bob, carol = r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	return alice, bob, carol, testrig.PublicRoom(t, bob, alice, carol)
+}

@@ -345,10 +345,7 @@ func TestPushLatency(t *testing.T) {
 	ctx := context.Background()
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
-	alice := r.CreateUser("alice")
-	bob := r.CreateUser("bob")
-	carol := r.CreateUser("carol")
-	room := testrig.PublicRoom(t, bob, alice, carol)
+	alice, bob, _, room := bobsRoom(t, r)
 	setPusher(t, r, alice, "key", rec.url(), map[string]any{"format": "event_id_only"})
 	var lat, sendTimes []time.Duration
 	for i := 0; i < 100; i++ {

@@ -133,10 +133,7 @@ func TestPushRuleAPIRoundTrips(t *testing.T) {
 func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
-	alice := r.CreateUser("alice")
-	bob := r.CreateUser("bob")
-	carol := r.CreateUser("carol")
-	room := testrig.PublicRoom(t, bob, alice, carol)
+	alice, bob, carol, room := bobsRoom(t, r)
 	countsOf := func() (int, int) {
 		t.Helper()
 		resp, err := alice.SyncRequest(ctx, 0, "", "", false, "")
@@ -234,10 +231,7 @@ func TestCountsFollowUserRulesAndNotifications(t *testing.T) {
 func TestRuleChangeResendsCounts(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
-	alice := r.CreateUser("alice")
-	bob := r.CreateUser("bob")
-	carol := r.CreateUser("carol")
-	room := testrig.PublicRoom(t, bob, alice, carol)
+	alice, bob, _, room := bobsRoom(t, r)
 	testrig.SendText(t, bob, room, "hi")
 	first, err := alice.SyncRequest(ctx, 0, "", "", false, "")
 	if err != nil {

@@ -53,10 +53,7 @@ func TestCountsAfterInvitedJoin(t *testing.T) {
 func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
-	alice := r.CreateUser("alice")
-	bob := r.CreateUser("bob")
-	carol := r.CreateUser("carol")
-	room := testrig.PublicRoom(t, bob, alice, carol)
+	alice, bob, _, room := bobsRoom(t, r)
 	root, err := bob.SendText(ctx, room, "root")
 	if err != nil {
 		t.Fatal(err)
