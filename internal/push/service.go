@@ -328,8 +328,8 @@ const scanBatch = 500
 func (s *Service) scan(ctx context.Context) error {
 	if !s.hasPushers() {
 		// Nobody can be pushed to: nothing in the streams can make a
-		// job, so they are skipped unread. (A pusher registered later
-		// does not get events older than itself anyway.)
+		// job, so they are skipped unread. A pusher registered next gets
+		// the events after it, as when these were read and dropped.
 		for name, stream := range map[string]storage.Stream{cursorEvents: storage.StreamEvents, cursorReceipts: storage.StreamReceipts} {
 			if upto := s.db.StreamPosition(stream); upto > s.cursors[name] {
 				s.cursors[name] = upto
