@@ -61,7 +61,21 @@ const MaxTagBytes = 255
 // have no server part, so only the sigil and a non-empty body of printable
 // UTF-8 are required.
 func ValidRoomID(s string) bool {
-	if len(s) < 2 || s[0] != '!' || len(s) > 255 || !utf8.ValidString(s) {
+	return len(s) > 1 && s[0] == '!' && len(s) <= 255 && printable(s)
+}
+
+// checkTag refuses tag names the spec does not allow (1 to MaxTagBytes
+// bytes) and ones no client could show: control characters, invalid UTF-8.
+func checkTag(tag string) error {
+	if tag == "" || len(tag) > MaxTagBytes || !printable(tag) {
+		return mxerr.InvalidParam("Tag names must be 1 to %d bytes of printable UTF-8", MaxTagBytes)
+	}
+	return nil
+}
+
+// printable reports whether s is valid UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
 		return false
 	}
 	for _, r := range s {
@@ -99,8 +113,10 @@ func (s *Service) Put(ctx context.Context, userID, roomID, typ string, content [
 	if err := checkRoom(roomID); err != nil {
 		return err
 	}
-	if typ == "" {
-		return mxerr.InvalidParam("Account data type must not be empty")
+	// Entries reach clients as events in /sync, so their types follow the
+	// spec's limit on event types.
+	if typ == "" || len(typ) > 255 || !printable(typ) {
+		return mxerr.InvalidParam("Account data types must be 1 to 255 bytes of printable UTF-8")
 	}
 	if serverManaged[typ] {
 		return mxerr.BadJSON("Cannot set %s through this API", typ).WithStatus(http.StatusMethodNotAllowed)
@@ -191,8 +207,8 @@ func (s *Service) SetTag(ctx context.Context, userID, roomID, tag string, body [
 	if err := checkRoom(roomID); err != nil {
 		return err
 	}
-	if tag == "" || len(tag) > MaxTagBytes {
-		return mxerr.InvalidParam("Tag names must be 1 to %d bytes", MaxTagBytes)
+	if err := checkTag(tag); err != nil {
+		return err
 	}
 	compact, err := compactObject(body)
 	if err != nil {
@@ -223,6 +239,9 @@ func (s *Service) SetTag(ctx context.Context, userID, roomID, tag string, body [
 // DeleteTag removes a tag; removing an absent tag succeeds.
 func (s *Service) DeleteTag(ctx context.Context, userID, roomID, tag string) error {
 	if err := checkRoom(roomID); err != nil {
+		return err
+	}
+	if err := checkTag(tag); err != nil {
 		return err
 	}
 	_, err := s.Update(ctx, userID, roomID, "m.tag", func(old []byte) ([]byte, bool, error) {

@@ -62,6 +62,9 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 			return nil, err
 		}
 	}
+	if err := checkTypeAndKey(req); err != nil {
+		return nil, err
+	}
 	if req.StateKey != nil {
 		if err := checkStateContent(req.Type, req.Content); err != nil {
 			return nil, err

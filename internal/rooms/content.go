@@ -6,10 +6,28 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
+
+// maxIDBytes is the spec's size limit on an event's type and state key.
+const maxIDBytes = 255
+
+// checkTypeAndKey applies the spec's size limits to an event's type and
+// state key; the type must also be printable UTF-8, since every client
+// shows or matches it.
+func checkTypeAndKey(req SendRequest) error {
+	if req.Type == "" || len(req.Type) > maxIDBytes || !utf8.ValidString(req.Type) || strings.ContainsFunc(req.Type, unicode.IsControl) {
+		return mxerr.InvalidParam("Event types must be 1 to %d bytes of printable UTF-8", maxIDBytes)
+	}
+	if req.StateKey != nil && len(*req.StateKey) > maxIDBytes {
+		return mxerr.InvalidParam("State keys must be at most %d bytes", maxIDBytes)
+	}
+	return nil
+}
 
 // stateFields are the typed fields of the spec's state events (a.b is
 // field b of object a, a.* every value of the map a): clients read them as the spec types them, so a
