@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -26,15 +25,11 @@ namespaces:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("AXON_DATA_DIR", dir)
-	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	useCLIDataDir(t, dir)
 	t.Setenv("AXON_APP_SERVICE_CONFIG_FILES", reg)
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = db.AddAppServiceTxn(ctx, "bridge", []byte(`{"events":[]}`), storage.AppServiceCursors{}, 1, nil, 0)
+	db := openCLIDB(t, dir)
+	_, err := db.AddAppServiceTxn(ctx, "bridge", []byte(`{"events":[]}`), storage.AppServiceCursors{}, 1, nil, 0)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -34,13 +33,9 @@ func TestParseBefore(t *testing.T) {
 // by deactivation and by date through the command.
 func TestMediaPurgeCommand(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("AXON_DATA_DIR", dir)
-	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	useCLIDataDir(t, dir)
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openCLIDB(t, dir)
 	for _, u := range []string{"@alice:cli.test", "@bob:cli.test", "@carol:cli.test"} {
 		if err := db.CreateUser(ctx, storage.User{UserID: u, Localpart: u[1:strings.IndexByte(u, ':')], CreatedTS: 1}); err != nil {
 			t.Fatal(err)
@@ -63,10 +58,7 @@ func TestMediaPurgeCommand(t *testing.T) {
 	}
 	db.Close()
 	gone := func(u string) bool {
-		db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-		if err != nil {
-			t.Fatal(err)
-		}
+		db := openCLIDB(t, dir)
 		defer db.Close()
 		_, err = db.GetMedia(ctx, ids[u])
 		return err == storage.ErrNotFound

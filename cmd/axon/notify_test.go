@@ -70,16 +70,23 @@ func TestNotifyCLI(t *testing.T) {
 	if code, out, _ := runAxon(t, bin, env, "backup finished\n", "notify"); code != 0 {
 		t.Fatalf("stdin notify: %d %s", code, out)
 	}
-	var best time.Duration
-	for i := 0; i < 3; i++ {
-		code, out, took := runAxon(t, bin, env, "", "notify", "warm", "run", "--level", "warning")
-		if code != 0 {
-			t.Fatalf("notify: %d %s", code, out)
+	// fastestOf3 runs a warm notify three times and returns the fastest
+	// run: the machine is shared, so the minimum is the honest number.
+	fastestOf3 := func(env []string, args ...string) time.Duration {
+		t.Helper()
+		var best time.Duration
+		for i := 0; i < 3; i++ {
+			code, out, took := runAxon(t, bin, env, "", args...)
+			if code != 0 {
+				t.Fatalf("notify: %d %s", code, out)
+			}
+			if best == 0 || took < best {
+				best = took
+			}
 		}
-		if best == 0 || took < best {
-			best = took
-		}
+		return best
 	}
+	best := fastestOf3(env, "notify", "warm", "run", "--level", "warning")
 	t.Logf("warm `axon notify` run (process start to exit, plain room): %v", best)
 	if best > time.Second {
 		t.Errorf("warm run took %v", best)
@@ -114,16 +121,7 @@ func TestNotifyCLI(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("encrypted notify: %d %s", code, out)
 		}
-		best = 0
-		for i := 0; i < 3; i++ {
-			code, out, took := runAxon(t, bin, encEnv, "", "notify", "warm encrypted")
-			if code != 0 {
-				t.Fatalf("notify: %d %s", code, out)
-			}
-			if best == 0 || took < best {
-				best = took
-			}
-		}
+		best = fastestOf3(encEnv, "notify", "warm encrypted")
 		t.Logf("warm `axon notify` run (process start to exit, encrypted room): %v", best)
 		if best > time.Second {
 			t.Errorf("warm encrypted run took %v", best)

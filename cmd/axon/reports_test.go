@@ -2,22 +2,16 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
 func TestReportsCommand(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("AXON_DATA_DIR", dir)
-	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	useCLIDataDir(t, dir)
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openCLIDB(t, dir)
 	id, err := db.AddReport(ctx, storage.Report{Kind: "user", Reporter: "@a:cli.test", UserID: "@b:cli.test", Reason: "rude", CreatedTS: 1})
 	db.Close()
 	if err != nil {
@@ -41,10 +35,7 @@ func TestReportsCommand(t *testing.T) {
 			t.Fatalf("%q: exit %d, want %d", c.args, got, c.want)
 		}
 	}
-	db, err = storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = openCLIDB(t, dir)
 	defer db.Close()
 	open, _ := db.ListReports(ctx, false)
 	all, _ := db.ListReports(ctx, true)

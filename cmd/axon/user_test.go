@@ -6,15 +6,12 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/auth"
-	"github.com/axon-matrix/axon/internal/config"
-	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/testrig"
 )
 
@@ -62,8 +59,7 @@ func withStdin(t *testing.T, s string, fn func()) {
 // directory, as an operator would, and checks the database after each.
 func TestUserAndTokenCommands(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("AXON_DATA_DIR", dir)
-	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	useCLIDataDir(t, dir)
 	// Real argon2 parameters cost tens of milliseconds: keep them, so the
 	// command is tested as shipped, but only for a handful of hashes.
 	run := func(want int, stdin string, cmd func([]string) int, args ...string) {
@@ -94,10 +90,7 @@ func TestUserAndTokenCommands(t *testing.T) {
 	run(1, "", tokenCommand, "revoke", "not-a-token")
 
 	ctx := context.Background()
-	db, err := storage.Open(ctx, filepath.Join(dir, config.DatabaseFileName))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openCLIDB(t, dir)
 	defer db.Close()
 	alice, err := db.GetUser(ctx, "@alice:cli.test")
 	if err != nil || !alice.IsAdmin || alice.DisplayName != "Alice" {
