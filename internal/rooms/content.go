@@ -30,9 +30,9 @@ func checkTypeAndKey(req SendRequest) error {
 }
 
 // stateFields are the typed fields of the spec's state events (a.b is
-// field b of object a, a.* every value of the map a): clients read them as the spec types them, so a
-// number for a room name or a string for the list of server ACLs would
-// break every client showing the room. Power levels, membership and the
+// field b of object a, a.* every value of the map a): clients read them as
+// the spec types them, so a number for a room name or a string for the
+// list of server ACLs would break every client showing the room. Power levels, membership and the
 // create event are checked by the authorisation rules. Values outside the
 // spec's enums are allowed, since later versions add to them.
 var stateFields = map[string]map[string]string{
