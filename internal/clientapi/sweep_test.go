@@ -816,11 +816,15 @@ type specBody struct {
 }
 
 // specProp is a property of a request body or event content, or (with
-// sub) a property of its object property name.
+// sub) a property of its object property name, or (sub "[]") an item of
+// its array property name.
 type specProp struct{ name, sub, typ string }
 
 // body is a JSON object with the property set to the JSON value v.
 func (p specProp) body(v string) string {
+	if p.sub == "[]" {
+		return fmt.Sprintf(`{%q: [%s]}`, p.name, v)
+	}
 	if p.sub != "" {
 		return fmt.Sprintf(`{%q: {%q: %s}}`, p.name, p.sub, v)
 	}
@@ -1146,6 +1150,11 @@ func collectProps(t *testing.T, file string, schema map[string]any, parent strin
 		*out = append(*out, specProp{name: name, typ: typ})
 		if typ == "object" {
 			collectProps(t, pf, ps, name, out, required)
+		}
+		if typ == "array" {
+			if is, _ := resolve(t, pf, ps["items"]); schemaType(is) != "" {
+				*out = append(*out, specProp{name: name, sub: "[]", typ: schemaType(is)})
+			}
 		}
 	}
 }

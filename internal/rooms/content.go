@@ -30,7 +30,8 @@ func checkTypeAndKey(req SendRequest) error {
 }
 
 // stateFields are the typed fields of the spec's state events (a.b is
-// field b of object a, a.* every value of the map a): clients read them as
+// field b of object a, a.* every value of the map a, a[] every item of
+// the array a): clients read them as
 // the spec types them, so a number for a room name or a string for the
 // list of server ACLs would break every client showing the room. Power levels, membership and the
 // create event are checked by the authorisation rules. Values outside the
@@ -41,19 +42,19 @@ var stateFields = map[string]map[string]string{
 	// the array that MSC3765 first proposed, and their topics must work.
 	"m.room.topic":              {"topic": "string"},
 	"m.room.avatar":             {"url": "string", "info": "object", "info.w": "number", "info.h": "number", "info.size": "number", "info.mimetype": "string", "info.thumbnail_url": "string", "info.thumbnail_info": "object"},
-	"m.room.join_rules":         {"join_rule": "string", "allow": "array"},
+	"m.room.join_rules":         {"join_rule": "string", "allow": "array", "allow[]": "object"},
 	"m.room.history_visibility": {"history_visibility": "string"},
 	"m.room.guest_access":       {"guest_access": "string"},
-	"m.room.canonical_alias":    {"alias": "string", "alt_aliases": "array"},
+	"m.room.canonical_alias":    {"alias": "string", "alt_aliases": "array", "alt_aliases[]": "string"},
 	"m.room.encryption":         {"algorithm": "string", "rotation_period_ms": "number", "rotation_period_msgs": "number"},
-	"m.room.server_acl":         {"allow": "array", "deny": "array", "allow_ip_literals": "boolean"},
+	"m.room.server_acl":         {"allow": "array", "allow[]": "string", "deny": "array", "deny[]": "string", "allow_ip_literals": "boolean"},
 	"m.room.tombstone":          {"replacement_room": "string", "body": "string"},
-	"m.room.pinned_events":      {"pinned": "array"},
-	"m.room.third_party_invite": {"display_name": "string", "key_validity_url": "string", "public_key": "string", "public_keys": "array"},
+	"m.room.pinned_events":      {"pinned": "array", "pinned[]": "string"},
+	"m.room.third_party_invite": {"display_name": "string", "key_validity_url": "string", "public_key": "string", "public_keys": "array", "public_keys[]": "object"},
 	"m.room.policy":             {"via": "string", "public_keys": "object", "public_keys.*": "string"},
 	"m.room.image_pack":         {"images": "object", "images.*": "object", "pack": "object", "pack.display_name": "string", "pack.avatar_url": "string", "pack.attribution": "string", "pack.usage": "array"},
-	"m.space.child":             {"via": "array", "order": "string", "suggested": "boolean"},
-	"m.space.parent":            {"via": "array", "canonical": "boolean"},
+	"m.space.child":             {"via": "array", "via[]": "string", "order": "string", "suggested": "boolean"},
+	"m.space.parent":            {"via": "array", "via[]": "string", "canonical": "boolean"},
 	"m.policy.rule.user":        policyRuleFields,
 	"m.policy.rule.room":        policyRuleFields,
 	"m.policy.rule.server":      policyRuleFields,
@@ -85,6 +86,18 @@ func checkStateContent(typ string, content []byte) error {
 			}
 			continue
 		}
+		if a, ok := strings.CutSuffix(name, "[]"); ok {
+			var items []json.RawMessage
+			if json.Unmarshal(c[a], &items) != nil {
+				continue
+			}
+			for _, v := range items {
+				if got := jsonType(v); got != want {
+					return mxerr.BadJSON("%s: the items of %s must be of type %s, not %s", typ, a, want, got)
+				}
+			}
+			continue
+		}
 		v, ok := c[name]
 		if !ok {
 			// A field of an object field. Field names may hold dots
@@ -106,16 +119,6 @@ func checkStateContent(typ string, content []byte) error {
 		// null stands for unset, as clients clearing a field send it.
 		if got := jsonType(v); got != want && got != "null" {
 			return mxerr.BadJSON("%s: %s must be of type %s, not %s", typ, name, want, got)
-		}
-	}
-	if typ == "m.room.canonical_alias" {
-		var aliases []any
-		if err := json.Unmarshal(c["alt_aliases"], &aliases); err == nil {
-			for _, a := range aliases {
-				if _, ok := a.(string); !ok {
-					return mxerr.BadJSON("%s: alt_aliases must be strings", typ)
-				}
-			}
 		}
 	}
 	return nil
