@@ -776,12 +776,7 @@ namespaces: {}
 	alice := r.CreateUser("alice")
 	ping := func(asID, token string) (int, map[string]any) {
 		t.Helper()
-		status, b := r.Do("POST", "/_matrix/client/v1/appservice/"+asID+"/ping", token, strings.NewReader(`{"transaction_id":"meow"}`))
-		var out map[string]any
-		if err := json.Unmarshal(b, &out); err != nil {
-			t.Fatalf("ping %s: %s", asID, b)
-		}
-		return status, out
+		return r.JSON(t, "POST", v1+"/appservice/"+asID+"/ping", token, map[string]any{"transaction_id": "meow"})
 	}
 	status, body := ping("bridge", asToken)
 	if status != 200 || body["duration_ms"] == nil {

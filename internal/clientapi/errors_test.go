@@ -20,20 +20,8 @@ func TestEdgeErrors(t *testing.T) {
 	tok := alice.AccessToken
 	check := func(name, method, path, token, body string, wantStatus int, wantCode string) map[string]any {
 		t.Helper()
-		var rd *strings.Reader
-		if body != "" {
-			rd = strings.NewReader(body)
-		} else {
-			rd = strings.NewReader("")
-		}
-		status, b := r.Do(method, path, token, rd)
-		var parsed map[string]any
-		if err := json.Unmarshal(b, &parsed); err != nil {
-			t.Fatalf("%s: not JSON: %s", name, b)
-		}
-		if status != wantStatus || parsed["errcode"] != wantCode {
-			t.Fatalf("%s: got %d %s, want %d %s", name, status, b, wantStatus, wantCode)
-		}
+		status, parsed := r.JSON(t, method, path, token, body)
+		wantAPIError(t, status, parsed, wantStatus, wantCode, name)
 		return parsed
 	}
 	check("unknown endpoint", "GET", "/_matrix/client/v3/nonexistent", tok, "", 404, "M_UNRECOGNIZED")

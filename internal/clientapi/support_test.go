@@ -12,16 +12,14 @@ import (
 
 func TestWellKnownSupport(t *testing.T) {
 	r := testrig.Start(t)
-	status, raw := r.Do(http.MethodGet, "/.well-known/matrix/support", "", nil)
-	var body map[string]any
-	json.Unmarshal(raw, &body)
+	status, body := r.JSON(t, http.MethodGet, "/.well-known/matrix/support", "", nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 
 	r = testrig.Start(t, func(c *config.Config) {
 		c.Support = config.SupportSettings{Page: "https://axon.test/help",
 			Contacts: []string{"m.role.admin @admin:axon.test admin@axon.test", "m.role.security security@axon.test"}}
 	})
-	status, raw = r.Do(http.MethodGet, "/.well-known/matrix/support", "", nil)
+	status, raw := r.Do(http.MethodGet, "/.well-known/matrix/support", "", nil)
 	var got any
 	if err := json.Unmarshal(raw, &got); err != nil || status != 200 {
 		t.Fatalf("%d %s", status, raw)
