@@ -330,7 +330,8 @@ func (fx *sweepFixtures) sweepMethods(routes []sweepRoute) {
 }
 
 // sweepEmptyValues sends null, empty and zero values of every schema
-// field, which the schemas allow to be absent but not so: the server may
+// field, and strings that are not quite text, which the schemas allow to
+// be absent but not so: the server may
 // accept some (and change things, which is why this comes after the
 // snapshot), but never fails on them. Leaving goes last, since it would
 // turn the rest into requests of a non-member.
@@ -339,6 +340,13 @@ func (fx *sweepFixtures) sweepEmptyValues(routes []sweepRoute) {
 	sort.SliceStable(routes, func(i, j int) bool {
 		return !strings.HasSuffix(routes[i].Path, "/leave") && strings.HasSuffix(routes[j].Path, "/leave")
 	})
+	// Event content is free-form, so the schemas name no fields there.
+	rm := url.PathEscape(fx.ids["roomId"])
+	for _, v := range []string{"\"\xff\xfe\"", `"\ud800"`, `"a\u0000b"`, "1e400", "-0", "12345678901234567890"} {
+		b := `{"msgtype":"m.text","body":` + v + `}`
+		fx.answer("PUT send with content "+b, http.MethodPut, "/_matrix/client/v3/rooms/"+rm+"/send/m.room.message/"+fmt.Sprint("odd", fx.txn), fx.token, b)
+		fx.txn++
+	}
 	for _, rt := range routes {
 		body, ok := fx.spec.bodyOf(rt.Method, rt.prefixes[0]+rt.Path)
 		if !ok {
@@ -349,7 +357,12 @@ func (fx *sweepFixtures) sweepEmptyValues(routes []sweepRoute) {
 			if p.sub == "" {
 				nulls = append(nulls, fmt.Sprintf(`%q: null`, p.name))
 			}
-			for _, v := range []string{"null", "{}", "[]", `""`, "0"} {
+			values := []string{"null", "{}", "[]", `""`, "0"}
+			if p.typ == "string" {
+				// Not UTF-8, a lone surrogate, a NUL.
+				values = append(values, "\"\xff\xfe\"", `"\ud800"`, `"a\u0000b"`)
+			}
+			for _, v := range values {
 				b := p.body(v)
 				fx.answer(rt.name+" with body "+b, rt.Method, fx.path(rt, nil), fx.token, b)
 			}
