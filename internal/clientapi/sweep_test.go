@@ -931,9 +931,15 @@ func (s specOps) query(method, path string) []queryParam {
 	return op.query
 }
 
-// specDir finds the Matrix spec's client-server OpenAPI, which lives in
-// shared/matrix-spec beside the repository (or its worktrees).
+// specDir finds the Matrix spec's client-server OpenAPI: $AXON_MATRIX_SPEC
+// (a matrix-spec checkout) if set, else shared/matrix-spec beside the
+// repository (or its worktrees). "" when there is none: the spec is not
+// part of the repository, and the checks that need it are then left out
+// (and said so in the test log) while the rest of the sweep still runs.
 func specDir(t *testing.T) string {
+	if d := os.Getenv("AXON_MATRIX_SPEC"); d != "" {
+		return filepath.Join(d, "data", "api", "client-server")
+	}
 	dir, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
@@ -944,12 +950,16 @@ func specDir(t *testing.T) string {
 			return d
 		}
 	}
-	t.Fatal("the sweep needs the Matrix spec's OpenAPI in shared/matrix-spec/data/api/client-server above the repository")
 	return ""
 }
 
 func loadSpec(t *testing.T) specOps {
 	dir := specDir(t)
+	if dir == "" {
+		t.Log("NOTE: no Matrix spec found (set AXON_MATRIX_SPEC): wrongly typed fields and query parameters, " +
+			"and the state event schemas, are not swept this run")
+		return specOps{}
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("spec files: %v", err)
@@ -1034,6 +1044,9 @@ type stateSchema struct {
 
 // loadStateSchemas reads the spec's state event schemas.
 func loadStateSchemas(t *testing.T) []stateSchema {
+	if specDir(t) == "" {
+		return nil
+	}
 	dir := filepath.Join(specDir(t), "..", "..", "event-schemas", "schema")
 	files, err := filepath.Glob(filepath.Join(dir, "m.*.yaml"))
 	if err != nil || len(files) == 0 {
