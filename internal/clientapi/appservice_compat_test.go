@@ -31,9 +31,7 @@ func TestAppServiceMSC2409UnstableNames(t *testing.T) {
 		const v3 = "/_matrix/client/v3"
 		const ann = "@_bridge_ann:axon.test"
 		alice := r.CreateUser("alice")
-		if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
-			t.Fatalf("register: %d %v", status, body)
-		}
+		registerAS(t, r, "_bridge_ann")
 		if status, body := asCall(t, r, "PUT", v3+"/devices/ANNDEV", ann, map[string]any{}); status != 200 {
 			t.Fatalf("create device: %d %v", status, body)
 		}

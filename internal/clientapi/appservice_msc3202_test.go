@@ -33,9 +33,7 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	const v3 = "/_matrix/client/v3"
 	const ann = "@_bridge_ann:axon.test"
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
-	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
-		t.Fatalf("register: %d %v", status, body)
-	}
+	registerAS(t, r, "_bridge_ann")
 	room1 := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	room2 := testrig.CreateRoom(t, bob, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	for _, room := range []string{room1.String(), room2.String()} {
@@ -115,9 +113,7 @@ func TestAppServiceMSC3202CountsAtStart(t *testing.T) {
 	r, opt := startWithRegistrations(t, bridgeRegistration(f.srv.URL))
 	const v3 = "/_matrix/client/v3"
 	const ann = "@_bridge_ann:axon.test"
-	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
-		t.Fatalf("register: %d %v", status, body)
-	}
+	registerAS(t, r, "_bridge_ann")
 	for _, dev := range []string{"ANNDEV", "NOKEYS"} {
 		if status, body := asCall(t, r, "PUT", v3+"/devices/"+dev, ann, map[string]any{}); status != 200 {
 			t.Fatalf("create device: %d %v", status, body)

@@ -336,6 +336,17 @@ func startWithRegistrations(t testing.TB, regs ...string) (*testrig.Rig, testrig
 	return r, opt
 }
 
+// registerAS registers localpart in the service's namespace the way a
+// bridge does (m.login.application_service, no device), failing on
+// anything but 200.
+func registerAS(t testing.TB, r *testrig.Rig, localpart string) {
+	t.Helper()
+	body := map[string]any{"type": "m.login.application_service", "username": localpart, "inhibit_login": true}
+	if status, resp := asCall(t, r, "POST", v3+"/register", "", body); status != 200 {
+		t.Fatalf("register %s: %d %v", localpart, status, resp)
+	}
+}
+
 // asCall makes a request with the application service token, as the
 // service's sender or as the user given.
 func asCall(t testing.TB, r *testrig.Rig, method, path, asUser string, body any) (int, map[string]any) {
@@ -585,10 +596,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	r, opt := startWithBridge(t, f)
 	ctx := context.Background()
 	alice := r.CreateUser("alice")
-	status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true})
-	if status != 200 {
-		t.Fatalf("register: %d %v", status, body)
-	}
+	registerAS(t, r, "_bridge_ann")
 	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), "@_bridge_ann:axon.test", map[string]any{}); status != 200 {
@@ -669,7 +677,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 
 	// To-device messages to its users' devices reach it, and are taken off
 	// the queue of its exclusive users' devices.
-	status, body = asCall(t, r, "PUT", v3+"/devices/ANNDEV", "@_bridge_ann:axon.test", map[string]any{})
+	status, body := asCall(t, r, "PUT", v3+"/devices/ANNDEV", "@_bridge_ann:axon.test", map[string]any{})
 	if status != 200 {
 		t.Fatalf("create device: %d %v", status, body)
 	}
@@ -965,9 +973,7 @@ func TestAppServiceMSC3202(t *testing.T) {
 	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
 	const ann = "@_bridge_ann:axon.test"
 	alice := r.CreateUser("alice")
-	if status, body := asCall(t, r, "POST", v3+"/register", "", map[string]any{"type": "m.login.application_service", "username": "_bridge_ann", "inhibit_login": true}); status != 200 {
-		t.Fatalf("register: %d %v", status, body)
-	}
+	registerAS(t, r, "_bridge_ann")
 	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), ann, map[string]any{}); status != 200 {
 		t.Fatalf("join: %d %v", status, body)
