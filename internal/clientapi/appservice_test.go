@@ -604,10 +604,7 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	}
 	// A room without the service's users is none of its business.
 	testrig.SendText(t, alice, other, "not for the bridge")
-	sent, err := alice.SendText(ctx, room, "hello bridge")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sent := testrig.SendText(t, alice, room, "hello bridge")
 	f.waitFor("first message", func() bool { return strings.Contains(strings.Join(f.deliveredBodies(), "|"), "hello bridge") })
 	f.mu.Lock()
 	if got := f.deliveredBodies(); len(got) != 1 || got[0] != "hello bridge" {
@@ -619,13 +616,13 @@ func TestAppServiceTransactionsSurviveOutageAndRestart(t *testing.T) {
 	f.mu.Unlock()
 
 	// Receipts reach a service that asked for ephemeral data.
-	if err := alice.MarkRead(ctx, room, sent.EventID); err != nil {
+	if err := alice.MarkRead(ctx, room, sent); err != nil {
 		t.Fatal(err)
 	}
 	f.waitFor("receipt", func() bool {
 		for _, b := range f.txns() {
 			for _, e := range b.Ephemeral {
-				byType, _ := e.Content[sent.EventID.String()].(map[string]any)
+				byType, _ := e.Content[sent.String()].(map[string]any)
 				read, _ := byType["m.read"].(map[string]any)
 				if e.Type == "m.receipt" && e.RoomID == room.String() && read[alice.UserID.String()] != nil {
 					return true

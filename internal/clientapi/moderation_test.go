@@ -206,10 +206,7 @@ func TestAccountSuspension(t *testing.T) {
 	other := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
 	invited := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
 	testrig.Join(t, room.RoomID, bob)
-	own, err := bob.SendText(ctx, room.RoomID, "before")
-	if err != nil {
-		t.Fatal(err)
-	}
+	own := testrig.SendText(t, bob, room.RoomID, "before")
 	carol := r.CreateUser("carol")
 
 	restrict(t, r, root, "suspend", bob.UserID, true)
@@ -241,26 +238,23 @@ func TestAccountSuspension(t *testing.T) {
 	}
 
 	// Reading still works, and sees others' new messages.
-	sent, err := alice.SendText(ctx, room.RoomID, "to the suspended")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sent := testrig.SendText(t, alice, room.RoomID, "to the suspended")
 	sr, err := bob.SyncRequest(ctx, 0, "", "", false, event.PresenceOnline)
 	if err != nil {
 		t.Fatalf("sync while suspended: %v", err)
 	}
-	if jr := sr.Rooms.Join[room.RoomID]; jr == nil || jr.Timeline.Events[len(jr.Timeline.Events)-1].ID != sent.EventID {
+	if jr := sr.Rooms.Join[room.RoomID]; jr == nil || jr.Timeline.Events[len(jr.Timeline.Events)-1].ID != sent {
 		t.Fatalf("sync while suspended lacks the new message: %+v", sr.Rooms.Join[room.RoomID])
 	}
 	msgs, err := bob.Messages(ctx, room.RoomID, "", "", mautrix.DirectionBackward, nil, 10)
-	if err != nil || len(msgs.Chunk) == 0 || msgs.Chunk[0].ID != sent.EventID {
+	if err != nil || len(msgs.Chunk) == 0 || msgs.Chunk[0].ID != sent {
 		t.Fatalf("messages while suspended: %v", err)
 	}
 	// What the spec says suspended accounts may still do.
-	if _, err := bob.RedactEvent(ctx, room.RoomID, own.EventID); err != nil {
+	if _, err := bob.RedactEvent(ctx, room.RoomID, own); err != nil {
 		t.Fatalf("redacting own event: %v", err)
 	}
-	_, err = bob.RedactEvent(ctx, room.RoomID, sent.EventID)
+	_, err = bob.RedactEvent(ctx, room.RoomID, sent)
 	wantClientError(t, err, 403, "M_USER_SUSPENDED")
 	if _, err := bob.LeaveRoom(ctx, invited); err != nil {
 		t.Fatalf("rejecting an invite: %v", err)

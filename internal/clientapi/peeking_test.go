@@ -14,7 +14,6 @@ import (
 )
 
 func TestPeekEvents(t *testing.T) {
-	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
@@ -40,12 +39,9 @@ func TestPeekEvents(t *testing.T) {
 		done <- result{s, b, time.Since(start)}
 	}()
 	time.Sleep(100 * time.Millisecond)
-	sent, err := alice.SendText(ctx, open, "hello lurkers")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sent := testrig.SendText(t, alice, open, "hello lurkers")
 	res := <-done
-	if ids := chunkIDs(res.body); res.status != 200 || len(ids) != 1 || ids[0] != sent.EventID.String() {
+	if ids := chunkIDs(res.body); res.status != 200 || len(ids) != 1 || ids[0] != sent.String() {
 		t.Fatalf("peek long-poll: %d %v", res.status, res.body)
 	}
 	if res.elapsed > 5*time.Second {
@@ -75,7 +71,6 @@ func TestPeekEvents(t *testing.T) {
 }
 
 func TestEventStream(t *testing.T) {
-	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{bob.UserID}})
@@ -94,10 +89,7 @@ func TestEventStream(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	// A message in a room bob is not in must not show, the one in his room must.
 	testrig.SendText(t, alice, other, "not for bob")
-	sent, err := alice.SendText(ctx, room, "for bob")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sent := testrig.SendText(t, alice, room, "for bob")
 	var got []string
 	deadline := time.Now().Add(5 * time.Second)
 	for len(got) == 0 && time.Now().Before(deadline) {
@@ -110,8 +102,8 @@ func TestEventStream(t *testing.T) {
 			}()
 		}
 	}
-	if len(got) != 1 || got[0] != sent.EventID.String() {
-		t.Fatalf("event stream: %v, want only %s", got, sent.EventID)
+	if len(got) != 1 || got[0] != sent.String() {
+		t.Fatalf("event stream: %v, want only %s", got, sent)
 	}
 }
 
@@ -177,12 +169,9 @@ func TestInitialSync(t *testing.T) {
 		t.Fatalf("paging back from start: %v %+v", err, older)
 	}
 	// The end token pages forward to what comes next.
-	next, err := alice.SendText(ctx, room, "four")
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := testrig.SendText(t, alice, room, "four")
 	newer, err := alice.Messages(ctx, room, msgs["end"].(string), "", mautrix.DirectionForward, nil, 5)
-	if err != nil || len(newer.Chunk) != 1 || newer.Chunk[0].ID != next.EventID {
+	if err != nil || len(newer.Chunk) != 1 || newer.Chunk[0].ID != next {
 		t.Fatalf("paging forward from end: %v %+v", err, newer)
 	}
 	inv := byRoom[invited.String()]
@@ -212,10 +201,7 @@ func TestRoomInitialSync(t *testing.T) {
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	open := worldReadableRoom(t, alice)
 	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", Invite: []id.UserID{carol.UserID}})
-	first, err := alice.SendText(ctx, open, "welcome")
-	if err != nil {
-		t.Fatal(err)
-	}
+	first := testrig.SendText(t, alice, open, "welcome")
 	path := func(room id.RoomID) string { return "/rooms/" + esc(room.String()) + "/initialSync" }
 	if err := alice.SetPresence(ctx, mautrix.ReqPresence{Presence: event.PresenceOnline}); err != nil {
 		t.Fatal(err)
@@ -224,7 +210,7 @@ func TestRoomInitialSync(t *testing.T) {
 	// A member.
 	status, body := apiCall(t, r, alice, v3, "GET", path(open), nil)
 	msgs, _ := body["messages"].(map[string]any)
-	if ids := chunkIDs(msgs); status != 200 || body["membership"] != "join" || len(ids) == 0 || ids[len(ids)-1] != first.EventID.String() {
+	if ids := chunkIDs(msgs); status != 200 || body["membership"] != "join" || len(ids) == 0 || ids[len(ids)-1] != first.String() {
 		t.Fatalf("member room initialSync: %d %v", status, body)
 	}
 	if p, _ := body["presence"].([]any); len(p) != 1 || p[0].(map[string]any)["sender"] != alice.UserID.String() {
@@ -233,7 +219,7 @@ func TestRoomInitialSync(t *testing.T) {
 	// A non-member previews the world-readable room: no membership, same messages.
 	status, body = apiCall(t, r, bob, v3, "GET", path(open)+"?limit=1", nil)
 	msgs, _ = body["messages"].(map[string]any)
-	if ids := chunkIDs(msgs); status != 200 || len(ids) != 1 || ids[0] != first.EventID.String() || body["state"] == nil {
+	if ids := chunkIDs(msgs); status != 200 || len(ids) != 1 || ids[0] != first.String() || body["state"] == nil {
 		t.Fatalf("preview room initialSync: %d %v", status, body)
 	}
 	if _, has := body["membership"]; has {
@@ -254,10 +240,7 @@ func TestRoomInitialSync(t *testing.T) {
 
 	// A user who left sees the room as it was when they left.
 	testrig.Join(t, private, carol)
-	before, err := alice.SendText(ctx, private, "before carol left")
-	if err != nil {
-		t.Fatal(err)
-	}
+	before := testrig.SendText(t, alice, private, "before carol left")
 	if _, err := carol.LeaveRoom(ctx, private); err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +251,7 @@ func TestRoomInitialSync(t *testing.T) {
 	status, body = apiCall(t, r, carol, v3, "GET", path(private), nil)
 	msgs, _ = body["messages"].(map[string]any)
 	ids := chunkIDs(msgs)
-	if status != 200 || body["membership"] != "leave" || len(ids) < 2 || ids[len(ids)-2] != before.EventID.String() {
+	if status != 200 || body["membership"] != "leave" || len(ids) < 2 || ids[len(ids)-2] != before.String() {
 		t.Fatalf("left room initialSync: %d %v", status, body)
 	}
 	for _, e := range body["state"].([]any) {
@@ -279,26 +262,19 @@ func TestRoomInitialSync(t *testing.T) {
 }
 
 func TestEventByID(t *testing.T) {
-	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
 	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	secret, err := alice.SendText(ctx, private, "secret")
-	if err != nil {
-		t.Fatal(err)
-	}
-	public, err := alice.SendText(ctx, open, "public")
-	if err != nil {
-		t.Fatal(err)
-	}
-	status, body := apiCall(t, r, alice, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
-	if status != 200 || body["event_id"] != secret.EventID.String() || body["room_id"] != private.String() {
+	secret := testrig.SendText(t, alice, private, "secret")
+	public := testrig.SendText(t, alice, open, "public")
+	status, body := apiCall(t, r, alice, v3, "GET", "/events/"+esc(secret.String()), nil)
+	if status != 200 || body["event_id"] != secret.String() || body["room_id"] != private.String() {
 		t.Fatalf("member event: %d %v", status, body)
 	}
-	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(secret.EventID.String()), nil)
+	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(secret.String()), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
-	if status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(public.EventID.String()), nil); status != 200 || body["event_id"] != public.EventID.String() {
+	if status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc(public.String()), nil); status != 200 || body["event_id"] != public.String() {
 		t.Fatalf("world-readable event: %d %v", status, body)
 	}
 	status, body = apiCall(t, r, bob, v3, "GET", "/events/"+esc("$nope"), nil)
@@ -308,20 +284,13 @@ func TestEventByID(t *testing.T) {
 // TestWorldReadableNonMember checks that history_visibility world_readable
 // lets anyone read a room through the ordinary read endpoints.
 func TestWorldReadableNonMember(t *testing.T) {
-	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	open := worldReadableRoom(t, alice)
 	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	msg, err := alice.SendText(ctx, open, "readable")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hidden, err := alice.SendText(ctx, private, "hidden")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"/messages", "/state", "/members", "/event/" + esc(msg.EventID.String()), "/context/" + esc(msg.EventID.String()),
+	msg := testrig.SendText(t, alice, open, "readable")
+	hidden := testrig.SendText(t, alice, private, "hidden")
+	for _, p := range []string{"/messages", "/state", "/members", "/event/" + esc(msg.String()), "/context/" + esc(msg.String()),
 		"/state/m.room.name/"} {
 		if status, body := r.Do("GET", "/_matrix/client/v3/rooms/"+esc(open.String())+p, bob.AccessToken, nil); status != 200 {
 			t.Errorf("non-member GET %s in a world-readable room: %d %s", p, status, body)
@@ -331,7 +300,7 @@ func TestWorldReadableNonMember(t *testing.T) {
 		status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+p, nil)
 		wantAPIError(t, status, body, 403, "M_FORBIDDEN")
 	}
-	status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+"/event/"+esc(hidden.EventID.String()), nil)
+	status, body := apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+"/event/"+esc(hidden.String()), nil)
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
 

@@ -188,10 +188,7 @@ func TestPushRecorderScenario(t *testing.T) {
 	}
 
 	// A message: one notify per pusher, with the counts.
-	msg, err := bob.SendText(ctx, room, "disk almost full")
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testrig.SendText(t, bob, room, "disk almost full")
 	got := byPushKey(rec.next(t, 2))
 	logPush("message", []recorded{got["key-phone"], got["key-tablet"]})
 	for _, key := range []string{"key-phone", "key-tablet"} {
@@ -200,7 +197,7 @@ func TestPushRecorderScenario(t *testing.T) {
 			t.Fatalf("no push for %s", key)
 		}
 		n := x.note
-		if n.EventID != msg.EventID.String() || n.RoomID != room.String() || n.Type != "m.room.message" ||
+		if n.EventID != msg.String() || n.RoomID != room.String() || n.Type != "m.room.message" ||
 			n.Sender != bob.UserID.String() || unreadOf(x) != 1 || n.Prio != "low" {
 			t.Errorf("%s: %s", key, x.raw)
 		}
@@ -342,7 +339,6 @@ func TestPushLatency(t *testing.T) {
 	if testing.Short() {
 		t.Skip("latency measurement")
 	}
-	ctx := context.Background()
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
 	alice, bob, _, room := bobsRoom(t, r)
@@ -350,14 +346,11 @@ func TestPushLatency(t *testing.T) {
 	var lat, sendTimes []time.Duration
 	for i := 0; i < 100; i++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room, "ping")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := testrig.SendText(t, bob, room, "ping")
 		sendTimes = append(sendTimes, time.Since(start))
 		x := rec.next(t, 1)[0]
-		if x.note.EventID != resp.EventID.String() {
-			t.Fatalf("push for %s, want %s", x.note.EventID, resp.EventID)
+		if x.note.EventID != resp.String() {
+			t.Fatalf("push for %s, want %s", x.note.EventID, resp)
 		}
 		if x.note.Type != "" || x.note.Content != nil || x.note.Counts["unread"] == nil {
 			t.Fatalf("event_id_only payload: %s", x.raw)
@@ -448,7 +441,6 @@ func TestPusherValidation(t *testing.T) {
 // TestPushOverHTTPS delivers to an https gateway verified with a test CA,
 // the spec's default, with plain http refused.
 func TestPushOverHTTPS(t *testing.T) {
-	ctx := context.Background()
 	got := make(chan []byte, 10)
 	gw := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -470,17 +462,14 @@ func TestPushOverHTTPS(t *testing.T) {
 	})
 	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
 	setPusher(t, r, alice, "k", gw.URL+"/_matrix/push/v1/notify", nil)
-	msg, err := bob.SendText(ctx, room, "over tls")
-	if err != nil {
-		t.Fatal(err)
-	}
+	msg := testrig.SendText(t, bob, room, "over tls")
 	// The invite can reach the new pusher first when the push worker is
 	// still behind the stream (a loaded machine): wait for the message.
 	deadline := time.After(10 * time.Second)
 	for {
 		select {
 		case b := <-got:
-			if !strings.Contains(string(b), msg.EventID.String()) {
+			if !strings.Contains(string(b), msg.String()) {
 				continue
 			}
 			if !strings.Contains(string(b), `"sound":"default"`) {
@@ -514,7 +503,6 @@ func TestPusherGoesWithDevice(t *testing.T) {
 // TestHungGatewayDelaysOnlyItself: a gateway that never answers does not
 // hold up another user's pushes.
 func TestHungGatewayDelaysOnlyItself(t *testing.T) {
-	ctx := context.Background()
 	release := make(chan struct{})
 	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -534,12 +522,9 @@ func TestHungGatewayDelaysOnlyItself(t *testing.T) {
 	setPusher(t, r, alice, "alice-key", rec.url(), nil)
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room, "hello")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := testrig.SendText(t, bob, room, "hello")
 		x := rec.next(t, 1)[0]
-		if x.note.EventID != resp.EventID.String() {
+		if x.note.EventID != resp.String() {
 			t.Fatalf("push for %s", x.raw)
 		}
 		if d := time.Since(start); d > 2*time.Second {
@@ -554,7 +539,6 @@ func TestPushFanout200(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fan-out measurement")
 	}
-	ctx := context.Background()
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
 	bob := r.CreateUser("bob")
@@ -568,13 +552,10 @@ func TestPushFanout200(t *testing.T) {
 	var sends, all []time.Duration
 	for m := 0; m < 5; m++ {
 		start := time.Now()
-		resp, err := bob.SendText(ctx, room, "hello everyone")
-		if err != nil {
-			t.Fatal(err)
-		}
+		resp := testrig.SendText(t, bob, room, "hello everyone")
 		sends = append(sends, time.Since(start))
 		for _, x := range rec.next(t, n) {
-			if x.note.EventID != resp.EventID.String() {
+			if x.note.EventID != resp.String() {
 				t.Fatalf("push for another event: %s", x.raw)
 			}
 		}
@@ -590,7 +571,6 @@ func TestPushFanout200(t *testing.T) {
 // someone has one evaluates only the events of rooms they are in; pushes
 // for those still arrive, and only those.
 func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
-	ctx := context.Background()
 	rec := newRecorder(t)
 	r := testrig.Start(t, pushOptions)
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
@@ -619,12 +599,9 @@ func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		testrig.SendText(t, bob, roomA, "not for carol")
 	}
-	resp, err := bob.SendText(ctx, roomB, "for carol")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if x := rec.next(t, 1)[0]; x.note.EventID != resp.EventID.String() {
-		t.Fatalf("push for %s, want %s", x.note.EventID, resp.EventID)
+	resp := testrig.SendText(t, bob, roomB, "for carol")
+	if x := rec.next(t, 1)[0]; x.note.EventID != resp.String() {
+		t.Fatalf("push for %s, want %s", x.note.EventID, resp)
 	}
 	rec.none(t, 200*time.Millisecond)
 	st := push.Stats()

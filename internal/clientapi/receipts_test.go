@@ -48,17 +48,14 @@ func TestReceiptsReachOtherMembers(t *testing.T) {
 	}
 
 	// A private receipt is seen by its owner only.
-	second, err := alice.SendText(ctx, roomID, "again")
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := testrig.SendText(t, alice, roomID, "again")
 	aliceSince, bobSince := initialSync(t, alice), initialSync(t, bob)
-	if err := bob.SendReceipt(ctx, roomID, second.EventID, event.ReceiptTypeReadPrivate, map[string]any{}); err != nil {
+	if err := bob.SendReceipt(ctx, roomID, second, event.ReceiptTypeReadPrivate, map[string]any{}); err != nil {
 		t.Fatalf("private receipt: %v", err)
 	}
 	syncUntil(t, bob, bobSince, func(s *mautrix.RespSync) bool {
 		got, _ := receiptOf(ephemeralOf(s, roomID), "m.read.private", bob.UserID.String())
-		return got == second.EventID.String()
+		return got == second.String()
 	})
 	quiet, err := alice.SyncRequest(ctx, 300, aliceSince, "", false, event.PresenceOffline)
 	if err != nil {
@@ -69,12 +66,12 @@ func TestReceiptsReachOtherMembers(t *testing.T) {
 	}
 
 	// Threaded receipt on the main timeline carries its thread_id.
-	if err := bob.SendReceipt(ctx, roomID, second.EventID, event.ReceiptTypeRead, map[string]any{"thread_id": "main"}); err != nil {
+	if err := bob.SendReceipt(ctx, roomID, second, event.ReceiptTypeRead, map[string]any{"thread_id": "main"}); err != nil {
 		t.Fatalf("threaded receipt: %v", err)
 	}
 	syncUntil(t, alice, aliceSince, func(s *mautrix.RespSync) bool {
 		got, d := receiptOf(ephemeralOf(s, roomID), "m.read", bob.UserID.String())
-		return got == second.EventID.String() && d["thread_id"] == "main"
+		return got == second.String() && d["thread_id"] == "main"
 	})
 }
 
@@ -84,10 +81,7 @@ func TestReceiptErrors(t *testing.T) {
 	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
 	roomID, msg := sharedRoom(t, alice, bob)
 	other := testrig.CreateRoom(t, carol, &mautrix.ReqCreateRoom{Preset: "private_chat"})
-	otherMsg, err := carol.SendText(ctx, other, "elsewhere")
-	if err != nil {
-		t.Fatal(err)
-	}
+	otherMsg := testrig.SendText(t, carol, other, "elsewhere")
 	path := func(room id.RoomID, typ string, ev id.EventID) string {
 		return "/rooms/" + esc(room.String()) + "/receipt/" + typ + "/" + esc(ev.String())
 	}
@@ -101,7 +95,7 @@ func TestReceiptErrors(t *testing.T) {
 	}{
 		{"unknown type", bob, path(roomID, "m.seen", msg), map[string]any{}, 400, "M_INVALID_PARAM"},
 		{"unknown event", bob, path(roomID, "m.read", "$nope"), map[string]any{}, 404, "M_NOT_FOUND"},
-		{"event of another room", alice, path(roomID, "m.read", otherMsg.EventID), map[string]any{}, 404, "M_NOT_FOUND"},
+		{"event of another room", alice, path(roomID, "m.read", otherMsg), map[string]any{}, 404, "M_NOT_FOUND"},
 		{"not joined", carol, path(roomID, "m.read", msg), map[string]any{}, 403, "M_FORBIDDEN"},
 		{"unknown room", bob, path("!nowhere:axon.test", "m.read", msg), map[string]any{}, 404, "M_NOT_FOUND"},
 		{"empty thread", bob, path(roomID, "m.read", msg), map[string]any{"thread_id": ""}, 400, "M_INVALID_PARAM"},
@@ -139,13 +133,10 @@ func TestReadMarkers(t *testing.T) {
 	ctx := context.Background()
 	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
 	roomID, first := sharedRoom(t, alice, bob)
-	second, err := alice.SendText(ctx, roomID, "second")
-	if err != nil {
-		t.Fatal(err)
-	}
+	second := testrig.SendText(t, alice, roomID, "second")
 	bobSince, aliceSince := initialSync(t, bob), initialSync(t, alice)
 
-	if err := bob.SetReadMarkers(ctx, roomID, map[string]any{"m.fully_read": second.EventID, "m.read": second.EventID}); err != nil {
+	if err := bob.SetReadMarkers(ctx, roomID, map[string]any{"m.fully_read": second, "m.read": second}); err != nil {
 		t.Fatalf("read markers: %v", err)
 	}
 	syncUntil(t, bob, bobSince, func(s *mautrix.RespSync) bool {
@@ -154,7 +145,7 @@ func TestReadMarkers(t *testing.T) {
 			return false
 		}
 		for _, ev := range jr.AccountData.Events {
-			if ev.Type.Type == "m.fully_read" && ev.Content.Raw["event_id"] == second.EventID.String() {
+			if ev.Type.Type == "m.fully_read" && ev.Content.Raw["event_id"] == second.String() {
 				return true
 			}
 		}
@@ -162,7 +153,7 @@ func TestReadMarkers(t *testing.T) {
 	})
 	syncUntil(t, alice, aliceSince, func(s *mautrix.RespSync) bool {
 		got, _ := receiptOf(ephemeralOf(s, roomID), "m.read", bob.UserID.String())
-		return got == second.EventID.String()
+		return got == second.String()
 	})
 
 	// The marker never moves backwards, through either endpoint.
@@ -180,12 +171,12 @@ func TestReadMarkers(t *testing.T) {
 		t.Fatalf("get marker: %d %v", status, body)
 	}
 	marker.EventID, _ = body["event_id"].(string)
-	if marker.EventID != second.EventID.String() {
+	if marker.EventID != second.String() {
 		t.Fatalf("marker moved back to %s", marker.EventID)
 	}
 
 	// Clients cannot write the marker directly; a bad event changes nothing.
-	err = bob.SetRoomAccountData(ctx, roomID, "m.fully_read", map[string]any{"event_id": first})
+	err := bob.SetRoomAccountData(ctx, roomID, "m.fully_read", map[string]any{"event_id": first})
 	wantClientError(t, err, http.StatusMethodNotAllowed, "M_BAD_JSON")
 	status, body = apiCall(t, r, bob, v3, http.MethodPost, "/rooms/"+esc(roomID.String())+"/read_markers",
 		map[string]any{"m.read": first, "m.fully_read": "$missing"})

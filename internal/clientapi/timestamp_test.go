@@ -77,19 +77,16 @@ func TestTimestampToEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Millisecond) // the message gets a timestamp of its own
-	hidden, err := alice.SendText(ctx, resp, "before bob")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hiddenEv, _ := alice.GetEvent(ctx, resp, hidden.EventID)
+	hidden := testrig.SendText(t, alice, resp, "before bob")
+	hiddenEv, _ := alice.GetEvent(ctx, resp, hidden)
 	time.Sleep(3 * time.Millisecond)
 	testrig.Join(t, resp, bob)
 	status, body = apiCall(t, r, bob, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.String()), hiddenEv.Timestamp), nil)
-	if status != 200 || body["event_id"] == hidden.EventID.String() {
+	if status != 200 || body["event_id"] == hidden.String() {
 		t.Fatalf("hidden event: %d %v", status, body)
 	}
 	status, body = apiCall(t, r, alice, v1, http.MethodGet, fmt.Sprintf("/rooms/%s/timestamp_to_event?ts=%d&dir=f", esc(resp.String()), hiddenEv.Timestamp), nil)
-	if status != 200 || body["event_id"] != hidden.EventID.String() {
+	if status != 200 || body["event_id"] != hidden.String() {
 		t.Fatalf("alice: %d %v", status, body)
 	}
 }

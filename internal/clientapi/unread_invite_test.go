@@ -54,14 +54,11 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 	ctx := context.Background()
 	r := testrig.Start(t)
 	alice, bob, _, room := bobsRoom(t, r)
-	root, err := bob.SendText(ctx, room, "root")
-	if err != nil {
-		t.Fatal(err)
-	}
+	root := testrig.SendText(t, bob, room, "root")
 	var reply id.EventID
 	for _, body := range []string{"r1", "r2"} {
 		resp, err := bob.SendMessageEvent(ctx, room, event.EventMessage, map[string]any{
-			"msgtype": "m.text", "body": body, "m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root.EventID.String()},
+			"msgtype": "m.text", "body": body, "m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root.String()},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -88,18 +85,18 @@ func TestThreadCountsAndThreadedReceipts(t *testing.T) {
 		return jr.Unread["notification_count"], jr.Threads
 	}
 	main, threads := counts()
-	th, _ := threads[root.EventID.String()].(map[string]any)
+	th, _ := threads[root.String()].(map[string]any)
 	if main != 1 || th == nil || th["notification_count"] != float64(2) {
 		t.Fatalf("main %d, threads %v", main, threads)
 	}
-	if err := alice.SendReceipt(ctx, room, reply, event.ReceiptTypeRead, map[string]any{"thread_id": root.EventID.String()}); err != nil {
+	if err := alice.SendReceipt(ctx, room, reply, event.ReceiptTypeRead, map[string]any{"thread_id": root.String()}); err != nil {
 		t.Fatal(err)
 	}
 	main, threads = counts()
-	if th, _ := threads[root.EventID.String()].(map[string]any); main != 1 || (th != nil && th["notification_count"] != float64(0)) {
+	if th, _ := threads[root.String()].(map[string]any); main != 1 || (th != nil && th["notification_count"] != float64(0)) {
 		t.Fatalf("after threaded receipt: main %d, threads %v", main, threads)
 	}
-	if err := alice.SendReceipt(ctx, room, root.EventID, event.ReceiptTypeRead, nil); err != nil {
+	if err := alice.SendReceipt(ctx, room, root, event.ReceiptTypeRead, nil); err != nil {
 		t.Fatal(err)
 	}
 	if main, threads = counts(); main != 0 {
