@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/mxid"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -57,12 +58,8 @@ var serverManaged = map[string]bool{"m.fully_read": true, "m.push_rules": true}
 // MaxTagBytes is the spec's limit on a tag name.
 const MaxTagBytes = 255
 
-// ValidRoomID reports whether s looks like a room ID. Room version 12 IDs
-// have no server part, so only the sigil and a non-empty body of printable
-// UTF-8 are required.
-func ValidRoomID(s string) bool {
-	return len(s) > 1 && s[0] == '!' && len(s) <= 255 && printable(s)
-}
+// ValidRoomID reports whether s looks like a room ID (see mxid.RoomID).
+func ValidRoomID(s string) bool { return mxid.RoomID(s) }
 
 // checkTag refuses tag names the spec does not allow (1 to MaxTagBytes
 // bytes) and ones no client could show: control characters, invalid UTF-8.

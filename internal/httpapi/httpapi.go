@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/mxid"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 )
 
@@ -192,6 +193,10 @@ func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
 			c.Token = token
 			r = r.WithContext(context.WithValue(r.Context(), callerKey{}, c))
 		}
+	}
+	if err := checkPathIDs(r, rt.Path); err != nil {
+		WriteError(w, r, err)
+		return
 	}
 	if lim := m.limiter(rt.Limit); lim != nil && !m.exempt(r, rt) {
 		key := CallerOf(r).UserID
@@ -378,4 +383,40 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		return nil, mxerr.New("M_NOT_JSON", "Could not read request body")
 	}
 	return body, nil
+}
+
+// pathIDs are the path parameters that name a Matrix ID, keyed by the name
+// the route table gives them, with the check of the ID's syntax. Checking
+// them here, once for every route, answers a value that cannot be an ID
+// with the spec's 400 M_INVALID_PARAM before any handler looks it up (and
+// would report it missing); well-formed unknown IDs go on to the handler.
+var pathIDs = map[string]struct {
+	valid func(string) bool
+	what  string
+}{
+	"roomId":  {mxid.RoomID, "room ID"},
+	"eventId": {mxid.EventID, "event ID"},
+	"userId":  {mxid.UserID, "user ID"},
+	// join, knock and the room summary take an alias as well.
+	"roomIdOrAlias": {func(s string) bool { return mxid.RoomID(s) || mxid.RoomAlias(s) }, "room ID or alias"},
+}
+
+// checkPathIDs refuses a request whose path parameters named in pathIDs are
+// not IDs of their kind.
+func checkPathIDs(r *http.Request, pattern string) error {
+	for rest := pattern; ; {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			return nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil
+		}
+		name := strings.TrimSuffix(rest[i+1:i+j], "...")
+		rest = rest[i+j+1:]
+		if c, ok := pathIDs[name]; ok && !c.valid(r.PathValue(name)) {
+			return mxerr.InvalidParam("%s is not a valid %s", name, c.what)
+		}
+	}
 }
