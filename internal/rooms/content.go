@@ -31,10 +31,12 @@ func checkTypeAndKey(req SendRequest) error {
 
 // stateFields are the typed fields of the spec's state events (a.b is
 // field b of object a, a.* every value of the map a, a[] every item of
-// the array a): clients read them as
-// the spec types them, so a number for a room name or a string for the
-// list of server ACLs would break every client showing the room. Power levels, membership and the
-// create event are checked by the authorisation rules. Values outside the
+// the array a): clients read them as the spec types them, so a number for
+// a room name or a string for the list of server ACLs would break every
+// client showing the room. Power levels are checked here too, before the
+// authorisation rules: those refuse a wrongly typed level as a forbidden
+// change (403), where the request is malformed (400). Membership and the
+// create event are left to the authorisation rules. Values outside the
 // spec's enums are allowed, since later versions add to them.
 var stateFields = map[string]map[string]string{
 	"m.room.name": {"name": "string"},
@@ -55,6 +57,12 @@ var stateFields = map[string]map[string]string{
 	"m.room.image_pack":         {"images": "object", "images.*": "object", "pack": "object", "pack.display_name": "string", "pack.avatar_url": "string", "pack.attribution": "string", "pack.usage": "array"},
 	"m.space.child":             {"via": "array", "via[]": "string", "order": "string", "suggested": "boolean"},
 	"m.space.parent":            {"via": "array", "via[]": "string", "canonical": "boolean"},
+	"m.room.power_levels": {
+		"ban": "integer", "invite": "integer", "kick": "integer", "redact": "integer",
+		"events": "object", "events.*": "integer", "events_default": "integer", "state_default": "integer",
+		"users": "object", "users.*": "integer", "users_default": "integer",
+		"notifications": "object", "notifications.*": "integer",
+	},
 	"m.policy.rule.user":        policyRuleFields,
 	"m.policy.rule.room":        policyRuleFields,
 	"m.policy.rule.server":      policyRuleFields,
@@ -80,7 +88,7 @@ func checkStateContent(typ string, content []byte) error {
 				continue
 			}
 			for k, v := range obj {
-				if got := jsonType(v); got != want {
+				if got := jsonType(v); !typeMatches(want, got, v) {
 					return mxerr.BadJSON("%s: %s.%s must be of type %s, not %s", typ, m, k, want, got)
 				}
 			}
@@ -92,7 +100,7 @@ func checkStateContent(typ string, content []byte) error {
 				continue
 			}
 			for _, v := range items {
-				if got := jsonType(v); got != want {
+				if got := jsonType(v); !typeMatches(want, got, v) {
 					return mxerr.BadJSON("%s: the items of %s must be of type %s, not %s", typ, a, want, got)
 				}
 			}
@@ -117,11 +125,23 @@ func checkStateContent(typ string, content []byte) error {
 			}
 		}
 		// null stands for unset, as clients clearing a field send it.
-		if got := jsonType(v); got != want && got != "null" {
+		if got := jsonType(v); !typeMatches(want, got, v) && got != "null" {
 			return mxerr.BadJSON("%s: %s must be of type %s, not %s", typ, name, want, got)
 		}
 	}
 	return nil
+}
+
+// typeMatches reports whether a value of JSON type got (its text v) is of
+// the field type want: a JSON type, or "integer" for a number without
+// fraction or exponent. Strings of digits, which room versions before 10
+// took as power levels, are refused: every version this server creates
+// and joins (10 and later) requires integers.
+func typeMatches(want, got string, v json.RawMessage) bool {
+	if want != "integer" {
+		return got == want
+	}
+	return got == "number" && !strings.ContainsAny(string(v), ".eE")
 }
 
 func jsonType(v json.RawMessage) string {

@@ -90,6 +90,12 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 			return "", err
 		}
 	}
+	if len(req.PowerLevelContentOverride) > 0 && !req.copiedState {
+		override, _ := json.Marshal(req.PowerLevelContentOverride)
+		if err := checkStateContent("m.room.power_levels", override); err != nil {
+			return "", err
+		}
+	}
 	for _, inv := range req.Invite {
 		if _, _, err := id.UserID(inv).Parse(); err != nil {
 			return "", mxerr.InvalidParam("Invalid user ID in invite: %q", inv)
