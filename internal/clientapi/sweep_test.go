@@ -234,6 +234,12 @@ func (fx *sweepFixtures) sweepIDs(rt sweepRoute) {
 				fx.answer(name, rt.Method, p, fx.token, fx.validBody(rt.Method, rt.Path))
 				continue
 			}
+			// What cannot be an ID at all is a bad parameter on every
+			// route, before anything is looked up.
+			if idParams[param] && !wellFormedID(bad) {
+				fx.expect(name, rt.Method, p, fx.token, fx.validBody(rt.Method, rt.Path), 400, "M_INVALID_PARAM")
+				continue
+			}
 			fx.refused(name, rt.Method, p, fx.token, fx.validBody(rt.Method, rt.Path))
 		}
 	}
@@ -241,7 +247,7 @@ func (fx *sweepFixtures) sweepIDs(rt sweepRoute) {
 
 // sweepAdmin asks the admin routes, as an admin, about unknown users (404
 // M_NOT_FOUND), remote ones (400 M_INVALID_PARAM where the spec says so)
-// and malformed IDs (either).
+// and malformed IDs (400 M_INVALID_PARAM).
 func (fx *sweepFixtures) sweepAdmin(rt sweepRoute) {
 	if !strings.HasPrefix(rt.Path, "/admin/") {
 		return
@@ -255,7 +261,8 @@ func (fx *sweepFixtures) sweepAdmin(rt sweepRoute) {
 		}
 		notFound := status == 404 && code == "M_NOT_FOUND"
 		invalid := status == 400 && code == "M_INVALID_PARAM"
-		if (bad == "@unknown:"+fx.server && !notFound) || (bad == "@someone:remote.example" && op.statuses[400] && !invalid) || (!notFound && !invalid) {
+		if (bad == "@unknown:"+fx.server && !notFound) || (bad == "@someone:remote.example" && op.statuses[400] && !invalid) ||
+			(bad != "@someone:remote.example" && !wellFormedID(bad) && !invalid) || (!notFound && !invalid) {
 			fx.t.Errorf("%s: got %d %s", name, status, code)
 		}
 	}
@@ -294,9 +301,10 @@ func (fx *sweepFixtures) sweepStateEvents() {
 			path := "/_matrix/client/v3/rooms/" + rm + "/state/" + ev.typ + "/" + url.PathEscape(key)
 			name := "PUT state " + ev.typ + " with content " + b
 			status, code, ok := fx.answer(name, http.MethodPut, path, fx.token, b)
-			// The authorisation rules check some contents themselves
-			// (power levels, membership) and refuse with M_FORBIDDEN.
-			if ok && !(status == 400 && code == "M_BAD_JSON") && !(status == 403 && code == "M_FORBIDDEN") {
+			// The authorisation rules check membership themselves and
+			// refuse with M_FORBIDDEN; every other content is checked
+			// before them.
+			if ok && !(status == 400 && code == "M_BAD_JSON") && !(status == 403 && code == "M_FORBIDDEN" && authChecked[ev.typ]) {
 				fx.t.Errorf("%s: got %d %s, want 400 M_BAD_JSON", name, status, code)
 			}
 		}
@@ -305,6 +313,10 @@ func (fx *sweepFixtures) sweepStateEvents() {
 	fx.expect("POST createRoom with a wrongly typed initial_state", http.MethodPost, "/_matrix/client/v3/createRoom", fx.token,
 		`{"initial_state":[{"type":"m.room.topic","state_key":"","content":{"topic":5}}]}`, 400, "M_BAD_JSON")
 }
+
+// authChecked are the state events whose content the authorisation rules
+// type-check, refusing bad content with 403 M_FORBIDDEN.
+var authChecked = map[string]bool{"m.room.member": true, "m.room.create": true}
 
 // sweepMethods uses, on every path, a method it does not have: 405
 // M_UNRECOGNIZED.
@@ -485,6 +497,14 @@ func idVariants(param, server string) []string {
 	}
 	return v
 }
+
+// idParams are the path parameters whose malformed values (the variants
+// that wellFormedID refuses) must be 400 M_INVALID_PARAM, not a lookup
+// that finds nothing.
+var idParams = map[string]bool{"roomId": true, "roomIdOrAlias": true, "eventId": true, "userId": true}
+
+// wellFormedID tells idVariants' unknown IDs from its malformed ones.
+func wellFormedID(v string) bool { return strings.Contains(v, "unknown") }
 
 func idVariantsOf(param, server string) []string {
 	switch param {
