@@ -63,9 +63,9 @@ var stateFields = map[string]map[string]string{
 		"users": "object", "users.*": "integer", "users_default": "integer",
 		"notifications": "object", "notifications.*": "integer",
 	},
-	"m.policy.rule.user":        policyRuleFields,
-	"m.policy.rule.room":        policyRuleFields,
-	"m.policy.rule.server":      policyRuleFields,
+	"m.policy.rule.user":   policyRuleFields,
+	"m.policy.rule.room":   policyRuleFields,
+	"m.policy.rule.server": policyRuleFields,
 }
 
 var policyRuleFields = map[string]string{"entity": "string", "reason": "string", "recommendation": "string"}
