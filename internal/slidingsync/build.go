@@ -229,9 +229,13 @@ func (s *Service) build(ctx context.Context, user, device string, req *Request, 
 		case "join", "invite", "knock":
 		default:
 			// Rooms the user was kicked or banned from stay listed (the
-			// MSC), so a client that was away learns of it; a room the
-			// user left is listed once, in the response after the leave.
-			if removed[m.RoomID] {
+			// MSC), so a client that was away learns of it, except bans
+			// from rooms they never had; a room the user left is listed
+			// once, in the response after the leave.
+			if seen, ok := removed[m.RoomID]; ok {
+				if !seen {
+					continue
+				}
 				break
 			}
 			if b.since.Pos == 0 || m.StreamPos <= b.since.Pos || m.StreamPos > b.to.Pos {

@@ -760,3 +760,36 @@ func TestTypingAndReceiptsNotForInvites(t *testing.T) {
 		t.Fatalf("typing after joining: %s", resp.Extensions["typing"])
 	}
 }
+
+// A ban from a room the user never had is not listed (the MSC); a ban
+// after joining is, like a kick.
+func TestBanFromNeverJoinedRoomNotListed(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	body := req(map[string]any{"all": list([][]int{{0, 9}}, 1, nil)})
+	first := ss(t, r, bob, "", 0, body)
+	preemptive := createRoom(t, alice, "Keep out")
+	if _, err := alice.BanUser(ctx, preemptive, &mautrix.ReqBanUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	joined := createRoom(t, alice, "Was in")
+	invite(t, alice, bob, joined)
+	testrig.Join(t, joined, bob)
+	if _, err := alice.BanUser(ctx, joined, &mautrix.ReqBanUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	// Incrementally on the open connection, and on a fresh one.
+	for _, resp := range []*ssResp{
+		ss(t, r, bob, first.Pos, 5000, body),
+		ss(t, r, bob, "", 0, map[string]any{"conn_id": "fresh", "lists": body["lists"]}),
+	} {
+		if resp.Rooms[preemptive.String()] != nil || resp.Lists["all"].Count != 1 {
+			t.Fatalf("pre-emptive ban listed: count %d, rooms %v", resp.Lists["all"].Count, keys(resp.Rooms))
+		}
+	}
+	fresh := ss(t, r, bob, "", 0, map[string]any{"conn_id": "fresh2", "lists": body["lists"]})
+	if rr := fresh.Rooms[joined.String()]; rr == nil || len(rr.Timeline) != 1 || rr.Timeline[0].Content["membership"] != "ban" {
+		t.Fatalf("ban after joining not listed: %v", keys(fresh.Rooms))
+	}
+}

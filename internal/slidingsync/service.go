@@ -261,7 +261,8 @@ func (s *Service) bumpOf(ctx context.Context, roomID string) (int64, error) {
 	return s.mu.bump[roomID], nil
 }
 
-// removedRooms returns the rooms the user was kicked or banned from.
+// removedRooms returns the rooms the user was kicked or banned from, true
+// for those to list (storage.UserRemovedRooms).
 func (s *Service) removedRooms(ctx context.Context, user string) (map[string]bool, error) {
 	s.mu.Lock()
 	rs, ok := s.mu.removed[user]
@@ -269,13 +270,9 @@ func (s *Service) removedRooms(ctx context.Context, user string) (map[string]boo
 	if ok {
 		return rs, nil
 	}
-	ids, err := s.db.UserRemovedRooms(ctx, user)
+	rs, err := s.db.UserRemovedRooms(ctx, user)
 	if err != nil {
 		return nil, err
-	}
-	rs = make(map[string]bool, len(ids))
-	for _, r := range ids {
-		rs[r] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

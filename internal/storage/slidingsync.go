@@ -81,22 +81,27 @@ func (db *DB) UserRoomsMetaState(ctx context.Context, userID string) ([]RoomMeta
 // UserRemovedRooms returns the rooms the user was kicked or banned from
 // (their membership is ban, or a leave someone else sent): sliding sync
 // keeps these in the user's lists so a client that was away still learns
-// of the removal.
-func (db *DB) UserRemovedRooms(ctx context.Context, userID string) ([]string, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT c.room_id FROM current_state c JOIN events e ON e.event_id = c.event_id
+// of the removal. The value is false for a ban the user never saw the room
+// before (no earlier membership, or one they had already left): the MSC
+// leaves those out of the lists altogether.
+func (db *DB) UserRemovedRooms(ctx context.Context, userID string) (map[string]bool, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT c.room_id,
+			c.membership = 'ban' AND COALESCE(json_extract(p.pdu, '$.content.membership'), 'leave') IN ('leave', 'ban')
+		FROM current_state c JOIN events e ON e.event_id = c.event_id LEFT JOIN events p ON p.event_id = e.replaces
 		WHERE c.type = 'm.room.member' AND c.state_key = $1 AND c.membership IN ('leave', 'ban')
 		AND (c.membership = 'ban' OR e.sender != $1)`, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []string
+	out := map[string]bool{}
 	for rows.Next() {
 		var r string
-		if err := rows.Scan(&r); err != nil {
+		var unseen bool
+		if err := rows.Scan(&r, &unseen); err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		out[r] = !unseen
 	}
 	return out, rows.Err()
 }
