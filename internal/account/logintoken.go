@@ -20,27 +20,40 @@ const LoginTypeToken = "m.login.token"
 // it leaks later.
 const LoginTokenTTL = 2 * time.Minute
 
-// LoginToken is a freshly issued login token.
-type LoginToken struct {
+// IssuedToken is a freshly issued short-lived secret (a login or an OpenID
+// token): the caller gets it once, the database keeps only its hash.
+type IssuedToken struct {
 	Token     string
 	ExpiresIn time.Duration
+}
+
+// issueToken makes a random token valid for ttl and stores its hash with
+// store, which is given the creation and expiry times in milliseconds.
+func (s *Service) issueToken(ttl time.Duration, store func(hash string, created, expires int64) error) (*IssuedToken, error) {
+	tok := auth.RandomString(43)
+	now := s.now()
+	if err := store(auth.HashToken(tok), now.UnixMilli(), now.Add(ttl).UnixMilli()); err != nil {
+		return nil, err
+	}
+	return &IssuedToken{Token: tok, ExpiresIn: ttl}, nil
 }
 
 // NewLoginToken issues a single-use login token for user once the account
 // password is confirmed through user-interactive authentication (a
 // *AuthRequired until then).
-func (s *Service) NewLoginToken(ctx context.Context, user string, a *AuthDict) (*LoginToken, error) {
+func (s *Service) NewLoginToken(ctx context.Context, user string, a *AuthDict) (*IssuedToken, error) {
 	finish, err := s.ConfirmPassword(ctx, user, "get_login_token", a)
 	if err != nil {
 		return nil, err
 	}
 	defer finish()
-	tok := auth.RandomString(43)
-	now := s.now()
-	if err := s.db.AddLoginToken(ctx, auth.HashToken(tok), user, now.UnixMilli(), now.Add(LoginTokenTTL).UnixMilli()); err != nil {
+	tok, err := s.issueToken(LoginTokenTTL, func(hash string, created, expires int64) error {
+		return s.db.AddLoginToken(ctx, hash, user, created, expires)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store login token: %w", err)
 	}
-	return &LoginToken{Token: tok, ExpiresIn: LoginTokenTTL}, nil
+	return tok, nil
 }
 
 // loginWithToken consumes a login token and returns its user.

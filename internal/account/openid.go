@@ -16,24 +16,19 @@ import (
 // session afterwards.
 const OpenIDTokenTTL = time.Hour
 
-// OpenIDToken is a freshly issued OpenID token.
-type OpenIDToken struct {
-	Token     string
-	ExpiresIn time.Duration
-}
-
 // NewOpenIDToken issues an OpenID token for user, which must be the caller:
 // nobody may obtain a token that vouches for someone else.
-func (s *Service) NewOpenIDToken(ctx context.Context, caller, user string) (*OpenIDToken, error) {
+func (s *Service) NewOpenIDToken(ctx context.Context, caller, user string) (*IssuedToken, error) {
 	if caller != user {
 		return nil, mxerr.Forbidden("Cannot request an OpenID token for another user")
 	}
-	tok := auth.RandomString(43)
-	now := s.now()
-	if err := s.db.AddOpenIDToken(ctx, auth.HashToken(tok), user, now.UnixMilli(), now.Add(OpenIDTokenTTL).UnixMilli()); err != nil {
+	tok, err := s.issueToken(OpenIDTokenTTL, func(hash string, created, expires int64) error {
+		return s.db.AddOpenIDToken(ctx, hash, user, created, expires)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store openid token: %w", err)
 	}
-	return &OpenIDToken{Token: tok, ExpiresIn: OpenIDTokenTTL}, nil
+	return tok, nil
 }
 
 // OpenIDUser returns the user an OpenID token was issued to. Unknown and
