@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+
+	"github.com/axon-matrix/axon/internal/storage"
 )
 
 // Changes answers GET /keys/changes: the users whose device lists changed
@@ -73,8 +75,7 @@ func (s *Service) Changes(ctx context.Context, user string, from, to int64) (cha
 			continue
 		}
 		if shared[c.UserID] {
-			switch c.Membership {
-			case "join", "invite", "knock":
+			if storage.SharesRoom(c.Membership) {
 				ch[c.UserID] = true
 			}
 		} else {

@@ -262,7 +262,7 @@ func (b *builder) memberChanges(ctx context.Context) (map[string]bool, map[strin
 			for _, u := range s.sync.Notifier.RoomMembers(ctx, c.RoomID) {
 				gone[u] = true
 			}
-		case c.Membership == "join" || c.Membership == "invite" || c.Membership == "knock":
+		case storage.SharesRoom(c.Membership):
 			// Invitees (and knockers) share the room for device lists,
 			// as in sharedUsers.
 			joined[c.UserID] = true

@@ -623,6 +623,18 @@ func (db *DB) DeleteBackupKeys(ctx context.Context, user, version, roomID, sessi
 // counts knockers), so their device changes concern the room's members.
 const sharingMemberships = `('join', 'invite', 'knock')`
 
+// SharesRoom reports whether a member with this membership shares the room
+// for device-list tracking (the memberships in sharingMemberships): the
+// one rule /sync, sliding sync, /keys/changes and MSC3202's application
+// service device lists apply to membership events.
+func SharesRoom(membership string) bool {
+	switch membership {
+	case "join", "invite", "knock":
+		return true
+	}
+	return false
+}
+
 // UsersSharingRooms returns the joined, invited and knocking members of the
 // rooms userID is joined to (userID included): the users whose device
 // lists userID tracks.

@@ -463,13 +463,13 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 		if ev.Type == "m.room.member" {
 			memberChange = true
 			if ev.StreamPos > b.since.Pos && ev.StateKey != nil {
-				switch rooms.MembershipOf(ev) {
-				case "join", "invite", "knock":
+				switch m := rooms.MembershipOf(ev); {
+				case storage.SharesRoom(m):
 					// An invited (or knocking) user shares the room for
 					// device lists too, as in sharedUsers: clients
 					// encrypt for invitees when history is visible to them.
 					b.newMembers[*ev.StateKey] = true
-				case "leave", "ban":
+				case m == "leave" || m == "ban":
 					b.goneMembers[*ev.StateKey] = true
 				}
 			}
