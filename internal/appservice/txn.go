@@ -431,11 +431,13 @@ func (w *worker) build(ctx context.Context) (queued *storage.AppServiceTxn, err 
 			}
 			evCur = ev.StreamPos
 			if w.reg.MSC3202 && ev.Type == "m.room.member" && ev.StateKey != nil {
-				switch m := rooms.MembershipOf(ev); m {
-				case "leave", "ban":
+				switch m := rooms.MembershipOf(ev); {
+				case m == "leave" || m == "ban":
 					leaves = append(leaves, storage.MemberChange{RoomID: ev.RoomID, UserID: *ev.StateKey, Membership: m})
-				case "join":
-					if w.isNewJoin(ctx, ev) {
+				case storage.SharesRoom(m):
+					// Invitees and knockers share the room for device
+					// lists, as in /sync.
+					if w.isNewMembership(ctx, ev, m) {
 						joins = append(joins, storage.MemberChange{RoomID: ev.RoomID, UserID: *ev.StateKey, Membership: m})
 					}
 				}
@@ -663,13 +665,15 @@ func (w *worker) presenceEDUs(ctx context.Context, updates []storage.Presence, c
 	return out, nil
 }
 
-// userInterest: the user is one of the service's, or is joined to a room
-// the service is interested in.
+// userInterest: the user is one of the service's, or shares a room the
+// service is interested in: is joined to, invited to or knocking on it, as
+// /sync and /keys/changes count sharing a room (clients encrypt for
+// invitees too).
 func (w *worker) userInterest(ctx context.Context, userID string, cache map[string]bool) (bool, error) {
 	if w.reg.InUserNamespace(userID) {
 		return true, nil
 	}
-	rooms, err := w.s.db.JoinedRooms(ctx, userID)
+	rooms, err := w.s.db.RoomsSharedBy(ctx, userID)
 	if err != nil {
 		return false, err
 	}
@@ -757,30 +761,38 @@ func (w *worker) msc3202(ctx context.Context, upto int64, counts map[[2]string]b
 	return nil
 }
 
-// isNewJoin tells a join from a profile change (a join replacing a join),
-// which does not make anyone newly share a room.
-func (w *worker) isNewJoin(ctx context.Context, ev *rooms.Event) bool {
+// isNewMembership tells a membership m from a repeat of it (a profile
+// change replacing a join, a repeated invite), which does not make anyone
+// newly share a room. A join after an invite is new: a service user's
+// join is what makes the service share the room.
+func (w *worker) isNewMembership(ctx context.Context, ev *rooms.Event, m string) bool {
 	if ev.Replaces == "" {
 		return true
 	}
 	prev, err := w.s.rooms.Event(ctx, ev.Replaces)
-	return err != nil || prev == nil || rooms.MembershipOf(prev) != "join"
+	return err != nil || prev == nil || rooms.MembershipOf(prev) != m
 }
 
 // joinedUsers adds to MSC3202's device_lists.changed, as /sync does, the
 // users who may newly share a room with the service's users: whoever
-// joined a room the service is interested in, and the members of a room
-// one of its users joined. The service's own users are left out: it
-// knows when they join.
+// joined, was invited to or knocked on a room the service is interested
+// in, and the joined, invited and knocking members of a room one of its
+// users joined. The service's own users are left out: it knows when they
+// join.
 func (w *worker) joinedUsers(ctx context.Context, joins []storage.MemberChange, cache map[string]bool) ([]string, error) {
 	set := map[string]bool{}
 	for _, j := range joins {
 		if w.reg.InUserNamespace(j.UserID) {
-			members, err := w.s.rooms.MembersByMembership(ctx, j.RoomID)
+			// Only a join makes the service share the room (as only
+			// joined rooms count for a /sync user).
+			if j.Membership != "join" {
+				continue
+			}
+			members, err := w.s.db.RoomSharingMembers(ctx, j.RoomID)
 			if err != nil {
 				return nil, err
 			}
-			for _, u := range members["join"] {
+			for _, u := range members {
 				if !w.reg.InUserNamespace(u) {
 					set[u] = true
 				}
@@ -806,9 +818,10 @@ func (w *worker) joinedUsers(ctx context.Context, joins []storage.MemberChange, 
 // user: the users who shared a room with the service before the leaves
 // seen in this step and share none now. The candidates are whoever left
 // a room the service is (or was, until its own user left it in this
-// step) interested in, and the remaining members of a room one of its
-// users left; a candidate the service is still interested in (one of its
-// users, or joined to one of its rooms) is not gone.
+// step) interested in (a rejected invite included), and the remaining
+// joined, invited and knocking members of a room one of its users left;
+// a candidate the service is still interested in (one of its users, or
+// sharing one of its rooms) is not gone.
 func (w *worker) leftUsers(ctx context.Context, leaves []storage.MemberChange, cache map[string]bool) ([]string, error) {
 	if len(leaves) == 0 {
 		return nil, nil
@@ -821,11 +834,11 @@ func (w *worker) leftUsers(ctx context.Context, leaves []storage.MemberChange, c
 	}
 	candidates := map[string]bool{}
 	for roomID := range ownLeft {
-		members, err := w.s.rooms.MembersByMembership(ctx, roomID)
+		members, err := w.s.db.RoomSharingMembers(ctx, roomID)
 		if err != nil {
 			return nil, err
 		}
-		for _, u := range members["join"] {
+		for _, u := range members {
 			candidates[u] = true
 		}
 	}

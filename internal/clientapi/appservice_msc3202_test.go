@@ -105,6 +105,86 @@ func TestAppServiceMSC3202Left(t *testing.T) {
 	}
 }
 
+// TestAppServiceMSC3202Invitees checks MSC3202's device lists count a
+// room's invited members as sharing it with the service's users, as /sync
+// does (clients encrypt for invitees): the invite puts the invitee in
+// device_lists.changed, their key upload is reported, and rejecting the
+// invite puts them in left.
+func TestAppServiceMSC3202Invitees(t *testing.T) {
+	f := newFakeAS(t)
+	r, _ := startWithRegistrations(t, bridgeRegistration(f.srv.URL)+"org.matrix.msc3202: true\n")
+	ctx := context.Background()
+	const ann = "@_bridge_ann:axon.test"
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	registerAS(t, r, "_bridge_ann")
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat"})
+	if status, body := asCall(t, r, "POST", v3+"/join/"+esc(room.String()), ann, map[string]any{}); status != 200 {
+		t.Fatalf("ann joins: %d %v", status, body)
+	}
+	// changedBob counts the transactions naming bob in changed, leftBob
+	// those naming him in left (call with f.mu held).
+	changedBob := func() (changed, left int) {
+		for _, b := range f.txns() {
+			if b.DeviceLists != nil {
+				if slices.Contains(b.DeviceLists.Changed, bob.UserID.String()) {
+					changed++
+				}
+				if slices.Contains(b.DeviceLists.Left, bob.UserID.String()) {
+					left++
+				}
+			}
+		}
+		return changed, left
+	}
+	mark := func(name string) {
+		t.Helper()
+		testrig.SendText(t, alice, room, name)
+		f.waitFor(name, func() bool { return slices.Contains(f.deliveredBodies(), name) })
+	}
+	mark("before the invite")
+	f.mu.Lock()
+	ch, left := changedBob()
+	f.mu.Unlock()
+	if ch != 0 || left != 0 {
+		t.Fatalf("bob, in no room, in %d changed and %d left lists", ch, left)
+	}
+	// bob is invited (not joined): he shares the room with ann now.
+	if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: bob.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	mark("after the invite")
+	f.mu.Lock()
+	ch, left = changedBob()
+	f.mu.Unlock()
+	if ch != 1 || left != 0 {
+		t.Fatalf("after bob's invite: in %d changed and %d left lists, want 1 and 0", ch, left)
+	}
+	// bob, still only invited, uploads device keys: the service is told.
+	r.UploadDeviceKeys(t, bob)
+	f.waitFor("bob's key upload in changed", func() bool {
+		ch, _ := changedBob()
+		return ch == 2
+	})
+	// bob rejects the invite: he shares no room with ann any more.
+	if _, err := bob.LeaveRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	f.waitFor("bob in device_lists.left", func() bool {
+		_, left := changedBob()
+		return left > 0
+	})
+	mark("after the rejection")
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	all, _ := deviceListsIn(f)
+	if strings.Join(all, ",") != bob.UserID.String() {
+		t.Errorf("device_lists.left over all transactions: %v (only bob, alice still shares the room)", all)
+	}
+	if ch, _ := changedBob(); ch != 2 {
+		t.Errorf("bob in %d changed lists after his rejection, want still 2", ch)
+	}
+}
+
 // TestAppServiceMSC3202CountsAtStart checks a service gets the current key
 // counts of its users' devices once when the server starts, also for
 // changes it was never told about (here: made before it opted in).

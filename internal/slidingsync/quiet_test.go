@@ -2,48 +2,17 @@ package slidingsync_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"maunium.net/go/mautrix"
-	"maunium.net/go/mautrix/crypto/canonicaljson"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
-
-// uploadDeviceKeys uploads signed device keys for c's device (a device-list
-// change for its user).
-func uploadDeviceKeys(t *testing.T, r *testrig.Rig, c *mautrix.Client) {
-	t.Helper()
-	b64 := base64.RawStdEncoding
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := c.DeviceID.String()
-	keys := map[string]any{
-		"user_id": c.UserID.String(), "device_id": dev,
-		"algorithms": []string{"m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"},
-		"keys":       map[string]string{"ed25519:" + dev: b64.EncodeToString(pub), "curve25519:" + dev: b64.EncodeToString(make([]byte, 32))},
-	}
-	raw, _ := json.Marshal(keys)
-	canon, err := canonicaljson.CanonicalJSON(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys["signatures"] = map[string]any{c.UserID.String(): map[string]string{"ed25519:" + dev: b64.EncodeToString(ed25519.Sign(priv, canon))}}
-	if status, body := r.Do(http.MethodPost, "/_matrix/client/v3/keys/upload", c.AccessToken, jsonReader(map[string]any{"device_keys": keys})); status != 200 {
-		t.Fatalf("keys upload: %d %s", status, body)
-	}
-}
 
 // TestEncryptionConnectionSleepsThroughRoomEvents: a connection without
 // lists or room subscriptions (Element X's encryption sync) is not rebuilt
@@ -138,7 +107,7 @@ func TestEncryptionConnectionSleepsThroughRoomEvents(t *testing.T) {
 	// A room-mate's new device keys.
 	ch = poll()
 	testrig.SendText(t, bob, room, "more chatter")
-	uploadDeviceKeys(t, r, bob)
+	r.UploadDeviceKeys(t, bob)
 	if got := wait("device keys", ch); !strings.Contains(string(got.Extensions["e2ee"]), bob.UserID.String()) {
 		t.Fatalf("e2ee after bob's keys: %s", got.Extensions["e2ee"])
 	}
