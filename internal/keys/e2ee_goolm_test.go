@@ -37,6 +37,39 @@ type cryptoUser struct {
 	changed  chan struct{}
 }
 
+// signatureStore serialises the key-signature methods of mautrix-go's
+// MemoryStore, whose PutSignature writes its maps under a read lock: the
+// sync loop storing the signatures of fetched keys and a test signing its
+// own keys raced there (go test -race), in the client library, not Axon.
+type signatureStore struct {
+	*crypto.MemoryStore
+	mu sync.Mutex
+}
+
+func (s *signatureStore) PutSignature(ctx context.Context, signedUser id.UserID, signedKey id.Ed25519, signerUser id.UserID, signerKey id.Ed25519, signature string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.MemoryStore.PutSignature(ctx, signedUser, signedKey, signerUser, signerKey, signature)
+}
+
+func (s *signatureStore) GetSignaturesForKeyBy(ctx context.Context, user id.UserID, key id.Ed25519, signer id.UserID) (map[id.Ed25519]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.MemoryStore.GetSignaturesForKeyBy(ctx, user, key, signer)
+}
+
+func (s *signatureStore) IsKeySignedBy(ctx context.Context, user id.UserID, key id.Ed25519, signer id.UserID, signerKey id.Ed25519) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.MemoryStore.IsKeySignedBy(ctx, user, key, signer, signerKey)
+}
+
+func (s *signatureStore) DropSignaturesByKey(ctx context.Context, user id.UserID, key id.Ed25519) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.MemoryStore.DropSignaturesByKey(ctx, user, key)
+}
+
 func newCryptoUser(t *testing.T, r *testrig.Rig, localpart, deviceID string, create bool) *cryptoUser {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,7 +77,7 @@ func newCryptoUser(t *testing.T, r *testrig.Rig, localpart, deviceID string, cre
 	state := mautrix.NewMemoryStateStore()
 	cli.StateStore = state
 	log := zerolog.Nop()
-	mach := crypto.NewOlmMachine(cli, &log, crypto.NewMemoryStore(nil), state.(crypto.StateStore))
+	mach := crypto.NewOlmMachine(cli, &log, &signatureStore{MemoryStore: crypto.NewMemoryStore(nil)}, state.(crypto.StateStore))
 	if err := mach.Load(ctx); err != nil {
 		t.Fatalf("load olm machine: %v", err)
 	}
