@@ -748,26 +748,28 @@ var refusedCodes = map[int][]string{
 	404: {"M_NOT_FOUND"},
 }
 
+// forbiddenCodes are the answers to a request on someone else's things.
+var forbiddenCodes = map[int][]string{
+	400: {"M_MISSING_PARAM", "M_BAD_JSON", "M_INVALID_PARAM"},
+	403: {"M_FORBIDDEN"},
+	404: {"M_NOT_FOUND"},
+}
+
 func (fx *sweepFixtures) refused(name, method, path, token, body string) {
 	fx.t.Helper()
-	status, code, ok := fx.answer(name, method, path, token, body)
-	if !ok {
-		return
-	}
-	if status == 401 && code == "" {
-		return // user-interactive auth comes first
-	}
-	for _, c := range refusedCodes[status] {
-		if c == code {
-			return
-		}
-	}
-	fx.t.Errorf("%s: got %d %s, want 400, 403 or 404", name, status, code)
+	fx.answeredAmong(name, method, path, token, body, refusedCodes, "400, 403 or 404")
 }
 
 // forbidden checks that a request on someone else's things is refused.
 func (fx *sweepFixtures) forbidden(name, method, path, token, body string) {
 	fx.t.Helper()
+	fx.answeredAmong(name, method, path, token, body, forbiddenCodes, "403 M_FORBIDDEN or 404 M_NOT_FOUND")
+}
+
+// answeredAmong checks the request is refused with one of codes (by
+// status); a user-interactive auth challenge, which comes first, passes.
+func (fx *sweepFixtures) answeredAmong(name, method, path, token, body string, codes map[int][]string, want string) {
+	fx.t.Helper()
 	status, code, ok := fx.answer(name, method, path, token, body)
 	if !ok {
 		return
@@ -775,11 +777,12 @@ func (fx *sweepFixtures) forbidden(name, method, path, token, body string) {
 	if status == 401 && code == "" {
 		return // user-interactive auth comes first
 	}
-	if (status == 403 && code == "M_FORBIDDEN") || (status == 404 && code == "M_NOT_FOUND") ||
-		(status == 400 && (code == "M_MISSING_PARAM" || code == "M_BAD_JSON" || code == "M_INVALID_PARAM")) {
-		return
+	for _, c := range codes[status] {
+		if c == code {
+			return
+		}
 	}
-	fx.t.Errorf("%s: got %d %s, want 403 M_FORBIDDEN or 404 M_NOT_FOUND", name, status, code)
+	fx.t.Errorf("%s: got %d %s, want %s", name, status, code, want)
 }
 
 // snapshot is the user's state that bad requests must not change.
