@@ -41,6 +41,9 @@ type SendRequest struct {
 	// application services date bridged messages (the ts parameter).
 	// It does not change where the event goes in the room.
 	OriginTS int64
+	// memberChecked marks a member event built by the membership
+	// endpoints, which have made their own checks (see memberstate.go).
+	memberChecked bool
 }
 
 // Send builds, signs, authorises and persists an event. With a transaction
@@ -53,6 +56,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 	}
 	if err := s.checkSuspended(ctx, req); err != nil {
 		return nil, err
+	}
+	if req.Type == "m.room.member" && req.StateKey != nil && !req.memberChecked {
+		if err := s.checkMemberState(ctx, &req); err != nil {
+			return nil, err
+		}
 	}
 	if err := s.checkInvitePermission(ctx, req); err != nil {
 		return nil, err

@@ -17,14 +17,23 @@ func (s *Service) GuestJoin(ctx context.Context, roomIDOrAlias, user, reason str
 	if err != nil {
 		return "", err
 	}
-	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.guest_access", "")
-	if err != nil {
+	if err := s.checkGuestCanJoin(ctx, roomID); err != nil {
 		return "", err
 	}
-	if ev == nil || !guestsCanJoin(ev) {
-		return "", mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
-	}
 	return s.Join(ctx, roomID, user, reason)
+}
+
+// checkGuestCanJoin refuses a guest's join unless the room's guest access
+// is can_join.
+func (s *Service) checkGuestCanJoin(ctx context.Context, roomID string) error {
+	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.guest_access", "")
+	if err != nil {
+		return err
+	}
+	if ev == nil || !guestsCanJoin(ev) {
+		return mxerr.New("M_GUEST_ACCESS_FORBIDDEN", "Guests may not join this room")
+	}
+	return nil
 }
 
 func guestsCanJoin(ev *Event) bool {

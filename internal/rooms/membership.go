@@ -88,7 +88,8 @@ func (s *Service) sendMember(ctx context.Context, roomID, sender, target, member
 	if reason != "" {
 		content["reason"] = reason
 	}
-	return s.Send(ctx, SendRequest{RoomID: roomID, Sender: sender, Type: "m.room.member", StateKey: &target, Content: mustJSON(content)})
+	return s.Send(ctx, SendRequest{RoomID: roomID, Sender: sender, Type: "m.room.member", StateKey: &target, Content: mustJSON(content),
+		memberChecked: true})
 }
 
 // Join joins user to a room (by ID or alias). A repeated join is a no-op
@@ -164,6 +165,33 @@ func (s *Service) restrictedAuthoriser(ctx context.Context, roomID, user string)
 
 // Invite invites target to a room.
 func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error {
+	if err := s.checkInviteTarget(ctx, target); err != nil {
+		return err
+	}
+	cur, err := s.Membership(ctx, roomID, target)
+	if err != nil {
+		return err
+	}
+	if cur == "invite" {
+		return nil
+	}
+	if cur == "join" {
+		return mxerr.Forbidden("%s is already in the room", target)
+	}
+	if cur == "ban" {
+		return mxerr.Forbidden("%s is banned from the room", target)
+	}
+	extra := map[string]any{}
+	if isDirect {
+		extra["is_direct"] = true
+	}
+	_, err = s.sendMember(ctx, roomID, sender, target, "invite", reason, extra)
+	return err
+}
+
+// checkInviteTarget refuses invites to users who cannot receive one: a
+// malformed ID, an unknown or deactivated local user, a remote user.
+func (s *Service) checkInviteTarget(ctx context.Context, target string) error {
 	if _, _, err := id.UserID(target).Parse(); err != nil {
 		return mxerr.InvalidParam("Invalid user ID %q", target)
 	}
@@ -187,25 +215,7 @@ func (s *Service) Invite(ctx context.Context, roomID, sender, target, reason str
 	} else {
 		return mxerr.Forbidden("Inviting users of other servers needs federation, which this server does not run yet")
 	}
-	cur, err := s.Membership(ctx, roomID, target)
-	if err != nil {
-		return err
-	}
-	if cur == "invite" {
-		return nil
-	}
-	if cur == "join" {
-		return mxerr.Forbidden("%s is already in the room", target)
-	}
-	if cur == "ban" {
-		return mxerr.Forbidden("%s is banned from the room", target)
-	}
-	extra := map[string]any{}
-	if isDirect {
-		extra["is_direct"] = true
-	}
-	_, err = s.sendMember(ctx, roomID, sender, target, "invite", reason, extra)
-	return err
+	return nil
 }
 
 // Leave leaves (or rejects an invite to, or retracts a knock on) a room.
