@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/ed25519"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tidwall/gjson"
+	"maunium.net/go/mautrix/crypto/canonicaljson"
 	"maunium.net/go/mautrix/federation/eventauth"
 	"maunium.net/go/mautrix/federation/pdu"
 	"maunium.net/go/mautrix/id"
@@ -87,6 +89,10 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	if prev := s.identicalState(ctx, r, req); prev != nil {
+		r.mu.Unlock()
+		return prev, nil
+	}
 	ev, err := s.sendLocked(ctx, r, req, nil)
 	r.mu.Unlock()
 	if errors.Is(err, storage.ErrDuplicateTxn) {
@@ -97,6 +103,33 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 	}
 	s.publish(ev)
 	return ev, nil
+}
+
+// identicalState returns the current state event that req would only
+// repeat (same type, state key, sender and content), so that setting state
+// twice is idempotent as clients expect, instead of adding an event that
+// changes nothing. r.mu is held.
+func (s *Service) identicalState(ctx context.Context, r *room, req SendRequest) *Event {
+	if req.StateKey == nil {
+		return nil
+	}
+	prevID := r.state[storage.StateKey{Type: req.Type, StateKey: *req.StateKey}]
+	if prevID == "" {
+		return nil
+	}
+	prev, err := s.Event(ctx, prevID)
+	if err != nil || prev.Sender != req.Sender {
+		return nil
+	}
+	want, err := canonicaljson.CanonicalJSON(req.Content)
+	if err != nil {
+		return nil
+	}
+	have, err := canonicaljson.CanonicalJSON(prev.PDU.Content)
+	if err != nil || !bytes.Equal(want, have) {
+		return nil
+	}
+	return prev
 }
 
 func (s *Service) byTxn(ctx context.Context, req SendRequest) (*Event, error) {

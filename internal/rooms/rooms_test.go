@@ -348,3 +348,35 @@ func TestPrevContent(t *testing.T) {
 		t.Fatalf("prev_content %s, replaces_state %v", prev, ce.Unsigned["replaces_state"])
 	}
 }
+
+func TestIdenticalStateIsIdempotent(t *testing.T) {
+	s, _ := newService(t)
+	room := create(t, s, "12", "public_chat")
+	key := ""
+	first, err := send(t, s, room, user("alice"), "a.test.state", &key, map[string]any{"a": 1, "b": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := s.db.Position()
+	// The same content (keys in another order) from the same sender is
+	// the same state: no new event.
+	again, err := s.Send(context.Background(), SendRequest{RoomID: room, Sender: user("alice"), Type: "a.test.state", StateKey: &key,
+		Content: []byte(`{"b":"x","a":1}`)})
+	if err != nil || again.EventID != first.EventID || s.db.Position() != before {
+		t.Fatalf("repeated state gave %v, %v (position %d -> %d)", again, err, before, s.db.Position())
+	}
+	// Other content, or another sender, is a new event.
+	changed, err := send(t, s, room, user("alice"), "a.test.state", &key, map[string]any{"a": 2, "b": "x"})
+	if err != nil || changed.EventID == first.EventID {
+		t.Fatalf("changed state gave %v, %v", changed, err)
+	}
+	s.Join(context.Background(), room, user("bob"), "")
+	pl := ""
+	if _, err := send(t, s, room, user("alice"), "m.room.power_levels", &pl, map[string]any{"users": map[string]any{user("bob"): 50}, "state_default": 50}); err != nil {
+		t.Fatal(err)
+	}
+	byBob, err := send(t, s, room, user("bob"), "a.test.state", &key, map[string]any{"a": 2, "b": "x"})
+	if err != nil || byBob.EventID == changed.EventID {
+		t.Fatalf("the same state from another sender gave %v, %v", byBob, err)
+	}
+}
