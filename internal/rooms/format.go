@@ -64,6 +64,9 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 	if ev.TxnID != "" && v.UserID == ev.Sender && v.DeviceID == ev.TxnDevice {
 		ce.Unsigned["transaction_id"] = ev.TxnID
 	}
+	if v.UserID != "" {
+		ce.Unsigned["membership"] = s.membershipAfter(ctx, ev, v.UserID)
+	}
 	if ev.RedactedBy != "" {
 		ce.Content = json.RawMessage(pdu.RedactContent(ev.Type, ev.PDU.Content, ev.Version))
 		if red, err := s.Event(ctx, ev.RedactedBy); err == nil {
@@ -88,6 +91,20 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 		}
 	}
 	return ce
+}
+
+// membershipAfter is the viewer's membership in the room's state after ev,
+// "leave" when there is none (MSC4115's unsigned.membership, which tells a
+// client whether it could decrypt the event: a member when it was sent).
+func (s *Service) membershipAfter(ctx context.Context, ev *Event, user string) string {
+	state, err := s.StateAt(ctx, ev.StateAfter)
+	if err != nil {
+		return "leave"
+	}
+	if m := s.membershipIn(ctx, state, user); m != "" {
+		return m
+	}
+	return "leave"
 }
 
 func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[string]any {
