@@ -1,6 +1,7 @@
 package clientapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -129,5 +130,44 @@ func TestUpgradeAdditionalCreators(t *testing.T) {
 	// (its tombstone's 150) in the v11 room.
 	if lvl := stateContent(t, r, alice, v11, "m.room.power_levels", "")["users"].(map[string]any)[alice.UserID.String()]; lvl != float64(150) {
 		t.Errorf("upgrader's level in the v11 room: %v", lvl)
+	}
+}
+
+// Malformed v12 creator requests are 400s, refused before anything is
+// written; trusted_private_chat adds its invitees to the named creators.
+func TestRoomV12CreatorValidation(t *testing.T) {
+	r := testrig.Start(t)
+	alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+	joinedBefore, err := alice.JoinedRooms(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []any{"not-an-array", []any{"@foo:example.com", 42}, []any{"not-a-user-id"}, []any{"@invalid:dom$ain$.com"}} {
+		status, body := apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{
+			"room_version": "12", "creation_content": map[string]any{"additional_creators": bad}})
+		wantAPIError(t, status, body, 400, "M_BAD_JSON", fmt.Sprint("additional_creators ", bad))
+	}
+	status, body := apiCall(t, r, alice, v3, "POST", "/createRoom", map[string]any{
+		"room_version": "12", "power_level_content_override": map[string]any{"users": map[string]any{alice.UserID.String(): 100}}})
+	wantAPIError(t, status, body, 400, "M_BAD_JSON", "creator in power_level_content_override")
+	if after, _ := alice.JoinedRooms(t.Context()); len(after.JoinedRooms) != len(joinedBefore.JoinedRooms) {
+		t.Fatalf("refused createRoom requests left rooms: %v", after.JoinedRooms)
+	}
+
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "trusted_private_chat", RoomVersion: "12",
+		Invite: []id.UserID{bob.UserID}, CreationContent: map[string]any{"additional_creators": []string{carol.UserID.String()}}})
+	status, body = apiCall(t, r, alice, v3, "GET", "/rooms/"+esc(room.String())+"/state/m.room.create/", nil)
+	if status != 200 || fmt.Sprint(body["additional_creators"]) != fmt.Sprint([]any{carol.UserID.String(), bob.UserID.String()}) {
+		t.Fatalf("create content: %d %v, want additional creators carol then bob", status, body)
+	}
+	// Power levels naming a creator, and a second create event, are 400s.
+	status, body = apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(room.String())+"/state/m.room.power_levels/", map[string]any{
+		"users": map[string]any{carol.UserID.String(): 50}})
+	wantAPIError(t, status, body, 400, "M_BAD_JSON", "power levels naming a creator")
+	for _, version := range []string{"11", "12"} {
+		rm := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{RoomVersion: id.RoomVersion(version)})
+		status, body = apiCall(t, r, alice, v3, "PUT", "/rooms/"+esc(rm.String())+"/state/m.room.create/", map[string]any{
+			"room_version": version, "entropy": 100})
+		wantAPIError(t, status, body, 400, "M_BAD_JSON", "m.room.create as state in v"+version)
 	}
 }

@@ -79,6 +79,12 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 		if err := checkStateContent(req.Type, req.Content); err != nil {
 			return nil, err
 		}
+		if req.Type == "m.room.create" {
+			return nil, mxerr.BadJSON("A room has one m.room.create event, made with the room; upgrade the room to change it")
+		}
+		if err := s.checkPowerLevelsCreators(ctx, req); err != nil {
+			return nil, err
+		}
 		if req.Type == "m.room.canonical_alias" && *req.StateKey == "" {
 			if err := s.checkCanonicalAlias(ctx, req.RoomID, req.Content); err != nil {
 				return nil, err

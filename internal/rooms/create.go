@@ -101,6 +101,33 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 			return "", mxerr.InvalidParam("Invalid user ID in invite: %q", inv)
 		}
 	}
+	// additional lists the v12 creators besides the room's creator: those
+	// the client named, and the invitees of a trusted private chat.
+	var additional []string
+	if version.PrivilegedRoomCreators() && !req.copiedState {
+		extra, err := parseAdditionalCreators(req.CreationContent["additional_creators"])
+		if err != nil {
+			return "", err
+		}
+		creators := map[string]bool{req.Creator: true}
+		for _, c := range extra {
+			creators[c] = true
+		}
+		additional = extra
+		if preset == "trusted_private_chat" {
+			for _, inv := range req.Invite {
+				if !creators[inv] {
+					additional = append(additional, inv)
+				}
+				creators[inv] = true
+			}
+		}
+		if users, ok := req.PowerLevelContentOverride["users"]; ok {
+			if err := checkCreatorsNotListed(mustJSON(map[string]json.RawMessage{"users": users}), creators); err != nil {
+				return "", err
+			}
+		}
+	}
 	if err := s.queryUnknownInvitees(ctx, req.Invite); err != nil {
 		return "", err
 	}
@@ -126,8 +153,8 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	} else {
 		delete(create, "creator")
 	}
-	if preset == "trusted_private_chat" && version.PrivilegedRoomCreators() && len(req.Invite) > 0 {
-		create["additional_creators"] = req.Invite
+	if len(additional) > 0 {
+		create["additional_creators"] = additional
 	}
 
 	r := &room{loaded: true, version: version, creator: req.Creator, state: storage.StateMap{}, members: map[string]string{}}
