@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"testing"
 
 	"maunium.net/go/mautrix"
@@ -182,8 +183,8 @@ func TestCapabilities(t *testing.T) {
 		}
 		avail = append(avail, v)
 	}
-	sort.Strings(avail)
-	if !slices.Equal(avail, []string{"10", "11", "12"}) {
+	slices.SortFunc(avail, func(a, b string) int { x, _ := strconv.Atoi(a); y, _ := strconv.Atoi(b); return x - y })
+	if !slices.Equal(avail, []string{"3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}) {
 		t.Fatalf("available room versions %v", avail)
 	}
 	for name, c := range map[string]*mautrix.CapBooleanTrue{

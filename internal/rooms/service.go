@@ -25,7 +25,7 @@ import (
 const DefaultRoomVersion = id.RoomVersion("12")
 
 // SupportedVersions are the room versions this server creates and joins.
-var SupportedVersions = []id.RoomVersion{"10", "11", "12"}
+var SupportedVersions = []id.RoomVersion{"3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}
 
 // IsSupported reports whether v is a room version we create and join.
 func IsSupported(v id.RoomVersion) bool {
