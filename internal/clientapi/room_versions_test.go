@@ -88,3 +88,30 @@ func TestOlderRoomVersions(t *testing.T) {
 		})
 	}
 }
+
+// A transaction ID names a retransmission of the same request: same
+// device, same path. The same ID in another room or for another event
+// type is a new event; the same request again is the same event.
+func TestTxnIDScopedToPath(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	one := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{})
+	two := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{})
+	send := func(room id.RoomID, typ string) string {
+		t.Helper()
+		status, body := apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.String())+"/send/"+typ+"/abc", map[string]any{"body": "x", "msgtype": "m.text"})
+		if status != 200 {
+			t.Fatalf("send %s in %s: %d %v", typ, room, status, body)
+		}
+		return body["event_id"].(string)
+	}
+	first := send(one, "m.room.message")
+	if again := send(one, "m.room.message"); again != first {
+		t.Fatalf("retransmission gave a new event %s, want %s", again, first)
+	}
+	other := send(two, "m.room.message")
+	otherType := send(one, "m.custom")
+	if other == first || otherType == first || other == otherType {
+		t.Fatalf("distinct requests share events: %s %s %s", first, other, otherType)
+	}
+}

@@ -174,11 +174,16 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 		}
 		var algs []string
 		if err := json.Unmarshal(dk["algorithms"], &algs); err != nil || len(algs) == 0 {
-			return nil, mxerr.InvalidParam("device_keys.algorithms must be a non-empty list")
+			// A required field missing or mistyped: malformed JSON (the
+			// spec's M_BAD_JSON), as for keys and signatures below.
+			return nil, mxerr.BadJSON("device_keys.algorithms must be a non-empty list")
 		}
 		signingKey = dk.keys()["ed25519:"+device]
 		if signingKey == "" || dk.keys()["curve25519:"+device] == "" {
-			return nil, mxerr.InvalidParam("device_keys.keys must hold ed25519:%s and curve25519:%s", device, device)
+			return nil, mxerr.BadJSON("device_keys.keys must hold ed25519:%s and curve25519:%s", device, device)
+		}
+		if _, ok := dk["signatures"]; !ok {
+			return nil, mxerr.BadJSON("device_keys.signatures is required")
 		}
 		if !verify(dk, user, "ed25519:"+device, signingKey) {
 			return nil, mxerr.InvalidParam("device_keys must be signed by the device's own ed25519 key")

@@ -78,10 +78,13 @@ func TestUploadValidation(t *testing.T) {
 	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": wrongDevice}); st != 400 {
 		t.Fatalf("device keys of another device: %d %v", st, resp)
 	}
-	unsigned := s.deviceKeys(t)
-	delete(unsigned, "signatures")
-	if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": unsigned}); st != 400 {
-		t.Fatalf("unsigned device keys: %d %v", st, resp)
+	// Required fields missing: malformed JSON (M_BAD_JSON).
+	for _, field := range []string{"signatures", "algorithms", "keys"} {
+		missing := s.deviceKeys(t)
+		delete(missing, field)
+		if st, resp := r.JSON(t, "POST", "/_matrix/client/v3/keys/upload", alice.AccessToken, map[string]any{"device_keys": missing}); st != 400 || resp["errcode"] != "M_BAD_JSON" {
+			t.Fatalf("device keys without %s: %d %v, want 400 M_BAD_JSON", field, st, resp)
+		}
 	}
 	forged := s.deviceKeys(t)
 	forged["algorithms"] = []string{"m.megolm.v1.aes-sha2"} // changed after signing

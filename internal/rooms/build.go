@@ -139,15 +139,12 @@ func (s *Service) identicalState(ctx context.Context, r *room, req SendRequest) 
 }
 
 func (s *Service) byTxn(ctx context.Context, req SendRequest) (*Event, error) {
-	row, err := s.db.EventByTxn(ctx, req.Sender, req.TxnDevice, req.TxnID)
+	row, err := s.db.EventByTxn(ctx, req.Sender, req.TxnDevice, req.TxnID, req.RoomID, req.Type)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up transaction: %w", err)
-	}
-	if row.RoomID != req.RoomID {
-		return nil, mxerr.InvalidParam("Transaction ID already used in another room")
 	}
 	return s.wrap(ctx, row)
 }

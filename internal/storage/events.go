@@ -249,10 +249,12 @@ func (db *DB) GetEvents(ctx context.Context, ids []string) ([]*Event, error) {
 	return db.queryEvents(ctx, `WHERE event_id IN (`+strings.Join(ph, ",")+`)`, args...)
 }
 
-// EventByTxn finds an event previously sent with a transaction ID.
-func (db *DB) EventByTxn(ctx context.Context, sender, device, txnID string) (*Event, error) {
-	return scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE sender = $1 AND txn_device = $2 AND txn_id = $3`,
-		sender, device, txnID))
+// EventByTxn finds an event previously sent with a transaction ID by
+// the same device to the same room with the same event type.
+func (db *DB) EventByTxn(ctx context.Context, sender, device, txnID, roomID, typ string) (*Event, error) {
+	return scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events
+		WHERE sender = $1 AND txn_device = $2 AND txn_id = $3 AND room_id = $4 AND type = $5`,
+		sender, device, txnID, roomID, typ))
 }
 
 // EventsAfter returns events with from < stream_pos <= to across all rooms,
