@@ -20,12 +20,20 @@ var specVersions = []string{"r0.6.1", "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v
 	"v1.11", "v1.12", "v1.13", "v1.14", "v1.15", "v1.16", "v1.17", "v1.18", "v1.19"}
 
 // unstableFeatures are the flags clients check before using an MSC; each
-// names something Axon does (versions_test.go exercises every one).
+// names something Axon does (versions_test.go exercises every one, and pins
+// the flags clients look for that Axon must not claim). Some repeat a spec
+// version Axon lists, because clients released before that version check
+// only the flag: Element Web before 2025 refuses to set up cross-signing
+// without org.matrix.e2e_cross_signing, and its room directory sends the
+// room type filter only with org.matrix.msc3827.stable.
 var unstableFeatures = map[string]bool{
+	"org.matrix.e2e_cross_signing":  true, // cross-signing (MSC1756, spec v1.1): /keys/device_signing/upload, /keys/signatures/upload
 	"org.matrix.msc3440.stable":     true, // threads: GET /v1/rooms/{roomId}/threads, m.thread aggregations
 	"org.matrix.msc2285.stable":     true, // private read receipts (m.read.private)
 	"org.matrix.msc3771":            true, // threaded read receipts (thread_id)
 	"org.matrix.msc3773":            true, // per-thread unread counts (unread_thread_notifications)
+	"org.matrix.msc3827.stable":     true, // /publicRooms filter.room_types (spec v1.4)
+	"org.matrix.msc3916.stable":     true, // authenticated media at /_matrix/client/v1/media (spec v1.11)
 	"org.matrix.simplified_msc3575": true, // simplified sliding sync (MSC4186) at its unstable path
 }
 

@@ -2,6 +2,10 @@ package clientapi_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"sort"
@@ -9,7 +13,9 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/crypto/canonicaljson"
 	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
@@ -132,6 +138,56 @@ func TestUnstableFeatures(t *testing.T) {
 				t.Fatalf("unread_thread_notifications: %d %v", status, room)
 			}
 		},
+		"org.matrix.e2e_cross_signing": func(t *testing.T) {
+			// Alice uploads a master key and a self-signing key it signs;
+			// bob sees both, and replacing them needs her password.
+			master, masterPriv := crossSigningKey(t, alice.UserID.String(), "master", nil)
+			selfSigning, _ := crossSigningKey(t, alice.UserID.String(), "self_signing", masterPriv)
+			status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/keys/device_signing/upload", alice.AccessToken,
+				map[string]any{"master_key": master, "self_signing_key": selfSigning})
+			if status != 200 {
+				t.Fatalf("first cross-signing upload: %d %v", status, body)
+			}
+			status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/keys/query", bob.AccessToken,
+				map[string]any{"device_keys": map[string]any{alice.UserID.String(): []string{}}})
+			masters, _ := body["master_keys"].(map[string]any)
+			selfs, _ := body["self_signing_keys"].(map[string]any)
+			if status != 200 || masters[alice.UserID.String()] == nil || selfs[alice.UserID.String()] == nil {
+				t.Fatalf("keys/query: %d %v", status, body)
+			}
+			other, _ := crossSigningKey(t, alice.UserID.String(), "master", nil)
+			status, body = r.JSON(t, http.MethodPost, "/_matrix/client/v3/keys/device_signing/upload", alice.AccessToken,
+				map[string]any{"master_key": other})
+			if status != 401 || body["session"] == nil {
+				t.Fatalf("replacing the master key without auth: %d %v", status, body)
+			}
+		},
+		"org.matrix.msc3827.stable": func(t *testing.T) {
+			space := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public",
+				CreationContent: map[string]any{"type": "m.space"}})
+			room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public"})
+			for filter, want := range map[string]id.RoomID{`["m.space"]`: space, `[null]`: room} {
+				var types []*string
+				if err := json.Unmarshal([]byte(filter), &types); err != nil {
+					t.Fatal(err)
+				}
+				status, body := r.JSON(t, http.MethodPost, "/_matrix/client/v3/publicRooms", bob.AccessToken,
+					map[string]any{"filter": map[string]any{"room_types": types}})
+				if got := fieldOf(body["chunk"], "room_id"); status != 200 || !slices.Equal(got, []string{want.String()}) {
+					t.Errorf("room_types %s: %d %v, want %s", filter, status, got, want)
+				}
+			}
+		},
+		"org.matrix.msc3916.stable": func(t *testing.T) {
+			server, mediaID := upload(t, r, alice.AccessToken, "text/plain", "", []byte("authenticated"))
+			path := "/_matrix/client/v1/media/download/" + server + "/" + mediaID
+			if res := mediaDo(t, r, http.MethodGet, path, bob.AccessToken, "", nil); res.status != 200 || string(res.body) != "authenticated" {
+				t.Fatalf("authenticated download: %d %s", res.status, res.body)
+			}
+			if res := mediaDo(t, r, http.MethodGet, path, "", "", nil); res.status != 401 {
+				t.Fatalf("download without a token: %d %s", res.status, res.body)
+			}
+		},
 		"org.matrix.simplified_msc3575": func(t *testing.T) {
 			status, body := r.JSON(t, http.MethodPost, "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", bob.AccessToken,
 				map[string]any{"lists": map[string]any{"all": map[string]any{"ranges": [][]int{{0, 10}}, "timeline_limit": 1}}})
@@ -161,9 +217,64 @@ func TestUnstableFeatures(t *testing.T) {
 		}
 		t.Run(name, probe)
 	}
-	if len(flags) != len(probes) {
-		t.Errorf("advertised %v, probes for %d flags", flags, len(probes))
+	// The probes pin the list: a feature Axon has must stay advertised.
+	for name := range probes {
+		if !slices.Contains(flags, name) {
+			t.Errorf("unstable feature %s works (it has a probe) but is not advertised: %v", name, flags)
+		}
 	}
+	// Flags that matrix-js-sdk, Element Web or matrix-rust-sdk (Element X)
+	// check, for things Axon does not do or does only at a stable path the
+	// flag would lead clients away from.
+	for flag, why := range map[string]string{
+		"org.matrix.msc3882":                      "login tokens are served at /v1/login/get_token only, not the MSC's unstable path",
+		"org.matrix.msc3814":                      "no dehydrated devices",
+		"org.matrix.msc3026.busy_presence":        "presence is online, unavailable or offline",
+		"org.matrix.msc4108":                      "no QR code login rendezvous (and no OAuth 2.0 API)",
+		"org.matrix.msc4140":                      "no delayed events",
+		"org.matrix.msc4306":                      "no thread subscriptions",
+		"org.matrix.msc4028":                      "no pushing of every encrypted event",
+		"org.matrix.msc4262":                      "no profiles sliding sync extension",
+		"org.matrix.msc3030":                      "jump to date is served at /v1 only, not the MSC's unstable path",
+		"org.matrix.msc3912":                      "no redaction with relations",
+		"org.matrix.msc3881":                      "pushers cannot be disabled remotely",
+		"uk.half-shot.msc2666.query_mutual_rooms": "mutual rooms are served at /v1/mutual_rooms only, not the MSC's unstable path",
+		"uk.timedout.msc4323":                     "account moderation is served at /v1/admin only, not the MSC's unstable path",
+		"io.element.e2ee_forced.private":          "rooms are not encrypted by the server's choice",
+		"io.element.e2ee_forced.public":           "rooms are not encrypted by the server's choice",
+		"io.element.e2ee_forced.trusted_private":  "rooms are not encrypted by the server's choice",
+	} {
+		if slices.Contains(flags, flag) {
+			t.Errorf("%s advertised, but %s", flag, why)
+		}
+	}
+}
+
+// crossSigningKey builds a cross-signing key of the usage for user, signed by
+// signer (the master key's private half) when one is given, and returns it
+// with its private key.
+func crossSigningKey(t *testing.T, user, usage string, signer ed25519.PrivateKey) (map[string]any, ed25519.PrivateKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.RawStdEncoding
+	key := map[string]any{"user_id": user, "usage": []string{usage},
+		"keys": map[string]string{"ed25519:" + b64.EncodeToString(pub): b64.EncodeToString(pub)}}
+	if signer != nil {
+		raw, err := json.Marshal(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		canon, err := canonicaljson.CanonicalJSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signerPub := b64.EncodeToString(signer.Public().(ed25519.PublicKey))
+		key["signatures"] = map[string]any{user: map[string]string{"ed25519:" + signerPub: b64.EncodeToString(ed25519.Sign(signer, canon))}}
+	}
+	return key, priv
 }
 
 func TestCapabilities(t *testing.T) {
