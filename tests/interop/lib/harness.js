@@ -40,8 +40,9 @@ function makeLogger(prefix) {
 
 /**
  * A fetch that keeps what a test needs to explain a failure: every /sync
- * request (when it started) and response body, and every request the server
- * refused (method, path, status, body).
+ * request (when it started) and response body, every request the server
+ * refused (method, path, status, body), and when each /keys/query started
+ * and ended.
  */
 function recordingFetch(rec) {
     return async (input, init = {}) => {
@@ -49,7 +50,11 @@ function recordingFetch(rec) {
         const method = init.method ?? "GET";
         const path = new URL(url).pathname;
         if (path.endsWith("/sync")) rec.syncRequests.push({ at: Date.now(), query: new URL(url).search });
-        const res = await fetch(input, init);
+        let keyQuery = null;
+        if (path.endsWith("/keys/query")) rec.keyQueries.push((keyQuery = { start: Date.now(), end: 0 }));
+        const res = await fetch(input, init).finally(() => {
+            if (keyQuery) keyQuery.end = Date.now();
+        });
         if (path.endsWith("/sync") && res.ok) {
             const body = await res.clone().json().catch(() => null);
             if (body) rec.syncs.push({ at: Date.now(), query: new URL(url).search, body });
@@ -143,7 +148,7 @@ export class Device {
         this.userId = login.user_id;
         this.deviceId = login.device_id;
         this.accessToken = login.access_token;
-        this.rec = { syncs: [], syncRequests: [], errors: [] };
+        this.rec = { syncs: [], syncRequests: [], errors: [], keyQueries: [] };
         this.client = createClient({
             baseUrl: BASE_URL,
             userId: login.user_id,
