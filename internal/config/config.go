@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/axon-matrix/axon/internal/netguard"
 )
 
 // Defaults for settings that do not derive from other settings.
@@ -48,6 +50,16 @@ const (
 	// refreshing is rare.
 	DefaultAccessTokenLifetime = 5 * time.Minute
 	DefaultSMTPPort            = 587
+
+	DefaultDatabaseSynchronous = SynchronousNormal
+)
+
+// Values of Config.DatabaseSynchronous: SQLite's synchronous setting in WAL
+// mode. normal syncs the write-ahead log only at checkpoints, full at every
+// commit.
+const (
+	SynchronousNormal = "normal"
+	SynchronousFull   = "full"
 )
 
 const (
@@ -106,6 +118,22 @@ type MediaSettings struct {
 type PushSettings struct {
 	AllowHTTP             bool `yaml:"allow_http"`
 	AllowPrivateAddresses bool `yaml:"allow_private_addresses"`
+}
+
+// OutboundSettings configures the requests the server makes to addresses
+// that users choose (URL previews, push gateways) and, later, that other
+// servers choose (federation): by default only public addresses are
+// reached, so that nobody can make the server send requests into its own
+// network.
+type OutboundSettings struct {
+	// AllowedNetworks are networks (CIDR, or single addresses) that those
+	// requests may reach although they are not public.
+	AllowedNetworks []string `yaml:"allowed_networks"`
+}
+
+// Networks parses AllowedNetworks (Validate has checked them).
+func (o OutboundSettings) Networks() ([]netip.Prefix, error) {
+	return netguard.ParsePrefixes(o.AllowedNetworks)
 }
 
 // TURNSettings configures the TURN servers handed to clients for VoIP
@@ -209,6 +237,7 @@ type Config struct {
 	DataDir                   string               `yaml:"data_dir"`
 	Listen                    string               `yaml:"listen"`
 	Database                  string               `yaml:"database"`
+	DatabaseSynchronous       string               `yaml:"database_synchronous"`
 	PublicBaseURL             string               `yaml:"public_baseurl"`
 	Registration              string               `yaml:"registration"`
 	RegistrationSharedSecret  string               `yaml:"registration_shared_secret"`
@@ -220,6 +249,7 @@ type Config struct {
 	LogLevel                  string               `yaml:"log_level"`
 	WellKnownClient           string               `yaml:"well_known_client_base_url"`
 	Push                      PushSettings         `yaml:"push"`
+	Outbound                  OutboundSettings     `yaml:"outbound"`
 	Media                     MediaSettings        `yaml:"media"`
 	TURN                      TURNSettings         `yaml:"turn"`
 	Support                   SupportSettings      `yaml:"support"`
@@ -254,18 +284,19 @@ func Default() *Config {
 // settings they derive from once the file and environment have been applied.
 func staticDefaults() *Config {
 	return &Config{
-		ServerName:      DefaultServerName,
-		DataDir:         DefaultDataDir,
-		Listen:          DefaultListen,
-		Registration:    DefaultRegistration,
-		RateLimits:      true,
-		RateLimit:       DefaultRateLimits(),
-		MaxRequestBytes: DefaultMaxRequestBytes,
-		LogLevel:        DefaultLogLevel,
-		Media:           MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
-		TURN:            TURNSettings{TTL: DefaultTURNTTL},
-		RefreshTokens:   RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
-		Email:           EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
+		ServerName:          DefaultServerName,
+		DataDir:             DefaultDataDir,
+		Listen:              DefaultListen,
+		Registration:        DefaultRegistration,
+		DatabaseSynchronous: DefaultDatabaseSynchronous,
+		RateLimits:          true,
+		RateLimit:           DefaultRateLimits(),
+		MaxRequestBytes:     DefaultMaxRequestBytes,
+		LogLevel:            DefaultLogLevel,
+		Media:               MediaSettings{MaxUploadBytes: DefaultMaxUploadBytes},
+		TURN:                TURNSettings{TTL: DefaultTURNTTL},
+		RefreshTokens:       RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
+		Email:               EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
 
 		AppServiceQueryTimeout: DefaultAppServiceQueryTimeout,
 	}
@@ -283,6 +314,7 @@ func (c *Config) fillDefaults() {
 	def(&c.DataDir, DefaultDataDir)
 	def(&c.Listen, DefaultListen)
 	def(&c.Registration, DefaultRegistration)
+	def(&c.DatabaseSynchronous, DefaultDatabaseSynchronous)
 	def(&c.LogLevel, DefaultLogLevel)
 	def(&c.SigningKeyPath, filepath.Join(c.DataDir, SigningKeyFileName))
 	def(&c.Media.Dir, filepath.Join(c.DataDir, MediaDirName))

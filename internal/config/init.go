@@ -39,6 +39,12 @@ var settings = []setting{
 	{key: "database", doc: "Where data is stored. Empty: the SQLite file axon.db inside data_dir. " +
 		"sqlite:PATH: a SQLite file at PATH (relative to the start directory). postgres://... is " +
 		"reserved for PostgreSQL, which is not supported yet."},
+	{key: "database_synchronous", doc: "How SQLite makes commits durable: normal (the default) or full. " +
+		"Both survive a crash or kill of the Axon process with every acknowledged write kept. After a power " +
+		"loss or operating-system crash, normal can lose the writes of the last moments (commits made since " +
+		"the write-ahead log was last synced at a checkpoint) but never corrupts the database; full syncs the " +
+		"log at every commit so that nothing acknowledged is lost, at the cost of slower writes. " +
+		"Has no effect on PostgreSQL."},
 	{key: "public_baseurl", doc: "The URL clients and other servers use to reach this server. " +
 		"Empty: http://<listen>/, which only works on this machine; set your https:// address when " +
 		"running behind a reverse proxy."},
@@ -73,6 +79,14 @@ var settings = []setting{
 	{key: "push.allow_private_addresses", doc: "Deliver to gateways on loopback, private and " +
 		"link-local addresses. Off by default so that users cannot make the server send requests " +
 		"into its own network; turn on for a gateway on this machine or in tests."},
+	{key: "outbound", group: true, doc: "Requests to addresses that users choose (URL previews, push " +
+		"gateways). They may only reach public internet addresses, checked on the address actually connected to " +
+		"(after DNS, on every redirect); loopback, private, link-local, carrier-grade NAT, multicast, documentation " +
+		"and other special ranges are refused, also when wrapped in IPv6 (IPv4-mapped, NAT64, 6to4, Teredo). " +
+		"Application services are not restricted: their URLs come from the operator's registration files."},
+	{key: "outbound.allowed_networks", doc: "Networks (CIDR such as 10.20.0.0/16, or single addresses) " +
+		"that these requests may reach although they are not public: an intranet to preview, a push gateway " +
+		"in your own network. Each is matched against the address connected to."},
 	{key: "media", group: true, doc: "The media repository: uploaded files, avatars and their thumbnails."},
 	{key: "media.max_upload_bytes", doc: "Largest file a user may upload, in bytes. Uploads are " +
 		"streamed to disk, so this does not bound memory use."},

@@ -44,6 +44,14 @@ func (c *Config) Validate() error {
 	if err := checkDatabase(c.Database); err != nil {
 		bad("database", "%v", err)
 	}
+	switch c.DatabaseSynchronous {
+	case SynchronousNormal, SynchronousFull:
+	default:
+		bad("database_synchronous", "must be %s or %s (got %q)", SynchronousNormal, SynchronousFull, c.DatabaseSynchronous)
+	}
+	if _, err := c.Outbound.Networks(); err != nil {
+		bad("outbound.allowed_networks", "%v", err)
+	}
 	if err := checkHTTPURL(c.PublicBaseURL); err != nil {
 		bad("public_baseurl", "%v (got %q)", err, c.PublicBaseURL)
 	}

@@ -38,6 +38,10 @@ func TestValidateErrors(t *testing.T) {
 		{"unknown db scheme", func(c *Config) { c.Database = "mysql://u:pw@h/db" }, "database", `got scheme "mysql"`},
 		{"db plain path", func(c *Config) { c.Database = "/var/axon.db" }, "database", "sqlite:/var/axon.db"},
 		{"sqlite without path", func(c *Config) { c.Database = "sqlite:" }, "database", "file path"},
+		{"database synchronous", func(c *Config) { c.DatabaseSynchronous = "off" }, "database_synchronous", `must be normal or full (got "off")`},
+		{"database synchronous case", func(c *Config) { c.DatabaseSynchronous = "FULL" }, "database_synchronous", "must be normal or full"},
+		{"outbound network", func(c *Config) { c.Outbound.AllowedNetworks = []string{"10.0.0.0/8", "intranet.example"} }, "outbound.allowed_networks", `"intranet.example" is not an IP address`},
+		{"outbound bad prefix", func(c *Config) { c.Outbound.AllowedNetworks = []string{"10.0.0.0/33"} }, "outbound.allowed_networks", "not a network"},
 		{"relative public baseurl", func(c *Config) { c.PublicBaseURL = "matrix.example.org/" }, "public_baseurl", "absolute http"},
 		{"ftp public baseurl", func(c *Config) { c.PublicBaseURL = "ftp://example.org/" }, "public_baseurl", "absolute http"},
 		{"public baseurl query", func(c *Config) { c.PublicBaseURL = "https://example.org/?a=b" }, "public_baseurl", "query"},
@@ -141,6 +145,8 @@ func TestValidateAccepts(t *testing.T) {
 		{"sqlite case", func(c *Config) { c.Database = "SQLite:/x.db" }},
 		{"https baseurl with path", func(c *Config) { c.PublicBaseURL = "https://example.org/matrix/" }},
 		{"fractional rate", func(c *Config) { c.RateLimit.Login.PerSecond = 0.001 }},
+		{"database synchronous full", func(c *Config) { c.DatabaseSynchronous = "full" }},
+		{"outbound networks", func(c *Config) { c.Outbound.AllowedNetworks = []string{"10.20.0.0/16", "192.168.1.5", "fd00::/8"} }},
 		{"email", func(c *Config) {
 			c.Email = EmailSettings{SMTPHost: "smtp.example.org", SMTPPort: 465, SMTPTLS: "tls", From: "Example <noreply@example.org>",
 				SMTPUsername: "axon", SMTPPasswordFile: "/run/secret"}

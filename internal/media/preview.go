@@ -3,23 +3,20 @@ package media
 import (
 	"context"
 	"errors"
-
 	"html"
 	"image"
 	"io"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/netguard"
 )
 
 // Limits of URL previews: the server fetches pages named by users, so every
@@ -32,8 +29,6 @@ const (
 
 type previewer struct {
 	client *http.Client
-	// allowIP decides which addresses may be dialled; tests widen it.
-	allowIP func(netip.Addr) bool
 
 	mu    sync.Mutex
 	cache map[string]cachedPreview // by URL
@@ -52,25 +47,15 @@ const (
 	previewImageMax     = 10 << 20
 )
 
-var errNotPublic = errors.New("address is not public")
-
-func newPreviewer(s *Service) *previewer {
-	p := &previewer{allowIP: publicIP, cache: map[string]cachedPreview{}}
-	dialer := &net.Dialer{
-		Timeout: previewTimeout,
-		// Checked on the resolved address of every connection, redirects
-		// included, so DNS tricks cannot reach internal services.
-		Control: func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !p.allowIP(ap.Addr().Unmap()) {
-				return errNotPublic
-			}
-			return nil
-		},
-	}
+func newPreviewer(policy *netguard.Policy) *previewer {
+	p := &previewer{cache: map[string]cachedPreview{}}
+	// The policy is checked on the resolved address of every connection,
+	// redirects included, so DNS tricks cannot reach internal services.
+	dialer := policy.Dialer(previewTimeout)
 	p.client = &http.Client{
 		Timeout: previewTimeout,
 		Transport: &http.Transport{
+			Proxy:                 nil, // a proxy would defeat the address check
 			DialContext:           dialer.DialContext,
 			TLSHandshakeTimeout:   previewTimeout,
 			ResponseHeaderTimeout: previewTimeout,
@@ -85,13 +70,6 @@ func newPreviewer(s *Service) *previewer {
 		},
 	}
 	return p
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
-func publicIP(a netip.Addr) bool {
-	return a.IsValid() && a.IsGlobalUnicast() && !a.IsPrivate() && !cgnat.Contains(a) &&
-		!a.IsLoopback() && !a.IsLinkLocalUnicast()
 }
 
 // PreviewURL fetches a web page and returns its Open Graph data, as
@@ -141,7 +119,7 @@ func (s *Service) fetchPreview(ctx context.Context, u *url.URL) (map[string]any,
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1")
 	resp, err := s.preview.client.Do(req)
 	if err != nil {
-		if errors.Is(err, errNotPublic) {
+		if errors.Is(err, netguard.ErrBlocked) {
 			return nil, mxerr.Forbidden("URL previews are only made for public addresses")
 		}
 		return nil, mxerr.New("M_UNKNOWN", "Could not fetch the page").WithStatus(http.StatusBadGateway)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/netguard"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/suspension"
 )
@@ -38,6 +39,9 @@ type Config struct {
 	UserQuotaBytes int64 // 0: unlimited
 	URLPreviews    bool
 	FreezeLegacy   bool
+	// Outbound is what URL previews may connect to (nil: public
+	// addresses only).
+	Outbound *netguard.Policy
 }
 
 // Remote fetches media that originates on other servers (federation's
@@ -103,7 +107,7 @@ func New(db *storage.DB, cfg Config, log *slog.Logger) (*Service, error) {
 		thumbSem: make(chan struct{}, 1),
 		thumbGen: map[string]*thumbCall{},
 	}
-	s.preview = newPreviewer(s)
+	s.preview = newPreviewer(cfg.Outbound)
 	return s, nil
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
+	"github.com/axon-matrix/axon/internal/netguard"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -67,6 +68,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	allowed, err := cfg.Outbound.Networks()
+	if err != nil {
+		return nil, err
+	}
+	// One policy for every request to an address a user (or, later, a
+	// remote server) chose.
+	outbound := netguard.WithAllowed(allowed)
 	db, err := storage.Open(ctx, cfg.DatabasePath())
 	if err != nil {
 		return nil, err
@@ -112,6 +120,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ms, err := media.New(db, media.Config{
 		ServerName: cfg.ServerName, Dir: cfg.Media.Dir, MaxUploadBytes: cfg.Media.MaxUploadBytes,
 		UserQuotaBytes: cfg.Media.UserQuotaBytes, URLPreviews: cfg.Media.URLPreviews, FreezeLegacy: cfg.Media.FreezeLegacy,
+		Outbound: outbound,
 	}, log)
 	if err != nil {
 		db.Close()
