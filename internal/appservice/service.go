@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/netguard"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -79,12 +79,16 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 	return s
 }
 
+// newClient builds the client services are called with. Their addresses
+// are not restricted like those of URL previews and push gateways: each URL
+// comes from a registration file only the operator can write, and bridges
+// usually listen on loopback or the local network.
 func newClient(timeout time.Duration) *http.Client {
 	return &http.Client{
 		Timeout: timeout,
 		Transport: &http.Transport{
 			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			DialContext:         netguard.Unrestricted().Dialer(5 * time.Second).DialContext,
 			TLSHandshakeTimeout: 10 * time.Second,
 			MaxIdleConnsPerHost: 4,
 			IdleConnTimeout:     90 * time.Second,

@@ -390,6 +390,27 @@ func TestPusherValidation(t *testing.T) {
 		{"loopback", func(m map[string]any) { m["data"] = map[string]any{"url": "https://127.0.0.1/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
 		{"private", func(m map[string]any) { m["data"] = map[string]any{"url": "https://10.1.2.3/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
 		{"localhost", func(m map[string]any) { m["data"] = map[string]any{"url": "https://localhost/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
+		{"NAT64 of loopback", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[64:ff9b::7f00:1]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"NAT64 of metadata", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[64:ff9b::a9fe:a9fe]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"local NAT64", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[64:ff9b:1::a00:1]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"6to4 of private", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[2002:a00:1::1]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"Teredo of loopback", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"IPv4-compatible", func(m map[string]any) {
+			m["data"] = map[string]any{"url": "https://[::10.1.2.3]/_matrix/push/v1/notify"}
+		}, 400, "M_INVALID_PARAM"},
+		{"benchmarking", func(m map[string]any) { m["data"] = map[string]any{"url": "https://198.18.0.1/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
+		{"this network", func(m map[string]any) { m["data"] = map[string]any{"url": "https://0.0.0.0/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
+		{"site-local", func(m map[string]any) { m["data"] = map[string]any{"url": "https://[fec0::1]/_matrix/push/v1/notify"} }, 400, "M_INVALID_PARAM"},
 		{"bad format", func(m map[string]any) {
 			m["data"] = map[string]any{"url": "https://push.example.org/_matrix/push/v1/notify", "format": "full"}
 		}, 400, "M_INVALID_PARAM"},

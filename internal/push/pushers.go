@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -162,41 +159,11 @@ func (s *Service) checkURL(raw string) error {
 	if u.Path != NotifyPath || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return mxerr.InvalidParam("data.url must be https://<gateway>%s", NotifyPath)
 	}
-	if !s.cfg.AllowPrivateAddresses {
-		host := u.Hostname()
-		if addr, err := netip.ParseAddr(host); err == nil && !publicAddr(addr) {
-			return mxerr.InvalidParam("data.url points to a private or loopback address")
-		}
-		if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-			return mxerr.InvalidParam("data.url points to a private or loopback address")
-		}
-	}
-	return nil
-}
-
-// publicAddr reports whether an address is on the public internet.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsGlobalUnicast() && !a.IsPrivate() && !a.IsLoopback() && !a.IsLinkLocalUnicast() &&
-		!a.IsMulticast() && !a.IsUnspecified() &&
-		!netip.MustParsePrefix("100.64.0.0/10").Contains(a) && // carrier-grade NAT
-		!netip.MustParsePrefix("fc00::/7").Contains(a)
-}
-
-// dialControl refuses connections to non-public addresses; it runs after
-// name resolution, so a hostname that resolves inside the network is caught
-// too.
-func dialControl(_, address string, _ syscall.RawConn) error {
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
-		return err
-	}
-	if !publicAddr(addr) {
-		return fmt.Errorf("push gateway address %s is not public", addr)
+	// Checked again on the resolved address of every connection (see
+	// SetRootCAs); this catches literal addresses at registration, with
+	// an error the client can show.
+	if !s.outbound.AllowsHost(u.Hostname()) {
+		return mxerr.InvalidParam("data.url points to a private or loopback address")
 	}
 	return nil
 }

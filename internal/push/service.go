@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/netguard"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -45,8 +45,10 @@ type Service struct {
 	rooms *rooms.Service
 	eval  *Evaluator
 	cfg   config.PushSettings
-	log   *slog.Logger
-	now   func() time.Time
+	// outbound is what gateway connections may reach.
+	outbound *netguard.Policy
+	log      *slog.Logger
+	now      func() time.Time
 
 	// UnreadTotal is the badge count of a user (sync.Service.UnreadTotal).
 	UnreadTotal func(ctx context.Context, user string) (int, error)
@@ -114,12 +116,22 @@ func (s *Service) SetBackoff(base, maxDelay time.Duration) {
 }
 
 // New creates the service. Call Start to run delivery.
-func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSettings, log *slog.Logger) *Service {
+//
+// Gateways may be reached on the addresses outbound allows (nil: public
+// ones only); push.allow_private_addresses lifts the restriction, for a
+// gateway on the server's own machine or network.
+func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSettings, outbound *netguard.Policy, log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.Default()
 	}
+	if outbound == nil {
+		outbound = netguard.Public()
+	}
+	if cfg.AllowPrivateAddresses {
+		outbound = netguard.Unrestricted()
+	}
 	s := &Service{
-		db: db, rooms: rs, eval: eval, cfg: cfg, log: log, now: time.Now,
+		db: db, rooms: rs, eval: eval, cfg: cfg, outbound: outbound, log: log, now: time.Now,
 		baseBackoff: time.Second, maxBackoff: time.Hour, GiveUpAfter: 24 * time.Hour,
 		wake: make(chan struct{}, 1), finished: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]*flight{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
@@ -131,10 +143,10 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 // SetRootCAs sets the certificate authorities gateways are verified with
 // (nil: the system's, which honour SSL_CERT_FILE).
 func (s *Service) SetRootCAs(pool *x509.CertPool) {
-	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !s.cfg.AllowPrivateAddresses {
-		dialer.Control = dialControl
-	}
+	// The policy runs after name resolution, on every connection, so a
+	// gateway name that resolves (or later re-resolves) inside the network
+	// is refused too.
+	dialer := s.outbound.Dialer(10 * time.Second)
 	s.client = &http.Client{
 		Timeout: 15 * time.Second,
 		Transport: &http.Transport{

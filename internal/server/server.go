@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	pushRules := push.NewRules(db, ss.Notifier)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	ss.SetPushEvaluator(pushEval)
-	pusher := push.New(db, rs, pushEval, cfg.Push, log)
+	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal
 	ks := keys.New(db, accounts, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
 	ks.OnCountsChanged = appServices.KeyCountsChanged
