@@ -49,8 +49,7 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 		limit = 100
 	}
 	page := &NotificationsPage{Notifications: []NotificationItem{}}
-	type roomMarks struct{ joinPos, readPos int64 }
-	marks := map[string]roomMarks{}
+	readPos := map[string]int64{}
 	scanned := 0
 	for scanned < maxNotificationScan {
 		rows, err := s.db.NotificationCandidates(ctx, user, before, 200)
@@ -67,17 +66,24 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 		for _, ev := range evs {
 			scanned++
 			before = ev.StreamPos
-			m, ok := marks[ev.RoomID]
+			read, ok := readPos[ev.RoomID]
 			if !ok {
-				if me, err := s.rooms.CurrentStateEvent(ctx, ev.RoomID, "m.room.member", user); err == nil && me != nil {
-					m.joinPos = me.StreamPos
-				}
-				m.readPos, _, _ = s.db.UserReadMarks(ctx, ev.RoomID, user)
-				marks[ev.RoomID] = m
+				read, _, _ = s.db.UserReadMarks(ctx, ev.RoomID, user)
+				readPos[ev.RoomID] = read
 			}
+			// What notified the user is what arrived while they were
+			// joined: their membership in the state the event was sent in,
+			// not the position of their current member event, which a
+			// display-name change moves.
 			isInviteForMe := ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == user
-			if ev.StreamPos < m.joinPos && !isInviteForMe {
-				continue // from before the user joined
+			if !isInviteForMe {
+				mb, err := s.rooms.MembershipBefore(ctx, ev, user)
+				if err != nil {
+					return nil, err
+				}
+				if mb != "join" {
+					continue // before they joined, or while they had left
+				}
 			}
 			o, err := s.eval.Evaluate(ctx, ev, user)
 			if err != nil {
@@ -88,7 +94,7 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 			}
 			page.Notifications = append(page.Notifications, NotificationItem{
 				Actions: o.Actions, Event: s.rooms.Format(ctx, ev, rooms.Viewer{UserID: user}, rooms.FormatOpts{NoAggregations: true}),
-				Read: ev.StreamPos <= m.readPos, RoomID: ev.RoomID, TS: ev.OriginTS,
+				Read: ev.StreamPos <= read, RoomID: ev.RoomID, TS: ev.OriginTS,
 			})
 			if len(page.Notifications) == limit {
 				page.NextToken = strconv.FormatInt(ev.StreamPos, 10)

@@ -40,6 +40,18 @@ func (s *Service) membershipIn(ctx context.Context, state storage.StateMap, user
 	return membershipOf(ev)
 }
 
+// MembershipBefore returns user's membership in the state the event was
+// sent in ("" if never a member): whether they were in the room when it
+// arrived, whatever member events (a display-name change, a leave and a
+// rejoin) came after.
+func (s *Service) MembershipBefore(ctx context.Context, ev *Event, user string) (string, error) {
+	before, err := s.StateAt(ctx, ev.StateBefore)
+	if err != nil {
+		return "", err
+	}
+	return s.membershipIn(ctx, before, user), nil
+}
+
 // FilterVisible returns the events of one room that user may see under the
 // room's history visibility rules, in the same order.
 func (s *Service) FilterVisible(ctx context.Context, user string, evs []*Event) ([]*Event, error) {
