@@ -51,9 +51,14 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 	if !opts.OmitRoomID {
 		ce.RoomID = ev.RoomID
 	}
-	if ev.PDU.Redacts != nil {
+	// Only a real redaction (no state key) redacts: a state event of type
+	// m.room.redaction with content.redacts is ordinary state, and a
+	// top-level redacts would make clients hide its "target".
+	switch {
+	case ev.StateKey != nil:
+	case ev.PDU.Redacts != nil:
 		ce.Redacts = string(*ev.PDU.Redacts)
-	} else if ev.Type == "m.room.redaction" {
+	case ev.Type == "m.room.redaction":
 		var c struct {
 			Redacts string `json:"redacts"`
 		}

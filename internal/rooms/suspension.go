@@ -32,6 +32,10 @@ func (s *Service) checkSuspended(ctx context.Context, req SendRequest) error {
 			return nil
 		}
 	case "m.room.redaction":
+		// A state event of this type redacts nothing: not the exemption.
+		if req.StateKey != nil {
+			break
+		}
 		target := req.Redacts
 		if target == "" {
 			target = gjson.GetBytes(req.Content, "redacts").Str
