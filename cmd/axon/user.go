@@ -52,7 +52,7 @@ func openForCLI(cfgPath string) (*config.Config, *storage.DB, error) {
 	if path == "" {
 		return nil, nil, fmt.Errorf("database %q: only SQLite databases are supported by this command", cfg.Database)
 	}
-	db, err := storage.Open(context.Background(), path)
+	db, err := storage.OpenWith(context.Background(), path, storage.Options{Synchronous: cfg.DatabaseSynchronous})
 	if err != nil {
 		return nil, nil, err
 	}

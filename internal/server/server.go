@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	// One policy for every request to an address a user (or, later, a
 	// remote server) chose.
 	outbound := netguard.WithAllowed(allowed)
-	db, err := storage.Open(ctx, cfg.DatabasePath())
+	db, err := storage.OpenWith(ctx, cfg.DatabasePath(), storage.Options{Synchronous: cfg.DatabaseSynchronous})
 	if err != nil {
 		return nil, err
 	}

@@ -72,9 +72,37 @@ const (
 
 var streamTables = [numStreams]string{"events", "receipts", "account_data", "to_device", "presence", "device_list_changes"}
 
-// Open opens (creating if needed) the SQLite database at path and migrates it.
+// Options adjust how the database is opened.
+type Options struct {
+	// Synchronous is SQLite's synchronous setting: "normal" (also for "")
+	// or "full". In WAL mode, normal syncs the log to disk only at
+	// checkpoints: a crash of the process loses nothing committed, but a
+	// power loss or OS crash can roll back the last commits (never corrupt
+	// the file). full syncs at every commit, so acknowledged writes survive
+	// power loss too, at the cost of an fsync per commit.
+	Synchronous string
+}
+
+// Open opens (creating if needed) the SQLite database at path and migrates
+// it, with the default options.
 func Open(ctx context.Context, path string) (*DB, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
+	return OpenWith(ctx, path, Options{})
+}
+
+// OpenWith is Open with options.
+func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
+	var synchronous string
+	switch opts.Synchronous {
+	case "", "normal":
+		synchronous = "NORMAL"
+	case "full":
+		synchronous = "FULL"
+	default:
+		return nil, fmt.Errorf("open database: synchronous must be normal or full, not %q", opts.Synchronous)
+	}
+	// The pragmas are in the DSN so that every connection of both pools
+	// gets them, not just the first.
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")" +
 		"&_pragma=busy_timeout(10000)&_pragma=foreign_keys(OFF)&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
