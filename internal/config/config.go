@@ -62,6 +62,22 @@ const (
 	SynchronousFull   = "full"
 )
 
+// Defaults of the connection limits (see ConnectionSettings).
+const (
+	// DefaultMaxConnections: an open connection costs about 20 kB (two
+	// buffers and a goroutine), so 10,000 bound that at some 200 MB.
+	DefaultMaxConnections = 10000
+	// DefaultMaxConnectionsPerAddress leaves room for a household or an
+	// office behind one NAT address (browsers open up to six connections
+	// each) while one client cannot take more than a small share.
+	DefaultMaxConnectionsPerAddress = 256
+	// DefaultRequestBodyTimeout and DefaultRequestBodyMinRate: a body
+	// must arrive within 10 s plus one second per 8 KiB received, i.e. at
+	// an average of at least 64 kbit/s after the first 10 s.
+	DefaultRequestBodyTimeout = 10 * time.Second
+	DefaultRequestBodyMinRate = 8 << 10
+)
+
 const (
 	// DefaultAppServiceQueryTimeout bounds how long a client waits for an
 	// application service asked about an unknown user or alias.
@@ -103,6 +119,19 @@ type RateLimitSettings struct {
 	Register RateLimit `yaml:"register"`
 	Message  RateLimit `yaml:"message"`
 	Default  RateLimit `yaml:"default"`
+}
+
+// ConnectionSettings bounds what clients can hold of the server:
+// connections, and the time a request body may take to arrive.
+type ConnectionSettings struct {
+	MaxTotal      int64 `yaml:"max_total"`
+	MaxPerAddress int64 `yaml:"max_per_address"`
+	// LimitLoopback applies MaxPerAddress to loopback addresses too. Off
+	// by default: behind a reverse proxy on the same machine every client
+	// arrives from loopback, and the proxy is where to limit each client.
+	LimitLoopback      bool          `yaml:"limit_loopback"`
+	RequestBodyTimeout time.Duration `yaml:"request_body_timeout"`
+	RequestBodyMinRate int64         `yaml:"request_body_min_rate"`
 }
 
 // MediaSettings configures the media repository.
@@ -245,6 +274,7 @@ type Config struct {
 	RateLimits                bool                 `yaml:"rate_limits"`
 	RateLimit                 RateLimitSettings    `yaml:"rate_limit"`
 	MaxRequestBytes           int64                `yaml:"max_request_bytes"`
+	Connections               ConnectionSettings   `yaml:"connections"`
 	SigningKeyPath            string               `yaml:"signing_key_path"`
 	LogLevel                  string               `yaml:"log_level"`
 	WellKnownClient           string               `yaml:"well_known_client_base_url"`
@@ -297,6 +327,8 @@ func staticDefaults() *Config {
 		TURN:                TURNSettings{TTL: DefaultTURNTTL},
 		RefreshTokens:       RefreshTokenSettings{AccessTokenLifetime: DefaultAccessTokenLifetime},
 		Email:               EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
+		Connections: ConnectionSettings{MaxTotal: DefaultMaxConnections, MaxPerAddress: DefaultMaxConnectionsPerAddress,
+			RequestBodyTimeout: DefaultRequestBodyTimeout, RequestBodyMinRate: DefaultRequestBodyMinRate},
 
 		AppServiceQueryTimeout: DefaultAppServiceQueryTimeout,
 	}

@@ -44,6 +44,7 @@ func TestDefaults(t *testing.T) {
 		TURN:                TURNSettings{TTL: 86400},
 		RefreshTokens:       RefreshTokenSettings{AccessTokenLifetime: 5 * time.Minute},
 		Email:               EmailSettings{SMTPPort: 587, SMTPTLS: "starttls"},
+		Connections:         ConnectionSettings{MaxTotal: 10000, MaxPerAddress: 256, RequestBodyTimeout: 10 * time.Second, RequestBodyMinRate: 8192},
 
 		AppServiceQueryTimeout: 10 * time.Second,
 	}

@@ -67,6 +67,22 @@ var settings = []setting{
 	{key: "rate_limit.message", doc: "Sending events into rooms."},
 	{key: "rate_limit.default", doc: "Every other request."},
 	{key: "max_request_bytes", doc: "Largest request body accepted, in bytes."},
+	{key: "connections", group: true, doc: "Limits on what clients can hold of the server. A " +
+		"connection over a limit is closed as soon as it is accepted."},
+	{key: "connections.max_total", doc: "Most connections open at once; 0 means no limit. Each " +
+		"costs about 20 kB of memory."},
+	{key: "connections.max_per_address", doc: "Most connections open at once from one client " +
+		"address (IPv6 addresses count by /64 network); 0 means no limit. Loopback addresses " +
+		"are exempt unless limit_loopback is true."},
+	{key: "connections.limit_loopback", doc: "Apply max_per_address to loopback addresses too. " +
+		"Leave it off behind a reverse proxy on this machine: every client then arrives from " +
+		"loopback, and the proxy is the place to limit connections per client."},
+	{key: "connections.request_body_timeout", doc: "How long a request body may take to arrive " +
+		"before the connection is closed, as a duration, plus one second for every " +
+		"request_body_min_rate bytes received (so large uploads get more time as long as they " +
+		"keep arriving). Protects against clients that send a body a byte at a time."},
+	{key: "connections.request_body_min_rate", doc: "Bytes per second a request body must " +
+		"average after request_body_timeout; see above."},
 	{key: "signing_key_path", doc: "File holding the ed25519 key that signs this server's events and " +
 		"federation requests; created on first start. Empty: signing.key inside data_dir. Back it " +
 		"up: other servers remember it, and a lost key cannot be recovered."},

@@ -82,6 +82,18 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes <= 0 {
 		bad("max_request_bytes", "must be greater than 0 (got %d)", c.MaxRequestBytes)
 	}
+	if cs := c.Connections; cs.MaxTotal < 0 {
+		bad("connections.max_total", "must not be negative (got %d)", cs.MaxTotal)
+	}
+	if cs := c.Connections; cs.MaxPerAddress < 0 {
+		bad("connections.max_per_address", "must not be negative (got %d)", cs.MaxPerAddress)
+	}
+	if cs := c.Connections; cs.RequestBodyTimeout <= 0 {
+		bad("connections.request_body_timeout", "must be greater than 0 (got %v)", cs.RequestBodyTimeout)
+	}
+	if cs := c.Connections; cs.RequestBodyMinRate <= 0 {
+		bad("connections.request_body_min_rate", "must be greater than 0 (got %d)", cs.RequestBodyMinRate)
+	}
 	if c.Media.MaxUploadBytes <= 0 {
 		bad("media.max_upload_bytes", "must be greater than 0 (got %d)", c.Media.MaxUploadBytes)
 	}

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/mxid"
@@ -109,6 +110,11 @@ type Options struct {
 	// does not authenticate (POST /register, /login) exempts the request
 	// from rate limits: an application service registering its users.
 	ExemptToken func(token string) bool
+	// BodyTimeout and BodyMinRate bound the time a request body may take
+	// to arrive: BodyTimeout plus one second per BodyMinRate bytes
+	// received. Zero BodyTimeout leaves bodies unbounded in time.
+	BodyTimeout time.Duration
+	BodyMinRate int64
 }
 
 // Mux builds the handler for groups of routes mounted under prefixes.
@@ -154,7 +160,7 @@ func (m *Mux) Handler() http.Handler {
 	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, mxerr.New("M_UNRECOGNIZED", "Unrecognized request"))
 	})
-	return m.cors(m.recoverer(m.mux))
+	return m.cors(m.recoverer(m.bodyDeadline(m.mux)))
 }
 
 func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {
@@ -316,6 +322,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			errLog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			e = mxerr.Unknown("Internal server error")
 		}
+	}
+	if mxerr.StatusOf(e) == http.StatusTooManyRequests {
+		// A client refused for its rate must come back on a new
+		// connection: one kept alive for it would let a flood of refused
+		// requests hold as many connections (and their memory) as it likes.
+		w.Header().Set("Connection", "close")
 	}
 	body := map[string]any{"errcode": e.Code, "error": e.Msg}
 	for k, v := range e.Extra {

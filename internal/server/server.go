@@ -22,6 +22,7 @@ import (
 	"github.com/axon-matrix/axon/internal/appservice"
 	"github.com/axon-matrix/axon/internal/clientapi"
 	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/connlimit"
 	"github.com/axon-matrix/axon/internal/fedapi"
 	"github.com/axon-matrix/axon/internal/httpapi"
 	"github.com/axon-matrix/axon/internal/keys"
@@ -159,6 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	mux := httpapi.NewMux(httpapi.Options{
 		Auth: authAdapter{accounts, appServices}, Limiters: limiters, MaxRequestBytes: cfg.MaxRequestBytes, Log: log,
 		ExemptToken: appServices.IsAppServiceToken,
+		BodyTimeout: cfg.Connections.RequestBodyTimeout, BodyMinRate: cfg.Connections.RequestBodyMinRate,
 	})
 	for _, m := range api.Mounts() {
 		mux.Mount(m.Prefixes, m.Routes)
@@ -246,7 +248,10 @@ func (s *Server) Close() error {
 
 // Serve serves HTTP on ln until ctx ends, then shuts down gracefully:
 // in-flight requests (including long-polls) get a few seconds to finish.
+// Connections over the configured limits are closed as they arrive.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	cl := s.Cfg.Connections
+	ln = connlimit.New(ln, connlimit.Limits{Total: int(cl.MaxTotal), PerAddress: int(cl.MaxPerAddress), LimitLoopback: cl.LimitLoopback})
 	hs := &http.Server{
 		Handler:           s.Handler,
 		ReadHeaderTimeout: 10 * time.Second,
