@@ -61,7 +61,12 @@ func (a *API) claimKeys(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.MissingParam("one_time_keys is required"))
 		return
 	}
-	resp, err := a.Keys.Claim(r.Context(), body.OneTimeKeys)
+	claimer := httpapi.CallerOf(r)
+	limited := claimer.UserID
+	if claimer.NoRateLimit {
+		limited = ""
+	}
+	resp, err := a.Keys.Claim(r.Context(), limited, body.OneTimeKeys)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

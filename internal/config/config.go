@@ -119,6 +119,7 @@ type RateLimitSettings struct {
 	Register RateLimit `yaml:"register"`
 	Message  RateLimit `yaml:"message"`
 	Default  RateLimit `yaml:"default"`
+	KeyClaim RateLimit `yaml:"key_claim"`
 }
 
 // ConnectionSettings bounds what clients can hold of the server:
@@ -299,6 +300,9 @@ func DefaultRateLimits() RateLimitSettings {
 		Register: RateLimit{PerSecond: 0.1, Burst: 3},
 		Message:  RateLimit{PerSecond: 10, Burst: 50},
 		Default:  RateLimit{PerSecond: 20, Burst: 100},
+		// One-time keys one user may claim from one device: enough for
+		// new sessions and retries, too few to drain the device's keys.
+		KeyClaim: RateLimit{PerSecond: 0.1, Burst: 5},
 	}
 }
 

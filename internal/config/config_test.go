@@ -52,6 +52,7 @@ func TestDefaults(t *testing.T) {
 	want.RateLimit.Register = RateLimit{PerSecond: 0.1, Burst: 3}
 	want.RateLimit.Message = RateLimit{PerSecond: 10, Burst: 50}
 	want.RateLimit.Default = RateLimit{PerSecond: 20, Burst: 100}
+	want.RateLimit.KeyClaim = RateLimit{PerSecond: 0.1, Burst: 5}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load(\"\", nil) =\n%+v\nwant\n%+v", c, want)
 	}

@@ -66,6 +66,9 @@ var settings = []setting{
 	{key: "rate_limit.register", doc: "Account registration; kept low against account spam."},
 	{key: "rate_limit.message", doc: "Sending events into rooms."},
 	{key: "rate_limit.default", doc: "Every other request."},
+	{key: "rate_limit.key_claim", doc: "One-time keys one user may claim from one device of " +
+		"another (or their own). Past it they get the device's fallback key instead, so that " +
+		"nobody can drain a device's one-time keys."},
 	{key: "max_request_bytes", doc: "Largest request body accepted, in bytes."},
 	{key: "connections", group: true, doc: "Limits on what clients can hold of the server. A " +
 		"connection over a limit is closed as soon as it is accepted."},

@@ -69,6 +69,7 @@ func (c *Config) Validate() error {
 		{"register", c.RateLimit.Register},
 		{"message", c.RateLimit.Message},
 		{"default", c.RateLimit.Default},
+		{"key_claim", c.RateLimit.KeyClaim},
 	} {
 		// Checked even with rate_limits off, so that switching them back on
 		// cannot turn a config that loaded fine into one that does not.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -51,6 +52,10 @@ type Service struct {
 	// fallback key counts may have changed (application services with
 	// MSC3202 get them in transactions). Set it before use.
 	OnCountsChanged func(user, device string)
+
+	// ClaimLimit, if set, bounds the one-time keys one claimer takes from
+	// one device (keyed by claimer and device). Set it before use.
+	ClaimLimit *ratelimit.Limiter
 }
 
 type deviceRef struct{ user, device string }
@@ -405,7 +410,14 @@ type ClaimResponse struct {
 
 // Claim hands out one key per requested device: a one-time key, each to
 // exactly one claimer, or else the device's fallback key.
-func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (*ClaimResponse, error) {
+//
+// A claimer past ClaimLimit for a device gets its fallback key (or nothing
+// for that device) instead of a one-time key: a new Olm session stays
+// possible, but no one can drain a device's one-time keys. The spec's
+// fallback key is the safety net for exactly an exhausted device, and an
+// answer without a key for one device does not fail the others. claimer
+// is "" for callers exempt from rate limits (application services).
+func (s *Service) Claim(ctx context.Context, claimer string, req map[string]map[string]string) (*ClaimResponse, error) {
 	resp := &ClaimResponse{OneTimeKeys: map[string]map[string]map[string]json.RawMessage{}, Failures: map[string]any{}}
 	var reqs []storage.ClaimRequest
 	users := make([]string, 0, len(req))
@@ -420,7 +432,12 @@ func (s *Service) Claim(ctx context.Context, req map[string]map[string]string) (
 			continue
 		}
 		for device, alg := range req[user] {
-			reqs = append(reqs, storage.ClaimRequest{UserID: user, DeviceID: device, Algorithm: alg})
+			fallbackOnly := false
+			if claimer != "" {
+				ok, _ := s.ClaimLimit.Allow(claimer + "\x00" + user + "\x00" + device)
+				fallbackOnly = !ok
+			}
+			reqs = append(reqs, storage.ClaimRequest{UserID: user, DeviceID: device, Algorithm: alg, FallbackOnly: fallbackOnly})
 		}
 	}
 	if len(reqs) == 0 {

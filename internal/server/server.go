@@ -155,6 +155,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		limiters["register"] = ratelimit.New(rl.Register.PerSecond, rl.Register.Burst)
 		limiters["message"] = ratelimit.New(rl.Message.PerSecond, rl.Message.Burst)
 		limiters["default"] = ratelimit.New(rl.Default.PerSecond, rl.Default.Burst)
+		ks.ClaimLimit = ratelimit.New(rl.KeyClaim.PerSecond, rl.KeyClaim.Burst)
 	}
 	httpapi.SetErrorLogger(log)
 	mux := httpapi.NewMux(httpapi.Options{

@@ -204,6 +204,9 @@ func (db *DB) DeviceKeys(ctx context.Context, user string, devices []string) ([]
 // ClaimRequest asks for one key of an algorithm from one device.
 type ClaimRequest struct {
 	UserID, DeviceID, Algorithm string
+	// FallbackOnly skips the one-time keys: the claimer has had its share
+	// of this device's, and gets the fallback key (if any) instead.
+	FallbackOnly bool
 }
 
 // ClaimedKey is a key handed out by ClaimKeys.
@@ -225,9 +228,12 @@ func (db *DB) ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]ClaimedKey,
 		out = out[:0]
 		for _, r := range reqs {
 			var keyID, k string
-			err := tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM one_time_keys
+			err := sql.ErrNoRows
+			if !r.FallbackOnly {
+				err = tx.QueryRowContext(ctx, `SELECT key_id, key_json FROM one_time_keys
 				WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 ORDER BY upload_seq, key_id LIMIT 1`,
-				r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &k)
+					r.UserID, r.DeviceID, r.Algorithm).Scan(&keyID, &k)
+			}
 			if err == nil {
 				// The single writer makes select-then-delete atomic.
 				if _, err := tx.ExecContext(ctx, `DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = $4`,
