@@ -161,7 +161,7 @@ func (s *Service) Authenticate(ctx context.Context, token, assertUser, assertDev
 	}
 	id = Identity{UserID: reg.Sender, AppService: reg.ID, NoRateLimit: true}
 	if assertUser != "" && assertUser != reg.Sender {
-		if !reg.InUserNamespace(assertUser) {
+		if !s.ownsUser(reg, assertUser) {
 			return Identity{}, true, mxerr.New("M_EXCLUSIVE", "Application service cannot act as %s: not in its namespace", assertUser).WithStatus(http.StatusForbidden)
 		}
 		u, err := s.db.GetUser(ctx, assertUser)
@@ -189,6 +189,21 @@ func (s *Service) Authenticate(ctx context.Context, token, assertUser, assertDev
 		id.DeviceID = assertDevice
 	}
 	return id, true, nil
+}
+
+// ownsUser reports whether reg may register, log in and act as userID: a
+// user of its namespaces that no other service reserves exclusively (a
+// broad non-exclusive namespace must not reach into another bridge's users).
+func (s *Service) ownsUser(reg *Registration, userID string) bool {
+	if !reg.InUserNamespace(userID) {
+		return false
+	}
+	for _, other := range s.regs {
+		if other != reg && other.ExclusiveUser(userID) {
+			return false
+		}
+	}
+	return true
 }
 
 // ExclusiveUser reports whether some service reserves userID exclusively.
@@ -273,10 +288,8 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*account.R
 	if !reg.InUserNamespace(userID) {
 		return nil, mxerr.New("M_EXCLUSIVE", "%s is not in the application service's namespace", userID)
 	}
-	for _, other := range s.regs {
-		if other != reg && other.ExclusiveUser(userID) {
-			return nil, mxerr.New("M_EXCLUSIVE", "%s is reserved by another application service", userID)
-		}
+	if !s.ownsUser(reg, userID) {
+		return nil, mxerr.New("M_EXCLUSIVE", "%s is reserved by another application service", userID)
 	}
 	if _, err := s.accounts.CreateAccount(ctx, account.NewAccount{Localpart: localpart}); err != nil {
 		return nil, err
@@ -311,7 +324,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (*account.Session
 		return nil, mxerr.MissingParam("identifier.user is required")
 	}
 	userID, ok := s.accounts.ResolveUser(req.User)
-	if !ok || !reg.InUserNamespace(userID) {
+	if !ok || !s.ownsUser(reg, userID) {
 		return nil, mxerr.New("M_EXCLUSIVE", "User is not in the application service's namespace").WithStatus(http.StatusForbidden)
 	}
 	u, err := s.db.GetUser(ctx, userID)
