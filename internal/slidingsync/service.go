@@ -33,6 +33,10 @@ const (
 	// maxConnsPerDevice bounds one device's connections (Element X uses
 	// two: its room list and its encryption sync).
 	maxConnsPerDevice = 10
+	// maxConnsPerUser bounds one user's connections over all their
+	// devices: without it a user with many devices could fill maxConns and
+	// push every other user's connections out.
+	maxConnsPerUser = 100
 	// connTTL expires idle connections. A phone app resumed within a day
 	// continues where it was (an expired connection makes the client start
 	// over, which resets its rooms' cached timelines); memory stays bounded
@@ -53,9 +57,12 @@ type Service struct {
 	now   func() time.Time
 
 	mu sstate
-	// conns holds the connections.
-	connMu stdsync.Mutex
-	conns  map[connKey]*conn
+	// conns holds the connections, at most connLimit in all and
+	// userConnLimit per user (maxConns and maxConnsPerUser but in tests).
+	connMu        stdsync.Mutex
+	conns         map[connKey]*conn
+	connLimit     int
+	userConnLimit int
 
 	// order is each user's room order at their last request (bounded).
 	orderMu stdsync.Mutex
@@ -69,6 +76,14 @@ type Service struct {
 	// builds counts responses built (each wake of a long-poll builds one,
 	// unless it can tell nothing it returns changed): for tests.
 	builds atomic.Int64
+}
+
+// SetConnLimits replaces the bounds on connections in all and per user,
+// for tests that cannot open 10,000 connections.
+func (s *Service) SetConnLimits(total, perUser int) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	s.connLimit, s.userConnLimit = total, perUser
 }
 
 // Builds returns how many responses have been built, for tests.
@@ -102,7 +117,7 @@ type roomMeta struct {
 // New creates the service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
 	s := &Service{db: db, rooms: rs, sync: ss, now: time.Now, conns: map[connKey]*conn{}, order: map[string][]string{},
-		quiet: map[string]int{}}
+		quiet: map[string]int{}, connLimit: maxConns, userConnLimit: maxConnsPerUser}
 	s.mu.loaded = map[string]bool{}
 	s.mu.bump = map[string]int64{}
 	s.mu.bumpKnown = map[string]bool{}
@@ -392,8 +407,8 @@ func (s *Service) getConn(key connKey, create bool) *conn {
 		c = nil
 	}
 	if c == nil && create {
-		s.limitDeviceLocked(key)
-		if len(s.conns) >= maxConns {
+		s.limitOwnerLocked(key)
+		if len(s.conns) >= s.connLimit {
 			s.evictLocked(now)
 		}
 		c = &conn{states: map[int64]*connState{}}
@@ -405,25 +420,43 @@ func (s *Service) getConn(key connKey, create bool) *conn {
 	return c
 }
 
-// limitDeviceLocked makes room for a new connection of a device: a device
-// keeps at most maxConnsPerDevice (its least recently used goes), so one
-// client opening connection after connection cannot push every other
+// limitOwnerLocked makes room for a new connection of a device: a device
+// keeps at most maxConnsPerDevice and a user userConnLimit (the least
+// recently used of theirs goes), so one client opening connection after
+// connection, or one user with many devices, cannot push every other
 // user's connections out of the shared bound.
-func (s *Service) limitDeviceLocked(key connKey) {
-	n := 0
-	var oldest connKey
-	var oldestT time.Time
+func (s *Service) limitOwnerLocked(key connKey) {
+	var device, user oldestConn
 	for k, c := range s.conns {
-		if k.user != key.user || k.device != key.device {
+		if k.user != key.user {
 			continue
 		}
-		n++
-		if oldestT.IsZero() || c.lastUsed.Before(oldestT) {
-			oldest, oldestT = k, c.lastUsed
+		user.add(k, c)
+		if k.device == key.device {
+			device.add(k, c)
 		}
 	}
-	if n >= maxConnsPerDevice {
-		delete(s.conns, oldest)
+	if device.n >= maxConnsPerDevice {
+		// That also makes room within the user's bound.
+		delete(s.conns, device.key)
+		return
+	}
+	if user.n >= s.userConnLimit {
+		delete(s.conns, user.key)
+	}
+}
+
+// oldestConn counts connections and finds the least recently used.
+type oldestConn struct {
+	n    int
+	key  connKey
+	used time.Time
+}
+
+func (o *oldestConn) add(k connKey, c *conn) {
+	o.n++
+	if o.n == 1 || c.lastUsed.Before(o.used) {
+		o.key, o.used = k, c.lastUsed
 	}
 }
 
@@ -440,7 +473,7 @@ func (s *Service) evictLocked(now time.Time) {
 			oldest, oldestT = k, c.lastUsed
 		}
 	}
-	if len(s.conns) >= maxConns {
+	if len(s.conns) >= s.connLimit {
 		delete(s.conns, oldest)
 	}
 }
