@@ -66,7 +66,8 @@ const NonceTTL = 60 * time.Second
 
 // maxNonces caps outstanding nonces. GET /_synapse/admin/v1/register is
 // unauthenticated, so without a cap anyone could grow the store without
-// limit; once full, the oldest nonce is dropped to make room.
+// limit; once full, the oldest nonce is dropped to make room. (The route's
+// rate limit keeps floods from getting there.)
 const maxNonces = 10000
 
 // NonceStore issues single-use nonces for shared-secret registration,

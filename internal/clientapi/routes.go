@@ -326,8 +326,11 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 		{Method: http.MethodGet, Path: threepid.ValidatePath, Auth: no, Limit: "login", Handler: a.getEmailValidation},
 		{Method: http.MethodPost, Path: threepid.ValidatePath, Auth: no, Limit: "login", Handler: a.postEmailValidation},
 		{Method: http.MethodPost, Path: threepid.SubmitTokenPath, Auth: no, Limit: "login", Handler: a.submitToken},
-		// account.go: Synapse's shared-secret registration (register_new_matrix_user)
-		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretNonce},
+		// account.go: Synapse's shared-secret registration (register_new_matrix_user).
+		// Nonces are unauthenticated and their store is bounded (oldest go
+		// first): the registration limit keeps a flood from evicting the
+		// nonce an administrator is about to use.
+		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Limit: "register", Handler: a.sharedSecretNonce},
 		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},
 	}
 }
