@@ -268,7 +268,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	for _, q := range tx.misses {
-		db.wcache.get(ctx, q) // best effort: a failure just means no cache
+		db.wcache.prepare(ctx, q) // best effort: a failure just means no cache
 	}
 	if tx.used {
 		for i, p := range tx.streams {
