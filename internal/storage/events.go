@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Room is the per-room row: version and the head of its event graph.
@@ -240,13 +239,7 @@ func (db *DB) GetEvents(ctx context.Context, ids []string) ([]*Event, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	ph := make([]string, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		ph[i] = fmt.Sprintf("$%d", i+1)
-		args[i] = id
-	}
-	return db.queryEvents(ctx, `WHERE event_id IN (`+strings.Join(ph, ",")+`)`, args...)
+	return db.queryEvents(ctx, `WHERE event_id `+inList(1), listArg(ids))
 }
 
 // EventByTxn finds an event previously sent with a transaction ID by
@@ -340,12 +333,8 @@ func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64, exclud
 	where := `thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`
 	args := []any{root, upto}
 	if len(excludeSenders) > 0 {
-		ph := make([]string, len(excludeSenders))
-		for i, u := range excludeSenders {
-			ph[i] = fmt.Sprintf("$%d", i+3)
-			args = append(args, u)
-		}
-		where += ` AND sender NOT IN (` + strings.Join(ph, ", ") + `)`
+		where += ` AND sender NOT ` + inList(3)
+		args = append(args, listArg(excludeSenders))
 	}
 	if err = db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE `+where, args...).Scan(&count); err != nil || count == 0 {
 		return

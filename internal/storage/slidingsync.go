@@ -1,10 +1,6 @@
 package storage
 
-import (
-	"context"
-	"strconv"
-	"strings"
-)
+import "context"
 
 // RoomLatest is the stream position of a room's newest event.
 type RoomLatest struct {
@@ -38,15 +34,9 @@ func (db *DB) UserRoomLatest(ctx context.Context, userID string) ([]RoomLatest, 
 // of one of the types (0 if none), walking the room's events back from the
 // newest.
 func (db *DB) RoomLatestOfTypes(ctx context.Context, roomID string, types []string) (int64, error) {
-	args := []any{roomID}
-	ph := make([]string, len(types))
-	for i, t := range types {
-		args = append(args, t)
-		ph[i] = "$" + strconv.Itoa(i+2)
-	}
 	var pos int64
-	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT stream_pos FROM events WHERE room_id = $1 AND type IN (`+
-		strings.Join(ph, ",")+`) ORDER BY stream_pos DESC LIMIT 1), 0)`, args...).Scan(&pos)
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT stream_pos FROM events WHERE room_id = $1 AND type `+inList(2)+`
+		ORDER BY stream_pos DESC LIMIT 1), 0)`, roomID, listArg(types)).Scan(&pos)
 	return pos, err
 }
 
