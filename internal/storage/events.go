@@ -239,6 +239,11 @@ func (db *DB) GetEvents(ctx context.Context, ids []string) ([]*Event, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	if len(ids) == 1 {
+		// The common case (one event missing from the service's cache):
+		// equality spares the few microseconds json_each takes to set up.
+		return db.queryEvents(ctx, `WHERE event_id = $1`, ids[0])
+	}
 	return db.queryEvents(ctx, `WHERE event_id `+inList(1), listArg(ids))
 }
 

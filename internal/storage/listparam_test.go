@@ -36,6 +36,7 @@ func TestListQueriesShareStatements(t *testing.T) {
 	}
 	// Warm the cache with every query once, then count what lists add.
 	db.GetEvents(ctx, ids[:1])
+	db.GetEvents(ctx, ids[:2])
 	db.ThreadSummary(ctx, "$0", 100, users[:1])
 	db.ThreadSummary(ctx, "$0", 100, nil)
 	db.RoomLatestOfTypes(ctx, "!r", types[:1])
