@@ -6,29 +6,53 @@ import (
 	"io"
 )
 
-// jpegOrientation reads the EXIF orientation (1-8) of a JPEG, or 1 when it
-// has none. Phones store photos as the sensor saw them and record the
-// rotation here; thumbnails are re-encoded without EXIF, so the rotation
-// must be applied to them.
-func jpegOrientation(r io.Reader) int {
+// jpegHeader is what the thumbnailer needs from a JPEG's markers before
+// decoding it.
+type jpegHeader struct {
+	// orientation is the EXIF orientation (1-8), 1 when there is none.
+	// Phones store photos as the sensor saw them and record the rotation
+	// here; thumbnails are re-encoded without EXIF, so the rotation must be
+	// applied to them.
+	orientation int
+	// progressive JPEGs are decoded with every DCT coefficient in memory
+	// (256 bytes per 8x8 block and component), several times the size of
+	// the decoded image.
+	progressive bool
+	// sampling holds each component's horizontal and vertical sampling
+	// factors, which say how many samples the decoded image holds.
+	sampling [][2]int
+}
+
+// readJPEGHeader reads the markers before the first scan.
+func readJPEGHeader(r io.Reader) jpegHeader {
+	h := jpegHeader{orientation: 1}
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:2]); err != nil || hdr[0] != 0xff || hdr[1] != 0xd8 {
-		return 1
+		return h
 	}
 	for {
 		if _, err := io.ReadFull(r, hdr[:]); err != nil || hdr[0] != 0xff {
-			return 1
+			return h
 		}
 		marker, n := hdr[1], int(binary.BigEndian.Uint16(hdr[2:]))-2
-		if marker == 0xda || marker == 0xd9 || n < 0 { // image data starts: no EXIF before it
-			return 1
+		if marker == 0xda || marker == 0xd9 || n < 0 { // image data starts
+			return h
 		}
 		seg := make([]byte, n)
 		if _, err := io.ReadFull(r, seg); err != nil {
-			return 1
+			return h
 		}
-		if marker == 0xe1 && len(seg) > 14 && string(seg[:6]) == "Exif\x00\x00" {
-			return tiffOrientation(seg[6:])
+		switch {
+		case marker == 0xe1 && len(seg) > 14 && string(seg[:6]) == "Exif\x00\x00":
+			h.orientation = tiffOrientation(seg[6:])
+		case marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc && len(seg) >= 6:
+			// A frame header: precision, height, width, components.
+			h.progressive = marker == 0xc2 || marker == 0xc6 || marker == 0xca || marker == 0xce
+			h.sampling = h.sampling[:0]
+			for c := 0; c < int(seg[5]) && 6+3*c+2 < len(seg); c++ {
+				hv := seg[6+3*c+1]
+				h.sampling = append(h.sampling, [2]int{max(1, int(hv>>4)), max(1, int(hv&15))})
+			}
 		}
 	}
 }

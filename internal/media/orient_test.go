@@ -43,17 +43,17 @@ func withOrientation(jpg []byte, o uint16, bo binary.ByteOrder) []byte {
 func TestJPEGOrientation(t *testing.T) {
 	var b bytes.Buffer
 	jpeg.Encode(&b, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil)
-	if o := jpegOrientation(bytes.NewReader(b.Bytes())); o != 1 {
+	if o := readJPEGHeader(bytes.NewReader(b.Bytes())).orientation; o != 1 {
 		t.Errorf("no EXIF: %d", o)
 	}
 	for _, bo := range []binary.ByteOrder{binary.LittleEndian, binary.BigEndian} {
 		for o := uint16(1); o <= 8; o++ {
-			if got := jpegOrientation(bytes.NewReader(withOrientation(b.Bytes(), o, bo))); got != int(o) {
+			if got := readJPEGHeader(bytes.NewReader(withOrientation(b.Bytes(), o, bo))).orientation; got != int(o) {
 				t.Errorf("%v %d: got %d", bo, o, got)
 			}
 		}
 	}
-	if o := jpegOrientation(strings.NewReader("\xff\xd8\xff\xe1\x00")); o != 1 {
+	if o := readJPEGHeader(strings.NewReader("\xff\xd8\xff\xe1\x00")).orientation; o != 1 {
 		t.Errorf("truncated: %d", o)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -79,9 +80,10 @@ type Service struct {
 	waitMu  sync.Mutex
 	waiters map[string]chan struct{} // pending media ID -> closed on upload
 
-	thumbSem chan struct{} // bounds concurrent thumbnail generation
-	thumbMu  sync.Mutex
-	thumbGen map[string]*thumbCall // in-flight generations by cache path
+	thumbSem    chan struct{} // bounds concurrent thumbnail generation
+	thumbMu     sync.Mutex
+	thumbGen    map[string]*thumbCall // in-flight generations by cache path
+	thumbLimits thumbLimits
 
 	preview *previewer
 }
@@ -102,10 +104,12 @@ func New(db *storage.DB, cfg Config, log *slog.Logger) (*Service, error) {
 	s := &Service{
 		cfg: cfg, db: db, log: log, now: time.Now,
 		waiters: map[string]chan struct{}{},
-		// One thumbnail at a time: decoding a large photo takes tens of
-		// megabytes, and a small server should not hold several at once.
-		thumbSem: make(chan struct{}, 1),
-		thumbGen: map[string]*thumbCall{},
+		// Thumbnailing is CPU-bound: one at a time per CPU. Each is bounded
+		// in memory by MaxThumbnailBytes, so together they take at most
+		// that many times the number of CPUs.
+		thumbSem:    make(chan struct{}, runtime.GOMAXPROCS(0)),
+		thumbGen:    map[string]*thumbCall{},
+		thumbLimits: defaultThumbLimits(),
 	}
 	s.preview = newPreviewer(cfg.Outbound)
 	return s, nil
