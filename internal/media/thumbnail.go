@@ -395,10 +395,15 @@ func decodeCost(cfg image.Config, format string, jh jpegHeader, interlaced bool)
 		}
 		return cost
 	case "webp":
-		if cfg.ColorModel == color.NRGBAModel {
+		switch cfg.ColorModel {
+		case color.NRGBAModel:
 			return 8 * px // lossless: the pixels and a transform's copy
+		case color.NYCbCrAModel:
+			// Lossy with alpha: the alpha plane may itself be a lossless
+			// image, decoded at 4 bytes a pixel with a transform's copy.
+			return 21 * px / 2
 		}
-		return 5 * px / 2 // lossy: 4:2:0 YCbCr and alpha
+		return 3 * px / 2 // lossy: 4:2:0 YCbCr
 	}
 	var bpp int64 = 4
 	switch cfg.ColorModel {
