@@ -34,12 +34,12 @@ type gifScan struct {
 }
 
 var (
-	errNotGIF         = errors.New("gif: malformed")
-	errTooManyFrames  = errors.New("gif: too many frames")
-	errGIFNoFrames    = errors.New("gif: no complete frame")
-	gifTrailer        = []byte{0x3b}
-	netscapeExtension = "NETSCAPE2.0"
+	errNotGIF        = errors.New("gif: malformed")
+	errTooManyFrames = errors.New("gif: too many frames")
+	errGIFNoFrames   = errors.New("gif: no complete frame")
 )
+
+const netscapeExtension = "NETSCAPE2.0"
 
 // offsetReader counts the bytes read through it.
 type offsetReader struct {
@@ -207,7 +207,7 @@ func (g *gifScan) complete() (*gifScan, error) {
 func (g *gifScan) decodeFrame(src io.ReaderAt, i int) (*image.Paletted, error) {
 	f := g.frames[i]
 	r := io.MultiReader(bytes.NewReader(g.head), bytes.NewReader(f.gce),
-		io.NewSectionReader(src, f.start, f.end-f.start), bytes.NewReader(gifTrailer))
+		io.NewSectionReader(src, f.start, f.end-f.start), bytes.NewReader([]byte{0x3b}))
 	img, err := gif.Decode(r)
 	if err != nil {
 		return nil, err
