@@ -349,6 +349,23 @@ func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64, exclud
 	return
 }
 
+// ThreadReplies returns the replies of a thread up to a position, oldest
+// first, leaving out those of excludeSenders; for viewers who may see only
+// part of a thread (ThreadSummary counts all of it).
+func (db *DB) ThreadReplies(ctx context.Context, root string, upto int64, excludeSenders []string) ([]*Event, error) {
+	where := `WHERE thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`
+	args := []any{root, upto}
+	if len(excludeSenders) > 0 {
+		ph := make([]string, len(excludeSenders))
+		for i, u := range excludeSenders {
+			ph[i] = fmt.Sprintf("$%d", i+3)
+			args = append(args, u)
+		}
+		where += ` AND sender NOT IN (` + strings.Join(ph, ", ") + `)`
+	}
+	return db.queryEvents(ctx, where+` ORDER BY stream_pos`, args...)
+}
+
 // StateGroupEntries returns a state group's own rows and its prev group.
 func (db *DB) StateGroupEntries(ctx context.Context, group int64) (prev int64, entries StateMap, err error) {
 	var p sql.NullInt64
@@ -440,6 +457,14 @@ func (db *DB) ForgetRoom(ctx context.Context, userID, roomID string) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO forgotten_rooms (user_id, room_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, userID, roomID)
 		return err
 	})
+}
+
+// RoomForgotten reports whether a user has forgotten a room (and not
+// been in it since).
+func (db *DB) RoomForgotten(ctx context.Context, userID, roomID string) (bool, error) {
+	var n int
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM forgotten_rooms WHERE user_id = $1 AND room_id = $2`, userID, roomID).Scan(&n)
+	return n > 0, err
 }
 
 // ForgottenRooms returns the rooms a user has forgotten.

@@ -255,5 +255,28 @@ func (db *DB) SearchCount(ctx context.Context, q *SearchQuery) (int, error) {
 	return n, nil
 }
 
+// PosRange is the stream positions (From, To].
+type PosRange struct{ From, To int64 }
+
+// SearchCountOutside counts the matches of match in one room outside the
+// given stream ranges: the hits a user may not see there, which a search's
+// count must leave out.
+func (db *DB) SearchCountOutside(ctx context.Context, match, roomID string, ranges []PosRange) (int, error) {
+	if err := db.IndexPending(ctx); err != nil {
+		return 0, err
+	}
+	args := []any{"(" + match + ") AND room : " + roomToken(roomID)}
+	cond := ""
+	for _, r := range ranges {
+		cond += fmt.Sprintf(` AND NOT (rowid > $%d AND rowid <= $%d)`, len(args)+1, len(args)+2)
+		args = append(args, r.From, r.To)
+	}
+	var n int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM event_search WHERE event_search MATCH $1`+cond, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("search count: %w", err)
+	}
+	return n, nil
+}
+
 // maxRanked is how many of the newest matches a search by rank scores.
 const maxRanked = 2000
