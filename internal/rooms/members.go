@@ -5,35 +5,7 @@ import (
 	"sort"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
-	"github.com/axon-matrix/axon/internal/storage"
 )
-
-// ReadableState returns the room state the user may see: the current
-// state while they may read the room (member, or history open to them),
-// else the state just before they left or were banned. Anyone else is
-// M_FORBIDDEN. leftAt is the stream position of that leave (0 when the
-// current state was returned), so callers can keep later reads to it.
-func (s *Service) ReadableState(ctx context.Context, roomID, user string) (state storage.StateMap, leftAt int64, err error) {
-	ok, err := s.CanReadRoom(ctx, roomID, user)
-	if err != nil {
-		return nil, 0, err
-	}
-	if ok {
-		state, err = s.CurrentState(ctx, roomID)
-		return state, 0, err
-	}
-	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.member", user)
-	if err != nil {
-		return nil, 0, err
-	}
-	if ev != nil {
-		if m := membershipOf(ev); m == "leave" || m == "ban" {
-			state, err = s.StateAt(ctx, ev.StateBefore)
-			return state, ev.StreamPos, err
-		}
-	}
-	return nil, 0, mxerr.Forbidden("You are not allowed to see this room's state")
-}
 
 // MembersRequest asks for a room's member events (GET /members).
 type MembersRequest struct {

@@ -90,36 +90,24 @@ func (s *Service) Messages(ctx context.Context, req MessagesRequest) (*MessagesP
 		return nil, err
 	}
 	if req.Filter != nil && req.Filter.LazyLoadMembers && len(page.Events) > 0 {
-		if page.Members, err = s.senderMembers(ctx, req.RoomID, page.Events); err != nil {
+		if page.Members, err = s.senderMembers(ctx, page.Events); err != nil {
 			return nil, err
 		}
 	}
 	return page, nil
 }
 
-// MayPaginate checks that the user has or had access to the room at all;
-// per-event visibility is applied to the results of history requests.
-func (s *Service) MayPaginate(ctx context.Context, roomID, user string) error {
-	m, err := s.Membership(ctx, roomID, user)
-	if err != nil {
-		return err
+// senderMembers returns the member events of the senders of evs as of the
+// newest of them: the page's own point in the room, which the user may
+// see, not the current state (which may be after they left).
+func (s *Service) senderMembers(ctx context.Context, evs []*Event) ([]*Event, error) {
+	newest := evs[0]
+	for _, ev := range evs {
+		if ev.StreamPos > newest.StreamPos {
+			newest = ev
+		}
 	}
-	if m != "" {
-		return nil
-	}
-	ok, err := s.CanReadRoom(ctx, roomID, user)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return mxerr.Forbidden("You are not in this room")
-	}
-	return nil
-}
-
-// senderMembers returns the current member events of the senders of evs.
-func (s *Service) senderMembers(ctx context.Context, roomID string, evs []*Event) ([]*Event, error) {
-	state, err := s.CurrentState(ctx, roomID)
+	state, err := s.StateAt(ctx, newest.StateAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -192,13 +180,11 @@ func (s *Service) Context(ctx context.Context, roomID, eventID, user string, lim
 		return nil, err
 	}
 	c := &EventContext{Event: ev, Start: ev.StreamPos - 1, End: ev.StreamPos}
-	lastGroup := ev.StateAfter
 	if len(bRows) > 0 {
 		c.Start = bRows[len(bRows)-1].StreamPos - 1
 	}
 	if len(aRows) > 0 {
 		c.End = aRows[len(aRows)-1].StreamPos
-		lastGroup = aRows[len(aRows)-1].StateAfter
 	}
 	for _, part := range []struct {
 		rows []*storage.Event
@@ -214,6 +200,12 @@ func (s *Service) Context(ctx context.Context, roomID, eventID, user string, lim
 		*part.into = slices.DeleteFunc(*part.into, func(e *Event) bool {
 			return !f.AllowsEvent(roomID, e.Type, e.Sender, e.PDU.Content)
 		})
+	}
+	// The state is the room's at the last event of the window the user
+	// may see, never at one hidden from them (after they left, say).
+	lastGroup := ev.StateAfter
+	if len(c.After) > 0 {
+		lastGroup = c.After[len(c.After)-1].StateAfter
 	}
 	if c.State, err = s.StateEventsAt(ctx, lastGroup, nil); err != nil {
 		return nil, err

@@ -353,17 +353,10 @@ func (db *DB) ThreadSummary(ctx context.Context, root string, upto int64, exclud
 // first, leaving out those of excludeSenders; for viewers who may see only
 // part of a thread (ThreadSummary counts all of it).
 func (db *DB) ThreadReplies(ctx context.Context, root string, upto int64, excludeSenders []string) ([]*Event, error) {
-	where := `WHERE thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2`
-	args := []any{root, upto}
-	if len(excludeSenders) > 0 {
-		ph := make([]string, len(excludeSenders))
-		for i, u := range excludeSenders {
-			ph[i] = fmt.Sprintf("$%d", i+3)
-			args = append(args, u)
-		}
-		where += ` AND sender NOT IN (` + strings.Join(ph, ", ") + `)`
-	}
-	return db.queryEvents(ctx, where+` ORDER BY stream_pos`, args...)
+	// The exclusions are one list parameter, so the query text does not
+	// vary with their number (see listparam.go).
+	return db.queryEvents(ctx, `WHERE thread_root = $1 AND rel_type = 'm.thread' AND stream_pos <= $2 AND sender NOT `+inList(3)+`
+		ORDER BY stream_pos`, root, upto, listArg(excludeSenders))
 }
 
 // StateGroupEntries returns a state group's own rows and its prev group.
