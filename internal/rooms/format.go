@@ -126,20 +126,55 @@ func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[st
 	for u := range ignored {
 		exclude = append(exclude, u)
 	}
-	count, latest, err := s.db.ThreadSummary(ctx, ev.EventID, s.db.Position(), exclude)
+	count, latest, err := s.visibleThread(ctx, ev, v.UserID, exclude)
 	if err != nil || latest == nil {
-		return nil
-	}
-	evs, err := s.Wrap(ctx, []*storage.Event{latest})
-	if err != nil {
 		return nil
 	}
 	participated, _ := s.db.UserParticipatedInThread(ctx, ev.EventID, v.UserID)
 	return map[string]any{
 		"count":                     count,
-		"latest_event":              s.Format(ctx, evs[0], v, FormatOpts{NoAggregations: true}),
+		"latest_event":              s.Format(ctx, latest, v, FormatOpts{NoAggregations: true}),
 		"current_user_participated": participated,
 	}
+}
+
+// visibleThread counts the replies of a thread root that user may see
+// and returns the latest of them: a user who left sees neither the count
+// nor the latest reply move on after their departure. Those who have been
+// joined since before the root was sent (the usual case) see every reply,
+// and are counted by storage alone.
+func (s *Service) visibleThread(ctx context.Context, root *Event, user string, exclude []string) (int64, *Event, error) {
+	r, err := s.ReachOf(ctx, root.RoomID, user)
+	if err != nil {
+		return 0, nil, err
+	}
+	if r.Membership == "join" && r.StaySince < root.StreamPos {
+		count, latest, err := s.db.ThreadSummary(ctx, root.EventID, s.db.Position(), exclude)
+		if err != nil || latest == nil {
+			return 0, nil, err
+		}
+		evs, err := s.Wrap(ctx, []*storage.Event{latest})
+		if err != nil {
+			return 0, nil, err
+		}
+		return count, evs[0], nil
+	}
+	upto := s.db.Position()
+	if !r.Live && r.Departure != nil {
+		upto = r.Departure.StreamPos
+	}
+	rows, err := s.db.ThreadReplies(ctx, root.EventID, upto, exclude)
+	if err != nil {
+		return 0, nil, err
+	}
+	evs, err := s.Wrap(ctx, rows)
+	if err != nil {
+		return 0, nil, err
+	}
+	if evs, err = s.FilterVisible(ctx, user, evs); err != nil || len(evs) == 0 {
+		return 0, nil, err
+	}
+	return int64(len(evs)), evs[len(evs)-1], nil
 }
 
 // FormatAll formats a list of events.
