@@ -198,7 +198,7 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 		return res, nil
 	}
 	q := storage.SearchQuery{Match: MatchExpr(terms, columns), Rooms: roomIDs, ByRank: byRank, Limit: max(limit*2, 20), RankFloor: cur.floor}
-	if res.Count, err = s.db.SearchCount(ctx, &q); err != nil {
+	if res.Count, err = s.visibleCount(ctx, v.UserID, &q); err != nil {
 		return nil, err
 	}
 
@@ -365,6 +365,33 @@ func (s *Service) searchableRooms(ctx context.Context, user string, f *filter.Ro
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// visibleCount counts the matches of q the user may see: the matches in
+// their rooms minus, in each room where history visibility hides part of
+// the history from them (before they joined, after they left), the matches
+// there. Counting hidden hits would let anyone probe a room they left for
+// words said after they left.
+func (s *Service) visibleCount(ctx context.Context, user string, q *storage.SearchQuery) (int, error) {
+	n, err := s.db.SearchCount(ctx, q)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	for _, roomID := range q.Rooms {
+		ranges, err := s.rooms.VisibleRanges(ctx, roomID, user)
+		if err != nil {
+			return 0, err
+		}
+		if len(ranges) == 1 && ranges[0].From == 0 && ranges[0].To >= s.db.Position() {
+			continue // all of it
+		}
+		hidden, err := s.db.SearchCountOutside(ctx, q.Match, roomID, ranges)
+		if err != nil {
+			return 0, err
+		}
+		n -= hidden
+	}
+	return max(n, 0), nil
 }
 
 // visibleSet returns the IDs of the events the user is shown: those they
