@@ -73,10 +73,16 @@ func (b *builder) room(ctx context.Context, m storage.Membership, rr *roomReq) (
 		if err != nil {
 			return nil, now, err
 		}
-		if b.neverJoined(ctx, ev) {
+		// The rooms service's one rule: state as of the end of their last
+		// stay, none for a user who never joined (or forgot the room).
+		reach, err := s.rooms.ReachOf(ctx, roomID, b.user)
+		if err != nil {
+			return nil, now, err
+		}
+		if reach.Departure == nil {
 			return b.membershipOnlyRoom(ctx, m, ev, initial || sent.invite, rr), now, nil
 		}
-		if leftState, err = s.rooms.StateAt(ctx, ev.StateAfter); err != nil {
+		if leftState, err = s.rooms.StateAt(ctx, reach.Departure.StateAfter); err != nil {
 			return nil, now, err
 		}
 	}
@@ -345,26 +351,6 @@ func (b *builder) nameAndHeroes(ctx context.Context, roomID string, room *Room, 
 		}
 		room.Heroes = append(room.Heroes, h)
 	}
-}
-
-// neverJoined reports whether a leave or ban ended an invite or knock
-// rather than a stay in the room: the user has never seen the room's state.
-func (b *builder) neverJoined(ctx context.Context, ev *rooms.Event) bool {
-	if ev.Replaces == "" {
-		return true
-	}
-	prev, err := b.s.rooms.Event(ctx, ev.Replaces)
-	if err != nil {
-		return true
-	}
-	switch rooms.MembershipOf(prev) {
-	case "join":
-		return false
-	case "leave", "ban":
-		// A leave replaced by a ban (or the like): look one further back.
-		return prev.Replaces == "" || b.neverJoined(ctx, prev)
-	}
-	return true
 }
 
 // membershipOnlyRoom is a room the user never joined and no longer is

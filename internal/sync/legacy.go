@@ -323,28 +323,28 @@ func (s *Service) RoomInitialSync(ctx context.Context, roomID, user, device stri
 // left (or were banned). Anyone else is refused.
 func (s *Service) roomSnapshot(ctx context.Context, b *builder, roomID, membership string, limit int) (*RoomSnapshot, error) {
 	user := b.req.UserID
-	canRead, err := s.rooms.CanReadRoom(ctx, roomID, user)
+	upto := b.to.Pos
+	state, leftAt, err := s.rooms.ReadableState(ctx, roomID, user)
+	if e, ok := mxerr.As(err); ok && e.Code == "M_FORBIDDEN" && (membership == "leave" || membership == "ban") {
+		// Never joined (an invite rejected, a ban from outside) or
+		// forgotten: the user's own membership and nothing of the room.
+		state, err = nil, nil
+		leftAt = -1
+	}
 	if err != nil {
 		return nil, err
 	}
-	upto := b.to.Pos
-	var state storage.StateMap
-	switch {
-	case canRead:
-		if state, err = s.rooms.CurrentState(ctx, roomID); err != nil {
-			return nil, err
-		}
-	case membership == "leave" || membership == "ban":
+	if leftAt != 0 {
+		// Events after their departure are hidden from them anyway; the
+		// page ends at their latest membership so it shows it.
 		ev, err := s.rooms.CurrentStateEvent(ctx, roomID, "m.room.member", user)
 		if err != nil {
 			return nil, err
 		}
-		upto = ev.StreamPos
-		if state, err = s.rooms.StateAt(ctx, ev.StateAfter); err != nil {
-			return nil, err
+		if ev == nil {
+			return nil, mxerr.Forbidden("You are not in this room")
 		}
-	default:
-		return nil, mxerr.Forbidden("You are not in this room")
+		upto = ev.StreamPos
 	}
 	snap := &RoomSnapshot{RoomID: roomID, Visibility: "private"}
 	switch membership {
