@@ -115,6 +115,7 @@ type story struct {
 	before, invited, during, root, replyD, msgA id.EventID
 	replyA                                      id.EventID
 	atBeforeCarol                               string // a /members ?at= token before carol joined
+	atBeforeRoom                                string // one from before the room existed (what a fresh room's prev_batch is)
 	carol                                       id.UserID
 }
 
@@ -140,6 +141,7 @@ func TestHistoryVisibilityInvariant(t *testing.T) {
 func tellStory(t *testing.T, r *testrig.Rig, alice, viewer, carol *mautrix.Client, vis string, h viewerHistory) story {
 	t.Helper()
 	ctx := context.Background()
+	atBeforeRoom := initialSync(t, alice)
 	preset := "private_chat"
 	if vis == "world_readable" {
 		preset = "public_chat"
@@ -147,7 +149,7 @@ func tellStory(t *testing.T, r *testrig.Rig, alice, viewer, carol *mautrix.Clien
 	st := story{roomID: testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: preset, Name: mkName1,
 		InitialState: []*event.Event{{Type: event.StateHistoryVisibility, Content: event.Content{Raw: map[string]any{"history_visibility": vis}}}}})}
 	roomID := st.roomID
-	st.carol = carol.UserID
+	st.carol, st.atBeforeRoom = carol.UserID, atBeforeRoom
 	must := func(err error, what string) {
 		t.Helper()
 		if err != nil {
@@ -230,6 +232,7 @@ func (st story) readPaths(viewer *mautrix.Client) []readPath {
 		{"state_carol", http.MethodGet, v3 + room + "/state/m.room.member/" + esc(st.carol.String()), nil},
 		{"members", http.MethodGet, v3 + room + "/members", nil},
 		{"members_at", http.MethodGet, v3 + room + "/members?at=" + url.QueryEscape(st.atBeforeCarol), nil},
+		{"members_at_origin", http.MethodGet, v3 + room + "/members?at=" + url.QueryEscape(st.atBeforeRoom), nil},
 		{"joined_members", http.MethodGet, v3 + room + "/joined_members", nil},
 		{"messages_b", http.MethodGet, v3 + room + "/messages?dir=b&limit=100", nil},
 		{"messages_f", http.MethodGet, v3 + room + "/messages?dir=f&limit=100", nil},
@@ -314,9 +317,13 @@ func checkInvariant(t *testing.T, r *testrig.Rig, viewer, alice *mautrix.Client,
 			t.Errorf("state: viewer is %q, want %q", got, h.departure)
 		}
 	}
-	// ?at= before carol joined never lists carol, whoever asks.
+	// ?at= before carol joined never lists carol, whoever asks; before the
+	// room existed, it had no members.
 	if strings.Contains(bodies["members_at"], mkCarol) {
 		t.Errorf("members_at: carol joined after that point: %s", clip(bodies["members_at"]))
+	}
+	if h.readsState(vis) && !strings.Contains(bodies["members_at_origin"], `"chunk":[]`) {
+		t.Errorf("members_at_origin: members before the room existed: %s", clip(bodies["members_at_origin"]))
 	}
 	// Thread summaries count what the viewer may see of the thread.
 	if visible[mkRoot] {
@@ -347,7 +354,7 @@ func checkStatus(t *testing.T, name string, status int, raw, vis string, h viewe
 	t.Helper()
 	want := 0
 	switch {
-	case strings.HasPrefix(name, "state") || name == "members" || name == "members_at":
+	case strings.HasPrefix(name, "state") || strings.HasPrefix(name, "members"):
 		if h.readsState(vis) {
 			want = http.StatusOK
 		} else {
