@@ -36,6 +36,9 @@ func (s *Service) Members(ctx context.Context, req MembersRequest) ([]*Event, er
 		if err != nil {
 			return nil, err
 		}
+		// No event at or before the position: the room did not exist
+		// yet (a fresh room's prev_batch), so it had no members.
+		state = nil
 		if len(rows) > 0 {
 			if state, err = s.StateAt(ctx, rows[0].StateAfter); err != nil {
 				return nil, err
