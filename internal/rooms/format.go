@@ -144,11 +144,11 @@ func (s *Service) threadSummary(ctx context.Context, ev *Event, v Viewer) map[st
 // joined since before the root was sent (the usual case) see every reply,
 // and are counted by storage alone.
 func (s *Service) visibleThread(ctx context.Context, root *Event, user string, exclude []string) (int64, *Event, error) {
-	r, err := s.ReachOf(ctx, root.RoomID, user)
+	since, err := s.JoinedSince(ctx, root.RoomID, user)
 	if err != nil {
 		return 0, nil, err
 	}
-	if r.Membership == "join" && r.StaySince < root.StreamPos {
+	if since != 0 && since < root.StreamPos {
 		count, latest, err := s.db.ThreadSummary(ctx, root.EventID, s.db.Position(), exclude)
 		if err != nil || latest == nil {
 			return 0, nil, err
@@ -158,6 +158,10 @@ func (s *Service) visibleThread(ctx context.Context, root *Event, user string, e
 			return 0, nil, err
 		}
 		return count, evs[0], nil
+	}
+	r, err := s.ReachOf(ctx, root.RoomID, user)
+	if err != nil {
+		return 0, nil, err
 	}
 	upto := s.db.Position()
 	if !r.Live && r.Departure != nil {

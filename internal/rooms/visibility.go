@@ -35,9 +35,6 @@ type Reach struct {
 	// their departure after they left, 0 if they never joined (or forgot
 	// the room). Shared history is open to a user who joined after it.
 	JoinedUntil int64
-	// StaySince is where the user's current stay began (the join that
-	// started it) while they are joined, else 0.
-	StaySince int64
 	// Forgotten: the user left and forgot the room.
 	Forgotten bool
 }
@@ -69,18 +66,7 @@ func (s *Service) ReachOf(ctx context.Context, roomID, user string) (*Reach, err
 		}
 	}
 	if r.Membership == "join" {
-		// A run of joins (profile changes) is one stay.
-		r.JoinedUntil, r.StaySince = maxStreamPos, me.StreamPos
-		for ev := me; ev.Replaces != ""; {
-			prev, err := s.Event(ctx, ev.Replaces)
-			if err != nil {
-				return nil, err
-			}
-			if membershipOf(prev) != "join" {
-				break
-			}
-			r.StaySince, ev = prev.StreamPos, prev
-		}
+		r.JoinedUntil = maxStreamPos
 		return r, nil
 	}
 	// Out of the room: walk the user's member events back to their latest
@@ -97,6 +83,27 @@ func (s *Service) ReachOf(ctx context.Context, roomID, user string) (*Reach, err
 		child = prev
 	}
 	return r, nil
+}
+
+// JoinedSince returns where user's current stay in a room began (the join
+// that started it; a run of joins, profile changes, is one stay), or 0
+// when they are not joined.
+func (s *Service) JoinedSince(ctx context.Context, roomID, user string) (int64, error) {
+	ev, err := s.CurrentStateEvent(ctx, roomID, "m.room.member", user)
+	if err != nil || ev == nil || membershipOf(ev) != "join" {
+		return 0, err
+	}
+	for ev.Replaces != "" {
+		prev, err := s.Event(ctx, ev.Replaces)
+		if err != nil {
+			return 0, err
+		}
+		if membershipOf(prev) != "join" {
+			break
+		}
+		ev = prev
+	}
+	return ev.StreamPos, nil
 }
 
 // visibilityOf is the history visibility an m.room.history_visibility
