@@ -77,3 +77,33 @@ func TestTypingErrors(t *testing.T) {
 	status, body = apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc("!missing:axon.test")+"/typing/"+esc(alice.UserID.String()), map[string]any{"typing": true})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
+
+// A sync from a token taken before anyone typed (typing position 0) is
+// still incremental: a typing stop since then reaches it as an empty
+// m.typing, rather than being mistaken for an initial sync that leaves
+// empty typing out (Complement TestTyping "Typing can be explicitly stopped").
+func TestTypingStopReachesSyncFromBeforeFirstTyping(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, _ := sharedRoom(t, alice, bob)
+	before := initialSync(t, bob)
+
+	if _, err := alice.UserTyping(ctx, roomID, true, 30*time.Second); err != nil {
+		t.Fatalf("typing: %v", err)
+	}
+	syncUntil(t, bob, before, func(s *mautrix.RespSync) bool {
+		users, ok := typingUsers(s, roomID)
+		return ok && len(users) == 1
+	})
+	if _, err := alice.UserTyping(ctx, roomID, false, 0); err != nil {
+		t.Fatalf("stop typing: %v", err)
+	}
+	resp, err := bob.SyncRequest(ctx, 0, before, "", false, "offline")
+	if err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	if users, ok := typingUsers(resp, roomID); !ok || len(users) != 0 {
+		t.Fatalf("sync since %s: typing %v (present %v), want an empty m.typing", before, users, ok)
+	}
+}

@@ -111,11 +111,12 @@ func (b *builder) extensions(ctx context.Context, resp *Response, want map[strin
 	if x.Typing.on() {
 		rs := map[string]any{}
 		for roomID := range b.joinedOnly(scope(x.Typing, want)) {
-			since := b.since.Typing
+			users, ok := b.s.sync.Typing.Changed(roomID, b.since.Typing)
 			if b.newMember(roomID) {
-				since = 0
+				users = b.s.sync.Typing.Now(roomID)
+				ok = users != nil
 			}
-			if users, ok := b.s.sync.Typing.Changed(roomID, since); ok {
+			if ok {
 				if users == nil {
 					users = []string{}
 				}

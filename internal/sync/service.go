@@ -653,11 +653,12 @@ func (b *builder) ephemeral(ctx context.Context, roomID string, jr *JoinedRoom, 
 		return nil
 	}
 	if ef.EventFilter.Allows("m.typing", "") {
-		since := b.since.Typing
+		users, ok := b.s.Typing.Changed(roomID, b.since.Typing)
 		if full {
-			since = 0
+			users = b.s.Typing.Now(roomID)
+			ok = users != nil
 		}
-		if users, ok := b.s.Typing.Changed(roomID, since); ok {
+		if ok {
 			if users == nil {
 				users = []string{}
 			}

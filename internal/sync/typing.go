@@ -109,7 +109,9 @@ func (t *Typing) Serial() int64 {
 }
 
 // Changed returns the users typing in a room if its typing state changed
-// after since (always when since is 0), and whether it did.
+// after since, and whether it did. It answers incremental syncs only: since
+// 0 is a real position (nobody had typed yet), so a stop after it is a
+// change to send as an empty list. Syncs sending a room whole use Now.
 func (t *Typing) Changed(roomID string, since int64) ([]string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -117,16 +119,22 @@ func (t *Typing) Changed(roomID string, since int64) ([]string, bool) {
 	if rt == nil {
 		return nil, false
 	}
-	if since != 0 && rt.serial <= since && since <= t.serial {
+	// A since past the current serial comes from before a restart (typing
+	// lives in memory): send the room's state rather than nothing.
+	if rt.serial <= since && since <= t.serial {
 		return nil, false
 	}
-	users := make([]string, 0, len(rt.users))
-	for u := range rt.users {
-		users = append(users, u)
+	return sortedUsers(rt), true
+}
+
+// Now returns the users typing in a room now, nil when nobody is: a room
+// sent whole carries m.typing only when someone types.
+func (t *Typing) Now(roomID string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	rt := t.rooms[roomID]
+	if rt == nil || len(rt.users) == 0 {
+		return nil
 	}
-	sort.Strings(users)
-	if since == 0 && len(users) == 0 {
-		return nil, false
-	}
-	return users, true
+	return sortedUsers(rt)
 }
