@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"strings"
 )
 
 // Alias operations.
@@ -360,6 +362,31 @@ func (db *DB) GetPresence(ctx context.Context, userID string) (*Presence, error)
 func (db *DB) PresenceAfter(ctx context.Context, from, to int64) ([]Presence, error) {
 	return scanPresence(db.read.QueryContext(ctx, `SELECT user_id, state, status_msg, last_active_ts, stream_pos FROM presence
 		WHERE stream_pos > $1 AND stream_pos <= $2 ORDER BY stream_pos`, from, to))
+}
+
+// PresenceOf returns the presence rows of those of users who have one, in
+// no particular order.
+func (db *DB) PresenceOf(ctx context.Context, users []string) ([]Presence, error) {
+	var out []Presence
+	// Chunked: a room's whole membership can arrive at once, and a
+	// statement takes a bounded number of parameters.
+	for len(users) > 0 {
+		n := min(len(users), 500)
+		ph := make([]string, n)
+		args := make([]any, n)
+		for i, u := range users[:n] {
+			ph[i] = fmt.Sprintf("$%d", i+1)
+			args[i] = u
+		}
+		users = users[n:]
+		ps, err := scanPresence(db.read.QueryContext(ctx, `SELECT user_id, state, status_msg, last_active_ts, stream_pos FROM presence
+			WHERE user_id IN (`+strings.Join(ph, ",")+`)`, args...))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ps...)
+	}
+	return out, nil
 }
 
 // CreateFilter stores a filter and returns its ID.

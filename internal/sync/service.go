@@ -926,26 +926,56 @@ func (b *builder) sharedUsers(ctx context.Context) map[string]bool {
 }
 
 func (b *builder) presence(ctx context.Context) error {
-	if b.s.db.StreamPosition(storage.StreamPresence) <= b.since.Pos {
+	var ps []storage.Presence
+	if b.s.db.StreamPosition(storage.StreamPresence) > b.since.Pos {
+		var err error
+		if ps, err = b.s.db.PresenceAfter(ctx, b.since.Pos, b.to.Pos); err != nil {
+			return err
+		}
+	}
+	sent := map[string]bool{}
+	if len(ps) > 0 {
+		shared := b.sharedUsers(ctx)
+		for _, p := range ps {
+			if !shared[p.UserID] {
+				continue
+			}
+			sent[p.UserID] = true
+			b.addPresence(p)
+		}
+	}
+	// Users who came to share a room with the user in this batch bring
+	// their current presence, set before since as it may be: the client
+	// has none for them yet (as Synapse does for newly joined members and
+	// the members of newly joined rooms).
+	var fresh []string
+	for u := range b.newMembers {
+		if u != b.req.UserID && !sent[u] {
+			fresh = append(fresh, u)
+		}
+	}
+	if len(fresh) == 0 {
 		return nil
 	}
-	ps, err := b.s.db.PresenceAfter(ctx, b.since.Pos, b.to.Pos)
+	sort.Strings(fresh)
+	more, err := b.s.db.PresenceOf(ctx, fresh)
 	if err != nil {
 		return err
 	}
-	if len(ps) == 0 {
-		return nil
-	}
-	shared := b.sharedUsers(ctx)
-	for _, p := range ps {
-		if !shared[p.UserID] || !b.f.Presence.Allows("m.presence", p.UserID) {
-			continue
-		}
-		b.resp.Presence.Events = append(b.resp.Presence.Events, map[string]any{
-			"type": "m.presence", "sender": p.UserID, "content": PresenceContent(p),
-		})
+	sort.Slice(more, func(i, j int) bool { return more[i].UserID < more[j].UserID })
+	for _, p := range more {
+		b.addPresence(p)
 	}
 	return nil
+}
+
+func (b *builder) addPresence(p storage.Presence) {
+	if !b.f.Presence.Allows("m.presence", p.UserID) {
+		return
+	}
+	b.resp.Presence.Events = append(b.resp.Presence.Events, map[string]any{
+		"type": "m.presence", "sender": p.UserID, "content": PresenceContent(p),
+	})
 }
 
 // CurrentlyActive is the currently_active of a presence at time now: online
