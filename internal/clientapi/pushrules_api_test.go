@@ -253,3 +253,30 @@ func TestRuleChangeResendsCounts(t *testing.T) {
 		t.Fatalf("room after muting: %+v", jr)
 	}
 }
+
+// A rule under a kind the server does not know (such as MSC4306's
+// postcontent) does not exist: reading or changing it is 404 M_NOT_FOUND,
+// the only error the spec gives those endpoints, so clients probing for an
+// optional rule can tell "absent" from a bad request. Creating a rule of
+// an unknown kind stays 400.
+func TestPushRuleOfUnknownKindIsNotFound(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	rule := "/pushrules/global/postcontent/.io.element.msc4306.rule.subscribed_thread"
+	for _, c := range []struct {
+		method, path string
+		body         any
+	}{
+		{http.MethodGet, rule, nil},
+		{http.MethodDelete, rule, nil},
+		{http.MethodGet, rule + "/enabled", nil},
+		{http.MethodPut, rule + "/enabled", map[string]any{"enabled": false}},
+		{http.MethodGet, rule + "/actions", nil},
+		{http.MethodPut, rule + "/actions", map[string]any{"actions": []any{}}},
+	} {
+		status, body := apiCall(t, r, alice, v3, c.method, c.path, c.body)
+		wantAPIError(t, status, body, 404, "M_NOT_FOUND", c.method, c.path)
+	}
+	status, body := apiCall(t, r, alice, v3, http.MethodPut, "/pushrules/global/postcontent/mine", map[string]any{"actions": []any{}})
+	wantAPIError(t, status, body, 400, "M_INVALID_PARAM")
+}

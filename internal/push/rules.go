@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -151,17 +152,26 @@ func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) er
 }
 
 func checkKind(kind string) error {
-	for _, k := range Kinds {
-		if k == kind {
-			return nil
-		}
+	if !slices.Contains(Kinds, kind) {
+		return mxerr.InvalidParam("Unknown push rule kind %q", kind)
 	}
-	return mxerr.InvalidParam("Unknown push rule kind %q", kind)
+	return nil
+}
+
+// checkExisting answers a request for an existing rule under an unknown
+// kind: no such rule exists, and 404 is the only error the spec gives
+// those endpoints (clients probe for optional rules, MSC4306's
+// postcontent ones, and take 404 as "absent").
+func checkExisting(kind, ruleID string) error {
+	if !slices.Contains(Kinds, kind) {
+		return mxerr.NotFound("Unknown push rule %s/%s", kind, ruleID)
+	}
+	return nil
 }
 
 // Rule returns one rule.
 func (r *Rules) Rule(ctx context.Context, user, kind, ruleID string) (*Rule, error) {
-	if err := checkKind(kind); err != nil {
+	if err := checkExisting(kind, ruleID); err != nil {
 		return nil, err
 	}
 	rs, err := r.Get(ctx, user)
@@ -305,7 +315,7 @@ func checkActions(actions []any) error {
 
 // Delete removes a user-defined rule.
 func (r *Rules) Delete(ctx context.Context, user, kind, ruleID string) error {
-	if err := checkKind(kind); err != nil {
+	if err := checkExisting(kind, ruleID); err != nil {
 		return err
 	}
 	return r.update(ctx, user, func(rs *Ruleset) error {
@@ -340,7 +350,7 @@ func (r *Rules) SetActions(ctx context.Context, user, kind, ruleID string, actio
 }
 
 func (r *Rules) modify(ctx context.Context, user, kind, ruleID string, fn func(*Rule) error) error {
-	if err := checkKind(kind); err != nil {
+	if err := checkExisting(kind, ruleID); err != nil {
 		return err
 	}
 	return r.update(ctx, user, func(rs *Ruleset) error {
