@@ -49,7 +49,11 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 		limit = 100
 	}
 	page := &NotificationsPage{Notifications: []NotificationItem{}}
-	readPos := map[string]int64{}
+	type roomMarks struct {
+		readPos    int64
+		threadRead map[string]int64 // threaded receipts, "main" included
+	}
+	marks := map[string]roomMarks{}
 	scanned := 0
 	for scanned < maxNotificationScan {
 		rows, err := s.db.NotificationCandidates(ctx, user, before, 200)
@@ -66,10 +70,14 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 		for _, ev := range evs {
 			scanned++
 			before = ev.StreamPos
-			read, ok := readPos[ev.RoomID]
+			m, ok := marks[ev.RoomID]
 			if !ok {
-				read, _, _ = s.db.UserReadMarks(ctx, ev.RoomID, user)
-				readPos[ev.RoomID] = read
+				var stamp int64
+				m.readPos, stamp, _ = s.db.UserReadMarks(ctx, ev.RoomID, user)
+				if stamp > 0 {
+					m.threadRead, _ = s.db.UserThreadReadPositions(ctx, ev.RoomID, user)
+				}
+				marks[ev.RoomID] = m
 			}
 			// What notified the user is what arrived while they were
 			// joined: their membership in the state the event was sent in,
@@ -94,7 +102,7 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 			}
 			page.Notifications = append(page.Notifications, NotificationItem{
 				Actions: o.Actions, Event: s.rooms.Format(ctx, ev, rooms.Viewer{UserID: user}, rooms.FormatOpts{NoAggregations: true}),
-				Read: ev.StreamPos <= read, RoomID: ev.RoomID, TS: ev.OriginTS,
+				Read: ev.StreamPos <= m.readPos || ev.StreamPos <= m.threadRead[timelineOf(ev)], RoomID: ev.RoomID, TS: ev.OriginTS,
 			})
 			if len(page.Notifications) == limit {
 				page.NextToken = strconv.FormatInt(ev.StreamPos, 10)
@@ -104,4 +112,13 @@ func (s *Service) Notifications(ctx context.Context, user, from string, limit in
 	}
 	page.NextToken = strconv.FormatInt(before, 10)
 	return page, nil
+}
+
+// timelineOf is the thread ID a threaded receipt names for an event's
+// timeline: its thread root, or "main".
+func timelineOf(ev *rooms.Event) string {
+	if ev.ThreadRoot != "" {
+		return ev.ThreadRoot
+	}
+	return "main"
 }

@@ -14,15 +14,15 @@ func (db *DB) NotifiableEvents(ctx context.Context, roomID, userID string, after
 		AND redacted_by IS NULL ORDER BY stream_pos DESC LIMIT $5`, roomID, after, upto, userID, limit)
 }
 
-// UserReadMarks returns the position of the user's newest unthreaded (or
-// main-thread) read receipt in a room, and the newest stream position of
-// any of their thread receipts there, which changes whenever a thread
-// receipt does.
+// UserReadMarks returns the position of the user's newest unthreaded read
+// receipt in a room (which reads every thread), and the newest stream
+// position of any of their threaded receipts there ("main" or a thread),
+// which changes whenever one does; UserThreadReadPositions has those.
 func (db *DB) UserReadMarks(ctx context.Context, roomID, userID string) (readPos, threadStamp int64, err error) {
 	var p, t sql.NullInt64
 	err = db.read.QueryRowContext(ctx, `SELECT
-		MAX(CASE WHEN thread_id IN ('', 'main') THEN event_pos END),
-		MAX(CASE WHEN thread_id NOT IN ('', 'main') THEN stream_pos END)
+		MAX(CASE WHEN thread_id = '' THEN event_pos END),
+		MAX(CASE WHEN thread_id != '' THEN stream_pos END)
 		FROM receipts WHERE room_id = $1 AND user_id = $2 AND receipt_type IN ('m.read', 'm.read.private')`,
 		roomID, userID).Scan(&p, &t)
 	return p.Int64, t.Int64, err

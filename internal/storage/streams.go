@@ -122,10 +122,11 @@ func (db *DB) UserReadPosition(ctx context.Context, roomID, userID string) (int6
 	return p.Int64, err
 }
 
-// UserThreadReadPositions returns read positions per thread for a user in a room.
+// UserThreadReadPositions returns the read positions of a user's threaded
+// receipts in a room, by thread ID ("main" for the main timeline).
 func (db *DB) UserThreadReadPositions(ctx context.Context, roomID, userID string) (map[string]int64, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT thread_id, MAX(event_pos) FROM receipts WHERE room_id = $1 AND user_id = $2
-		AND receipt_type IN ('m.read', 'm.read.private') AND thread_id NOT IN ('', 'main') GROUP BY thread_id`, roomID, userID)
+		AND receipt_type IN ('m.read', 'm.read.private') AND thread_id != '' GROUP BY thread_id`, roomID, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -44,8 +44,11 @@ func (s *Service) invalidateCounts(roomID string) {
 }
 
 // unreadCounts computes the notification and highlight counts of a room for
-// a user up to stream position upto: events from others after the user's
-// latest read receipt (or join) that the user's push rules make notify.
+// a user up to stream position upto: events from others that the user's
+// push rules make notify, after the user's join and newest unthreaded read
+// receipt, and after their threaded receipt for the event's own timeline
+// (the main one or a thread). Thread events count in their thread when
+// threaded, else in the room's counts.
 func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threaded bool, upto int64) (Counts, map[string]Counts, error) {
 	readPos, threadStamp, err := s.db.UserReadMarks(ctx, roomID, user)
 	if err != nil {
@@ -71,7 +74,7 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 		from = cached.upto
 	} else {
 		e = countsEntry{readPos: readPos, threadStamp: threadStamp, threads: map[string]Counts{}}
-		if threaded {
+		if threadStamp > 0 {
 			if e.threadRead, err = s.db.UserThreadReadPositions(ctx, roomID, user); err != nil {
 				return Counts{}, nil, err
 			}
@@ -91,13 +94,20 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 			if !notify {
 				continue
 			}
+			// Threaded receipts read their own timeline whether or not
+			// the client asked for per-thread counts (the unthreaded
+			// receipt, readPos, was the scan's start).
+			timeline := ev.ThreadRoot
+			if timeline == "" {
+				timeline = "main"
+			}
+			if ev.StreamPos <= e.threadRead[timeline] {
+				continue
+			}
 			c := &e.main
 			var tc Counts
 			inThread := threaded && ev.ThreadRoot != ""
 			if inThread {
-				if ev.StreamPos <= e.threadRead[ev.ThreadRoot] {
-					continue
-				}
 				tc = e.threads[ev.ThreadRoot]
 				c = &tc
 			}
