@@ -182,3 +182,38 @@ func TestReadMarkers(t *testing.T) {
 		map[string]any{"m.read": first, "m.fully_read": "$missing"})
 	wantAPIError(t, status, body, 404, "M_NOT_FOUND")
 }
+
+// When a user has both an unthreaded and a threaded receipt on the same
+// event, /sync shows the unthreaded one, whichever came last (MSC4102,
+// Complement TestThreadReceiptsInSyncMSC4102): the unthreaded one says
+// more, and clients without thread support understand only it.
+func TestUnthreadedReceiptWinsOverThreadedOnSameEvent(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	roomID, root := sharedRoom(t, alice, bob)
+	reply, err := alice.SendMessageEvent(ctx, roomID, event.EventMessage, map[string]any{
+		"msgtype": "m.text", "body": "in thread",
+		"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root.String()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := initialSync(t, alice)
+	if err := alice.SendReceipt(ctx, roomID, reply.EventID, event.ReceiptTypeRead, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.SendReceipt(ctx, roomID, reply.EventID, event.ReceiptTypeRead, map[string]any{"thread_id": root.String()}); err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{since, ""} {
+		resp, err := alice.SyncRequest(ctx, 0, from, "", false, event.PresenceOffline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, data := receiptOf(ephemeralOf(resp, roomID), "m.read", alice.UserID.String())
+		if got != reply.EventID.String() || data == nil || data["thread_id"] != nil {
+			t.Errorf("sync from %q: alice's receipt on %s is %v, want the unthreaded one", from, got, data)
+		}
+	}
+}

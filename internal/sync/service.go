@@ -704,6 +704,12 @@ func ReceiptContent(rs []storage.Receipt, viewer string) map[string]map[string]m
 		if out[r.EventID][r.Type] == nil {
 			out[r.EventID][r.Type] = map[string]any{}
 		}
+		// A user's unthreaded and threaded receipts on one event clash in
+		// this shape: the unthreaded one wins, whichever is newer
+		// (MSC4102): it says more, and thread-unaware clients need it.
+		if prev, ok := out[r.EventID][r.Type][r.UserID].(map[string]any); ok && prev["thread_id"] == nil && r.ThreadID != "" {
+			continue
+		}
 		data := map[string]any{"ts": r.TS}
 		if r.ThreadID != "" {
 			data["thread_id"] = r.ThreadID
