@@ -46,7 +46,7 @@ func isPowerEvent(ev *pdu.PDU) bool {
 // of their auth chains reachable through the full conflicted set: auth events
 // first, and among the events whose auth events are all placed, highest
 // sender power level, then earliest origin_server_ts, then smallest event ID.
-// It returns the order and the set of events it placed.
+// It returns the order and the events of the graph.
 func (r *resolver) reverseTopologicalPowerSort(power []string, full map[string]bool) ([]string, map[string]bool, error) {
 	edges := make(map[string][]string)
 	for _, p := range power {
@@ -102,11 +102,9 @@ func (r *resolver) reverseTopologicalPowerSort(power []string, full map[string]b
 	}
 	heap.Init(ready)
 	sorted := make([]string, 0, len(edges))
-	placed := make(map[string]bool, len(edges))
 	for ready.Len() > 0 {
 		k := heap.Pop(ready).(powerKey)
 		sorted = append(sorted, k.id)
-		placed[k.id] = true
 		for _, d := range dependents[k.id] {
 			outdeg[d]--
 			if outdeg[d] == 0 {
@@ -114,7 +112,14 @@ func (r *resolver) reverseTopologicalPowerSort(power []string, full map[string]b
 			}
 		}
 	}
-	return sorted, placed, nil
+	// Every event of the graph counts as taken by this step, even one on an
+	// auth cycle (which no valid event graph has) that Kahn's algorithm never
+	// reaches: it is dropped, not replayed with the other events.
+	inGraph := make(map[string]bool, len(edges))
+	for eid := range edges {
+		inGraph[eid] = true
+	}
+	return sorted, inGraph, nil
 }
 
 type powerKey struct {
@@ -289,8 +294,7 @@ func (r *resolver) mainlineSort(events []string, plID string) ([]string, error) 
 	// position memoises the mainline position reached from a power levels
 	// event, so events sharing ancestry walk it once.
 	position := make(map[string]int)
-	var positionOf func(ev *pdu.PDU) (int, error)
-	positionOf = func(ev *pdu.PDU) (int, error) {
+	positionOf := func(ev *pdu.PDU) (int, error) {
 		var path []string
 		pos := math.MaxInt
 		for cur := ev; cur != nil; {
