@@ -416,7 +416,8 @@ func TestResolveMalformedInput(t *testing.T) {
 	if got[topicKey] != "" {
 		t.Errorf("a message became state: %s", got[topicKey])
 	}
-	// odd makes eventauth panic (a null power level in a v9 room); the
-	// panic is a rejection. The kick on an auth cycle is never replayed.
+	// odd (a null power level in a v9 room, which eventauth's checks of old
+	// versions mishandle) must be rejected, not crash the resolver; the kick
+	// on an auth cycle is never replayed.
 	r.expect(got, map[Key]string{plKey: f.state[plKey], member(charlie): f.state[member(charlie)]})
 }
