@@ -490,11 +490,12 @@ func TestUIASessionRules(t *testing.T) {
 	err = f.s.DeleteDevices(ctx, alice, []string{"OTHER"}, &AuthDict{Type: StagePassword, Session: ch.Session,
 		Identifier: &Identifier{Type: "m.id.user", User: "alice"}, Password: "wrong"})
 	wantChallenge(t, err, "M_FORBIDDEN")
-	// Another user's credentials do not authorise alice's request.
+	// Another user's credentials do not authorise alice's request, and
+	// no retry would mend that: a plain 403, not a challenge.
 	f.user("bob")
 	err = f.s.DeleteDevices(ctx, alice, []string{"OTHER"}, &AuthDict{Type: StagePassword, Session: ch.Session,
 		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "pw-bob"})
-	wantChallenge(t, err, "M_FORBIDDEN")
+	wantStatus(t, err, "M_FORBIDDEN", 403)
 	// Nor may bob use alice's session.
 	err = f.s.DeleteDevices(ctx, uid("bob"), nil, &AuthDict{Type: StagePassword, Session: ch.Session,
 		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "pw-bob"})

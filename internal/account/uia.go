@@ -2,6 +2,7 @@ package account
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -238,6 +239,10 @@ func (s *Service) interactiveAuth(ctx context.Context, op uiaOp, a *AuthDict) (u
 			return uiaSession{}, challenge(sess, mxerr.New("M_UNRECOGNIZED", "Authentication stage %q is not expected here", a.Type))
 		}
 		if err := op.verify(ctx, a.Type, a, &sess); err != nil {
+			var final refusal
+			if errors.As(err, &final) {
+				return uiaSession{}, final.err
+			}
 			e, ok := mxerr.As(err)
 			if !ok {
 				return uiaSession{}, err
@@ -253,6 +258,13 @@ func (s *Service) interactiveAuth(ctx context.Context, op uiaOp, a *AuthDict) (u
 	}
 	return uiaSession{}, challenge(sess, nil)
 }
+
+// refusal is a stage failure that another attempt cannot mend, such as
+// credentials of another account than the caller's: it is answered with
+// its own error (403) rather than a 401 inviting the client to retry.
+type refusal struct{ err *mxerr.Error }
+
+func (r refusal) Error() string { return r.err.Error() }
 
 // flowPrefix reports whether done is the start of some flow.
 func flowPrefix(flows []Flow, done []string) bool {
@@ -293,7 +305,7 @@ func (s *Service) passwordOp(ctx context.Context, name, user string) (uiaOp, err
 				return err
 			}
 			if sess.user != "" && userID != sess.user {
-				return mxerr.Forbidden("The identifier does not match the account making the request")
+				return refusal{mxerr.Forbidden("The identifier does not match the account making the request")}
 			}
 			if _, err := s.verifyPassword(ctx, userID, a.Password); err != nil {
 				return err

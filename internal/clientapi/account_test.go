@@ -353,6 +353,39 @@ func TestAccountDevices(t *testing.T) {
 	}
 }
 
+// TestDeleteDeviceOtherUsersPassword: the password of another account
+// (even a right one) does not authorise deleting the caller's device, and
+// that is a final 403, not a 401 inviting another try.
+func TestDeleteDeviceOtherUsersPassword(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	for _, u := range []string{"frank", "grace"} {
+		if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: u, Password: u + "pw"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	frank := acctLogin(t, r, "frank", "frankpw", "KEEP")
+	acctLogin(t, r, "frank", "frankpw", "VICTIM")
+
+	status, body := r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken, map[string]any{})
+	session := acctChallenge(t, "delete device", status, body, "m.login.password")
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
+		map[string]any{"auth": passwordAuth(session, r.UserID("grace").String(), "gracepw")})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "another user's password")
+	// Without a session too.
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
+		map[string]any{"auth": passwordAuth("", "grace", "gracepw")})
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "another user's password, no session")
+	if _, err := frank.GetDeviceInfo(ctx, "VICTIM"); err != nil {
+		t.Fatalf("device deleted: %v", err)
+	}
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
+		map[string]any{"auth": passwordAuth(session, "frank", "frankpw")})
+	if status != 200 {
+		t.Fatalf("delete with own password: %d %v", status, body)
+	}
+}
+
 func TestAccountPasswordAndDeactivation(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
