@@ -33,6 +33,12 @@ func TestEdgeErrors(t *testing.T) {
 	}
 	check("not json", "POST", "/_matrix/client/v3/createRoom", tok, "{nope", 400, "M_NOT_JSON")
 	check("wrong type", "POST", "/_matrix/client/v3/createRoom", tok, `{"name": 5}`, 400, "M_BAD_JSON")
+	// JSON is UTF-8: a stray byte is not JSON, whether the body is decoded
+	// (register, before any auth) or passed on raw (event content,
+	// account data), rather than stored as U+FFFD.
+	badUTF8 := `{"test":"a` + "\x81" + `"}`
+	check("invalid utf-8, decoded", "POST", "/_matrix/client/v3/register", "", badUTF8, 400, "M_NOT_JSON")
+	check("invalid utf-8, raw", "PUT", "/_matrix/client/v3/user/"+url.PathEscape(alice.UserID.String())+"/account_data/org.example", tok, badUTF8, 400, "M_NOT_JSON")
 	check("too large", "POST", "/_matrix/client/v3/createRoom", tok, `{"name":"`+strings.Repeat("x", 2<<20)+`"}`, 413, "M_TOO_LARGE")
 	check("unknown room", "GET", "/_matrix/client/v3/rooms/"+url.PathEscape("!nope:axon.test")+"/state", tok, "", 404, "M_NOT_FOUND")
 

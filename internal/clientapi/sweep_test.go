@@ -199,7 +199,7 @@ func (fx *sweepFixtures) sweepBodies(rt sweepRoute) {
 	}
 	big := `{"x":"` + strings.Repeat("x", int(limit)) + `"}`
 	fx.expect(rt.name+" with an oversized body", rt.Method, path, fx.token, big, 413, "M_TOO_LARGE")
-	for _, b := range []string{"{", `{"a":1}x`, `{"a":1}{}`} {
+	for _, b := range []string{"{", `{"a":1}x`, `{"a":1}{}`, `{"a":"` + "\xff" + `"}`} {
 		fx.expect(rt.name+" with body "+b, rt.Method, path, fx.token, b, 400, "M_NOT_JSON")
 	}
 	for _, b := range []string{`[]`, `"x"`, `3`, `null`} {

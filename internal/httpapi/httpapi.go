@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/mxid"
@@ -356,8 +358,8 @@ func DecodeBytes(body []byte, v any) error {
 	if trimmed == "" {
 		trimmed = "{}"
 	}
-	if !json.Valid([]byte(trimmed)) {
-		return mxerr.New("M_NOT_JSON", "Content not JSON")
+	if err := checkJSON([]byte(trimmed)); err != nil {
+		return err
 	}
 	if trimmed[0] != '{' {
 		return mxerr.BadJSON("Request body must be a JSON object")
@@ -384,7 +386,10 @@ func QueryBool(q url.Values, name string) (bool, error) {
 	return false, mxerr.InvalidParam("%s must be true or false", name)
 }
 
-// ReadBody reads the raw body, mapping limit overruns to M_TOO_LARGE.
+// ReadBody reads a JSON body raw, for handlers that pass it on whole (event
+// content, account data), mapping limit overruns to M_TOO_LARGE. A body
+// that is not JSON is M_NOT_JSON here, as in DecodeBytes; an empty one is
+// returned empty, for the service to default.
 func ReadBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -394,7 +399,26 @@ func ReadBody(r *http.Request) ([]byte, error) {
 		}
 		return nil, mxerr.New("M_NOT_JSON", "Could not read request body")
 	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 {
+		if err := checkJSON(trimmed); err != nil {
+			return nil, err
+		}
+	}
 	return body, nil
+}
+
+// checkJSON is the one syntax check of every JSON request body. JSON text
+// must be UTF-8 (RFC 8259 section 8.1), and encoding/json would otherwise
+// accept invalid bytes in strings and turn them into U+FFFD, storing
+// something other than what the client sent.
+func checkJSON(b []byte) error {
+	if !utf8.Valid(b) {
+		return mxerr.New("M_NOT_JSON", "Content is not valid UTF-8")
+	}
+	if !json.Valid(b) {
+		return mxerr.New("M_NOT_JSON", "Content not JSON")
+	}
+	return nil
 }
 
 // pathIDs are the path parameters that name a Matrix ID, keyed by the name
