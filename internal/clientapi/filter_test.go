@@ -58,6 +58,21 @@ func TestFilters(t *testing.T) {
 	if status != http.StatusBadRequest {
 		t.Fatalf("filter with a string limit: %d %v", status, body)
 	}
+	// The schema makes senders user IDs and rooms room IDs: a filter
+	// naming anything else is refused, wherever the list is.
+	for _, bad := range []map[string]any{
+		{"room": map[string]any{"timeline": map[string]any{"senders": []string{"not_a_sender_id"}}}},
+		{"room": map[string]any{"timeline": map[string]any{"rooms": []string{"not_a_room_id"}}}},
+		{"room": map[string]any{"state": map[string]any{"not_senders": []string{"#alias:x"}}}},
+		{"room": map[string]any{"not_rooms": []string{"@user:x"}}},
+		{"presence": map[string]any{"senders": []string{""}}},
+	} {
+		status, body = apiCall(t, r, alice, v3, http.MethodPost, filterPath, bad)
+		wantAPIError(t, status, body, http.StatusBadRequest, "M_BAD_JSON", fmt.Sprint("filter ", bad))
+	}
+	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/rooms/"+esc(room.String())+"/messages?dir=b&filter="+
+		url.QueryEscape(`{"senders":["nobody"]}`), nil)
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_BAD_JSON", "/messages filter with a bad sender")
 	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?filter=abc", nil)
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM")
 	status, body = apiCall(t, r, alice, v3, http.MethodGet, "/sync?filter=424242", nil)

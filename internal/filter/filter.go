@@ -6,6 +6,7 @@ import (
 	"path"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/mxid"
 )
 
 // EventFilter selects events by type and sender.
@@ -62,6 +63,20 @@ func Parse(b []byte) (*Filter, error) {
 			return nil, mxerr.BadJSON("limit must not be negative")
 		}
 	}
+	if err := checkIDs("room", "rooms", f.Room.Rooms, f.Room.NotRooms, mxid.RoomID); err != nil {
+		return nil, err
+	}
+	for name, ef := range map[string]*EventFilter{"presence": &f.Presence, "account_data": &f.AccountData} {
+		if err := ef.check(name); err != nil {
+			return nil, err
+		}
+	}
+	for name, rf := range map[string]*RoomEventFilter{"room.timeline": &f.Room.Timeline, "room.state": &f.Room.State,
+		"room.ephemeral": &f.Room.Ephemeral, "room.account_data": &f.Room.AccountData} {
+		if err := rf.check(name); err != nil {
+			return nil, err
+		}
+	}
 	return &f, nil
 }
 
@@ -71,7 +86,45 @@ func ParseRoomEventFilter(b []byte) (*RoomEventFilter, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return nil, mxerr.BadJSON("Invalid filter: %v", err)
 	}
+	if err := f.check("filter"); err != nil {
+		return nil, err
+	}
 	return &f, nil
+}
+
+// check refuses senders that cannot be user IDs: the spec's schema
+// requires them, and a filter naming "not_a_sender_id" would otherwise be
+// stored and silently match nothing.
+func (f *EventFilter) check(name string) error {
+	return checkIDs(name, "senders", f.Senders, f.NotSenders, mxid.UserID)
+}
+
+// check is EventFilter.check plus the room lists.
+func (f *RoomEventFilter) check(name string) error {
+	if err := f.EventFilter.check(name); err != nil {
+		return err
+	}
+	return checkIDs(name, "rooms", f.Rooms, f.NotRooms, mxid.RoomID)
+}
+
+// checkIDs checks the include list field and its exclude list not_field
+// of the filter at path against one ID syntax.
+func checkIDs(path, field string, include *[]string, exclude []string, valid func(string) bool) error {
+	var in []string
+	if include != nil {
+		in = *include
+	}
+	for _, id := range in {
+		if !valid(id) {
+			return mxerr.BadJSON("%s.%s: %q is not a valid ID", path, field, id)
+		}
+	}
+	for _, id := range exclude {
+		if !valid(id) {
+			return mxerr.BadJSON("%s.not_%s: %q is not a valid ID", path, field, id)
+		}
+	}
+	return nil
 }
 
 func matchAny(patterns []string, s string) bool {
