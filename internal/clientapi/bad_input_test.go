@@ -63,7 +63,9 @@ func TestMalformedPathIDs(t *testing.T) {
 		status       int
 		code         string
 	}{
-		{"GET", "/rooms/" + esc("!unknown:"+server) + "/messages", http.StatusNotFound, "M_NOT_FOUND"},
+		// /messages answers an unknown room as a room the caller is not
+		// in (the spec's only refusal there), not revealing which exist.
+		{"GET", "/rooms/" + esc("!unknown:"+server) + "/messages", http.StatusForbidden, "M_FORBIDDEN"},
 		{"GET", "/rooms/" + esc(v12.String()) + "/event/" + esc("$unknown"), http.StatusNotFound, "M_NOT_FOUND"},
 		{"GET", "/profile/" + esc("@nobody:"+server), http.StatusNotFound, "M_NOT_FOUND"},
 		{"POST", "/join/" + esc("#nosuch:"+server), http.StatusNotFound, "M_NOT_FOUND"},
@@ -74,6 +76,9 @@ func TestMalformedPathIDs(t *testing.T) {
 			t.Errorf("%s %s: got %d %v, want %d %s", c.method, c.path, status, body, c.status, c.code)
 		}
 	}
+	private := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	status, body = apiCall(t, r, bob, v3, "GET", "/rooms/"+esc(private.String())+"/messages", nil)
+	wantAPIError(t, status, body, http.StatusForbidden, "M_FORBIDDEN", "messages of a room bob is not in")
 
 	// Real IDs of every shape pass the check.
 	if status, body := apiCall(t, r, bob, v3, "POST", "/join/"+esc(v12.String()), "{}"); status != http.StatusOK || body["room_id"] != v12.String() {

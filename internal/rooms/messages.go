@@ -38,6 +38,12 @@ const maxStreamPos = int64(1) << 62
 // Messages returns a page of a room's history as the user may see it.
 func (s *Service) Messages(ctx context.Context, req MessagesRequest) (*MessagesPage, error) {
 	if err := s.MayPaginate(ctx, req.RoomID, req.User); err != nil {
+		// The spec's only refusal here is 403: an unknown room gets the
+		// answer of a room the user is not in, so that /messages does not
+		// tell which room IDs exist.
+		if e, ok := mxerr.As(err); ok && e.Code == "M_NOT_FOUND" {
+			return nil, mxerr.Forbidden("You are not in this room")
+		}
 		return nil, err
 	}
 	limit := req.Limit
