@@ -96,7 +96,19 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 			Signatures map[string]map[string]string `json:"signatures"`
 		} `json:"third_party_signed"`
 	}
-	if err := httpapi.DecodeJSON(r, &b); err != nil {
+	raw, err := httpapi.ReadBody(r)
+	if err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	// The body's other keys go into the member event (as other servers
+	// do, and sytest expects); the service drops the ones it sets itself.
+	var content map[string]json.RawMessage
+	if err := httpapi.DecodeBytes(raw, &b); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := httpapi.DecodeBytes(raw, &content); err != nil {
 		httpapi.WriteError(w, r, err)
 		return
 	}
@@ -104,7 +116,7 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 	if httpapi.CallerOf(r).IsGuest {
 		join = a.Rooms.GuestJoin
 	}
-	roomID, err := join(r.Context(), target, httpapi.CallerOf(r).UserID, b.Reason)
+	roomID, err := join(r.Context(), rooms.JoinRequest{Room: target, User: httpapi.CallerOf(r).UserID, Reason: b.Reason, Content: content})
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -12,15 +12,16 @@ import (
 
 // GuestJoin joins a guest account to a room, refusing rooms that do not let
 // guests join (M_GUEST_ACCESS_FORBIDDEN), even when the guest is invited.
-func (s *Service) GuestJoin(ctx context.Context, roomIDOrAlias, user, reason string) (string, error) {
-	roomID, err := s.ResolveRoom(ctx, roomIDOrAlias)
+func (s *Service) GuestJoin(ctx context.Context, req JoinRequest) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, req.Room)
 	if err != nil {
 		return "", err
 	}
 	if err := s.checkGuestCanJoin(ctx, roomID); err != nil {
 		return "", err
 	}
-	return s.Join(ctx, roomID, user, reason)
+	req.Room = roomID
+	return s.Join(ctx, req)
 }
 
 // checkGuestCanJoin refuses a guest's join unless the room's guest access

@@ -92,13 +92,38 @@ func (s *Service) sendMember(ctx context.Context, roomID, sender, target, member
 		memberChecked: true})
 }
 
+// JoinRequest is a join through the join endpoints.
+type JoinRequest struct {
+	Room   string // ID or alias
+	User   string
+	Reason string
+	// Content is the rest of the request body, whose keys go into the
+	// member event (a per-room display name, custom keys), except those
+	// serverSetMemberKey refuses.
+	Content map[string]json.RawMessage
+}
+
+// serverSetMemberKey reports the member event keys a join request must not
+// set: the server derives them (membership from the endpoint,
+// join_authorised_via_users_server from the room's join rules, third-party
+// invites from an invite event), or they are request parameters rather
+// than content (reason is copied on its own, third_party_signed never is).
+func serverSetMemberKey(k string) bool {
+	switch k {
+	case "membership", "join_authorised_via_users_server", "third_party_invite", "third_party_signed", "reason":
+		return true
+	}
+	return false
+}
+
 // Join joins user to a room (by ID or alias). A repeated join is a no-op
 // that returns the room ID, as clients expect.
-func (s *Service) Join(ctx context.Context, roomIDOrAlias, user, reason string) (string, error) {
-	roomID, err := s.ResolveRoom(ctx, roomIDOrAlias)
+func (s *Service) Join(ctx context.Context, req JoinRequest) (string, error) {
+	roomID, err := s.ResolveRoom(ctx, req.Room)
 	if err != nil {
 		return "", err
 	}
+	user := req.User
 	cur, err := s.Membership(ctx, roomID, user)
 	if err != nil {
 		return "", err
@@ -107,6 +132,11 @@ func (s *Service) Join(ctx context.Context, roomIDOrAlias, user, reason string) 
 		return roomID, nil
 	}
 	extra := map[string]any{}
+	for k, v := range req.Content {
+		if !serverSetMemberKey(k) {
+			extra[k] = v
+		}
+	}
 	if cur != "invite" {
 		if via, err := s.restrictedAuthoriser(ctx, roomID, user); err != nil {
 			return "", err
@@ -114,7 +144,7 @@ func (s *Service) Join(ctx context.Context, roomIDOrAlias, user, reason string) 
 			extra["join_authorised_via_users_server"] = via
 		}
 	}
-	if _, err := s.sendMember(ctx, roomID, user, user, "join", reason, extra); err != nil {
+	if _, err := s.sendMember(ctx, roomID, user, user, "join", req.Reason, extra); err != nil {
 		return "", err
 	}
 	return roomID, nil

@@ -113,11 +113,11 @@ func TestAuthRejections(t *testing.T) {
 	wantCode(t, err, "M_FORBIDDEN")
 
 	// Join rules: invite-only rooms refuse uninvited joins.
-	_, err = s.Join(ctx, priv, bob, "")
+	_, err = s.Join(ctx, JoinRequest{Room: priv, User: bob})
 	wantCode(t, err, "M_FORBIDDEN")
 
 	// Public rooms accept them.
-	if _, err := s.Join(ctx, pub, bob, ""); err != nil {
+	if _, err := s.Join(ctx, JoinRequest{Room: pub, User: bob}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -143,12 +143,12 @@ func TestAuthRejections(t *testing.T) {
 	if err := s.Ban(ctx, pub, user("alice"), bob, "spam"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Join(ctx, pub, bob, "")
+	_, err = s.Join(ctx, JoinRequest{Room: pub, User: bob})
 	wantCode(t, err, "M_FORBIDDEN")
 	if err := s.Unban(ctx, pub, user("alice"), bob, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Join(ctx, pub, bob, ""); err != nil {
+	if _, err := s.Join(ctx, JoinRequest{Room: pub, User: bob}); err != nil {
 		t.Fatalf("join after unban: %v", err)
 	}
 
@@ -157,7 +157,7 @@ func TestAuthRejections(t *testing.T) {
 	if err := s.Invite(ctx, priv, user("alice"), carol, "", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Join(ctx, priv, carol, ""); err != nil {
+	if _, err := s.Join(ctx, JoinRequest{Room: priv, User: carol}); err != nil {
 		t.Fatalf("invited join: %v", err)
 	}
 
@@ -192,12 +192,12 @@ func TestRestrictedJoin(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Join(ctx, room, user("bob"), "")
+	_, err := s.Join(ctx, JoinRequest{Room: room, User: user("bob")})
 	wantCode(t, err, "M_FORBIDDEN")
-	if _, err := s.Join(ctx, space, user("bob"), ""); err != nil {
+	if _, err := s.Join(ctx, JoinRequest{Room: space, User: user("bob")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Join(ctx, room, user("bob"), ""); err != nil {
+	if _, err := s.Join(ctx, JoinRequest{Room: room, User: user("bob")}); err != nil {
 		t.Fatalf("restricted join via space membership: %v", err)
 	}
 	ev, _ := s.CurrentStateEvent(ctx, room, "m.room.member", user("bob"))
@@ -210,7 +210,7 @@ func TestRedaction(t *testing.T) {
 	ctx := context.Background()
 	s, _ := newService(t)
 	room := create(t, s, "11", "public_chat")
-	s.Join(ctx, room, user("bob"), "")
+	s.Join(ctx, JoinRequest{Room: room, User: user("bob")})
 	ev, err := send(t, s, room, user("alice"), "m.room.message", nil, map[string]any{"msgtype": "m.text", "body": "secret"})
 	if err != nil {
 		t.Fatal(err)
@@ -287,7 +287,7 @@ func TestHistoryVisibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	early, _ := send(t, s, room, user("alice"), "m.room.message", nil, map[string]any{"body": "before bob"})
-	s.Join(ctx, room, user("bob"), "")
+	s.Join(ctx, JoinRequest{Room: room, User: user("bob")})
 	late, _ := send(t, s, room, user("alice"), "m.room.message", nil, map[string]any{"body": "after bob"})
 	if ok, _ := s.CanSee(ctx, user("bob"), early); ok {
 		t.Fatal("joined visibility leaked history from before the join")
@@ -375,7 +375,7 @@ func TestIdenticalStateIsIdempotent(t *testing.T) {
 	if err != nil || changed.EventID == first.EventID {
 		t.Fatalf("changed state gave %v, %v", changed, err)
 	}
-	s.Join(context.Background(), room, user("bob"), "")
+	s.Join(context.Background(), JoinRequest{Room: room, User: user("bob")})
 	pl := ""
 	if _, err := send(t, s, room, user("alice"), "m.room.power_levels", &pl, map[string]any{"users": map[string]any{user("bob"): 50}, "state_default": 50}); err != nil {
 		t.Fatal(err)
