@@ -209,3 +209,36 @@ func TestSearch(t *testing.T) {
 		t.Fatalf("no categories: %d %v", status, body)
 	}
 }
+
+// TestSearchNextBatchOnFullPages: a full page carries next_batch even when
+// no hit is left (20 hits in pages of 10, or one hit in pages of 1), and
+// the page after it is empty without one.
+func TestSearchNextBatchOnFullPages(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat"})
+	for i := 0; i < 20; i++ {
+		testrig.SendText(t, alice, room, fmt.Sprintf("Message number %d", i))
+	}
+	for _, order := range []string{"recent", "rank"} {
+		criteria := map[string]any{"search_term": "Message", "order_by": order, "filter": map[string]any{"limit": 10, "rooms": []string{room.String()}}}
+		var sizes []int
+		next, pages := "", 0
+		for ; pages < 4; pages++ {
+			cat := searchRoomEvents(t, r, alice, criteria, next)
+			sizes = append(sizes, len(resultIDs(cat)))
+			next, _ = cat["next_batch"].(string)
+			if next == "" {
+				break
+			}
+		}
+		if !slices.Equal(sizes, []int{10, 10, 0}) {
+			t.Fatalf("%s: page sizes %v, want [10 10 0] with next_batch on the full pages", order, sizes)
+		}
+	}
+	cat := searchRoomEvents(t, r, alice, map[string]any{"search_term": "number 4", "order_by": "recent",
+		"filter": map[string]any{"limit": 1, "rooms": []string{room.String()}}}, "")
+	if ids := resultIDs(cat); len(ids) != 1 || cat["next_batch"] == nil {
+		t.Fatalf("one hit in a page of one: %v", cat)
+	}
+}

@@ -240,7 +240,11 @@ func (s *Service) searchRoomEvents(ctx context.Context, v rooms.Viewer, c *RoomE
 			hits = append(hits, storage.SearchHit{Event: h.Event, Rank: h.Rank})
 		}
 	}
-	if more {
+	// A full page gets a next_batch even when it happens to hold the last
+	// hits: the spec only promises that an absent next_batch means no
+	// more results, clients (and sytest) page on until a page comes back
+	// short, and the next page then comes back empty, without one.
+	if more || len(hits) == limit {
 		cur.floor = q.RankFloor
 		res.NextBatch = cur.String(byRank)
 	}
