@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss := sync.New(db, rs, log)
 	ss.Typing.OnChange = appServices.TypingChanged
 	pushRules := push.NewRules(db, ss.Notifier)
+	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
