@@ -16,6 +16,7 @@ import (
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
+	"github.com/axon-matrix/axon/internal/notices"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/slidingsync"
@@ -51,6 +52,7 @@ type API struct {
 	Presence    *presence.Service
 	Receipts    *receipts.Service
 	Reports     *reports.Service
+	Notices     *notices.Service
 
 	// Threepids holds users' email addresses and their validation.
 	Threepids *threepid.Service

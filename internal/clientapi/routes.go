@@ -332,5 +332,8 @@ func (a *API) UnversionedRoutes() []httpapi.Route {
 		// nonce an administrator is about to use.
 		{Method: http.MethodGet, Path: "/_synapse/admin/v1/register", Auth: no, Limit: "register", Handler: a.sharedSecretNonce},
 		{Method: http.MethodPost, Path: "/_synapse/admin/v1/register", Auth: no, Handler: a.sharedSecretRegister},
+		// servernotices.go: Synapse's admin API for server notices (admins only)
+		{Method: http.MethodPost, Path: "/_synapse/admin/v1/send_server_notice", Auth: httpapi.RequireAuth, Handler: a.sendServerNotice},
+		{Method: http.MethodPut, Path: "/_synapse/admin/v1/send_server_notice/{txnId}", Auth: httpapi.RequireAuth, Handler: a.sendServerNotice},
 	}
 }

@@ -52,6 +52,9 @@ const (
 	DefaultSMTPPort            = 587
 
 	DefaultDatabaseSynchronous = SynchronousNormal
+	// Server notices: the sender's localpart and the names shown.
+	DefaultServerNoticesLocalpart = "_server"
+	DefaultServerNoticesName      = "Server Notices"
 )
 
 // Values of Config.DatabaseSynchronous: SQLite's synchronous setting in WAL
@@ -181,6 +184,16 @@ type RefreshTokenSettings struct {
 	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`
 }
 
+// ServerNoticesSettings configures server notices: messages an admin
+// sends to a user (POST /_synapse/admin/v1/send_server_notice) into the
+// user's one server notices room, from a system account of this server.
+type ServerNoticesSettings struct {
+	Enabled     bool   `yaml:"enabled"`
+	Localpart   string `yaml:"localpart"`
+	DisplayName string `yaml:"display_name"`
+	RoomName    string `yaml:"room_name"`
+}
+
 // SupportSettings is what /.well-known/matrix/support publishes.
 type SupportSettings struct {
 	Page     string   `yaml:"page"`
@@ -263,32 +276,33 @@ func (s SupportSettings) ParsedContacts() ([]SupportContact, error) {
 // Config is the complete server configuration. See the generated axon.yaml
 // (DefaultFile) for what each setting does.
 type Config struct {
-	ServerName                string               `yaml:"server_name"`
-	DataDir                   string               `yaml:"data_dir"`
-	Listen                    string               `yaml:"listen"`
-	Database                  string               `yaml:"database"`
-	DatabaseSynchronous       string               `yaml:"database_synchronous"`
-	PublicBaseURL             string               `yaml:"public_baseurl"`
-	Registration              string               `yaml:"registration"`
-	RegistrationSharedSecret  string               `yaml:"registration_shared_secret"`
-	GuestAccess               bool                 `yaml:"guest_access"`
-	RateLimits                bool                 `yaml:"rate_limits"`
-	RateLimit                 RateLimitSettings    `yaml:"rate_limit"`
-	MaxRequestBytes           int64                `yaml:"max_request_bytes"`
-	Connections               ConnectionSettings   `yaml:"connections"`
-	SigningKeyPath            string               `yaml:"signing_key_path"`
-	LogLevel                  string               `yaml:"log_level"`
-	WellKnownClient           string               `yaml:"well_known_client_base_url"`
-	Push                      PushSettings         `yaml:"push"`
-	Outbound                  OutboundSettings     `yaml:"outbound"`
-	Media                     MediaSettings        `yaml:"media"`
-	TURN                      TURNSettings         `yaml:"turn"`
-	Support                   SupportSettings      `yaml:"support"`
-	RefreshTokens             RefreshTokenSettings `yaml:"refresh_tokens"`
-	AppServiceConfigFiles     []string             `yaml:"app_service_config_files"`
-	AppServiceQueryTimeout    time.Duration        `yaml:"app_service_query_timeout"`
-	Email                     EmailSettings        `yaml:"email"`
-	RegistrationRequiresEmail bool                 `yaml:"registration_requires_email"`
+	ServerName                string                `yaml:"server_name"`
+	DataDir                   string                `yaml:"data_dir"`
+	Listen                    string                `yaml:"listen"`
+	Database                  string                `yaml:"database"`
+	DatabaseSynchronous       string                `yaml:"database_synchronous"`
+	PublicBaseURL             string                `yaml:"public_baseurl"`
+	Registration              string                `yaml:"registration"`
+	RegistrationSharedSecret  string                `yaml:"registration_shared_secret"`
+	GuestAccess               bool                  `yaml:"guest_access"`
+	RateLimits                bool                  `yaml:"rate_limits"`
+	RateLimit                 RateLimitSettings     `yaml:"rate_limit"`
+	MaxRequestBytes           int64                 `yaml:"max_request_bytes"`
+	Connections               ConnectionSettings    `yaml:"connections"`
+	SigningKeyPath            string                `yaml:"signing_key_path"`
+	LogLevel                  string                `yaml:"log_level"`
+	WellKnownClient           string                `yaml:"well_known_client_base_url"`
+	Push                      PushSettings          `yaml:"push"`
+	Outbound                  OutboundSettings      `yaml:"outbound"`
+	Media                     MediaSettings         `yaml:"media"`
+	TURN                      TURNSettings          `yaml:"turn"`
+	Support                   SupportSettings       `yaml:"support"`
+	RefreshTokens             RefreshTokenSettings  `yaml:"refresh_tokens"`
+	AppServiceConfigFiles     []string              `yaml:"app_service_config_files"`
+	AppServiceQueryTimeout    time.Duration         `yaml:"app_service_query_timeout"`
+	Email                     EmailSettings         `yaml:"email"`
+	RegistrationRequiresEmail bool                  `yaml:"registration_requires_email"`
+	ServerNotices             ServerNoticesSettings `yaml:"server_notices"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does
@@ -333,6 +347,7 @@ func staticDefaults() *Config {
 		Email:               EmailSettings{SMTPPort: DefaultSMTPPort, SMTPTLS: SMTPStartTLS},
 		Connections: ConnectionSettings{MaxTotal: DefaultMaxConnections, MaxPerAddress: DefaultMaxConnectionsPerAddress,
 			RequestBodyTimeout: DefaultRequestBodyTimeout, RequestBodyMinRate: DefaultRequestBodyMinRate},
+		ServerNotices: ServerNoticesSettings{Enabled: true},
 
 		AppServiceQueryTimeout: DefaultAppServiceQueryTimeout,
 	}
@@ -361,6 +376,9 @@ func (c *Config) fillDefaults() {
 		c.PublicBaseURL += "/"
 	}
 	def(&c.WellKnownClient, c.PublicBaseURL)
+	def(&c.ServerNotices.Localpart, DefaultServerNoticesLocalpart)
+	def(&c.ServerNotices.DisplayName, DefaultServerNoticesName)
+	def(&c.ServerNotices.RoomName, DefaultServerNoticesName)
 }
 
 // baseURLFromListen guesses a URL for reaching the listener. A wildcard bind

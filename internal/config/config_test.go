@@ -45,6 +45,7 @@ func TestDefaults(t *testing.T) {
 		RefreshTokens:       RefreshTokenSettings{AccessTokenLifetime: 5 * time.Minute},
 		Email:               EmailSettings{SMTPPort: 587, SMTPTLS: "starttls"},
 		Connections:         ConnectionSettings{MaxTotal: 10000, MaxPerAddress: 256, RequestBodyTimeout: 10 * time.Second, RequestBodyMinRate: 8192},
+		ServerNotices:       ServerNoticesSettings{Enabled: true, Localpart: "_server", DisplayName: "Server Notices", RoomName: "Server Notices"},
 
 		AppServiceQueryTimeout: 10 * time.Second,
 	}

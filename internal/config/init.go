@@ -168,6 +168,18 @@ var settings = []setting{
 	{key: "registration_requires_email", doc: "Registration (open or with a token) needs a validated " +
 		"email address; it then becomes the account's address for password resets. Needs email.smtp_host. " +
 		"When false and email is configured, giving an address at open registration is optional."},
+	{key: "server_notices", group: true, doc: "Server notices: messages a server admin sends to a user " +
+		"(POST /_synapse/admin/v1/send_server_notice) into that user's server notices room, from a " +
+		"system account that cannot log in. The user is invited, cannot reject the invite (the spec's " +
+		"M_CANNOT_LEAVE_SERVER_NOTICE_ROOM), and may leave once joined; the next notice invites them " +
+		"back into the same room."},
+	{key: "server_notices.enabled", doc: "Whether admins may send server notices. The system account " +
+		"is created at start while this is on."},
+	{key: "server_notices.localpart", doc: "Localpart of the system account notices come from " +
+		"(@_server:<server_name> by default). It must not be the localpart of an account that " +
+		"logs in: a notices room is readable by its sender."},
+	{key: "server_notices.display_name", doc: "Display name of the system account."},
+	{key: "server_notices.room_name", doc: "Name given to each user's server notices room."},
 }
 
 const fileHeader = `# Axon configuration file.

@@ -19,7 +19,8 @@ func leafKeys(t reflect.Type, prefix string) []string {
 		if f.Type == reflect.TypeFor[RateLimitSettings]() || f.Type == reflect.TypeFor[PushSettings]() || f.Type == reflect.TypeFor[MediaSettings]() ||
 			f.Type == reflect.TypeFor[TURNSettings]() || f.Type == reflect.TypeFor[SupportSettings]() ||
 			f.Type == reflect.TypeFor[RefreshTokenSettings]() || f.Type == reflect.TypeFor[EmailSettings]() ||
-			f.Type == reflect.TypeFor[OutboundSettings]() || f.Type == reflect.TypeFor[ConnectionSettings]() {
+			f.Type == reflect.TypeFor[OutboundSettings]() || f.Type == reflect.TypeFor[ConnectionSettings]() ||
+			f.Type == reflect.TypeFor[ServerNoticesSettings]() {
 			keys = append(keys, key)
 			keys = append(keys, leafKeys(f.Type, key+".")...)
 			continue

@@ -140,6 +140,12 @@ func (c *Config) Validate() error {
 	if d := c.AppServiceQueryTimeout; d <= 0 || d > MaxAppServiceQueryTimeout {
 		bad("app_service_query_timeout", "must be greater than 0 and at most %v (got %v)", MaxAppServiceQueryTimeout, d)
 	}
+	for _, ch := range c.ServerNotices.Localpart {
+		if !(ch >= 'a' && ch <= 'z' || ch >= '0' && ch <= '9' || strings.ContainsRune("._=-/+", ch)) {
+			bad("server_notices.localpart", "may only contain a-z, 0-9 and ._=-/+ (got %q)", c.ServerNotices.Localpart)
+			break
+		}
+	}
 	if _, err := c.Support.ParsedContacts(); err != nil {
 		bad("support.contacts", "%v", err)
 	}

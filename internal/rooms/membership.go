@@ -260,6 +260,9 @@ func (s *Service) Leave(ctx context.Context, roomID, user, reason string) error 
 		}
 		return nil
 	}
+	if err := s.checkNoticeInviteRejection(ctx, roomID, user, cur); err != nil {
+		return err
+	}
 	_, err = s.sendMember(ctx, roomID, user, user, "leave", reason, nil)
 	return err
 }

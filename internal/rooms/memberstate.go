@@ -69,6 +69,11 @@ func (s *Service) checkMemberState(ctx context.Context, req *SendRequest) error 
 		if guest && target != sender {
 			return errGuestMembership
 		}
+		if target == sender {
+			if err := s.checkNoticeInviteRejection(ctx, req.RoomID, target, cur); err != nil {
+				return err
+			}
+		}
 	default:
 		// Guests may only join and leave (the spec's guest access module
 		// lists no knock, ban or other membership endpoint for them).

@@ -28,6 +28,7 @@ import (
 	"github.com/axon-matrix/axon/internal/keys"
 	"github.com/axon-matrix/axon/internal/media"
 	"github.com/axon-matrix/axon/internal/netguard"
+	"github.com/axon-matrix/axon/internal/notices"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -148,6 +149,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
 	api.Receipts = receipts.New(db, rs, alsoKick{ss.Notifier, []func(){pusher.Kick, appServices.Kick}})
 	api.Reports = reports.New(db, rs)
+	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
+	if err := api.Notices.Start(ctx, accounts); err != nil {
+		db.Close()
+		return nil, err
+	}
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
