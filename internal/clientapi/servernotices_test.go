@@ -172,3 +172,26 @@ func TestServerNoticesOff(t *testing.T) {
 		t.Fatal("the notices account was created while notices are off")
 	}
 }
+
+// TestServerNoticesRefuseLoginAccount: when server_notices.localpart names
+// an account that logs in (it existed before), notices stay off rather
+// than coming from it, since its owner could read every notices room.
+func TestServerNoticesRefuseLoginAccount(t *testing.T) {
+	dir := t.TempDir()
+	first := testrig.StartIn(t, dir, func(c *config.Config) { c.ServerNotices.Enabled = false })
+	first.CreateUser("ops")
+	first.Stop()
+	r := testrig.StartIn(t, dir, func(c *config.Config) { c.ServerNotices.Localpart = "ops" })
+	ctx := context.Background()
+	if err := r.Server.DB.CreateUser(ctx, storage.User{UserID: r.UserID("root").String(), Localpart: "root", IsAdmin: true, CreatedTS: time.Now().UnixMilli()}); err != nil {
+		t.Fatal(err)
+	}
+	root := r.CreateUserDevice("root", "ROOTDEV", false)
+	alice := r.CreateUser("alice")
+	status, body := apiCall(t, r, root, "", http.MethodPost, noticePath, map[string]any{"user_id": alice.UserID, "content": map[string]any{"body": "x"}})
+	wantAPIError(t, status, body, 400, "M_UNKNOWN", "notice from an account that logs in")
+	ops := r.CreateUserDevice("ops", "OPS2", false)
+	if rooms, err := ops.JoinedRooms(ctx); err != nil || len(rooms.JoinedRooms) != 0 {
+		t.Fatalf("ops's rooms: %v %v", rooms, err)
+	}
+}
