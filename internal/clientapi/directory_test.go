@@ -186,3 +186,41 @@ func TestPublicRooms(t *testing.T) {
 		t.Fatalf("after unpublish: %+v %v", list, err)
 	}
 }
+
+// TestAliasPowerBeforeV12: what sytest checks of alias deletion by power
+// level, in a room of version 11, where (unlike v12) the creator may be
+// named in the power levels' users: a user given power deletes another's
+// alias, and a restricted m.room.aliases level does not stop a regular
+// member adding and deleting their own (that event type is not used for
+// local aliases any more).
+func TestAliasPowerBeforeV12(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", RoomVersion: "11", Invite: []id.UserID{bob.UserID}})
+	testrig.Join(t, room, bob)
+	setPL := func(content map[string]any) {
+		t.Helper()
+		if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.String())+"/state/m.room.power_levels/", content); status != 200 {
+			t.Fatalf("power levels: %d %v", status, body)
+		}
+	}
+	setPL(map[string]any{"users": map[string]any{alice.UserID.String(): 100}, "events": map[string]any{"m.room.aliases": 50}})
+	own := id.RoomAlias("#bobs:axon.test")
+	if _, err := bob.CreateAlias(ctx, own, room); err != nil {
+		t.Fatalf("bob adds an alias: %v", err)
+	}
+	if _, err := bob.DeleteAlias(ctx, own); err != nil {
+		t.Fatalf("bob deletes his alias: %v", err)
+	}
+	others := id.RoomAlias("#alices:axon.test")
+	if _, err := alice.CreateAlias(ctx, others, room); err != nil {
+		t.Fatal(err)
+	}
+	_, err := bob.DeleteAlias(ctx, others)
+	wantClientError(t, err, 403, "M_FORBIDDEN")
+	setPL(map[string]any{"users": map[string]any{alice.UserID.String(): 100, bob.UserID.String(): 100}})
+	if _, err := bob.DeleteAlias(ctx, others); err != nil {
+		t.Fatalf("bob, with power, deletes alice's alias: %v", err)
+	}
+}

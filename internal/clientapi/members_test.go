@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/testrig"
 )
@@ -118,5 +119,29 @@ func TestThirdPartyInviteRefused(t *testing.T) {
 	carol := r.CreateUser("carol")
 	if status, body = invite(map[string]any{"user_id": carol.UserID.String()}); status != 200 {
 		t.Fatalf("invite by user ID: %d %v", status, body)
+	}
+}
+
+// TestReinviteCreatorBeforeV12: sytest's "we can be reinvited to a room we
+// created", in a room of version 11, where the creator may be named in the
+// power levels (v12 refuses that, so the same steps cannot start there).
+func TestReinviteCreatorBeforeV12(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "private_chat", RoomVersion: "11", Invite: []id.UserID{bob.UserID}})
+	testrig.Join(t, room, bob)
+	if status, body := apiCall(t, r, alice, v3, http.MethodPut, "/rooms/"+esc(room.String())+"/state/m.room.power_levels/", map[string]any{
+		"invite": 100, "users": map[string]any{alice.UserID.String(): 100, bob.UserID.String(): 100}}); status != 200 {
+		t.Fatalf("power levels: %d %v", status, body)
+	}
+	if _, err := alice.LeaveRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: alice.UserID}); err != nil {
+		t.Fatalf("reinvite the creator: %v", err)
+	}
+	if _, err := alice.JoinRoomByID(ctx, room); err != nil {
+		t.Fatalf("creator rejoins: %v", err)
 	}
 }
