@@ -34,7 +34,7 @@ func (a *API) putAccountData(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -64,7 +64,7 @@ func (a *API) putTag(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -22,7 +22,7 @@ func (a *API) getPushers(w http.ResponseWriter, r *http.Request) {
 func (a *API) setPusher(w http.ResponseWriter, r *http.Request) {
 	var req push.PusherRequest
 	var fields map[string]json.RawMessage
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err == nil {
 		err = httpapi.DecodeBytes(body, &fields)
 	}

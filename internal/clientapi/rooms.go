@@ -96,7 +96,7 @@ func (a *API) joinRoom(w http.ResponseWriter, r *http.Request) {
 			Signatures map[string]map[string]string `json:"signatures"`
 		} `json:"third_party_signed"`
 	}
-	raw, err := httpapi.ReadBody(r)
+	raw, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -224,7 +224,7 @@ func (a *API) joinedRooms(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return
@@ -247,7 +247,7 @@ func (a *API) sendMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) putState(w http.ResponseWriter, r *http.Request) {
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

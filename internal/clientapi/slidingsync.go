@@ -15,7 +15,7 @@ import (
 func (a *API) slidingSync(w http.ResponseWriter, r *http.Request) {
 	c := httpapi.CallerOf(r)
 	q := r.URL.Query()
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -60,7 +60,7 @@ func (a *API) sync(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createFilter(w http.ResponseWriter, r *http.Request) {
-	body, err := httpapi.ReadBody(r)
+	body, err := httpapi.ReadJSON(r)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

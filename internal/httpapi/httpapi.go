@@ -340,13 +340,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 
 // DecodeJSON reads a JSON object body into v. An empty body decodes as {}.
 func DecodeJSON(r *http.Request, v any) error {
-	body, err := io.ReadAll(r.Body)
+	body, err := ReadBody(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return mxerr.New("M_TOO_LARGE", "Request body too large")
-		}
-		return mxerr.New("M_NOT_JSON", "Could not read request body")
+		return err
 	}
 	return DecodeBytes(body, v)
 }
@@ -386,10 +382,7 @@ func QueryBool(q url.Values, name string) (bool, error) {
 	return false, mxerr.InvalidParam("%s must be true or false", name)
 }
 
-// ReadBody reads a JSON body raw, for handlers that pass it on whole (event
-// content, account data), mapping limit overruns to M_TOO_LARGE. A body
-// that is not JSON is M_NOT_JSON here, as in DecodeBytes; an empty one is
-// returned empty, for the service to default.
+// ReadBody reads the raw body, mapping limit overruns to M_TOO_LARGE.
 func ReadBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
@@ -398,6 +391,18 @@ func ReadBody(r *http.Request) ([]byte, error) {
 			return nil, mxerr.New("M_TOO_LARGE", "Request body too large")
 		}
 		return nil, mxerr.New("M_NOT_JSON", "Could not read request body")
+	}
+	return body, nil
+}
+
+// ReadJSON reads a JSON body raw, for handlers that pass it on whole (event
+// content, account data) or decode it more than once: a body that is not
+// JSON is M_NOT_JSON here, as in DecodeBytes. An empty body is returned
+// empty, for the service to default.
+func ReadJSON(r *http.Request) ([]byte, error) {
+	body, err := ReadBody(r)
+	if err != nil {
+		return nil, err
 	}
 	if trimmed := bytes.TrimSpace(body); len(trimmed) > 0 {
 		if err := checkJSON(trimmed); err != nil {
