@@ -41,7 +41,7 @@ func TestLoginToken(t *testing.T) {
 	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-bob",
 		"identifier": map[string]any{"type": "m.id.user", "user": "bob"}}})
-	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "other user's password")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "other user's password")
 	status, body = r.JSON(t, http.MethodPost, getToken, alice.AccessToken, map[string]any{"auth": map[string]any{
 		"type": "m.login.password", "session": session, "password": "password-alice",
 		"identifier": map[string]any{"type": "m.id.user", "user": "alice"}}})

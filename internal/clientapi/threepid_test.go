@@ -157,7 +157,7 @@ func TestThreepidAddListDelete(t *testing.T) {
 	session := acctChallenge(t, "3pid add", status, body, "m.login.password")
 	add["auth"] = passwordAuth(session, "bob", "password-bob")
 	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
-	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "add with bob's password")
+	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "add with bob's password")
 	add["auth"] = passwordAuth(session, "alice", "password-alice")
 	status, body = r.JSON(t, "POST", v3+"/account/3pid/add", alice.AccessToken, add)
 	if status != 200 {
