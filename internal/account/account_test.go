@@ -720,7 +720,7 @@ func (f *fixture) joinedRoom(creator string, others ...string) string {
 		f.t.Fatal(err)
 	}
 	for _, u := range others {
-		if _, err := f.rooms.Join(ctx, roomID, u, ""); err != nil {
+		if _, err := f.rooms.Join(ctx, rooms.JoinRequest{Room: roomID, User: u}); err != nil {
 			f.t.Fatal(err)
 		}
 	}

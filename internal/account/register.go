@@ -185,7 +185,7 @@ func (s *Service) checkAvailable(ctx context.Context, localpart string) error {
 		return err
 	}
 	if s.ReservedUser != nil && s.ReservedUser(userID) {
-		return mxerr.New("M_EXCLUSIVE", "User ID is reserved by an application service").WithStatus(400)
+		return mxerr.New("M_EXCLUSIVE", "User ID is reserved (by an application service, or for server notices)").WithStatus(400)
 	}
 	_, err = s.db.GetUser(ctx, userID)
 	switch {

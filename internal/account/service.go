@@ -45,7 +45,8 @@ type Service struct {
 	OnDevicesDeleted func(ctx context.Context, userID string)
 
 	// ReservedUser, if set, reports whether a user ID is in an application
-	// service's exclusive namespace: ordinary registration may not take it.
+	// service's exclusive namespace or is otherwise the server's (the server
+	// notices account): ordinary registration may not take it.
 	ReservedUser func(userID string) bool
 	// QueryUnknownUser, if set, is asked when a profile lookup names a
 	// local user that does not exist, and reports whether the user exists

@@ -47,8 +47,17 @@ func TestServerNotices(t *testing.T) {
 		return apiCall(t, r, c, "", method, path, body)
 	}
 
+	// The account notices come from does not exist before the first
+	// notice, and registration may not take its name meanwhile.
+	if _, err := r.Server.DB.GetUser(ctx, sender); err == nil {
+		t.Fatal("the notices account exists before any notice")
+	}
+	status, body := apiCall(t, r, nil, v3, http.MethodPost, "/register", map[string]any{"username": "_server", "password": "pw-long-enough",
+		"auth": map[string]any{"type": "m.login.dummy"}})
+	wantAPIError(t, status, body, 400, "M_EXCLUSIVE", "registering the notices account")
+
 	// Admins only, whatever the body.
-	status, body := send(bob, http.MethodPost, noticePath, nil)
+	status, body = send(bob, http.MethodPost, noticePath, nil)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "notice from a non-admin")
 	status, body = send(bob, http.MethodPut, noticePath+"/t0", notice)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "notice from a non-admin, with a body")

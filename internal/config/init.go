@@ -174,7 +174,7 @@ var settings = []setting{
 		"M_CANNOT_LEAVE_SERVER_NOTICE_ROOM), and may leave once joined; the next notice invites them " +
 		"back into the same room."},
 	{key: "server_notices.enabled", doc: "Whether admins may send server notices. The system account " +
-		"is created at start while this is on."},
+		"is created with the first notice, and registration may not take its localpart while this is on."},
 	{key: "server_notices.localpart", doc: "Localpart of the system account notices come from " +
 		"(@_server:<server_name> by default). It must not be the localpart of an account that " +
 		"logs in: a notices room is readable by its sender."},

@@ -39,14 +39,18 @@ type Service struct {
 	tags       TagSetter
 	log        *slog.Logger
 
-	// off says why notices cannot be sent ("" when they can).
+	accounts *account.Service
+
+	// off says why notices cannot be sent ("" when they can); set before
+	// serving starts.
 	off string
-	// mu serialises finding or creating a user's room, so that two
-	// notices sent at once do not make two rooms.
-	mu sync.Mutex
+	// mu serialises creating the system account and finding or creating a
+	// user's room, so that two notices sent at once do not make two rooms.
+	mu          sync.Mutex
+	senderReady bool
 }
 
-// New returns the service; Start must run before notices can be sent.
+// New returns the service; Start must run before it is used.
 func New(cfg config.ServerNoticesSettings, serverName string, db *storage.DB, rs *rooms.Service, tags TagSetter, log *slog.Logger) *Service {
 	s := &Service{cfg: cfg, serverName: serverName, sender: "@" + cfg.Localpart + ":" + serverName, db: db, rooms: rs, tags: tags, log: log}
 	if !cfg.Enabled {
@@ -58,21 +62,20 @@ func New(cfg config.ServerNoticesSettings, serverName string, db *storage.DB, rs
 // Sender is the system account notices come from.
 func (s *Service) Sender() string { return s.sender }
 
-// Start creates the system account if it does not exist yet. An existing
-// account that has a password is someone's login: notices are then turned
-// off (with an error in the log) rather than sent from it, since its owner
-// could read every user's notices room.
+// Start checks the system account at start-up. It is created with the
+// first notice (no account appears until the feature is used), and
+// Reserved keeps registration from taking its localpart meanwhile. An
+// existing account that can log in is someone's login: notices are then
+// turned off (with an error in the log) rather than sent from it, since
+// its owner could read every user's notices room.
 func (s *Service) Start(ctx context.Context, accounts *account.Service) error {
+	s.accounts = accounts
 	if s.off != "" {
 		return nil
 	}
 	u, err := s.db.GetUser(ctx, s.sender)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		if _, err := accounts.CreateAccount(ctx, account.NewAccount{Localpart: s.cfg.Localpart, DisplayName: s.cfg.DisplayName}); err != nil {
-			return fmt.Errorf("server notices: creating %s: %w", s.sender, err)
-		}
-		s.log.Info("created the server notices account", "user", s.sender)
 		return nil
 	case err != nil:
 		return fmt.Errorf("server notices: %w", err)
@@ -80,6 +83,29 @@ func (s *Service) Start(ctx context.Context, accounts *account.Service) error {
 		s.off = "Server notices are off: server_notices.localpart names an account that can log in or is deactivated"
 		s.log.Error("server notices turned off: server_notices.localpart names an existing account that can log in (or is deactivated); choose another localpart", "user", s.sender)
 	}
+	return nil
+}
+
+// Reserved reports whether userID is the system account, which ordinary
+// registration may not take while notices are on.
+func (s *Service) Reserved(userID string) bool { return s.off == "" && userID == s.sender }
+
+// ensureSender creates the system account on first use. The caller holds
+// s.mu.
+func (s *Service) ensureSender(ctx context.Context) error {
+	if s.senderReady {
+		return nil
+	}
+	_, err := s.db.GetUser(ctx, s.sender)
+	if errors.Is(err, storage.ErrNotFound) {
+		if _, err := s.accounts.CreateAccount(ctx, account.NewAccount{Localpart: s.cfg.Localpart, DisplayName: s.cfg.DisplayName}); err != nil {
+			return fmt.Errorf("server notices: creating %s: %w", s.sender, err)
+		}
+		s.log.Info("created the server notices account", "user", s.sender)
+	} else if err != nil {
+		return err
+	}
+	s.senderReady = true
 	return nil
 }
 
@@ -158,6 +184,9 @@ func (s *Service) Send(ctx context.Context, c Caller, n Notice) (string, error) 
 func (s *Service) roomFor(ctx context.Context, user string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.ensureSender(ctx); err != nil {
+		return "", err
+	}
 	roomID, err := s.db.ServerNoticeRoom(ctx, user)
 	if err != nil {
 		return "", err

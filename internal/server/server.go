@@ -154,6 +154,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
+	// Registration may take neither an application service's users nor
+	// the server notices account before its first notice creates it.
+	accounts.ReservedUser = func(userID string) bool {
+		return api.Notices.Reserved(userID) || appServices.ExclusiveUser(userID)
+	}
 
 	limiters := map[string]*ratelimit.Limiter{}
 	if cfg.RateLimits {
