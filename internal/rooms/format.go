@@ -101,8 +101,19 @@ func (s *Service) Format(ctx context.Context, ev *Event, v Viewer, opts FormatOp
 // membershipAfter is the viewer's membership in the room's state after ev,
 // "leave" when there is none (MSC4115's unsigned.membership, which tells a
 // client whether it could decrypt the event: a member when it was sent).
+//
+// Only the viewer's own member event changes it, so every other event is
+// judged by the state before it: the group history visibility has just
+// read for the same event, not the state after each state event (which
+// would read a state group per state event of a timeline).
 func (s *Service) membershipAfter(ctx context.Context, ev *Event, user string) string {
-	state, err := s.StateAt(ctx, ev.StateAfter)
+	if ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == user {
+		if m := membershipOf(ev); m != "" {
+			return m
+		}
+		return "leave"
+	}
+	state, err := s.StateAt(ctx, ev.StateBefore)
 	if err != nil {
 		return "leave"
 	}

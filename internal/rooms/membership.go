@@ -7,6 +7,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/tidwall/gjson"
 	"maunium.net/go/mautrix/event"
 	"maunium.net/go/mautrix/id"
 
@@ -54,12 +55,14 @@ func (s *Service) Membership(ctx context.Context, roomID, userID string) (string
 	return membershipOf(ev), nil
 }
 
+// It is read on every visibility check and formatted event, so it picks
+// the one field instead of decoding the content.
 func membershipOf(ev *Event) string {
-	var c struct {
-		Membership string `json:"membership"`
+	m := gjson.GetBytes(ev.PDU.Content, "membership")
+	if m.Type != gjson.String {
+		return ""
 	}
-	json.Unmarshal(ev.PDU.Content, &c)
-	return c.Membership
+	return m.Str
 }
 
 // MembershipOf returns the membership in a member event's content.

@@ -133,7 +133,9 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		roomsByID: make(map[string]*room),
 		userRooms: make(map[string]map[string]storage.Membership),
 		events:    newLRU[string, *Event](4096),
-		groups:    newLRU[int64, storage.StateMap](256),
+		// State maps weigh their entries: some 256k entries a generation
+		// (tens of MB) hold thousands of small rooms' states or a few big ones.
+		groups: newWeightedLRU[int64, storage.StateMap](256<<10, func(m storage.StateMap) int { return len(m) }),
 	}
 	s.Subscribe(s.evictGuests)
 	return s
