@@ -2,17 +2,14 @@ package rooms
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json/jsontext"
-	"encoding/json/v2"
 	"errors"
 	"fmt"
 	"time"
 
-	"github.com/tidwall/gjson"
 	"maunium.net/go/mautrix/crypto/canonicaljson"
 	"maunium.net/go/mautrix/federation/eventauth"
 	"maunium.net/go/mautrix/federation/pdu"
@@ -96,11 +93,11 @@ func (s *Service) Send(ctx context.Context, req SendRequest) (*Event, error) {
 		return nil, err
 	}
 	if prev := s.identicalState(ctx, r, req); prev != nil {
-		r.mu.Unlock()
+		s.writer.unlock(r)
 		return prev, nil
 	}
 	ev, err := s.sendLocked(ctx, r, req, nil)
-	r.mu.Unlock()
+	s.writer.unlock(r)
 	if errors.Is(err, storage.ErrDuplicateTxn) {
 		return s.byTxn(ctx, req)
 	}
@@ -119,7 +116,7 @@ func (s *Service) identicalState(ctx context.Context, r *room, req SendRequest) 
 	if req.StateKey == nil {
 		return nil
 	}
-	prevID := r.state[storage.StateKey{Type: req.Type, StateKey: *req.StateKey}]
+	prevID := r.v().state[storage.StateKey{Type: req.Type, StateKey: *req.StateKey}]
 	if prevID == "" {
 		return nil
 	}
@@ -152,133 +149,6 @@ func (s *Service) byTxn(ctx context.Context, req SendRequest) (*Event, error) {
 // buildHook lets room creation adjust a PDU (e.g. the create event has no
 // room ID in v12) before it is hashed and signed.
 type buildHook func(p *pdu.PDU)
-
-// sendLocked does the work of Send with r.mu held.
-func (s *Service) sendLocked(ctx context.Context, r *room, req SendRequest, hook buildHook) (*Event, error) {
-	content, err := normaliseContent(req.Content)
-	if err != nil {
-		return nil, err
-	}
-	p := &pdu.PDU{
-		Type:           req.Type,
-		Sender:         id.UserID(req.Sender),
-		RoomID:         id.RoomID(r.id),
-		Content:        content,
-		StateKey:       req.StateKey,
-		OriginServerTS: cmp.Or(req.OriginTS, s.now().UnixMilli()),
-		Depth:          r.depth + 1,
-		PrevEvents:     make([]id.EventID, 0, len(r.heads)),
-		AuthEvents:     []id.EventID{},
-	}
-	for _, h := range r.heads {
-		p.PrevEvents = append(p.PrevEvents, id.EventID(h))
-	}
-	if req.Redacts != "" && !r.version.RedactsInContent() {
-		target := id.EventID(req.Redacts)
-		p.Redacts = &target
-	}
-	if hook != nil {
-		hook(p)
-	}
-	for _, k := range p.AuthEventSelection(r.version) {
-		if evID, ok := r.state[storage.StateKey{Type: k.Type, StateKey: k.StateKey}]; ok {
-			p.AuthEvents = append(p.AuthEvents, id.EventID(evID))
-		}
-	}
-	if err := p.FillContentHash(); err != nil {
-		return nil, mxerr.BadJSON("Event content is not valid canonical JSON: %v", err)
-	}
-	if err := p.Sign(r.version, s.serverName, s.keyID, s.key); err != nil {
-		return nil, mxerr.BadJSON("Cannot sign event: %v", err)
-	}
-	eventID, err := p.GetEventID(r.version)
-	if err != nil {
-		return nil, fmt.Errorf("event ID: %w", err)
-	}
-	p.InternalMeta.EventID = eventID
-	raw, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode event: %w", err)
-	}
-	if len(raw) > MaxPDUSize {
-		return nil, mxerr.New("M_TOO_LARGE", "Event is larger than %d bytes", MaxPDUSize)
-	}
-	roomID := r.id
-	if p.Type == "m.room.create" && r.version.RoomIDIsCreateEventID() {
-		roomID = "!" + string(eventID)[1:]
-	}
-	if err := eventauth.Authorize(r.version, p, nil, s.authEventsFunc(ctx, p, roomID), s.ownKey); err != nil {
-		return nil, mxerr.Forbidden("%s", authMessage(err))
-	}
-
-	row := storage.Event{
-		EventID: string(eventID), RoomID: roomID, Type: p.Type, StateKey: p.StateKey, Sender: req.Sender,
-		Depth: p.Depth, OriginTS: p.OriginServerTS, StateBefore: r.group, PDU: raw,
-		TxnDevice: req.TxnDevice, TxnID: req.TxnID,
-	}
-	if rel := gjson.GetBytes(content, `m\.relates_to`); rel.IsObject() {
-		row.RelType = rel.Get("rel_type").Str
-		row.RelatesTo = rel.Get("event_id").Str
-		if row.RelType == "m.thread" {
-			row.ThreadRoot = row.RelatesTo
-		}
-		if row.RelType == "" {
-			row.RelatesTo = ""
-		}
-	}
-	preq := storage.PersistRequest{Event: row}
-	if req.Redacts != "" {
-		preq.Redacts = req.Redacts
-	}
-	var newState storage.StateMap
-	if p.StateKey != nil {
-		key := storage.StateKey{Type: p.Type, StateKey: *p.StateKey}
-		newState = make(storage.StateMap, len(r.state)+1)
-		for k, v := range r.state {
-			newState[k] = v
-		}
-		newState[key] = string(eventID)
-		preq.Event.Replaces = r.state[key]
-		if r.group == 0 || r.chainLen >= maxChainLen {
-			preq.NewGroup = &storage.NewStateGroup{ChainLen: 1, Entries: newState}
-		} else {
-			preq.NewGroup = &storage.NewStateGroup{Prev: r.group, ChainLen: r.chainLen + 1, Entries: storage.StateMap{key: string(eventID)}}
-		}
-		if p.Type == "m.room.member" {
-			preq.Membership = gjson.GetBytes(content, "membership").Str
-		}
-	}
-	if p.Type == "m.room.create" {
-		preq.NewRoom = &storage.Room{RoomID: roomID, RoomVersion: string(r.version), Creator: req.Sender, CreatedTS: p.OriginServerTS}
-	}
-	pos, after, err := s.db.PersistEvent(ctx, preq)
-	if err != nil {
-		return nil, err
-	}
-	row = preq.Event
-	row.StreamPos, row.StateAfter = pos, after
-	ev := &Event{Event: row, PDU: p, Version: r.version}
-	r.heads = []string{string(eventID)}
-	r.depth = p.Depth
-	if preq.NewGroup != nil {
-		r.group = after
-		r.chainLen = preq.NewGroup.ChainLen
-		r.state = newState
-		s.groups.put(after, newState)
-		if preq.Membership != "" {
-			r.members[*p.StateKey] = preq.Membership
-			s.noteMembership(*p.StateKey, storage.Membership{RoomID: roomID, Membership: preq.Membership, EventID: row.EventID, StreamPos: pos})
-		}
-	}
-	s.events.put(ev.EventID, ev)
-	if row.ThreadRoot != "" {
-		s.addThreadRoot(ctx, row.ThreadRoot)
-	}
-	if req.Redacts != "" {
-		s.events.remove(req.Redacts)
-	}
-	return ev, nil
-}
 
 // normaliseContent checks the content is a JSON object and returns it compacted.
 func normaliseContent(b []byte) (jsontext.Value, error) {

@@ -157,11 +157,16 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		create["additional_creators"] = additional
 	}
 
-	r := &room{loaded: true, version: version, creator: req.Creator, state: storage.StateMap{}, members: map[string]string{}}
+	r := &room{loaded: true}
+	r.view.Store(&roomView{version: version, creator: req.Creator, state: storage.StateMap{}, members: map[string]string{}})
 	if !version.RoomIDIsCreateEventID() {
 		r.id = "!" + randomID(18) + ":" + s.serverName
 	}
-	r.mu.Lock()
+	// Nobody else can see the room before it is registered below; the
+	// lock is for the writes that follow.
+	if err := s.writer.lock(ctx, r); err != nil {
+		return "", err
+	}
 	ts := s.createTS()
 	hook := func(p *pdu.PDU) {
 		p.OriginServerTS = ts
@@ -171,7 +176,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	}
 	createEv, err := s.sendLocked(ctx, r, SendRequest{Sender: req.Creator, Type: "m.room.create", StateKey: ptr(""), Content: mustJSON(create)}, hook)
 	if err != nil {
-		r.mu.Unlock()
+		s.writer.unlock(r)
 		return "", err
 	}
 	r.id = createEv.RoomID
@@ -181,7 +186,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 	s.mu.Unlock()
 	sent := []*Event{createEv}
 	defer func() {
-		r.mu.Unlock()
+		s.writer.unlock(r)
 		for _, ev := range sent {
 			s.publish(ev)
 		}

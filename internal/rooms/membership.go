@@ -350,14 +350,13 @@ func (l *Levels) NotificationLevel(key string) int {
 
 // PowerLevels returns the room's current power levels.
 func (s *Service) PowerLevels(ctx context.Context, roomID string) (*Levels, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	v, err := s.readRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	plID := r.state[storage.StateKey{Type: "m.room.power_levels"}]
-	createID := r.state[storage.StateKey{Type: "m.room.create"}]
-	version, creator := r.version, r.creator
-	r.mu.Unlock()
+	plID := v.state[storage.StateKey{Type: "m.room.power_levels"}]
+	createID := v.state[storage.StateKey{Type: "m.room.create"}]
+	version, creator := v.version, v.creator
 	l := &Levels{creators: map[string]bool{}}
 	if plID != "" {
 		ev, err := s.Event(ctx, plID)

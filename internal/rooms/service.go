@@ -102,18 +102,38 @@ type Service struct {
 	threadRoots     map[string]struct{}
 
 	ignored ignoredCache // ignored.go
+
+	writer roomWriter
+
+	// resolve is state resolution, for events that fork from the room's
+	// current state (pipeline.go).
+	resolve ResolveFunc
 }
 
-// room is the in-memory head of one room. Its mutex is the room's single
-// writer: every event of the room is built and persisted under it.
+// ResolveFunc resolves state sets for a room version: the state that
+// follows from the states after several prev events.
+type ResolveFunc func(ctx context.Context, version id.RoomVersion, sets []storage.StateMap) (storage.StateMap, error)
+
+// room is the in-memory head of one room. Writers (one at a time, through
+// Service.writer) build, authorise and persist events against it; readers
+// take its view, which is replaced whole after each accepted event and
+// never changed in place, so reads never wait for a write.
 type room struct {
-	mu       sync.Mutex
-	loaded   bool
-	id       string
+	mu     sync.Mutex // processWriter's lock
+	loaded bool
+	id     string
+	// extremities are the room's forward extremities: the events the next
+	// local event cites as its prev events. depth is the greatest depth.
+	// Both belong to the writer.
+	extremities []string
+	depth       int64
+	view        atomic.Pointer[roomView]
+}
+
+// roomView is a room's current state as readers see it.
+type roomView struct {
 	version  id.RoomVersion
 	creator  string
-	heads    []string
-	depth    int64
 	group    int64
 	chainLen int64
 	state    storage.StateMap
@@ -121,6 +141,22 @@ type room struct {
 	// member counts without reading member events.
 	members map[string]string
 }
+
+// v is the room's view; the room must be loaded.
+func (r *room) v() *roomView { return r.view.Load() }
+
+// roomWriter gives each room one writer at a time: the seam where a
+// deployment of several nodes takes a database lock instead.
+type roomWriter interface {
+	lock(ctx context.Context, r *room) error
+	unlock(r *room)
+}
+
+// processWriter serialises a room's writes within this process.
+type processWriter struct{}
+
+func (processWriter) lock(_ context.Context, r *room) error { r.mu.Lock(); return nil }
+func (processWriter) unlock(r *room)                        { r.mu.Unlock() }
 
 // New creates the service.
 func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateKey, log *slog.Logger) *Service {
@@ -137,6 +173,8 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		// (tens of MB) hold thousands of small rooms' states or a few big ones.
 		groups: newWeightedLRU[int64, storage.StateMap](256<<10, func(m storage.StateMap) int { return len(m) }),
 	}
+	s.resolve = s.resolveState
+	s.writer = processWriter{}
 	s.Subscribe(s.evictGuests)
 	return s
 }
@@ -215,47 +253,69 @@ func (s *Service) getRoom(roomID string) *room {
 	return r
 }
 
-// lockRoom locks the room's writer and makes sure it is loaded.
+// lockRoom makes the caller the room's writer and makes sure the room is
+// loaded; s.writer.unlock(r) ends that.
 func (s *Service) lockRoom(ctx context.Context, roomID string) (*room, error) {
 	r := s.getRoom(roomID)
-	r.mu.Lock()
+	if err := s.writer.lock(ctx, r); err != nil {
+		return nil, err
+	}
 	if r.loaded {
 		return r, nil
 	}
+	if err := s.loadRoom(ctx, r); err != nil {
+		s.writer.unlock(r)
+		return nil, err
+	}
+	return r, nil
+}
+
+// readRoom returns the room's current view, loading the room on first use.
+func (s *Service) readRoom(ctx context.Context, roomID string) (*roomView, error) {
+	if v := s.getRoom(roomID).view.Load(); v != nil {
+		return v, nil
+	}
+	r, err := s.lockRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer s.writer.unlock(r)
+	return r.v(), nil
+}
+
+// loadRoom reads a room from storage. The caller is its writer.
+func (s *Service) loadRoom(ctx context.Context, r *room) error {
+	roomID := r.id
 	row, err := s.db.GetRoom(ctx, roomID)
 	if err != nil {
-		r.mu.Unlock()
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, mxerr.NotFound("Unknown room %s", roomID)
+			return mxerr.NotFound("Unknown room %s", roomID)
 		}
-		return nil, fmt.Errorf("load room %s: %w", roomID, err)
+		return fmt.Errorf("load room %s: %w", roomID, err)
 	}
 	state, err := s.db.CurrentState(ctx, roomID)
 	if err != nil {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("load room %s state: %w", roomID, err)
+		return fmt.Errorf("load room %s state: %w", roomID, err)
 	}
 	chain, err := s.chainLen(ctx, row.StateGroup)
 	if err != nil {
-		r.mu.Unlock()
-		return nil, err
+		return err
 	}
 	members, err := s.db.CurrentMemberships(ctx, roomID)
 	if err != nil {
-		r.mu.Unlock()
-		return nil, fmt.Errorf("load room %s members: %w", roomID, err)
+		return fmt.Errorf("load room %s members: %w", roomID, err)
 	}
-	r.members = members
-	r.version = id.RoomVersion(row.RoomVersion)
-	r.creator = row.Creator
-	r.heads = row.Heads
+	extremities, err := s.db.ForwardExtremities(ctx, roomID)
+	if err != nil {
+		return fmt.Errorf("load room %s extremities: %w", roomID, err)
+	}
+	r.extremities = extremities
 	r.depth = row.HeadDepth
-	r.group = row.StateGroup
-	r.chainLen = chain
-	r.state = state
+	r.view.Store(&roomView{version: id.RoomVersion(row.RoomVersion), creator: row.Creator, group: row.StateGroup, chainLen: chain,
+		state: state, members: members})
 	r.loaded = true
-	s.versions.Store(roomID, r.version)
-	return r, nil
+	s.versions.Store(roomID, id.RoomVersion(row.RoomVersion))
+	return nil
 }
 
 func (s *Service) chainLen(ctx context.Context, group int64) (int64, error) {
@@ -272,24 +332,22 @@ func (s *Service) chainLen(ctx context.Context, group int64) (int64, error) {
 
 // RoomVersion returns a room's version, or M_NOT_FOUND.
 func (s *Service) RoomVersion(ctx context.Context, roomID string) (id.RoomVersion, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	v, err := s.readRoom(ctx, roomID)
 	if err != nil {
 		return "", err
 	}
-	defer r.mu.Unlock()
-	return r.version, nil
+	return v.version, nil
 }
 
 // CurrentState returns a copy of the room's current state map.
 func (s *Service) CurrentState(ctx context.Context, roomID string) (storage.StateMap, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	v, err := s.readRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	defer r.mu.Unlock()
-	out := make(storage.StateMap, len(r.state))
-	for k, v := range r.state {
-		out[k] = v
+	out := make(storage.StateMap, len(v.state))
+	for k, e := range v.state {
+		out[k] = e
 	}
 	return out, nil
 }
@@ -339,19 +397,22 @@ func (s *Service) noteMembership(user string, mb storage.Membership) {
 	defer s.userRoomsMu.Unlock()
 	s.memberGen++
 	if m, ok := s.userRooms[user]; ok {
-		m[mb.RoomID] = mb
+		if mb.Membership == "" {
+			delete(m, mb.RoomID)
+		} else {
+			m[mb.RoomID] = mb
+		}
 	}
 }
 
 // MembersByMembership returns the users with each membership in the room now.
 func (s *Service) MembersByMembership(ctx context.Context, roomID string) (map[string][]string, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	v, err := s.readRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	defer r.mu.Unlock()
 	out := map[string][]string{}
-	for u, m := range r.members {
+	for u, m := range v.members {
 		out[m] = append(out[m], u)
 	}
 	return out, nil
@@ -359,12 +420,11 @@ func (s *Service) MembersByMembership(ctx context.Context, roomID string) (map[s
 
 // CurrentStateEvent returns one current state event or nil.
 func (s *Service) CurrentStateEvent(ctx context.Context, roomID, typ, stateKey string) (*Event, error) {
-	r, err := s.lockRoom(ctx, roomID)
+	v, err := s.readRoom(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
-	evID, ok := r.state[storage.StateKey{Type: typ, StateKey: stateKey}]
-	r.mu.Unlock()
+	evID, ok := v.state[storage.StateKey{Type: typ, StateKey: stateKey}]
 	if !ok {
 		return nil, nil
 	}
@@ -442,6 +502,8 @@ func (s *Service) wrap(ctx context.Context, row *storage.Event) (*Event, error) 
 		return nil, fmt.Errorf("parse stored event %s: %w", row.EventID, err)
 	}
 	p.InternalMeta.EventID = id.EventID(row.EventID)
+	// The auth rules refuse events whose auth events were rejected.
+	p.InternalMeta.Rejected = row.RejectedReason != ""
 	version, err := s.versionOf(ctx, row.RoomID)
 	if err != nil {
 		return nil, err

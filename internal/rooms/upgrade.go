@@ -89,10 +89,10 @@ func (s *Service) Upgrade(ctx context.Context, req UpgradeRequest) (string, erro
 		if err != nil {
 			return "", err
 		}
-		if len(r.heads) > 0 {
-			predecessor["event_id"] = r.heads[0]
+		if len(r.extremities) > 0 {
+			predecessor["event_id"] = r.extremities[0]
 		}
-		r.mu.Unlock()
+		s.writer.unlock(r)
 	}
 	creation["predecessor"] = mustJSON(predecessor)
 	if len(req.AdditionalCreators) > 0 && newVersion.PrivilegedRoomCreators() {

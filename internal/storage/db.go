@@ -249,6 +249,18 @@ func (tx *Tx) NextPos(s Stream) int64 {
 	return tx.next
 }
 
+// nextOutsidePos allocates a position outside the stream for an event
+// clients must not see arrive: below every position in use, so that no
+// stream range (pos > since) ever includes it. The single writer makes
+// MIN()-1 safe here; a multi-writer backend allocates from a sequence.
+func (tx *Tx) nextOutsidePos(ctx context.Context) (int64, error) {
+	var pos int64
+	if err := tx.QueryRowContext(ctx, `SELECT MIN(0, COALESCE(MIN(stream_pos), 0)) - 1 FROM events`).Scan(&pos); err != nil {
+		return 0, fmt.Errorf("allocate outside position: %w", err)
+	}
+	return pos, nil
+}
+
 // Write runs fn in a write transaction. Positions allocated with tx.NextPos
 // become visible through Position only after the commit succeeds, so a
 // reader that sees position p sees every row at or below p.

@@ -36,7 +36,7 @@ func (db *DB) NotificationCandidates(ctx context.Context, userID string, before 
 	if before <= 0 {
 		before = db.Position() + 1
 	}
-	return db.queryEvents(ctx, `WHERE stream_pos < $1 AND sender != $2 AND redacted_by IS NULL
+	return db.queryEvents(ctx, `WHERE stream_pos < $1 AND stream_pos > 0 AND sender != $2 AND redacted_by IS NULL
 		AND (room_id IN (SELECT room_id FROM current_state WHERE type = 'm.room.member' AND state_key = $2 AND membership = 'join')
 		     OR (type = 'm.room.member' AND state_key = $2))
 		ORDER BY stream_pos DESC LIMIT $3`, before, userID, limit)

@@ -13,7 +13,7 @@ type RoomLatest struct {
 // stream_pos) index per room.
 func (db *DB) UserRoomLatest(ctx context.Context, userID string) ([]RoomLatest, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT c.room_id,
-		COALESCE((SELECT MAX(stream_pos) FROM events WHERE room_id = c.room_id), 0)
+		COALESCE((SELECT MAX(stream_pos) FROM events WHERE room_id = c.room_id AND stream_pos > 0), 0)
 		FROM current_state c WHERE c.type = 'm.room.member' AND c.state_key = $1`, userID)
 	if err != nil {
 		return nil, err
@@ -35,7 +35,7 @@ func (db *DB) UserRoomLatest(ctx context.Context, userID string) ([]RoomLatest, 
 // newest.
 func (db *DB) RoomLatestOfTypes(ctx context.Context, roomID string, types []string) (int64, error) {
 	var pos int64
-	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT stream_pos FROM events WHERE room_id = $1 AND type `+inList(2)+`
+	err := db.read.QueryRowContext(ctx, `SELECT COALESCE((SELECT stream_pos FROM events WHERE room_id = $1 AND stream_pos > 0 AND type `+inList(2)+`
 		ORDER BY stream_pos DESC LIMIT 1), 0)`, roomID, listArg(types)).Scan(&pos)
 	return pos, err
 }
