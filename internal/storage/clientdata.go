@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // UpdateAccountData reads one account data entry and replaces it with what
@@ -68,9 +67,12 @@ func (db *DB) JoinedMemberCount(ctx context.Context, roomID string) (int, error)
 // localpart or display name contains term or whose user ID starts with it,
 // ordered by user ID; offset and limit page through the matches.
 func (db *DB) SearchLocalUsers(ctx context.Context, term string, offset, limit int) ([]User, error) {
-	t := escapeLike(strings.ToLower(term))
+	// Both sides are lowered in SQL: SQLite's LIKE ignores ASCII case by
+	// itself, PostgreSQL's does not, and lower() agrees with itself on
+	// either engine (SQLite's lowers ASCII only).
+	t := escapeLike(term)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE deactivated = 0
-		AND (LOWER(localpart) LIKE $1 ESCAPE '\' OR LOWER(COALESCE(displayname, '')) LIKE $1 ESCAPE '\' OR LOWER(user_id) LIKE $2 ESCAPE '\')
+		AND (LOWER(localpart) LIKE LOWER($1) ESCAPE '\' OR LOWER(COALESCE(displayname, '')) LIKE LOWER($1) ESCAPE '\' OR LOWER(user_id) LIKE LOWER($2) ESCAPE '\')
 		ORDER BY user_id LIMIT $3 OFFSET $4`, "%"+t+"%", t+"%", limit, offset)
 	if err != nil {
 		return nil, err

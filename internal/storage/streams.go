@@ -394,10 +394,11 @@ func (db *DB) PresenceOf(ctx context.Context, users []string) ([]Presence, error
 func (db *DB) CreateFilter(ctx context.Context, userID string, filter []byte) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(filter_id), -1) + 1 FROM filters WHERE user_id = $1`, userID).Scan(&id); err != nil {
+		var err error
+		if id, err = tx.nextInScope(ctx, filterIDs, userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO filters (user_id, filter_id, filter) VALUES ($1, $2, $3)`, userID, id, string(filter))
+		_, err = tx.ExecContext(ctx, `INSERT INTO filters (user_id, filter_id, filter) VALUES ($1, $2, $3)`, userID, id, string(filter))
 		return err
 	})
 	return id, err
@@ -416,26 +417,6 @@ func (db *DB) GetFilter(ctx context.Context, userID string, id int64) ([]byte, e
 // DeviceListChangesAfter returns users whose device lists changed in (from, to].
 func (db *DB) DeviceListChangesAfter(ctx context.Context, from, to int64) ([]string, error) {
 	return db.strings(ctx, `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2`, from, to)
-}
-
-// SearchUsers finds users whose ID or display name contains term.
-func (db *DB) SearchUsers(ctx context.Context, term string, limit int) ([]User, error) {
-	like := "%" + escapeLike(term) + "%"
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE deactivated = 0
-		AND (user_id LIKE $1 ESCAPE '\' OR displayname LIKE $1 ESCAPE '\') ORDER BY user_id LIMIT $2`, like, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, rows.Err()
 }
 
 func escapeLike(s string) string {
