@@ -7,12 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
-	"github.com/axon-matrix/axon/internal/sync"
 )
 
 // Presence states.
@@ -51,7 +50,7 @@ type Service struct {
 	// message in a busy room). Every write goes through store, which
 	// drops the entry; gen, moved by each write, keeps a read that raced
 	// with a write from caching what it read.
-	cacheMu stdsync.Mutex
+	cacheMu sync.Mutex
 	cache   map[string]storage.Presence
 	gen     uint64
 }
@@ -178,7 +177,7 @@ func (s *Service) visibleChange(prev *storage.Presence, p storage.Presence) bool
 		return true
 	}
 	now := s.now()
-	return sync.CurrentlyActive(*prev, now) != sync.CurrentlyActive(p, now)
+	return CurrentlyActive(*prev, now) != CurrentlyActive(p, now)
 }
 
 // audience is the user and everyone sharing a room with them.
@@ -227,7 +226,7 @@ func (s *Service) Get(ctx context.Context, viewer, target string) (map[string]an
 	if err != nil {
 		return nil, fmt.Errorf("get presence: %w", err)
 	}
-	c := sync.PresenceContent(*p)
+	c := Content(*p)
 	if p.LastActiveTS == 0 {
 		delete(c, "last_active_ago")
 	}
@@ -241,4 +240,28 @@ func (s *Service) isLocal(userID string) bool {
 		}
 	}
 	return false
+}
+
+// CurrentlyActive is the currently_active of a presence at time now: online
+// and active in the last five minutes. Like last_active_ago it is computed
+// when presence is read, not stored.
+func CurrentlyActive(p storage.Presence, now time.Time) bool {
+	return p.State == Online && now.Sub(time.UnixMilli(p.LastActiveTS)) < activeWindow
+}
+
+// activeWindow is how long after its last activity a user stays
+// currently_active.
+const activeWindow = 5 * time.Minute
+
+// Content renders a presence row as m.presence content.
+func Content(p storage.Presence) map[string]any {
+	c := map[string]any{
+		"presence":         p.State,
+		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
+		"currently_active": CurrentlyActive(p, time.Now()),
+	}
+	if p.StatusMsg != nil {
+		c["status_msg"] = *p.StatusMsg
+	}
+	return c
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/presence"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -980,32 +981,8 @@ func (b *builder) addPresence(p storage.Presence) {
 		return
 	}
 	b.resp.Presence.Events = append(b.resp.Presence.Events, map[string]any{
-		"type": "m.presence", "sender": p.UserID, "content": PresenceContent(p),
+		"type": "m.presence", "sender": p.UserID, "content": presence.Content(p),
 	})
-}
-
-// CurrentlyActive is the currently_active of a presence at time now: online
-// and active in the last five minutes. Like last_active_ago it is computed
-// when presence is read, not stored.
-func CurrentlyActive(p storage.Presence, now time.Time) bool {
-	return p.State == "online" && now.Sub(time.UnixMilli(p.LastActiveTS)) < activeWindow
-}
-
-// activeWindow is how long after its last activity a user stays
-// currently_active.
-const activeWindow = 5 * time.Minute
-
-// PresenceContent renders a presence row as m.presence content.
-func PresenceContent(p storage.Presence) map[string]any {
-	c := map[string]any{
-		"presence":         p.State,
-		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
-		"currently_active": CurrentlyActive(p, time.Now()),
-	}
-	if p.StatusMsg != nil {
-		c["status_msg"] = *p.StatusMsg
-	}
-	return c
 }
 
 func (b *builder) deviceLists(ctx context.Context) error {
