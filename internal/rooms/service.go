@@ -222,9 +222,6 @@ func (s *Service) createTS() int64 {
 // ServerName is the server's Matrix name.
 func (s *Service) ServerName() string { return s.serverName }
 
-// DB exposes storage for read paths of other services.
-func (s *Service) DB() *storage.DB { return s.db }
-
 // Subscribe registers a listener for new events.
 func (s *Service) Subscribe(l Listener) {
 	s.listenersMu.Lock()
