@@ -16,12 +16,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -42,11 +42,7 @@ type Service struct {
 
 	// counts caches each device's key counts for /sync, which asks on
 	// every response; uploads, claims and device deletion drop entries.
-	countsMu sync.Mutex
-	counts   map[deviceRef]keyCounts
-	// countsGen changes whenever entries are dropped, so that counts read
-	// from the database before a change are not cached after it.
-	countsGen uint64
+	counts *loadcache.Map[deviceRef, keyCounts]
 
 	// OnCountsChanged, if set, is told about devices whose one-time or
 	// fallback key counts may have changed (application services with
@@ -70,16 +66,11 @@ const maxCachedCounts = 100000
 
 // New creates the key server.
 func New(db *storage.DB, accounts *account.Service, wake Waker, serverName string) *Service {
-	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName, counts: map[deviceRef]keyCounts{}}
+	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName, counts: loadcache.New[deviceRef, keyCounts](maxCachedCounts)}
 }
 
 func (s *Service) forgetCounts(refs ...deviceRef) {
-	s.countsMu.Lock()
-	s.countsGen++
-	for _, r := range refs {
-		delete(s.counts, r)
-	}
-	s.countsMu.Unlock()
+	s.counts.Forget(refs...)
 	if s.OnCountsChanged != nil {
 		for _, r := range refs {
 			s.OnCountsChanged(r.user, r.device)
@@ -92,14 +83,8 @@ func (s *Service) forgetCounts(refs ...deviceRef) {
 // invitees), after their devices or keys changed (the change row is
 // already stored).
 func (s *Service) DeviceListChanged(ctx context.Context, user string) {
-	s.countsMu.Lock()
-	s.countsGen++
-	for r := range s.counts {
-		if r.user == user {
-			delete(s.counts, r) // a deleted device's counts must not linger
-		}
-	}
-	s.countsMu.Unlock()
+	// A deleted device's counts must not linger.
+	s.counts.ForgetFunc(func(r deviceRef) bool { return r.user == user })
 	s.wake.Wake(user)
 	rooms, err := s.db.RoomsSharedBy(ctx, user)
 	if err != nil {
@@ -286,38 +271,22 @@ func checkKeys(in map[string]json.RawMessage, user, device, signingKey, field st
 // types for /sync; errors degrade to "no keys", which makes clients upload
 // more rather than fail.
 func (s *Service) Counts(ctx context.Context, user, device string) (map[string]int, []string) {
-	ref := deviceRef{user, device}
-	s.countsMu.Lock()
-	c, ok := s.counts[ref]
-	gen := s.countsGen
-	s.countsMu.Unlock()
-	if ok {
-		return maps.Clone(c.otks), slices.Clone(c.fallback)
-	}
-	counts, err1 := s.db.OneTimeKeyCounts(ctx, user, device)
-	if err1 != nil || counts == nil {
-		counts = map[string]int{}
-	}
-	if _, ok := counts["signed_curve25519"]; !ok {
-		counts["signed_curve25519"] = 0
-	}
-	types, err2 := s.db.UnusedFallbackKeyTypes(ctx, user, device)
-	if err2 != nil || types == nil {
-		types = []string{}
-	}
-	if err1 == nil && err2 == nil {
-		s.countsMu.Lock()
-		if gen != s.countsGen {
-			s.countsMu.Unlock()
-			return counts, types
+	c, _ := s.counts.Load(deviceRef{user, device}, func() (keyCounts, error) {
+		counts, err1 := s.db.OneTimeKeyCounts(ctx, user, device)
+		if err1 != nil || counts == nil {
+			counts = map[string]int{}
 		}
-		if len(s.counts) >= maxCachedCounts {
-			clear(s.counts)
+		if _, ok := counts["signed_curve25519"]; !ok {
+			counts["signed_curve25519"] = 0
 		}
-		s.counts[ref] = keyCounts{otks: maps.Clone(counts), fallback: slices.Clone(types)}
-		s.countsMu.Unlock()
-	}
-	return counts, types
+		types, err2 := s.db.UnusedFallbackKeyTypes(ctx, user, device)
+		if err2 != nil || types == nil {
+			types = []string{}
+		}
+		// A failed read is answered but not cached.
+		return keyCounts{otks: counts, fallback: types}, errors.Join(err1, err2)
+	})
+	return maps.Clone(c.otks), slices.Clone(c.fallback)
 }
 
 // QueryResponse is the answer of POST /keys/query.

@@ -7,9 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -48,11 +48,8 @@ type Service struct {
 	// request calls and which almost always finds nothing to change: the
 	// hit spares a database read per sync (one per room member for each
 	// message in a busy room). Every write goes through store, which
-	// drops the entry; gen, moved by each write, keeps a read that raced
-	// with a write from caching what it read.
-	cacheMu sync.Mutex
-	cache   map[string]storage.Presence
-	gen     uint64
+	// drops the entry.
+	cache *loadcache.Map[string, storage.Presence]
 }
 
 // maxCached bounds the cache; past it, it starts over.
@@ -60,7 +57,7 @@ const maxCached = 100000
 
 // New creates the service.
 func New(db *storage.DB, n Notifier, serverName string) *Service {
-	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now, cache: map[string]storage.Presence{}}
+	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now, cache: loadcache.New[string, storage.Presence](maxCached)}
 }
 
 // Set is an explicit presence change by the user: state, and the status
@@ -126,34 +123,12 @@ func (s *Service) current(ctx context.Context, userID string) (storage.Presence,
 
 // cached is current, answered from the cache when it can be.
 func (s *Service) cached(ctx context.Context, userID string) (storage.Presence, error) {
-	s.cacheMu.Lock()
-	p, ok := s.cache[userID]
-	gen := s.gen
-	s.cacheMu.Unlock()
-	if ok {
-		return p, nil
-	}
-	p, err := s.current(ctx, userID)
-	if err != nil {
-		return p, err
-	}
-	s.cacheMu.Lock()
-	if s.gen == gen {
-		if len(s.cache) >= maxCached {
-			s.cache = map[string]storage.Presence{}
-		}
-		s.cache[userID] = p
-	}
-	s.cacheMu.Unlock()
-	return p, nil
+	return s.cache.Load(userID, func() (storage.Presence, error) { return s.current(ctx, userID) })
 }
 
 func (s *Service) store(ctx context.Context, p storage.Presence, bumpOnlyAfter int64) error {
 	prev, changed, err := s.db.SetPresence(ctx, p, bumpOnlyAfter)
-	s.cacheMu.Lock()
-	s.gen++
-	delete(s.cache, p.UserID)
-	s.cacheMu.Unlock()
+	s.cache.Forget(p.UserID)
 	if err != nil {
 		return fmt.Errorf("set presence: %w", err)
 	}

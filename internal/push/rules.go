@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/axon-matrix/axon/internal/accountdata"
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -54,8 +55,9 @@ type Rules struct {
 	db *storage.DB
 	ad *accountdata.Service
 
+	cache *loadcache.Map[string, *Ruleset]
+
 	mu        sync.Mutex
-	cache     map[string]*Ruleset
 	listeners []func(user string)
 }
 
@@ -71,30 +73,19 @@ const maxCachedRulesets = 50000
 
 // NewRules creates the store; w wakes the user's syncs after a change.
 func NewRules(db *storage.DB, w accountdata.Waker) *Rules {
-	return &Rules{db: db, ad: accountdata.New(db, w), cache: map[string]*Ruleset{}}
+	return &Rules{db: db, ad: accountdata.New(db, w), cache: loadcache.New[string, *Ruleset](maxCachedRulesets)}
 }
 
 // Get returns the user's rules: the stored set once the user changed
 // something, else the server defaults. The result is shared: do not modify.
 func (r *Rules) Get(ctx context.Context, user string) (*Ruleset, error) {
-	r.mu.Lock()
-	rs, ok := r.cache[user]
-	r.mu.Unlock()
-	if ok {
-		return rs, nil
-	}
-	raw, err := r.db.GetAccountData(ctx, user, "", AccountDataType)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("push rules of %s: %w", user, err)
-	}
-	rs = parseStored(raw, user)
-	r.mu.Lock()
-	if len(r.cache) >= maxCachedRulesets {
-		r.cache = map[string]*Ruleset{}
-	}
-	r.cache[user] = rs
-	r.mu.Unlock()
-	return rs, nil
+	return r.cache.Load(user, func() (*Ruleset, error) {
+		raw, err := r.db.GetAccountData(ctx, user, "", AccountDataType)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("push rules of %s: %w", user, err)
+		}
+		return parseStored(raw, user), nil
+	})
 }
 
 // parseStored reads stored account data, falling back to the defaults when
@@ -135,12 +126,12 @@ func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) er
 		saved = rs
 		return b, err == nil, err
 	})
-	r.mu.Lock()
 	if err == nil && saved != nil {
-		r.cache[user] = saved
+		r.cache.Set(user, saved)
 	} else {
-		delete(r.cache, user)
+		r.cache.Forget(user)
 	}
+	r.mu.Lock()
 	listeners := r.listeners
 	r.mu.Unlock()
 	if err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/presence"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
@@ -37,8 +38,8 @@ type Service struct {
 	// skip the query.
 	toDeviceChecked map[string]int64
 
-	countsMu stdsync.Mutex
-	counts   map[countsKey]countsEntry
+	// counts caches unread counts (unread.go).
+	counts *loadcache.Map[countsKey, countsEntry]
 	// push evaluates users' push rules for the counts (unread.go).
 	push *push.Evaluator
 }
@@ -53,7 +54,7 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 			return map[string]int{"signed_curve25519": 0}, []string{}
 		},
 		acked: map[string]int64{}, toDeviceChecked: map[string]int64{},
-		counts: map[countsKey]countsEntry{},
+		counts: loadcache.New[countsKey, countsEntry](maxCountsEntries),
 		push:   push.NewEvaluator(rs, nil),
 	}
 	rs.Subscribe(func(ev *rooms.Event) {
