@@ -30,6 +30,7 @@ func (a *API) Mounts() []Mount {
 		{[]string{MediaV1Prefix}, a.MediaV1Routes()},
 		{[]string{""}, a.UnversionedRoutes()},
 		{[]string{""}, a.SlidingSyncRoutes()},
+		{[]string{""}, a.UnstableRoutes()},
 	}
 }
 
@@ -309,6 +310,20 @@ func (a *API) SlidingSyncRoutes() []httpapi.Route {
 	return []httpapi.Route{
 		{Method: http.MethodPost, Path: "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", Auth: yes, Handler: a.slidingSync},
 		{Method: http.MethodPost, Path: "/_matrix/client/v4/sync", Auth: yes, Handler: a.slidingSync},
+	}
+}
+
+// UnstableRoutes are endpoints of MSCs the spec has not merged yet, at
+// their unstable paths.
+func (a *API) UnstableRoutes() []httpapi.Route {
+	const (
+		yes     = httpapi.RequireAuth
+		msc3391 = "/_matrix/client/unstable/org.matrix.msc3391"
+	)
+	return []httpapi.Route{
+		// account_data.go: deleting account data (MSC3391)
+		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
+		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/rooms/{roomId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
 	}
 }
 

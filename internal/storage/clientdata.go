@@ -9,7 +9,7 @@ import (
 // UpdateAccountData reads one account data entry and replaces it with what
 // fn returns, in one write transaction, so read-modify-write updates (tags,
 // the fully-read marker) cannot lose a concurrent change. fn gets the old
-// content (nil when absent) and reports whether to write. It returns
+// content (nil when absent or deleted) and reports whether to write. It returns
 // whether a new entry was written.
 func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 	fn func(old []byte) (content []byte, write bool, err error)) (bool, error) {
@@ -21,7 +21,9 @@ func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 			userID, roomID, typ).Scan(&c)
 		switch {
 		case err == nil:
-			old = []byte(c)
+			if c != DeletedAccountData {
+				old = []byte(c)
+			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}

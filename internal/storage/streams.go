@@ -161,21 +161,30 @@ func (db *DB) PutAccountData(ctx context.Context, userID, roomID, typ string, co
 	})
 }
 
-// GetAccountData returns one entry or ErrNotFound.
+// DeletedAccountData is the content of a deleted account data entry
+// (MSC3391). The row stays, with a new stream position, so incremental
+// syncs tell clients of the deletion with this empty content; reads of the
+// entry and full syncs treat it as absent.
+const DeletedAccountData = "{}"
+
+// GetAccountData returns one entry or ErrNotFound (also for a deleted one).
 func (db *DB) GetAccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
 	var c string
 	err := db.read.QueryRowContext(ctx, `SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3`,
 		userID, roomID, typ).Scan(&c)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && c == DeletedAccountData) {
 		return nil, ErrNotFound
 	}
 	return []byte(c), err
 }
 
-// AccountDataAfter returns a user's entries changed in (from, to].
+// AccountDataAfter returns a user's entries changed in (from, to]. Deleted
+// entries are among them, except from the start (from 0), where there is
+// nothing for a client to forget.
 func (db *DB) AccountDataAfter(ctx context.Context, userID string, from, to int64) ([]AccountData, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
-		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 AND ($2 > 0 OR content <> $4) ORDER BY stream_pos`,
+		userID, from, to, DeletedAccountData)
 	if err != nil {
 		return nil, err
 	}
