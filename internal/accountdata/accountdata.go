@@ -149,8 +149,7 @@ func (s *Service) Delete(ctx context.Context, userID, roomID, typ string) error 
 	return s.delete(ctx, userID, roomID, typ)
 }
 
-// delete is Delete without the checks; the server uses it for entries it
-// manages on the user's behalf (a deleted device's settings).
+// delete is Delete without the checks.
 func (s *Service) delete(ctx context.Context, userID, roomID, typ string) error {
 	_, err := s.Update(ctx, userID, roomID, typ, func(old []byte) ([]byte, bool, error) {
 		return []byte(storage.DeletedAccountData), old != nil, nil

@@ -244,3 +244,66 @@ func TestAccountDataDelete(t *testing.T) {
 		t.Fatalf("entry after refused deletes: %d %v", status, body)
 	}
 }
+
+// TestDeviceNotificationSettingsGoWithDevice checks MSC3890: a device's
+// org.matrix.msc3890.local_notification_settings.<device_id> entry is
+// deleted (as MSC3391 deletes) when the device logs out or is deleted,
+// and no other entry is.
+func TestDeviceNotificationSettingsGoWithDevice(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	alice := r.CreateUser("alice")
+	devB := r.CreateUserDevice("alice", "DEV_B", false)
+	r.CreateUserDevice("alice", "DEV_C", false)
+	const prefix = "org.matrix.msc3890.local_notification_settings."
+	for _, d := range []string{"DEV_alice", "DEV_B", "DEV_C", "NO_SUCH_DEVICE"} {
+		if err := alice.SetAccountData(ctx, prefix+d, map[string]any{"is_silenced": true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(d string) bool {
+		t.Helper()
+		status, body := apiCall(t, r, alice, v3, http.MethodGet, "/user/"+esc(alice.UserID.String())+"/account_data/"+prefix+d, nil)
+		if status != 200 && status != 404 {
+			t.Fatalf("get %s: %d %v", d, status, body)
+		}
+		return status == 200 && body["is_silenced"] == true
+	}
+	since := initialSync(t, alice)
+
+	// Logging out deletes the device's settings, and the other devices'
+	// syncs see the deletion.
+	if status, body := apiCall(t, r, devB, v3, http.MethodPost, "/logout", map[string]any{}); status != 200 {
+		t.Fatalf("logout: %d %v", status, body)
+	}
+	if has("DEV_B") {
+		t.Fatal("DEV_B's settings outlived its logout")
+	}
+	syncUntil(t, alice, since, func(s *mautrix.RespSync) bool {
+		for _, ev := range s.AccountData.Events {
+			if ev.Type.Type == prefix+"DEV_B" && len(ev.Content.Raw) == 0 {
+				return true
+			}
+		}
+		return false
+	})
+
+	// Deleting a device through the device API does the same.
+	status, body := apiCall(t, r, alice, v3, http.MethodPost, "/delete_devices", map[string]any{"devices": []string{"DEV_C"}})
+	session, _ := body["session"].(string)
+	if status != 401 || session == "" {
+		t.Fatalf("delete_devices challenge: %d %v", status, body)
+	}
+	status, body = apiCall(t, r, alice, v3, http.MethodPost, "/delete_devices", map[string]any{"devices": []string{"DEV_C"},
+		"auth": passwordAuth(session, "alice", "password-alice")})
+	if status != 200 {
+		t.Fatalf("delete_devices: %d %v", status, body)
+	}
+	if has("DEV_C") {
+		t.Fatal("DEV_C's settings outlived its deletion")
+	}
+	// The remaining device's settings, and those naming no device, stay.
+	if !has("DEV_alice") || !has("NO_SUCH_DEVICE") {
+		t.Fatal("settings of devices that were not deleted went too")
+	}
+}
