@@ -60,7 +60,8 @@ func rule(id string, enabled bool, conds []Condition, actions ...any) Rule {
 
 // DefaultRuleset is the spec's server-default rule set (client-server API,
 // "Predefined Rules", v1.17: the legacy body-matching mention rules are
-// gone, so the content kind is empty) for userID.
+// gone, so the content kind is empty) for userID, plus MSC3930's rules
+// for polls.
 func DefaultRuleset(userID string) Ruleset {
 	return Ruleset{
 		Override: []Rule{
@@ -83,6 +84,9 @@ func DefaultRuleset(userID string) Ruleset {
 			rule(".m.rule.suppress_edits", true, []Condition{
 				{Kind: "event_property_is", Key: `content.m\.relates_to.rel_type`, Value: "m.replace"},
 			}),
+			// Not in the spec: poll votes never notify (MSC3930, as
+			// Synapse and the clients that show these rules have it).
+			rule(pollRule+"poll_response", true, []Condition{match("type", "org.matrix.msc3381.poll.response")}),
 		},
 		Content: []Rule{},
 		Room:    []Rule{},
@@ -97,6 +101,21 @@ func DefaultRuleset(userID string) Ruleset {
 			}, notify, soundDefault),
 			rule(".m.rule.message", true, []Condition{match("type", "m.room.message")}, notify),
 			rule(".m.rule.encrypted", true, []Condition{match("type", "m.room.encrypted")}, notify),
+			// Not in the spec: polls notify as messages do (MSC3930; the
+			// poll events of MSC3381 carry their unstable types), the
+			// one-to-one rules first.
+			rule(pollRule+"poll_start_one_to_one", true, []Condition{
+				{Kind: "room_member_count", Is: "2"}, match("type", "org.matrix.msc3381.poll.start"),
+			}, notify, soundDefault),
+			rule(pollRule+"poll_start", true, []Condition{match("type", "org.matrix.msc3381.poll.start")}, notify),
+			rule(pollRule+"poll_end_one_to_one", true, []Condition{
+				{Kind: "room_member_count", Is: "2"}, match("type", "org.matrix.msc3381.poll.end"),
+			}, notify, soundDefault),
+			rule(pollRule+"poll_end", true, []Condition{match("type", "org.matrix.msc3381.poll.end")}, notify),
 		},
 	}
 }
+
+// pollRule prefixes the IDs of MSC3930's poll rules, which keep the MSC's
+// unstable prefix until the spec has them.
+const pollRule = ".org.matrix.msc3930.rule."

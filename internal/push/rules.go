@@ -101,11 +101,52 @@ func parseStored(raw []byte, user string) *Ruleset {
 					*c.Global.kind(k) = []Rule{}
 				}
 			}
+			addMissingDefaults(c.Global, user)
 			return c.Global
 		}
 	}
 	d := DefaultRuleset(user)
 	return &d
+}
+
+// addMissingDefaults adds the server-default rules a stored rule set
+// lacks: rules that became defaults after the user first changed a rule
+// (the stored set is a whole copy). Clients cannot delete default rules,
+// so a missing one was never there. Each goes after the default rule it
+// follows in the defaults, or first among them when none does.
+func addMissingDefaults(rs *Ruleset, user string) {
+	defaults := DefaultRuleset(user)
+	for _, k := range Kinds {
+		rules := rs.kind(k)
+		for i, d := range *defaults.kind(k) {
+			if indexOf(*rules, d.RuleID) >= 0 {
+				continue
+			}
+			at := -1
+			for j := i - 1; j >= 0 && at < 0; j-- {
+				if p := indexOf(*rules, (*defaults.kind(k))[j].RuleID); p >= 0 {
+					at = p + 1
+				}
+			}
+			if at < 0 {
+				// No earlier default: before the first default rule, after
+				// the user's own (which outrank defaults), master aside.
+				at = len(*rules)
+				for j, r := range *rules {
+					if r.Default && r.RuleID != ".m.rule.master" {
+						at = j
+						break
+					}
+				}
+			}
+			*rules = slices.Insert(*rules, at, d)
+		}
+	}
+}
+
+// indexOf returns the position of the rule with this ID, or -1.
+func indexOf(rules []Rule, id string) int {
+	return slices.IndexFunc(rules, func(r Rule) bool { return r.RuleID == id })
 }
 
 // DefaultContent is the m.push_rules content of a user who never changed a
