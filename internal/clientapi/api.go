@@ -23,6 +23,7 @@ import (
 	"github.com/axon-matrix/axon/internal/slidingsync"
 	"github.com/axon-matrix/axon/internal/spaces"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 	"github.com/axon-matrix/axon/internal/threepid"
 )
 
@@ -55,6 +56,8 @@ type API struct {
 	Notices     *notices.Service
 	Search      *search.Service
 	Spaces      *spaces.Service
+	// ThreadSubs is nil unless experimental.msc4306_thread_subscriptions is on.
+	ThreadSubs *threadsubs.Service
 
 	// Threepids holds users' email addresses and their validation.
 	Threepids *threepid.Service

@@ -320,11 +320,21 @@ func (a *API) UnstableRoutes() []httpapi.Route {
 		yes     = httpapi.RequireAuth
 		msc3391 = "/_matrix/client/unstable/org.matrix.msc3391"
 	)
-	return []httpapi.Route{
+	routes := []httpapi.Route{
 		// account_data.go: deleting account data (MSC3391)
 		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
 		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/rooms/{roomId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
 	}
+	if a.Cfg != nil && a.Cfg.Experimental.ThreadSubscriptions {
+		// thread_subscriptions.go (MSC4306)
+		const sub = "/_matrix/client/unstable/io.element.msc4306/rooms/{roomId}/thread/{eventId}/subscription"
+		routes = append(routes,
+			httpapi.Route{Method: http.MethodGet, Path: sub, Auth: yes, Handler: a.getThreadSubscription},
+			httpapi.Route{Method: http.MethodPut, Path: sub, Auth: yes, Handler: a.putThreadSubscription},
+			httpapi.Route{Method: http.MethodDelete, Path: sub, Auth: yes, Handler: a.deleteThreadSubscription},
+		)
+	}
+	return routes
 }
 
 // UnversionedRoutes are served at fixed paths.

@@ -37,6 +37,7 @@ import (
 	"github.com/axon-matrix/axon/internal/spaces"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 	"github.com/axon-matrix/axon/internal/threepid"
 )
 
@@ -153,6 +154,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.Reports = reports.New(db, rs)
 	api.Search = search.New(db, rs)
 	api.Spaces = spaces.New(db, rs)
+	if cfg.Experimental.ThreadSubscriptions {
+		api.ThreadSubs = threadsubs.New(db, rs, ss.Notifier)
+	}
 	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
 	if err := api.Notices.Start(ctx, accounts); err != nil {
 		db.Close()

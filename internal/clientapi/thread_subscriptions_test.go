@@ -1,0 +1,108 @@
+package clientapi_test
+
+import (
+	"net/http"
+	"testing"
+
+	"maunium.net/go/mautrix"
+
+	"github.com/axon-matrix/axon/internal/config"
+	"github.com/axon-matrix/axon/internal/testrig"
+)
+
+const msc4306 = "/_matrix/client/unstable/io.element.msc4306"
+
+func withThreadSubscriptions(c *config.Config) { c.Experimental.ThreadSubscriptions = true }
+
+// TestThreadSubscriptionsAPI checks MSC4306's endpoints: subscribing
+// manually and automatically, the cause event's checks, the refusal of
+// automatic subscriptions older than an unsubscription, and what users
+// who cannot see a thread get.
+func TestThreadSubscriptionsAPI(t *testing.T) {
+	// Off by default: not served.
+	off := testrig.Start(t)
+	carol := off.CreateUser("carol")
+	status, body := apiCall(t, off, carol, msc4306, http.MethodGet, "/rooms/!r:axon.test/thread/$e/subscription", nil)
+	wantAPIError(t, status, body, http.StatusNotFound, "M_UNRECOGNIZED", "feature off")
+
+	r := testrig.Start(t, withThreadSubscriptions)
+	alice, bob, mallory := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("mallory")
+	room, root := sharedRoom(t, alice, bob)
+	path := "/rooms/" + esc(room.String()) + "/thread/" + esc(root.String()) + "/subscription"
+	get := func(c *mautrix.Client) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodGet, path, nil) }
+	put := func(c *mautrix.Client, b any) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodPut, path, b) }
+	del := func(c *mautrix.Client) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodDelete, path, nil) }
+
+	status, body = get(bob)
+	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "before subscribing")
+	if status, body = put(bob, map[string]any{}); status != 200 {
+		t.Fatalf("subscribe: %d %v", status, body)
+	}
+	if status, body = get(bob); status != 200 || body["automatic"] != false {
+		t.Fatalf("get: %d %v", status, body)
+	}
+	// Subscriptions are per user.
+	status, body = get(alice)
+	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "alice's")
+
+	// An automatic subscription leaves a manual one as it is; a manual
+	// one replaces an automatic one.
+	r1 := threadReply(t, alice, room, root.String(), "one")
+	if status, body = put(bob, map[string]any{"automatic": r1}); status != 200 {
+		t.Fatalf("automatic over manual: %d %v", status, body)
+	}
+	if _, body = get(bob); body["automatic"] != false {
+		t.Fatalf("automatic replaced manual: %v", body)
+	}
+	if status, body = del(bob); status != 200 {
+		t.Fatalf("unsubscribe: %d %v", status, body)
+	}
+	status, body = get(bob)
+	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "after unsubscribing")
+	// r1 was there when bob unsubscribed: it cannot subscribe him again.
+	status, body = put(bob, map[string]any{"automatic": r1})
+	wantAPIError(t, status, body, http.StatusConflict, "IO.ELEMENT.MSC4306.M_CONFLICTING_UNSUBSCRIPTION", "old cause")
+	r2 := threadReply(t, alice, room, root.String(), "two")
+	if status, body = put(bob, map[string]any{"automatic": r2}); status != 200 {
+		t.Fatalf("newer cause: %d %v", status, body)
+	}
+	if _, body = get(bob); body["automatic"] != true {
+		t.Fatalf("automatic: %v", body)
+	}
+	if status, body = put(bob, map[string]any{}); status != 200 {
+		t.Fatalf("manual over automatic: %d %v", status, body)
+	}
+	if _, body = get(bob); body["automatic"] != false {
+		t.Fatalf("manual did not replace automatic: %v", body)
+	}
+	// Unsubscribing twice is fine.
+	for range 2 {
+		if status, body = del(bob); status != 200 {
+			t.Fatalf("unsubscribe: %d %v", status, body)
+		}
+	}
+
+	// The cause must be in this thread.
+	other := testrig.SendText(t, alice, room, "another root")
+	elsewhere := threadReply(t, alice, room, other.String(), "in another thread")
+	for what, cause := range map[string]any{"the root itself": root, "another thread": elsewhere, "unknown event": "$nope", "a plain message": other} {
+		status, body = put(bob, map[string]any{"automatic": cause})
+		wantAPIError(t, status, body, http.StatusBadRequest, "IO.ELEMENT.MSC4306.M_NOT_IN_THREAD", what)
+	}
+	status, body = put(bob, map[string]any{"automatic": 1})
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_BAD_JSON", "a number as cause")
+	status, body = put(bob, map[string]any{"automatic": "not-an-id"})
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "a cause that is no event ID")
+
+	// A thread the user cannot see does not exist for them.
+	for _, call := range []func(*mautrix.Client) (int, map[string]any){get, del, func(c *mautrix.Client) (int, map[string]any) { return put(c, map[string]any{}) }} {
+		status, body = call(mallory)
+		wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "outsider")
+	}
+	status, body = apiCall(t, r, bob, msc4306, http.MethodPut, "/rooms/"+esc(room.String())+"/thread/$unknown/subscription", map[string]any{})
+	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "unknown root")
+	status, body = apiCall(t, r, bob, msc4306, http.MethodPut, "/rooms/"+esc(room.String())+"/thread/nope/subscription", map[string]any{})
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "root that is no event ID")
+	status, body = apiCall(t, r, bob, msc4306, http.MethodGet, "/rooms/nope/thread/"+esc(root.String())+"/subscription", nil)
+	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "bad room ID")
+}
