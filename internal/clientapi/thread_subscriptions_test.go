@@ -1,10 +1,15 @@
 package clientapi_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 
 	"maunium.net/go/mautrix"
+	"maunium.net/go/mautrix/event"
+	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/testrig"
@@ -29,9 +34,15 @@ func TestThreadSubscriptionsAPI(t *testing.T) {
 	alice, bob, mallory := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("mallory")
 	room, root := sharedRoom(t, alice, bob)
 	path := "/rooms/" + esc(room.String()) + "/thread/" + esc(root.String()) + "/subscription"
-	get := func(c *mautrix.Client) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodGet, path, nil) }
-	put := func(c *mautrix.Client, b any) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodPut, path, b) }
-	del := func(c *mautrix.Client) (int, map[string]any) { return apiCall(t, r, c, msc4306, http.MethodDelete, path, nil) }
+	get := func(c *mautrix.Client) (int, map[string]any) {
+		return apiCall(t, r, c, msc4306, http.MethodGet, path, nil)
+	}
+	put := func(c *mautrix.Client, b any) (int, map[string]any) {
+		return apiCall(t, r, c, msc4306, http.MethodPut, path, b)
+	}
+	del := func(c *mautrix.Client) (int, map[string]any) {
+		return apiCall(t, r, c, msc4306, http.MethodDelete, path, nil)
+	}
 
 	status, body = get(bob)
 	wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "before subscribing")
@@ -105,4 +116,85 @@ func TestThreadSubscriptionsAPI(t *testing.T) {
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "root that is no event ID")
 	status, body = apiCall(t, r, bob, msc4306, http.MethodGet, "/rooms/nope/thread/"+esc(root.String())+"/subscription", nil)
 	wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "bad room ID")
+}
+
+// TestThreadSubscriptionPushRules checks MSC4306's postcontent rules: with
+// thread subscriptions on, thread replies notify the users subscribed to
+// the thread (even in a room they muted) and, of the others, only those
+// mentioned; clients cannot add postcontent rules. With them off, nothing
+// changes.
+func TestThreadSubscriptionPushRules(t *testing.T) {
+	ctx := context.Background()
+	notified := func(t *testing.T, r *testrig.Rig, c *mautrix.Client) []string {
+		t.Helper()
+		status, body := apiCall(t, r, c, v3, http.MethodGet, "/notifications", nil)
+		if status != 200 {
+			t.Fatalf("notifications: %d %v", status, body)
+		}
+		var out []string
+		for _, n := range body["notifications"].([]any) {
+			content, _ := n.(map[string]any)["event"].(map[string]any)["content"].(map[string]any)
+			if b, _ := content["body"].(string); strings.HasPrefix(b, "reply") {
+				out = append(out, b)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	setup := func(t *testing.T, opts ...testrig.Option) (*testrig.Rig, *mautrix.Client, *mautrix.Client, *mautrix.Client, id.RoomID, id.EventID) {
+		r := testrig.Start(t, opts...)
+		alice, bob, carol := r.CreateUser("alice"), r.CreateUser("bob"), r.CreateUser("carol")
+		room, root := sharedRoom(t, alice, bob)
+		if _, err := alice.InviteUser(ctx, room, &mautrix.ReqInviteUser{UserID: carol.UserID}); err != nil {
+			t.Fatal(err)
+		}
+		testrig.Join(t, room, carol)
+		return r, alice, bob, carol, room, root
+	}
+
+	t.Run("on", func(t *testing.T) {
+		r, alice, bob, carol, room, root := setup(t, withThreadSubscriptions)
+		status, body := apiCall(t, r, bob, v3, http.MethodGet, "/pushrules/global/", nil)
+		if got := fieldOf(body["postcontent"], "rule_id"); status != 200 || !slices.Equal(got, []string{
+			".io.element.msc4306.rule.unsubscribed_thread", ".io.element.msc4306.rule.subscribed_thread"}) {
+			t.Fatalf("postcontent rules: %d %v", status, body["postcontent"])
+		}
+		status, body = apiCall(t, r, bob, v3, http.MethodPut, "/pushrules/global/postcontent/mine", map[string]any{"actions": []any{"notify"}})
+		wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", "client postcontent rule")
+
+		path := "/rooms/" + esc(room.String()) + "/thread/" + esc(root.String()) + "/subscription"
+		if status, body := apiCall(t, r, bob, msc4306, http.MethodPut, path, map[string]any{}); status != 200 {
+			t.Fatalf("subscribe: %d %v", status, body)
+		}
+		threadReply(t, alice, room, root.String(), "reply 1")
+		// Bob mutes the room: his subscription still notifies him.
+		status, body = apiCall(t, r, bob, v3, http.MethodPut, "/pushrules/global/room/"+esc(room.String()), map[string]any{"actions": []any{}})
+		if status != 200 {
+			t.Fatalf("mute: %d %v", status, body)
+		}
+		threadReply(t, alice, room, root.String(), "reply 2")
+		if _, err := alice.SendMessageEvent(ctx, room, event.EventMessage, map[string]any{
+			"msgtype": "m.text", "body": "reply 3 for carol", "m.mentions": map[string]any{"user_ids": []string{carol.UserID.String()}},
+			"m.relates_to": map[string]any{"rel_type": "m.thread", "event_id": root}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := notified(t, r, bob); !slices.Equal(got, []string{"reply 1", "reply 2", "reply 3 for carol"}) {
+			t.Errorf("bob (subscribed): %v", got)
+		}
+		if got := notified(t, r, carol); !slices.Equal(got, []string{"reply 3 for carol"}) {
+			t.Errorf("carol (not subscribed): %v", got)
+		}
+	})
+
+	t.Run("off", func(t *testing.T) {
+		r, alice, _, carol, room, root := setup(t)
+		status, body := apiCall(t, r, carol, v3, http.MethodGet, "/pushrules/global/", nil)
+		if _, has := body["postcontent"]; status != 200 || has {
+			t.Fatalf("rules: %d %v", status, body)
+		}
+		threadReply(t, alice, room, root.String(), "reply 1")
+		if got := notified(t, r, carol); !slices.Equal(got, []string{"reply 1"}) {
+			t.Errorf("carol: %v", got)
+		}
+	})
 }

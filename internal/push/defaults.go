@@ -8,11 +8,14 @@ package push
 // Ruleset is a user's rules of one scope ("global"), by kind, in priority
 // order within each kind.
 type Ruleset struct {
-	Override  []Rule `json:"override"`
-	Content   []Rule `json:"content"`
-	Room      []Rule `json:"room"`
-	Sender    []Rule `json:"sender"`
-	Underride []Rule `json:"underride"`
+	Override []Rule `json:"override"`
+	Content  []Rule `json:"content"`
+	// Postcontent is MSC4306's kind between content and room: present only
+	// with thread subscriptions on, and holding only server-default rules.
+	Postcontent []Rule `json:"postcontent,omitempty"`
+	Room        []Rule `json:"room"`
+	Sender      []Rule `json:"sender"`
+	Underride   []Rule `json:"underride"`
 }
 
 // Rule is one push rule as the client-server API shows it.
@@ -34,6 +37,8 @@ type Condition struct {
 	Pattern *string `json:"pattern,omitempty"` // "" is a real pattern (state_key of state events)
 	Value   any     `json:"value,omitzero"`    // false is a real value
 	Is      string  `json:"is,omitempty"`
+	// Subscribed is the argument of MSC4306's thread subscription condition.
+	Subscribed *bool `json:"subscribed,omitempty"`
 }
 
 // Actions and tweaks used by the defaults.
@@ -119,3 +124,20 @@ func DefaultRuleset(userID string) Ruleset {
 // pollRule prefixes the IDs of MSC3930's poll rules, which keep the MSC's
 // unstable prefix until the spec has them.
 const pollRule = ".org.matrix.msc3930.rule."
+
+// ThreadSubscriptionCondition is MSC4306's condition kind, under its
+// unstable name: the event is in a thread the user is (subscribed: true)
+// or is not (false) subscribed to.
+const ThreadSubscriptionCondition = "io.element.msc4306.thread_subscription"
+
+// threadSubscriptionRules are MSC4306's postcontent rules: after content
+// rules (keyword mentions still notify) and before room rules (a muted room
+// still notifies of subscribed threads), messages in threads notify only
+// users subscribed to them.
+func threadSubscriptionRules() []Rule {
+	no, yes := false, true
+	return []Rule{
+		rule(".io.element.msc4306.rule.unsubscribed_thread", true, []Condition{{Kind: ThreadSubscriptionCondition, Subscribed: &no}}),
+		rule(".io.element.msc4306.rule.subscribed_thread", true, []Condition{{Kind: ThreadSubscriptionCondition, Subscribed: &yes}}, notify, soundDefault),
+	}
+}

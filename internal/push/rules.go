@@ -19,7 +19,7 @@ import (
 const AccountDataType = "m.push_rules"
 
 // Kinds are the rule kinds in priority order.
-var Kinds = []string{"override", "content", "room", "sender", "underride"}
+var Kinds = []string{"override", "content", "postcontent", "room", "sender", "underride"}
 
 // kind returns the slice of a kind, or nil for an unknown kind.
 func (rs *Ruleset) kind(k string) *[]Rule {
@@ -28,6 +28,8 @@ func (rs *Ruleset) kind(k string) *[]Rule {
 		return &rs.Override
 	case "content":
 		return &rs.Content
+	case "postcontent":
+		return &rs.Postcontent
 	case "room":
 		return &rs.Room
 	case "sender":
@@ -56,9 +58,28 @@ type Rules struct {
 	ad *accountdata.Service
 
 	cache *loadcache.Map[string, *Ruleset]
+	// threadSubscriptions adds MSC4306's postcontent rules to the defaults.
+	threadSubscriptions bool
 
 	mu        sync.Mutex
 	listeners []func(user string)
+}
+
+// WithThreadSubscriptions makes MSC4306's postcontent rules part of every
+// user's defaults, and returns r. Without it, stored postcontent rules (of
+// a time it was on) are ignored.
+func (r *Rules) WithThreadSubscriptions() *Rules {
+	r.threadSubscriptions = true
+	return r
+}
+
+// Defaults returns the server-default rules of user.
+func (r *Rules) Defaults(user string) Ruleset {
+	d := DefaultRuleset(user)
+	if r != nil && r.threadSubscriptions {
+		d.Postcontent = threadSubscriptionRules()
+	}
+	return d
 }
 
 // OnChange registers fn to be called after a user's rules change.
@@ -84,13 +105,14 @@ func (r *Rules) Get(ctx context.Context, user string) (*Ruleset, error) {
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("push rules of %s: %w", user, err)
 		}
-		return parseStored(raw, user), nil
+		return r.parseStored(raw, user), nil
 	})
 }
 
 // parseStored reads stored account data, falling back to the defaults when
 // it is absent or unusable.
-func parseStored(raw []byte, user string) *Ruleset {
+func (r *Rules) parseStored(raw []byte, user string) *Ruleset {
+	defaults := r.Defaults(user)
 	if raw != nil {
 		var c struct {
 			Global *Ruleset `json:"global"`
@@ -101,12 +123,14 @@ func parseStored(raw []byte, user string) *Ruleset {
 					*c.Global.kind(k) = []Rule{}
 				}
 			}
-			addMissingDefaults(c.Global, user)
+			if defaults.Postcontent == nil {
+				c.Global.Postcontent = nil
+			}
+			addMissingDefaults(c.Global, defaults)
 			return c.Global
 		}
 	}
-	d := DefaultRuleset(user)
-	return &d
+	return &defaults
 }
 
 // addMissingDefaults adds the server-default rules a stored rule set
@@ -114,8 +138,7 @@ func parseStored(raw []byte, user string) *Ruleset {
 // (the stored set is a whole copy). Clients cannot delete default rules,
 // so a missing one was never there. Each goes after the default rule it
 // follows in the defaults, or first among them when none does.
-func addMissingDefaults(rs *Ruleset, user string) {
-	defaults := DefaultRuleset(user)
+func addMissingDefaults(rs *Ruleset, defaults Ruleset) {
 	for _, k := range Kinds {
 		rules := rs.kind(k)
 		for i, d := range *defaults.kind(k) {
@@ -151,15 +174,15 @@ func indexOf(rules []Rule, id string) int {
 
 // DefaultContent is the m.push_rules content of a user who never changed a
 // rule (what an initial sync shows).
-func DefaultContent(user string) map[string]any {
-	return map[string]any{"global": DefaultRuleset(user)}
+func (r *Rules) DefaultContent(user string) map[string]any {
+	return map[string]any{"global": r.Defaults(user)}
 }
 
 // update applies fn to a copy of the user's rules and stores the result.
 func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) error) error {
 	var saved *Ruleset
 	_, err := r.ad.Update(ctx, user, "", AccountDataType, func(old []byte) ([]byte, bool, error) {
-		rs := parseStored(old, user).clone()
+		rs := r.parseStored(old, user).clone()
 		if err := fn(rs); err != nil {
 			return nil, false, err
 		}
@@ -230,6 +253,10 @@ type NewRule struct {
 func (r *Rules) Put(ctx context.Context, user, kind, ruleID string, nr NewRule, before, after string) error {
 	if err := checkKind(kind); err != nil {
 		return err
+	}
+	if kind == "postcontent" {
+		// MSC4306: only the server's rules live there, for now.
+		return mxerr.InvalidParam("Clients cannot create postcontent rules")
 	}
 	if ruleID == "" || strings.HasPrefix(ruleID, ".") || strings.ContainsAny(ruleID, `/\`) {
 		return mxerr.InvalidParam("Invalid rule ID %q: it must not start with '.' or contain slashes", ruleID)

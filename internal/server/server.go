@@ -101,6 +101,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	pushRules := push.NewRules(db, ss.Notifier)
 	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
+	if cfg.Experimental.ThreadSubscriptions {
+		pushRules.WithThreadSubscriptions()
+		pushEval.Subscribers = db.ThreadSubscribers
+	}
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal

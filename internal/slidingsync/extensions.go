@@ -320,7 +320,7 @@ func (b *builder) accountData(ctx context.Context, roomsInScope map[string]bool)
 			}
 		}
 		if b.since.Pos == 0 && !hasRules {
-			if c, err := json.Marshal(push.DefaultContent(b.user)); err == nil {
+			if c, err := json.Marshal(b.s.sync.DefaultPushRules(b.user)); err == nil {
 				global = append(global, rawEvent{Type: push.AccountDataType, Content: c})
 			}
 		}

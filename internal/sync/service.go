@@ -866,7 +866,7 @@ func (b *builder) accountData(ctx context.Context) error {
 	// Clients read their push rules from the initial sync; a user who never
 	// changed one has the server defaults, stored nowhere.
 	if b.since.Pos == 0 && !pushRules && b.f.AccountData.Allows(push.AccountDataType, "") {
-		if c, err := json.Marshal(push.DefaultContent(b.req.UserID)); err == nil {
+		if c, err := json.Marshal(b.s.DefaultPushRules(b.req.UserID)); err == nil {
 			b.resp.AccountData.Events = append(b.resp.AccountData.Events, rawEvent{Type: push.AccountDataType, Content: c})
 		}
 	}

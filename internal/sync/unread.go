@@ -134,6 +134,12 @@ func (s *Service) evaluate(ctx context.Context, ev *rooms.Event, user string) (n
 	return o.Notify, o.Highlight
 }
 
+// DefaultPushRules is the m.push_rules content of a user who never changed
+// a rule, which initial syncs show.
+func (s *Service) DefaultPushRules(user string) map[string]any {
+	return s.push.DefaultContent(user)
+}
+
 // SetPushEvaluator makes counts follow each user's own push rules (the
 // default is the server-default rules for everyone).
 func (s *Service) SetPushEvaluator(e *push.Evaluator) {
