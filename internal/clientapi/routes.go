@@ -332,6 +332,8 @@ func (a *API) UnstableRoutes() []httpapi.Route {
 			httpapi.Route{Method: http.MethodGet, Path: sub, Auth: yes, Handler: a.getThreadSubscription},
 			httpapi.Route{Method: http.MethodPut, Path: sub, Auth: yes, Handler: a.putThreadSubscription},
 			httpapi.Route{Method: http.MethodDelete, Path: sub, Auth: yes, Handler: a.deleteThreadSubscription},
+			// MSC4308's companion to its sliding sync extension
+			httpapi.Route{Method: http.MethodGet, Path: "/_matrix/client/unstable/io.element.msc4308/thread_subscriptions", Auth: yes, Handler: a.getThreadSubscriptionChanges},
 		)
 	}
 	return routes

@@ -198,3 +198,107 @@ func TestThreadSubscriptionPushRules(t *testing.T) {
 		}
 	})
 }
+
+// TestThreadSubscriptionsSlidingSync checks MSC4308: the sliding sync
+// extension carries the newest changes to the user's subscriptions (all of
+// the current ones on a new connection, no unsubscriptions), and its
+// prev_batch leads the companion endpoint to the changes it left out.
+func TestThreadSubscriptionsSlidingSync(t *testing.T) {
+	const ext = "io.element.msc4308.thread_subscriptions"
+	slide := func(t *testing.T, r *testrig.Rig, c *mautrix.Client, pos string, limit int) (string, map[string]any) {
+		t.Helper()
+		q := ""
+		if pos != "" {
+			q = "?timeout=0&pos=" + pos
+		}
+		status, body := apiCall(t, r, c, "/_matrix/client/unstable/org.matrix.simplified_msc3575", http.MethodPost, "/sync"+q,
+			map[string]any{"extensions": map[string]any{ext: map[string]any{"enabled": true, "limit": limit}}})
+		if status != 200 {
+			t.Fatalf("sliding sync: %d %v", status, body)
+		}
+		out, _ := body["extensions"].(map[string]any)[ext].(map[string]any)
+		return body["pos"].(string), out
+	}
+	threads := func(m any, room id.RoomID) []string {
+		byRoom, _ := m.(map[string]any)
+		var out []string
+		for root := range byRoom[room.String()].(map[string]any) {
+			out = append(out, root)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	r := testrig.Start(t, withThreadSubscriptions)
+	alice, bob := r.CreateUser("alice"), r.CreateUser("bob")
+	room, _ := sharedRoom(t, alice, bob)
+	pos, out := slide(t, r, bob, "", 2)
+	if out == nil || out["subscribed"] != nil || out["unsubscribed"] != nil {
+		t.Fatalf("initial, no subscriptions: %v", out)
+	}
+	roots := make([]id.EventID, 3)
+	for i := range roots {
+		roots[i] = testrig.SendText(t, alice, room, "root")
+		path := "/rooms/" + esc(room.String()) + "/thread/" + esc(roots[i].String()) + "/subscription"
+		if status, body := apiCall(t, r, bob, msc4306, http.MethodPut, path, map[string]any{}); status != 200 {
+			t.Fatalf("subscribe: %d %v", status, body)
+		}
+	}
+	path := "/rooms/" + esc(room.String()) + "/thread/" + esc(roots[0].String()) + "/subscription"
+	if status, body := apiCall(t, r, bob, msc4306, http.MethodDelete, path, nil); status != 200 {
+		t.Fatalf("unsubscribe: %d %v", status, body)
+	}
+
+	// Four changes, three threads; the newest two fit.
+	_, out = slide(t, r, bob, pos, 2)
+	if got := threads(out["unsubscribed"], room); !slices.Equal(got, []string{roots[0].String()}) {
+		t.Fatalf("unsubscribed: %v", out)
+	}
+	if got := threads(out["subscribed"], room); !slices.Equal(got, []string{roots[2].String()}) {
+		t.Fatalf("subscribed: %v", out)
+	}
+	sub := out["subscribed"].(map[string]any)[room.String()].(map[string]any)[roots[2].String()].(map[string]any)
+	if sub["automatic"] != false || sub["bump_stamp"] == nil {
+		t.Fatalf("subscription: %v", sub)
+	}
+	prev, _ := out["prev_batch"].(string)
+	if prev == "" {
+		t.Fatalf("no prev_batch: %v", out)
+	}
+	const companion = "/_matrix/client/unstable/io.element.msc4308"
+	status, body := apiCall(t, r, bob, companion, http.MethodGet, "/thread_subscriptions?dir=b&limit=10&from="+prev, nil)
+	if status != 200 || body["end"] != nil {
+		t.Fatalf("companion: %d %v", status, body)
+	}
+	if got := threads(body["subscribed"], room); !slices.Equal(got, []string{roots[1].String()}) {
+		t.Fatalf("companion page: %v", body)
+	}
+	if un := body["unsubscribed"].(map[string]any); len(un) != 0 {
+		t.Fatalf("companion unsubscribed: %v", body)
+	}
+	// Without from: from now, the latest first, one at a time.
+	status, body = apiCall(t, r, bob, companion, http.MethodGet, "/thread_subscriptions?dir=b&limit=1", nil)
+	if got := threads(body["unsubscribed"], room); status != 200 || !slices.Equal(got, []string{roots[0].String()}) || body["end"] == nil {
+		t.Fatalf("companion from now: %d %v", status, body)
+	}
+
+	// A new connection gets the current subscriptions only.
+	_, out = slide(t, r, bob, "", 10)
+	want := []string{roots[1].String(), roots[2].String()}
+	slices.Sort(want)
+	if got := threads(out["subscribed"], room); !slices.Equal(got, want) || out["unsubscribed"] != nil {
+		t.Fatalf("new connection: %v", out)
+	}
+
+	for _, q := range []string{"dir=f", "dir=b&from=nope", "dir=b&limit=0", "dir=b&limit=x", ""} {
+		status, body = apiCall(t, r, bob, companion, http.MethodGet, "/thread_subscriptions?"+q, nil)
+		wantAPIError(t, status, body, http.StatusBadRequest, "M_INVALID_PARAM", q)
+	}
+
+	// With thread subscriptions off, the extension is left out.
+	off := testrig.Start(t)
+	carol := off.CreateUser("carol")
+	if _, out := slide(t, off, carol, "", 10); out != nil {
+		t.Fatalf("extension served while off: %v", out)
+	}
+}

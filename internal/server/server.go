@@ -160,6 +160,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.Spaces = spaces.New(db, rs)
 	if cfg.Experimental.ThreadSubscriptions {
 		api.ThreadSubs = threadsubs.New(db, rs, ss.Notifier)
+		api.SlidingSync.ThreadSubs = api.ThreadSubs
 	}
 	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
 	if err := api.Notices.Start(ctx, accounts); err != nil {
