@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 
@@ -38,10 +39,20 @@ var unstableFeatures = map[string]bool{
 	"org.matrix.simplified_msc3575": true, // simplified sliding sync (MSC4186) at its unstable path
 }
 
+// threadSubscriptionsFlag is MSC4306's flag, which matrix-rust-sdk (Element
+// X) checks before subscribing to threads; listed only when the server
+// has them on (experimental.msc4306_thread_subscriptions).
+const threadSubscriptionsFlag = "org.matrix.msc4306"
+
 func (a *API) versions(w http.ResponseWriter, r *http.Request) {
+	features := unstableFeatures
+	if a.ThreadSubs != nil {
+		features = maps.Clone(unstableFeatures)
+		features[threadSubscriptionsFlag] = true
+	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"versions":          specVersions,
-		"unstable_features": unstableFeatures,
+		"unstable_features": features,
 	})
 }
 

@@ -302,3 +302,20 @@ func TestThreadSubscriptionsSlidingSync(t *testing.T) {
 		t.Fatalf("extension served while off: %v", out)
 	}
 }
+
+// TestThreadSubscriptionsFlag: /versions lists org.matrix.msc4306 exactly
+// when thread subscriptions are on.
+func TestThreadSubscriptionsFlag(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		var opts []testrig.Option
+		if on {
+			opts = append(opts, withThreadSubscriptions)
+		}
+		r := testrig.Start(t, opts...)
+		status, body := r.JSON(t, http.MethodGet, "/_matrix/client/versions", "", nil)
+		flag, listed := body["unstable_features"].(map[string]any)["org.matrix.msc4306"]
+		if status != 200 || listed != on || (on && flag != true) {
+			t.Errorf("thread subscriptions on=%v: %d flag %v listed %v", on, status, flag, listed)
+		}
+	}
+}

@@ -243,7 +243,7 @@ func TestUnstableFeatures(t *testing.T) {
 		"org.matrix.msc3026.busy_presence":        "presence is online, unavailable or offline",
 		"org.matrix.msc4108":                      "no QR code login rendezvous (and no OAuth 2.0 API)",
 		"org.matrix.msc4140":                      "no delayed events",
-		"org.matrix.msc4306":                      "no thread subscriptions",
+		"org.matrix.msc4306":                      "thread subscriptions are off unless configured (TestThreadSubscriptionsFlag)",
 		"org.matrix.msc4028":                      "no pushing of every encrypted event",
 		"org.matrix.msc4262":                      "no profiles sliding sync extension",
 		"org.matrix.msc3030":                      "jump to date is served at /v1 only, not the MSC's unstable path",
