@@ -318,10 +318,14 @@ describe("secret storage and recovery (Element's set-up flow)", () => {
 function startGoPeer(user) {
     const root = fileURLToPath(new URL("../../..", import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), "axon-gopeer-"));
-    const bin = join(dir, "gopeer");
-    const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? "go1.27.3" };
-    const build = spawnSync("go", ["build", "-tags", "goolm", "-o", bin, "./tests/interop/gopeer"], { cwd: root, env, encoding: "utf8" });
-    assert.equal(build.status, 0, `go build gopeer: ${build.stderr}`);
+    // run.sh builds the peer once for every test that starts one.
+    let bin = process.env.AXON_INTEROP_GOPEER_BINARY;
+    if (!bin) {
+        bin = join(dir, "gopeer");
+        const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? "go1.27.3" };
+        const build = spawnSync("go", ["build", "-tags", "goolm", "-o", bin, "./tests/interop/gopeer"], { cwd: root, env, encoding: "utf8" });
+        assert.equal(build.status, 0, `go build gopeer: ${build.stderr}`);
+    }
     const proc = spawn(bin, [BASE_URL, user.localpart, user.password], { stdio: ["pipe", "pipe", "pipe"] });
     const peer = { proc, dir, lines: [], stderr: "" };
     let buf = "";
