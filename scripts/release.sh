@@ -11,7 +11,8 @@
 # The version goes into main.version (printed by `axon version`); the commit,
 # its time, whether the tree was modified and the build tags are recorded by
 # the Go toolchain itself and readable with `go version -m dist/axon-...`
-# (runtime/debug.ReadBuildInfo in the binary).
+# (runtime/debug.ReadBuildInfo in the binary). -buildvcs=true because GOFLAGS
+# may turn the stamp off, and a release without its commit is not traceable.
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ for platform in $platforms; do
   out="dist/axon-$version-$goos-$goarch"
   echo "release: building $out"
   start=$(date +%s)
-  CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch go build -trimpath -tags goolm \
+  CGO_ENABLED=0 GOOS=$goos GOARCH=$goarch go build -trimpath -buildvcs=true -tags goolm \
     -ldflags "-s -w -X main.version=$version" -o "$out" ./cmd/axon
   echo "release: $out built in $(($(date +%s) - start))s"
 
