@@ -53,7 +53,7 @@ if [ -n "${AXON_FUZZ_TIME:-}" ]; then
   # interesting inputs go to the same cache directory `go test -fuzz` uses.
   fuzz_bin=$(mktemp -d "${TMPDIR:-/tmp}/axon-fuzz.XXXXXX")
   fuzz_cache="$(go env GOCACHE)/fuzz"
-  for dir in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -n1 dirname | sort -u); do
+  for dir in $(grep -rl --include='*_test.go' '^func Fuzz' internal cmd | xargs -r -n1 dirname | sort -u); do
     pkg=$(go list "./$dir")
     bin="$fuzz_bin/$(echo "$pkg" | tr / _).test"
     go test -c -fuzz . -o "$bin" "./$dir"
