@@ -453,7 +453,7 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 		}
 		jr.StateAfter = b.stateSection(ctx, state)
 	} else {
-		state, err = b.stateBefore(ctx, roomID, tl, full, limited)
+		state, err = b.stateBefore(ctx, roomID, tl, full, limited, 0)
 		if err != nil {
 			return err
 		}
@@ -508,12 +508,20 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 // stateBefore returns the state section: the whole state before the
 // timeline when the room is sent whole, else the state that changed in a
 // gap a limited timeline skipped.
-func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Event, full, limited bool) ([]*rooms.Event, error) {
+//
+// With an empty timeline (a filter's limit 0) the state is where the
+// timeline would end: endGroup's state (a left room's state right after
+// the leave, never what changed after it) or, when endGroup is 0, the
+// room's current state.
+func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Event, full, limited bool, endGroup int64) ([]*rooms.Event, error) {
 	sf := &b.f.Room.State
 	var group int64
-	if len(tl) > 0 {
+	switch {
+	case len(tl) > 0:
 		group = tl[0].StateBefore
-	} else {
+	case endGroup != 0:
+		group = endGroup
+	default:
 		cur, err := b.s.rooms.CurrentState(ctx, roomID)
 		if err != nil {
 			return nil, err
@@ -833,7 +841,7 @@ func (b *builder) leftRoom(ctx context.Context, m storage.Membership, newEvents 
 		}
 		lr.StateAfter = b.stateSection(ctx, state)
 	} else {
-		state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited)
+		state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited, leave.StateAfter)
 		if err != nil {
 			return err
 		}
