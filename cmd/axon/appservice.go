@@ -52,7 +52,7 @@ func appserviceCheck(args []string, out io.Writer) int {
 		fmt.Fprint(os.Stderr, "axon appservice check: takes no arguments\n\n"+appserviceUsage)
 		return 2
 	}
-	cfg, _, err := loadConfig(*cfgPath)
+	cfg, _, err := cliConfig(*cfgPath)
 	if err != nil {
 		return cliError("appservice check", err)
 	}

@@ -10,10 +10,12 @@ import (
 )
 
 // useCLIDataDir points the commands the test runs in-process at the data
-// directory dir, on server cli.test.
+// directory dir, on server cli.test, and creates its database there as a
+// first `axon serve` would (the commands refuse a directory without one).
 func useCLIDataDir(t *testing.T, dir string) {
 	t.Setenv("AXON_DATA_DIR", dir)
 	t.Setenv("AXON_SERVER_NAME", "cli.test")
+	openCLIDB(t, dir).Close()
 }
 
 // openCLIDB opens the database of the data directory dir, for a test to

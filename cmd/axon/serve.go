@@ -15,13 +15,35 @@ import (
 	"github.com/axon-matrix/axon/internal/server"
 )
 
-// loadConfig loads --config FILE, or sets up the default data directory.
-func loadConfig(path string) (*config.Config, string, error) {
+// loadConfig loads --config FILE, or sets up the default data directory
+// (AXON_DATA_DIR or ./axon-data), saying what it created. Only serve uses
+// it: the other commands must not set up a server (cliConfig).
+func loadConfig(path string) (*config.Config, string, config.Created, error) {
 	if path != "" {
 		cfg, err := config.Load(path, os.Getenv)
-		return cfg, path, err
+		return cfg, path, config.Created{}, err
 	}
 	return config.Init(os.Getenv)
+}
+
+// cliConfig loads the configuration for a command other than serve:
+// --config FILE, else the axon.yaml of the data directory if there is one.
+// It creates nothing. source says where the settings came from, for errors.
+func cliConfig(path string) (cfg *config.Config, source string, err error) {
+	if path != "" {
+		cfg, err = config.Load(path, os.Getenv)
+		return cfg, path, err
+	}
+	cfg, found, err := config.Find(os.Getenv)
+	switch {
+	case found != "":
+		source = found
+	case os.Getenv("AXON_DATA_DIR") != "":
+		source = "AXON_DATA_DIR"
+	default:
+		source = "the default data_dir, " + config.DefaultDataDir + " in the current directory"
+	}
+	return cfg, source, err
 }
 
 func newLogger(level string) *slog.Logger {
@@ -39,12 +61,18 @@ func serveCommand(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, used, err := loadConfig(*cfgPath)
+	cfg, used, created, err := loadConfig(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "axon:", err)
 		return 1
 	}
 	log := newLogger(cfg.LogLevel)
+	if created.DataDir {
+		log.Info("created a new data directory: a new server with no accounts", "data_dir", cfg.DataDir)
+	}
+	if created.ConfigFile {
+		log.Info("wrote the default configuration, with every setting explained", "config", used)
+	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// A soft heap limit keeps a small server small: the collector works
 		// harder near it instead of letting garbage grow the RSS.

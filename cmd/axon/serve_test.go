@@ -196,3 +196,79 @@ func TestDefaultSetup(t *testing.T) {
 		t.Fatal("axon.yaml has no comments")
 	}
 }
+
+// runIn runs the binary in dir with extra environment and standard input,
+// returning its combined output and exit code.
+func runIn(t *testing.T, bin, dir, stdin string, env []string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// waitServing waits until the server at addr answers.
+func waitServing(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + addr + "/_matrix/client/versions"); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("server did not start")
+}
+
+// TestCommandsFromAnotherDirectory is the first hour of a new operator: the
+// server is started in one directory, and the admin commands are run from
+// another, with --config naming the server's file or with nothing. They must
+// find the server's accounts or say there is no server, never set up a new
+// empty one where they happen to run.
+func TestCommandsFromAnotherDirectory(t *testing.T) {
+	bin := buildAxon(t)
+	home, elsewhere := t.TempDir(), t.TempDir()
+	addr := freeAddr(t)
+	env := []string{"AXON_LISTEN=" + addr, "AXON_SERVER_NAME=first.test"}
+	cmd := exec.Command(bin, "serve")
+	cmd.Dir = home
+	cmd.Env = append(os.Environ(), env...)
+	var log strings.Builder
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	waitServing(t, addr)
+	for _, want := range []string{"created a new data directory", "wrote the default configuration"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("serve did not say %q:\n%s", want, log.String())
+		}
+	}
+	if out, code := runIn(t, bin, home, "a long enough password\n", env, "user", "create", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("user create in the server's directory: exit %d\n%s", code, out)
+	}
+	cfgFile := filepath.Join(home, "axon-data", "axon.yaml")
+	out, code := runIn(t, bin, elsewhere, "", env, "user", "list", "--config", cfgFile)
+	if code != 0 || !strings.Contains(out, "@alice:first.test") {
+		t.Fatalf("user list --config from elsewhere: exit %d, alice missing:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"user", "list"}, {"user", "create", "bob", "--password-stdin"}, {"token", "list"}, {"reports", "list"}} {
+		out, code := runIn(t, bin, elsewhere, "a long enough password\n", env, args...)
+		if code == 0 || !strings.Contains(out, "no Axon server in "+filepath.Join(elsewhere, "axon-data")) {
+			t.Errorf("%q from a directory without a server: exit %d\n%s", args, code, out)
+		}
+	}
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
+		t.Errorf("commands created %v in the directory they ran in", ents)
+	}
+}

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -42,15 +44,26 @@ Every command accepts --config FILE (as for axon serve).
 // openForCLI loads the configuration as `axon serve` does (--config FILE,
 // else the data directory from AXON_DATA_DIR) and opens the database.
 // Commands change the database directly, so they work whether or not the
-// server is running: SQLite serialises the writers.
+// server is running: SQLite serialises the writers. They never create a
+// database: one missing means the command was pointed at the wrong place,
+// and a new empty server there would hide that.
 func openForCLI(cfgPath string) (*config.Config, *storage.DB, error) {
-	cfg, _, err := loadConfig(cfgPath)
+	cfg, source, err := cliConfig(cfgPath)
 	if err != nil {
 		return nil, nil, err
 	}
 	path := cfg.DatabasePath()
 	if path == "" {
 		return nil, nil, fmt.Errorf("database %q: only SQLite databases are supported by this command", cfg.Database)
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		where := cfg.DataDir
+		if abs, err := filepath.Abs(where); err == nil {
+			where = abs
+		}
+		return nil, nil, fmt.Errorf("no Axon server in %s: there is no database %s (settings from %s). "+
+			"Run the command where the server's data is, give --config with the server's axon.yaml or set AXON_DATA_DIR; "+
+			"axon serve creates a new server", where, path, source)
 	}
 	db, err := storage.OpenWith(context.Background(), path, storage.Options{Synchronous: cfg.DatabaseSynchronous})
 	if err != nil {

@@ -7,11 +7,12 @@
 // pinning values that are derived from others (public_baseurl follows listen,
 // signing_key_path follows data_dir, and so on).
 //
-// Relative paths (data_dir, signing_key_path, database sqlite:PATH) are
-// resolved against the working directory of the Axon process, not against the
-// directory of the config file. The same value then means the same thing
-// whether it comes from the file or from an environment variable, which has no
-// directory of its own.
+// Relative paths written in the file (data_dir, signing_key_path, database
+// sqlite:PATH, media.dir, email.smtp_password_file, app_service_config_files)
+// are resolved against the directory of the file, so that `axon user list
+// --config /srv/axon/axon.yaml` finds the same server from any working
+// directory. An environment variable has no directory of its own: relative
+// paths given there are resolved against the working directory.
 package config
 
 import (
@@ -430,6 +431,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		if err := decodeYAML(data, path, c); err != nil {
 			return nil, err
 		}
+		c.resolvePaths(filepath.Dir(path))
 	}
 	if getenv != nil {
 		if err := c.applyEnv(getenv); err != nil {
@@ -441,6 +443,47 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// resolvePaths makes the relative paths the file set (and the default
+// data_dir, which is where the file's server keeps its data unless it says
+// otherwise) relative to dir, the file's directory.
+func (c *Config) resolvePaths(dir string) {
+	rel := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	// Files generated before paths followed the file recorded the data
+	// directory as given at the time (./axon-data), relative to the
+	// working directory and naming the file's own directory: keep that
+	// meaning rather than look for axon-data/axon-data.
+	if !filepath.IsAbs(c.DataDir) && sameDir(c.DataDir, dir) {
+		c.DataDir = dir
+	} else {
+		c.DataDir = rel(c.DataDir)
+	}
+	c.SigningKeyPath = rel(c.SigningKeyPath)
+	c.Media.Dir = rel(c.Media.Dir)
+	c.Email.SMTPPasswordFile = rel(c.Email.SMTPPasswordFile)
+	if scheme, p, ok := strings.Cut(c.Database, ":"); ok && strings.EqualFold(scheme, "sqlite") && p != "" {
+		c.Database = scheme + ":" + rel(p)
+	}
+	for i, f := range c.AppServiceConfigFiles {
+		c.AppServiceConfigFiles[i] = rel(f)
+	}
+}
+
+// sameDir reports whether a and b, relative to the working directory,
+// name the same directory.
+func sameDir(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	ab, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == ab
 }
 
 // decodeYAML walks the document itself rather than relying on the decoder's

@@ -279,12 +279,17 @@ func TestFileEmptyValuesMeanDefault(t *testing.T) {
 		"rate_limit:\n  login:\n",
 		"turn:\n  uris: []\n",
 	} {
-		got, err := Load(writeFile(t, content), nil)
+		path := writeFile(t, content)
+		got, err := Load(path, nil)
 		if err != nil {
 			t.Errorf("%q: %v", content, err)
 			continue
 		}
-		if !reflect.DeepEqual(got, Default()) {
+		// The default data_dir of a file is next to it.
+		want := staticDefaults()
+		want.DataDir = filepath.Join(filepath.Dir(path), DefaultDataDir)
+		want.fillDefaults()
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%q: got\n%+v\nwant defaults", content, got)
 		}
 	}

@@ -32,12 +32,14 @@ var settings = []setting{
 		"@alice:example.com. It is built into every user and room ID, so it cannot be changed once " +
 		"the server has users. A hostname, IPv4 address or [IPv6] address, optionally followed by :port."},
 	{key: "data_dir", doc: "Directory holding the database, the signing key and this file. " +
-		"Created with mode 0700 if missing. A relative path is taken from the directory Axon is started in."},
+		"Created with mode 0700 by axon serve if missing (the other commands never create it). In this " +
+		"file a relative path is taken from the directory of this file; in AXON_DATA_DIR, from the " +
+		"directory Axon is started in."},
 	{key: "listen", doc: "Address (host:port) the HTTP listener binds to. 127.0.0.1 only accepts " +
 		"local connections, which suits running behind a reverse proxy; use 0.0.0.0:8008 or [::]:8008 " +
 		"to accept connections from other machines."},
 	{key: "database", doc: "Where data is stored. Empty: the SQLite file axon.db inside data_dir. " +
-		"sqlite:PATH: a SQLite file at PATH (relative to the start directory). postgres://... is " +
+		"sqlite:PATH: a SQLite file at PATH (relative to this file's directory). postgres://... is " +
 		"reserved for PostgreSQL, which is not supported yet."},
 	{key: "database_synchronous", doc: "How SQLite makes commits durable: normal (the default) or full. " +
 		"Both survive a crash or kill of the Axon process with every acknowledged write kept. After a power " +
@@ -194,8 +196,8 @@ const fileHeader = `# Axon configuration file.
 # Every setting below is shown with its default value. Each one can also be
 # set through the environment variable named in its comment; the environment
 # takes precedence over this file. An empty value ("") means the default.
-# Relative paths are relative to the directory Axon is started in, not to the
-# directory of this file.
+# Relative paths in this file are relative to the directory of this file;
+# relative paths in environment variables, to the directory Axon is started in.
 
 `
 
@@ -292,25 +294,63 @@ func wrap(text string, width int) []string {
 	return lines
 }
 
+// Created says what Init made, so that the caller can tell the operator.
+type Created struct {
+	DataDir    bool
+	ConfigFile bool
+}
+
+// dataDirFromEnv returns AXON_DATA_DIR, or DefaultDataDir.
+func dataDirFromEnv(getenv func(string) string) string {
+	if getenv != nil {
+		if dir := getenv(EnvName("data_dir")); dir != "" {
+			return dir
+		}
+	}
+	return DefaultDataDir
+}
+
 // Init prepares a configuration for `axon serve` without --config: it
 // creates the data directory (AXON_DATA_DIR or DefaultDataDir) with mode
 // 0700, writes a commented default axon.yaml into it unless one exists, and
-// loads that file with the environment applied. It returns the config and the
-// path of the file. getenv may be nil for an empty environment.
-func Init(getenv func(string) string) (*Config, string, error) {
-	dir := ""
-	if getenv != nil {
-		dir = getenv(EnvName("data_dir"))
-	}
-	if dir == "" {
-		dir = DefaultDataDir
+// loads that file with the environment applied. It returns the config, the
+// path of the file and what it created. getenv may be nil for an empty
+// environment.
+func Init(getenv func(string) string) (*Config, string, Created, error) {
+	var created Created
+	dir := dataDirFromEnv(getenv)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		created.DataDir = true
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("config: data_dir: %w", err)
+		return nil, "", created, fmt.Errorf("config: data_dir: %w", err)
 	}
 	path := filepath.Join(dir, ConfigFileName)
-	if err := writeNewFile(path, DefaultFile(dir)); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, path, fmt.Errorf("config: writing default config: %w", err)
+	// The file lives in the data directory, so "." names it wherever the
+	// directory is moved or the server is started from.
+	err := writeNewFile(path, DefaultFile("."))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, path, created, fmt.Errorf("config: writing default config: %w", err)
+	}
+	created.ConfigFile = err == nil
+	c, err := Load(path, getenv)
+	return c, path, created, err
+}
+
+// Find loads the configuration that `axon serve` without --config would
+// use, creating nothing: axon.yaml in the data directory (AXON_DATA_DIR or
+// DefaultDataDir) if it is there, else the defaults with the environment
+// applied. It returns the path of the file, or "" when there was none.
+// Commands other than serve use it, so that a command run in the wrong
+// directory cannot set up a new, empty server there.
+func Find(getenv func(string) string) (*Config, string, error) {
+	path := filepath.Join(dataDirFromEnv(getenv), ConfigFileName)
+	if _, err := os.Stat(path); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("config: %w", err)
+		}
+		c, err := Load("", getenv)
+		return c, "", err
 	}
 	c, err := Load(path, getenv)
 	return c, path, err

@@ -79,8 +79,13 @@ func TestDefaultFileRoundTrip(t *testing.T) {
 			t.Fatalf("%q: %v", dir, err)
 		}
 		want := staticDefaults()
+		want.DataDir = DefaultDataDir
 		if dir != "" {
 			want.DataDir = dir
+		}
+		// Relative paths in a file are taken from its directory.
+		if !filepath.IsAbs(want.DataDir) {
+			want.DataDir = filepath.Join(filepath.Dir(path), want.DataDir)
 		}
 		want.fillDefaults()
 		if !reflect.DeepEqual(got, want) {
@@ -91,15 +96,24 @@ func TestDefaultFileRoundTrip(t *testing.T) {
 
 func TestInitDefaultDataDir(t *testing.T) {
 	t.Chdir(t.TempDir())
-	c, path, err := Init(nil)
+	c, path, created, err := Init(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := filepath.Join("axon-data", "axon.yaml"); path != want {
 		t.Errorf("path = %q, want %q", path, want)
 	}
-	if !reflect.DeepEqual(c, Default()) {
-		t.Errorf("Init config =\n%+v\nwant defaults\n%+v", c, Default())
+	want := staticDefaults()
+	want.DataDir = "axon-data"
+	want.fillDefaults()
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("Init config =\n%+v\nwant defaults\n%+v", c, want)
+	}
+	if created != (Created{DataDir: true, ConfigFile: true}) {
+		t.Errorf("created = %+v, want both", created)
+	}
+	if _, _, created, _ := Init(nil); created != (Created{}) {
+		t.Errorf("second Init created = %+v, want nothing", created)
 	}
 	checkMode(t, "axon-data", 0o700)
 	checkMode(t, path, 0o600)
@@ -108,7 +122,7 @@ func TestInitDefaultDataDir(t *testing.T) {
 func TestInitFromEnv(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	env := map[string]string{"AXON_DATA_DIR": dir, "AXON_LOG_LEVEL": "debug"}
-	c, path, err := Init(envMap(env))
+	c, path, _, err := Init(envMap(env))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +157,7 @@ func TestInitKeepsExistingFile(t *testing.T) {
 	}
 	env := envMap(map[string]string{"AXON_DATA_DIR": dir})
 	for range 2 {
-		c, _, err := Init(env)
+		c, _, _, err := Init(env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -162,12 +176,89 @@ func TestInitReportsBadFile(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "axon.yaml"), []byte("colour: blue\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, path, err := Init(envMap(map[string]string{"AXON_DATA_DIR": dir}))
+	_, path, _, err := Init(envMap(map[string]string{"AXON_DATA_DIR": dir}))
 	if err == nil || !strings.Contains(err.Error(), "config: colour: unknown setting") {
 		t.Errorf("error = %v", err)
 	}
 	if path != filepath.Join(dir, "axon.yaml") {
 		t.Errorf("path = %q, want the file that failed", path)
+	}
+}
+
+// TestRelativePathsFollowFile: relative paths in a file name places next
+// to the file, whatever the working directory; in the environment, places
+// in the working directory.
+func TestRelativePathsFollowFile(t *testing.T) {
+	base := t.TempDir()
+	t.Chdir(t.TempDir())
+	conf := filepath.Join(base, "conf")
+	if err := os.MkdirAll(conf, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(conf, "axon.yaml")
+	body := "data_dir: data\nsigning_key_path: keys/s.key\ndatabase: sqlite:db/x.db\n" +
+		"media:\n  dir: ../media\napp_service_config_files: [bridge.yaml, /etc/abs.yaml]\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.DataDir, c.SigningKeyPath, c.Database, c.Media.Dir, c.AppServiceConfigFiles[0], c.AppServiceConfigFiles[1]}
+	want := []string{filepath.Join(conf, "data"), filepath.Join(conf, "keys/s.key"), "sqlite:" + filepath.Join(conf, "db/x.db"),
+		filepath.Join(base, "media"), filepath.Join(conf, "bridge.yaml"), "/etc/abs.yaml"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	// A file that does not set data_dir keeps its data next to itself.
+	if err := os.WriteFile(path, []byte("server_name: a.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(path, nil); err != nil || c.DataDir != filepath.Join(conf, "axon-data") ||
+		c.SigningKeyPath != filepath.Join(conf, "axon-data", "signing.key") {
+		t.Errorf("default data_dir = %q, key %q, %v", c.DataDir, c.SigningKeyPath, err)
+	}
+	// The environment has no directory: the working directory it is.
+	if c, err = Load(path, envMap(map[string]string{"AXON_DATA_DIR": "rel"})); err != nil || c.DataDir != "rel" {
+		t.Errorf("AXON_DATA_DIR=rel: data_dir = %q, %v", c.DataDir, err)
+	}
+}
+
+// TestOldGeneratedFileKeepsItsDataDir: files generated before paths
+// followed the file say data_dir: "./axon-data" from inside axon-data.
+func TestOldGeneratedFileKeepsItsDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	if err := os.MkdirAll("axon-data", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("axon-data/axon.yaml", []byte(`data_dir: "./axon-data"`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load("axon-data/axon.yaml", nil)
+	if err != nil || c.DataDir != "axon-data" {
+		t.Errorf("data_dir = %q, %v; want axon-data", c.DataDir, err)
+	}
+}
+
+// TestFindCreatesNothing: the commands other than serve read the data
+// directory's axon.yaml when there is one and create nothing when not.
+func TestFindCreatesNothing(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c, path, err := Find(nil)
+	if err != nil || path != "" || c.DataDir != DefaultDataDir {
+		t.Fatalf("Find in an empty directory: %v %q %v", c, path, err)
+	}
+	if ents, _ := os.ReadDir("."); len(ents) != 0 {
+		t.Errorf("Find created %v", ents)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "axon.yaml"), []byte("server_name: found.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, path, err = Find(envMap(map[string]string{"AXON_DATA_DIR": dir}))
+	if err != nil || path != filepath.Join(dir, "axon.yaml") || c.ServerName != "found.test" {
+		t.Errorf("Find with AXON_DATA_DIR: %q %v", path, err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/axon-matrix/axon/internal/presence"
 	"github.com/axon-matrix/axon/internal/receipts"
 	"github.com/axon-matrix/axon/internal/reports"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,6 +61,9 @@ type Server struct {
 
 // New opens the database and builds every service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
+	if _, err := os.Stat(cfg.DataDir); errors.Is(err, fs.ErrNotExist) {
+		log.Info("creating a new data directory: a new server with no accounts", "data_dir", cfg.DataDir)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
