@@ -198,10 +198,13 @@ func TestDefaultSetup(t *testing.T) {
 }
 
 // runIn runs the binary in dir with extra environment and standard input,
-// returning its combined output and exit code.
+// returning its combined output and exit code. A command still running
+// after 15 s (a server that started when it should have refused) is killed.
 func runIn(t *testing.T, bin, dir, stdin string, env []string, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdin = strings.NewReader(stdin)
@@ -271,4 +274,36 @@ func TestCommandsFromAnotherDirectory(t *testing.T) {
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("commands created %v in the directory they ran in", ents)
 	}
+}
+
+// TestServerNameChangeRefused: a server with accounts does not start (and
+// the admin commands do not run) under another server_name; the message
+// names both.
+func TestServerNameChangeRefused(t *testing.T) {
+	ctx := context.Background()
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	p := startServe(t, bin, dir, addr)
+	c, err := mautrix.NewClient(p.url, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "alice", Password: "correct horse battery"}); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
+
+	env := []string{"AXON_DATA_DIR=" + dir, "AXON_LISTEN=" + addr, "AXON_SERVER_NAME=renamed.test"}
+	for _, args := range [][]string{{"serve"}, {"user", "list"}} {
+		out, code := runIn(t, bin, dir, "", env, args...)
+		if code == 0 || !strings.Contains(out, `"renamed.test"`) || !strings.Contains(out, `"durable.test"`) {
+			t.Errorf("%q under a new server_name: exit %d\n%s", args, code, out)
+		}
+	}
+	// Under its own name it still starts.
+	p = startServe(t, bin, dir, addr)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Wait()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/axon-matrix/axon/internal/account"
 	"github.com/axon-matrix/axon/internal/config"
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/server"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -67,6 +68,10 @@ func openForCLI(cfgPath string) (*config.Config, *storage.DB, error) {
 	}
 	db, err := storage.OpenWith(context.Background(), path, storage.Options{Synchronous: cfg.DatabaseSynchronous})
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := server.CheckServerName(context.Background(), db, cfg.ServerName); err != nil {
+		db.Close()
 		return nil, nil, err
 	}
 	return cfg, db, nil

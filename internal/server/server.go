@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"maunium.net/go/mautrix/id"
@@ -59,6 +60,27 @@ type Server struct {
 	stopPush context.CancelFunc
 }
 
+// CheckServerName refuses a server_name other than the one the database's
+// accounts were created under. The name is part of every user and room ID:
+// starting under another would leave every account unreachable and mint
+// IDs that clash with the old ones.
+func CheckServerName(ctx context.Context, db *storage.DB, serverName string) error {
+	first, err := db.FirstUserID(ctx)
+	if err != nil {
+		return fmt.Errorf("checking server_name: %w", err)
+	}
+	if first == "" {
+		return nil
+	}
+	_, was, _ := strings.Cut(first, ":")
+	if was == serverName {
+		return nil
+	}
+	return fmt.Errorf("server_name is %q, but this server's accounts were created as %q (%s): the server name "+
+		"is part of every user and room ID and cannot change once there are accounts. Set server_name back to %q, "+
+		"or give the new name its own data_dir", serverName, was, first, was)
+}
+
 // New opens the database and builds every service.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if _, err := os.Stat(cfg.DataDir); errors.Is(err, fs.ErrNotExist) {
@@ -86,6 +108,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	outbound := netguard.WithAllowed(allowed)
 	db, err := storage.OpenWith(ctx, cfg.DatabasePath(), storage.Options{Synchronous: cfg.DatabaseSynchronous})
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckServerName(ctx, db, cfg.ServerName); err != nil {
+		db.Close()
 		return nil, err
 	}
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)

@@ -78,6 +78,17 @@ func (db *DB) GetUser(ctx context.Context, userID string) (*User, error) {
 	return scanUser(db.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE user_id = $1`, userID))
 }
 
+// FirstUserID returns the ID of the oldest account, or "" when there is
+// none: its server part is the server name the data was created under.
+func (db *DB) FirstUserID(ctx context.Context) (string, error) {
+	var id string
+	err := db.read.QueryRowContext(ctx, `SELECT user_id FROM users ORDER BY created_ts, user_id LIMIT 1`).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return id, err
+}
+
 // ListUsers returns all users ordered by ID.
 func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY user_id`)
