@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +28,9 @@ const notifyUsage = `Usage:
                     [--registration-token T] [--unencrypted] [--room-name NAME] [--password-stdin]
   axon notify flush                  deliver spooled alerts now
   axon notify status                 show the session and the spool
+
+A subcommand may come before or after the flags. A message that is one of
+these words goes after --: axon notify -- status
 
 Flags:
   --config FILE      configuration (default /etc/axon/notify.yaml, ~/.config/axon/notify.yaml)
@@ -49,40 +53,28 @@ in this build; 75 temporarily undelivered, kept in the spool; 1 anything else.
 // maxStdin bounds a message read from standard input (events are at most 64 KiB).
 const maxStdin = 32 << 10
 
+// notifySubcommands are the words that are commands, not messages, when
+// they are the first argument that is not a flag.
+var notifySubcommands = map[string]func([]string) int{
+	"login": notifyLogin, "setup": notifySetup, "flush": notifyFlush, "status": notifyStatus,
+}
+
 func notifyCommand(args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "login":
-			return notifyLogin(args[1:])
-		case "setup":
-			return notifySetup(args[1:])
-		case "flush":
-			return notifyFlush(args[1:])
-		case "status":
-			return notifyStatus(args[1:])
-		case "help", "-h", "--help":
-			fmt.Print(notifyUsage)
-			return 0
-		}
+	fs, cfgPath, a := notifyFlags()
+	sub, subArgs := splitSubcommand(fs, args)
+	switch sub {
+	case "help", "-h", "--help":
+		fmt.Print(notifyUsage)
+		return 0
+	case "":
+	default:
+		return notifySubcommands[sub](subArgs)
 	}
-	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfgPath := fs.String("config", "", "")
-	var a alerts.Alert
-	fs.StringVar(&a.Room, "room", "", "")
-	fs.StringVar(&a.Title, "title", "", "")
-	fs.StringVar(&a.Level, "level", "info", "")
-	fs.BoolVar(&a.Markdown, "markdown", false, "")
-	fs.BoolVar(&a.Text, "text", false, "")
-	notice := fs.Bool("notice", true, "")
-	fs.BoolVar(&a.NoHostname, "no-hostname", false, "")
-	fs.StringVar(&a.File, "file", "", "")
 	rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "axon notify: %v\n\n%s", err, notifyUsage)
 		return alerts.ExitUsage
 	}
-	_ = notice // the default; --text overrides it
 	if len(rest) == 0 || (len(rest) == 1 && rest[0] == "-") {
 		if len(rest) == 0 && term.IsTerminal(int(os.Stdin.Fd())) {
 			fmt.Fprint(os.Stderr, "axon notify: no message (give one, or pipe it in)\n\n"+notifyUsage)
@@ -97,13 +89,13 @@ func notifyCommand(args []string) int {
 	} else {
 		a.Message = strings.Join(rest, " ")
 	}
-	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
 		return notifyFail(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := alerts.Notify(ctx, cfg, a)
+	res, err := alerts.Notify(ctx, cfg, *a)
 	if res.Flushed > 0 {
 		fmt.Fprintf(os.Stderr, "axon notify: delivered %d spooled alert(s)\n", res.Flushed)
 	}
@@ -111,6 +103,80 @@ func notifyCommand(args []string) int {
 		return notifyFail(err)
 	}
 	return alerts.ExitOK
+}
+
+// notifyFlags is the flag set of sending an alert.
+func notifyFlags() (*flag.FlagSet, *string, *alerts.Alert) {
+	fs := flag.NewFlagSet("notify", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfgPath := fs.String("config", "", "")
+	var a alerts.Alert
+	fs.StringVar(&a.Room, "room", "", "")
+	fs.StringVar(&a.Title, "title", "", "")
+	fs.StringVar(&a.Level, "level", "info", "")
+	fs.BoolVar(&a.Markdown, "markdown", false, "")
+	fs.BoolVar(&a.Text, "text", false, "")
+	fs.Bool("notice", true, "") // the default; --text overrides it
+	fs.BoolVar(&a.NoHostname, "no-hostname", false, "")
+	fs.StringVar(&a.File, "file", "", "")
+	return fs, cfgPath, &a
+}
+
+// splitSubcommand finds a subcommand wherever the flags put it: it is the
+// first argument that is neither a flag nor a flag's value, before any
+// "--". `axon notify --config F status` then means what `axon notify
+// status --config F` means, instead of sending the word "status" as an
+// alert; a message that is such a word goes after "--". It returns "" when
+// the arguments are a message, else the subcommand and every other
+// argument, for the subcommand's own flags to parse (or refuse).
+func splitSubcommand(fs *flag.FlagSet, args []string) (string, []string) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if arg == "--" {
+			return "", nil
+		}
+		if arg == "-h" || arg == "--help" || arg == "-help" {
+			return "help", nil
+		}
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			if _, ok := notifySubcommands[arg]; ok || arg == "help" {
+				return arg, append(slices.Clone(args[:i]), args[i+1:]...)
+			}
+			return "", nil
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		f := fs.Lookup(name)
+		if f == nil {
+			return "", nil // an unknown flag: the parser says so
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !hasValue && !(ok && b.IsBoolFlag()) {
+			i++ // its value
+		}
+	}
+	return "", nil
+}
+
+// subcommandArgs parses a subcommand's flags, given before or after it,
+// and refuses arguments it does not take: `axon notify status of backup`
+// is a mistaken alert, not a status query to run silently.
+func subcommandArgs(fs *flag.FlagSet, name string, args []string) bool {
+	fs.SetOutput(io.Discard) // the error is printed below, once
+	rest, err := parseInterspersed(fs, args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "axon notify %s: %v\n", name, err)
+		return false
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(os.Stderr, "axon notify %s: takes no arguments (got %q); to send a message that starts with %q, put -- before it: axon notify -- %s %s\n",
+			name, rest, name, name, strings.Join(rest, " "))
+		return false
+	}
+	return true
+}
+
+// loadNotifyConfig loads the notify configuration.
+func loadNotifyConfig(path string) (*alerts.Config, error) {
+	return alerts.LoadConfig(path, os.Getenv)
 }
 
 func notifyFail(err error) int {
@@ -157,10 +223,10 @@ func notifyLogin(args []string) int {
 	cfgPath := fs.String("config", "", "")
 	pwStdin := fs.Bool("password-stdin", false, "")
 	rkStdin := fs.Bool("recovery-key-stdin", false, "")
-	if err := fs.Parse(args); err != nil {
+	if !subcommandArgs(fs, "login", args) {
 		return alerts.ExitUsage
 	}
-	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
 		return notifyFail(err)
 	}
@@ -239,8 +305,7 @@ func notifySetup(args []string) int {
 		invites = append(invites, id.UserID(s))
 		return nil
 	})
-	if err := fs.Parse(args); err != nil {
-		fmt.Fprintf(os.Stderr, "axon notify setup: %v\n", err)
+	if !subcommandArgs(fs, "setup", args) {
 		return alerts.ExitUsage
 	}
 	cfg, err := alerts.LoadConfig(optionalConfig(*cfgPath), os.Getenv)
@@ -301,10 +366,10 @@ func optionalConfig(path string) string {
 func notifyFlush(args []string) int {
 	fs := flag.NewFlagSet("notify flush", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "")
-	if err := fs.Parse(args); err != nil {
+	if !subcommandArgs(fs, "flush", args) {
 		return alerts.ExitUsage
 	}
-	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
 		return notifyFail(err)
 	}
@@ -321,10 +386,10 @@ func notifyFlush(args []string) int {
 func notifyStatus(args []string) int {
 	fs := flag.NewFlagSet("notify status", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "")
-	if err := fs.Parse(args); err != nil {
+	if !subcommandArgs(fs, "status", args) {
 		return alerts.ExitUsage
 	}
-	cfg, err := alerts.LoadConfig(*cfgPath, os.Getenv)
+	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
 		return notifyFail(err)
 	}

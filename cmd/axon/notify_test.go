@@ -158,3 +158,60 @@ func TestNotifyCLI(t *testing.T) {
 		t.Fatalf("bad flag: %d", code)
 	}
 }
+
+// TestNotifySubcommandWhereverFlagsAre: `axon notify --config F status`
+// (and flush) run the subcommand, as with the flags after it, instead of
+// sending the word to everyone's phones; the word as a message needs "--".
+func TestNotifySubcommandWhereverFlagsAre(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	for _, k := range []string{"AXON_NOTIFY_HOMESERVER", "AXON_NOTIFY_USER", "AXON_NOTIFY_ROOM", "AXON_NOTIFY_STATE_DIR", "AXON_NOTIFY_TOKEN"} {
+		t.Setenv(k, "")
+	}
+	state := t.TempDir()
+	cfgFile := filepath.Join(t.TempDir(), "notify.yaml")
+	// Nothing listens on port 1: an alert that is sent is spooled.
+	body := "homeserver: http://127.0.0.1:1\nuser: pusher\nroom: \"!r:x.test\"\nstate_dir: " + state + "\nretry_for: 1ms\n"
+	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := alerts.LoadConfig(cfgFile, os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spooled := func() int {
+		n, err := alerts.Spooled(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, args := range [][]string{
+		{"--config", cfgFile, "status"}, {"status", "--config", cfgFile}, {"--config=" + cfgFile, "status"},
+		{"--config", cfgFile, "flush"}, {"flush", "--config", cfgFile},
+	} {
+		// flush fails here for want of a session; status succeeds.
+		if code := notifyCommand(args); code != 0 && !(slices.Contains(args, "flush") && code == alerts.ExitAuth) {
+			t.Errorf("%q: exit %d", args, code)
+		}
+		if n := spooled(); n != 0 {
+			t.Fatalf("%q sent an alert (%d spooled)", args, n)
+		}
+	}
+	// A subcommand with words after it is refused, not run, not sent.
+	for _, args := range [][]string{{"--config", cfgFile, "status", "of", "backup"}, {"--level", "critical", "flush"}} {
+		if code := notifyCommand(args); code != alerts.ExitUsage {
+			t.Errorf("%q: exit %d, want %d", args, code, alerts.ExitUsage)
+		}
+	}
+	if n := spooled(); n != 0 {
+		t.Fatalf("refused commands sent %d alerts", n)
+	}
+	// After "--" the word is the message.
+	if code := notifyCommand([]string{"--config", cfgFile, "--", "status"}); code == 0 {
+		t.Errorf("alert to an unreachable server: exit 0")
+	}
+	if n := spooled(); n != 1 {
+		t.Errorf("-- status: %d spooled, want the alert", n)
+	}
+}
