@@ -433,14 +433,16 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		}
 		c.resolvePaths(filepath.Dir(path))
 	}
+	var fromEnv map[string]string
 	if getenv != nil {
-		if err := c.applyEnv(getenv); err != nil {
+		var err error
+		if fromEnv, err = c.applyEnv(getenv); err != nil {
 			return nil, err
 		}
 	}
 	c.fillDefaults()
 	if err := c.Validate(); err != nil {
-		return nil, err
+		return nil, nameEnvVars(err, fromEnv)
 	}
 	return c, nil
 }
@@ -662,7 +664,42 @@ func EnvName(key string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-func (c *Config) applyEnv(getenv func(string) string) error {
+// nameEnvVars marks the setting errors whose value came from the
+// environment (fromEnv: setting key -> variable) with the variable's name.
+// A key under one set from the environment (rate_limit.login.burst under
+// rate_limit.login) counts too.
+func nameEnvVars(err error, fromEnv map[string]string) error {
+	if len(fromEnv) == 0 {
+		return err
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		se, ok := e.(*SettingError)
+		if !ok {
+			continue
+		}
+		for key := se.Setting; ; {
+			if env, ok := fromEnv[key]; ok {
+				se.Env = env
+				break
+			}
+			i := strings.LastIndexByte(key, '.')
+			if i < 0 {
+				break
+			}
+			key = key[:i]
+		}
+	}
+	return err
+}
+
+// applyEnv applies the AXON_* variables that are set and returns which
+// settings they set (key -> variable).
+func (c *Config) applyEnv(getenv func(string) string) (map[string]string, error) {
+	set := map[string]string{}
 	for _, s := range settings {
 		if s.group {
 			continue
@@ -676,10 +713,11 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 			panic("config: settings table names unknown key " + s.key)
 		}
 		if err := setFromEnv(f, raw); err != nil {
-			return fmt.Errorf("config: %s: %s: %w", s.key, EnvName(s.key), err)
+			return nil, fmt.Errorf("config: %s (set by the environment variable %s): %w", s.key, EnvName(s.key), err)
 		}
+		set[s.key] = EnvName(s.key)
 	}
-	return nil
+	return set, nil
 }
 
 func setFromEnv(f reflect.Value, raw string) error {

@@ -186,15 +186,16 @@ func TestEnvErrors(t *testing.T) {
 		env, value string
 		want       string // every message must name the setting and the variable
 	}{
-		{"AXON_RATE_LIMITS", "maybe", "config: rate_limits: AXON_RATE_LIMITS: expected true or false"},
-		{"AXON_MAX_REQUEST_BYTES", "1MB", "config: max_request_bytes: AXON_MAX_REQUEST_BYTES: expected a whole number"},
-		{"AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME", "300", "config: refresh_tokens.access_token_lifetime: AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME: expected a duration"},
-		{"AXON_RATE_LIMIT_LOGIN", "5", "config: rate_limit.login: AXON_RATE_LIMIT_LOGIN: expected PER_SECOND:BURST"},
-		{"AXON_RATE_LIMIT_MESSAGE", "x:5", "config: rate_limit.message: AXON_RATE_LIMIT_MESSAGE: per second rate"},
-		{"AXON_RATE_LIMIT_DEFAULT", "1:1.5", "config: rate_limit.default: AXON_RATE_LIMIT_DEFAULT: burst"},
-		// Parsed fine but rejected by Validate, which names the leaf setting.
-		{"AXON_RATE_LIMIT_REGISTER", "0:5", "config: rate_limit.register.per_second: must be a positive number"},
-		{"AXON_REGISTRATION", "x", `config: registration: must be one of disabled, token, open (got "x")`},
+		{"AXON_RATE_LIMITS", "maybe", "config: rate_limits (set by the environment variable AXON_RATE_LIMITS): expected true or false"},
+		{"AXON_MAX_REQUEST_BYTES", "1MB", "config: max_request_bytes (set by the environment variable AXON_MAX_REQUEST_BYTES): expected a whole number"},
+		{"AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME", "300", "config: refresh_tokens.access_token_lifetime (set by the environment variable AXON_REFRESH_TOKENS_ACCESS_TOKEN_LIFETIME): expected a duration"},
+		{"AXON_RATE_LIMIT_LOGIN", "5", "config: rate_limit.login (set by the environment variable AXON_RATE_LIMIT_LOGIN): expected PER_SECOND:BURST"},
+		{"AXON_RATE_LIMIT_MESSAGE", "x:5", "config: rate_limit.message (set by the environment variable AXON_RATE_LIMIT_MESSAGE): per second rate"},
+		{"AXON_RATE_LIMIT_DEFAULT", "1:1.5", "config: rate_limit.default (set by the environment variable AXON_RATE_LIMIT_DEFAULT): burst"},
+		// Parsed fine but rejected by Validate, which names the leaf setting
+		// and the variable it came from.
+		{"AXON_RATE_LIMIT_REGISTER", "0:5", "config: rate_limit.register.per_second (set by the environment variable AXON_RATE_LIMIT_REGISTER): must be a positive number"},
+		{"AXON_REGISTRATION", "x", `config: registration (set by the environment variable AXON_REGISTRATION): must be one of disabled, token, open (got "x")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -371,5 +372,28 @@ func TestEnvName(t *testing.T) {
 		if got := EnvName(key); got != want {
 			t.Errorf("EnvName(%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// TestEnvErrorsNameTheVariable: a bad value from the environment is
+// reported with the variable's name, so nobody searches axon.yaml for it;
+// a bad value from the file is not blamed on the environment.
+func TestEnvErrorsNameTheVariable(t *testing.T) {
+	for env, want := range map[string]string{
+		"AXON_REGISTRATION":          "registration (set by the environment variable AXON_REGISTRATION): must be one of",
+		"AXON_RATE_LIMIT_LOGIN":      "rate_limit.login.burst (set by the environment variable AXON_RATE_LIMIT_LOGIN)",
+		"AXON_MAX_REQUEST_BYTES":     "max_request_bytes (set by the environment variable AXON_MAX_REQUEST_BYTES): expected a whole number",
+		"AXON_CONNECTIONS_MAX_TOTAL": "connections.max_total (set by the environment variable AXON_CONNECTIONS_MAX_TOTAL): must not be negative",
+	} {
+		val := map[string]string{"AXON_REGISTRATION": "bogus", "AXON_RATE_LIMIT_LOGIN": "1:0",
+			"AXON_MAX_REQUEST_BYTES": "lots", "AXON_CONNECTIONS_MAX_TOTAL": "-1"}[env]
+		_, err := Load("", envMap(map[string]string{env: val}))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=%s: error %v, want %q", env, val, err, want)
+		}
+	}
+	_, err := Load(writeFile(t, "registration: bogus\n"), envMap(map[string]string{"AXON_LOG_LEVEL": "debug"}))
+	if err == nil || strings.Contains(err.Error(), "environment") {
+		t.Errorf("bad value from the file: %v", err)
 	}
 }

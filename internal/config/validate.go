@@ -17,9 +17,15 @@ import (
 type SettingError struct {
 	Setting string
 	Msg     string
+	// Env is the environment variable the value came from, if it did:
+	// the operator then looks there, not in axon.yaml.
+	Env string
 }
 
 func (e *SettingError) Error() string {
+	if e.Env != "" {
+		return "config: " + e.Setting + " (set by the environment variable " + e.Env + "): " + e.Msg
+	}
 	return "config: " + e.Setting + ": " + e.Msg
 }
 
