@@ -70,17 +70,20 @@ func TestUserAndTokenCommands(t *testing.T) {
 			t.Fatalf("%q: exit %d, want %d", args, got, want)
 		}
 	}
-	run(0, "s3cret\n", userCommand, "create", "alice", "--admin", "--password-stdin", "--displayname", "Alice")
-	run(0, "pw\n", userCommand, "create", "@bob:cli.test", "--password-stdin")
-	run(1, "pw\n", userCommand, "create", "alice", "--password-stdin")
-	run(1, "pw\n", userCommand, "create", "Carol", "--password-stdin")
-	run(1, "pw\n", userCommand, "create", "@carol:other.test", "--password-stdin")
+	run(0, "s3cret-pass\n", userCommand, "create", "alice", "--admin", "--password-stdin", "--displayname", "Alice")
+	run(0, "bob-password\n", userCommand, "create", "@bob:cli.test", "--password-stdin")
+	run(1, "long-enough\n", userCommand, "create", "alice", "--password-stdin")
+	run(1, "long-enough\n", userCommand, "create", "Carol", "--password-stdin")
+	run(1, "long-enough\n", userCommand, "create", "@carol:other.test", "--password-stdin")
 	run(1, "\n", userCommand, "create", "carol", "--password-stdin")
 	run(1, "", userCommand, "create", "carol") // no terminal, no --password-stdin
 	run(2, "", userCommand, "create")
 	run(2, "", userCommand, "frobnicate")
 	run(0, "", userCommand, "list")
-	run(0, "newpw\n", userCommand, "reset-password", "bob", "--password-stdin")
+	// Shorter than password_min_length (8): refused, nothing created or changed.
+	run(1, "five5\n", userCommand, "create", "dan", "--password-stdin")
+	run(1, "short\n", userCommand, "reset-password", "bob", "--password-stdin")
+	run(0, "new-bob-password\n", userCommand, "reset-password", "bob", "--password-stdin")
 	run(1, "x\n", userCommand, "reset-password", "nobody", "--password-stdin")
 	run(0, "", userCommand, "deactivate", "@bob:cli.test")
 	run(1, "", userCommand, "deactivate", "nobody")
@@ -96,15 +99,17 @@ func TestUserAndTokenCommands(t *testing.T) {
 	if err != nil || !alice.IsAdmin || alice.DisplayName != "Alice" {
 		t.Fatalf("alice: %+v %v", alice, err)
 	}
-	if ok, err := auth.CheckPassword(alice.PasswordHash, "s3cret"); !ok || err != nil {
+	if ok, err := auth.CheckPassword(alice.PasswordHash, "s3cret-pass"); !ok || err != nil {
 		t.Fatalf("alice's password: %v %v", ok, err)
 	}
 	bob, err := db.GetUser(ctx, "@bob:cli.test")
 	if err != nil || !bob.Deactivated || bob.IsAdmin {
 		t.Fatalf("bob: %+v %v", bob, err)
 	}
-	if _, err := db.GetUser(ctx, "@carol:cli.test"); err == nil {
-		t.Fatal("carol was created")
+	for _, name := range []string{"carol", "dan"} {
+		if _, err := db.GetUser(ctx, "@"+name+":cli.test"); err == nil {
+			t.Fatalf("%s was created", name)
+		}
 	}
 	tokens, err := db.ListRegistrationTokens(ctx)
 	if err != nil || len(tokens) != 1 || *tokens[0].UsesAllowed != 3 || tokens[0].ExpiryTS == nil {

@@ -52,10 +52,10 @@ func newFixture(t *testing.T, mode string) *fixture {
 
 func uid(localpart string) string { return "@" + localpart + ":" + server }
 
-// user creates an account with password "pw-<localpart>".
+// user creates an account with password "password-<localpart>".
 func (f *fixture) user(localpart string) string {
 	f.t.Helper()
-	id, err := f.s.CreateAccount(context.Background(), NewAccount{Localpart: localpart, Password: "pw-" + localpart})
+	id, err := f.s.CreateAccount(context.Background(), NewAccount{Localpart: localpart, Password: "password-" + localpart})
 	if err != nil {
 		f.t.Fatalf("create %s: %v", localpart, err)
 	}
@@ -64,7 +64,7 @@ func (f *fixture) user(localpart string) string {
 
 func (f *fixture) login(localpart, deviceID string) *Session {
 	f.t.Helper()
-	pw := "pw-" + localpart
+	pw := "password-" + localpart
 	s, err := f.s.Login(context.Background(), LoginRequest{Type: LoginTypePassword, Identifier: &Identifier{Type: "m.id.user", User: localpart}, Password: &pw, DeviceID: deviceID})
 	if err != nil {
 		f.t.Fatalf("login %s: %v", localpart, err)
@@ -169,7 +169,7 @@ func TestLogin(t *testing.T) {
 	f := newFixture(t, config.RegistrationDisabled)
 	ctx := context.Background()
 	alice := f.user("alice")
-	pw := "pw-alice"
+	pw := "password-alice"
 	for name, req := range map[string]LoginRequest{
 		"localpart":   {Identifier: &Identifier{Type: "m.id.user", User: "alice"}},
 		"full ID":     {Identifier: &Identifier{Type: "m.id.user", User: alice}},
@@ -220,7 +220,7 @@ func TestLoginDeviceReuse(t *testing.T) {
 	f := newFixture(t, config.RegistrationDisabled)
 	ctx := context.Background()
 	alice := f.user("alice")
-	pw := "pw-alice"
+	pw := "password-alice"
 	first, err := f.s.Login(ctx, LoginRequest{Type: LoginTypePassword, User: "alice", Password: &pw, DeviceID: "PHONE", DeviceDisplayName: "My phone"})
 	if err != nil {
 		t.Fatal(err)
@@ -255,7 +255,7 @@ func TestLoginDeactivated(t *testing.T) {
 	if f.tokenWorks(s.AccessToken) {
 		t.Error("token of a deactivated account still works")
 	}
-	pw := "pw-bob"
+	pw := "password-bob"
 	_, err := f.s.Login(ctx, LoginRequest{Type: LoginTypePassword, User: "bob", Password: &pw})
 	wantStatus(t, err, "M_USER_DEACTIVATED", 403)
 }
@@ -285,7 +285,7 @@ func TestLogout(t *testing.T) {
 func TestRegisterOpen(t *testing.T) {
 	f := newFixture(t, config.RegistrationOpen)
 	ctx := context.Background()
-	req := RegisterRequest{Username: "Alice", Password: "secret", DeviceDisplayName: "laptop"}
+	req := RegisterRequest{Username: "Alice", Password: "secret-password", DeviceDisplayName: "laptop"}
 	_, err := f.s.Register(ctx, req)
 	ar := wantChallenge(t, err, "")
 	if !slices.Equal(ar.Flows[0].Stages, []string{StageDummy}) || len(ar.Flows) != 1 {
@@ -303,7 +303,7 @@ func TestRegisterOpen(t *testing.T) {
 	if p.DisplayName != "alice" {
 		t.Errorf("default display name %q, want the localpart", p.DisplayName)
 	}
-	f.login2("alice", "secret", "")
+	f.login2("alice", "secret-password", "")
 
 	// The session is spent.
 	_, err = f.s.Register(ctx, RegisterRequest{Username: "other", Auth: &AuthDict{Type: StageDummy, Session: ar.Session}})
@@ -335,7 +335,7 @@ func TestRegisterOpen(t *testing.T) {
 func TestRegisterPassword(t *testing.T) {
 	f := newFixture(t, config.RegistrationOpen)
 	ctx := context.Background()
-	_, err := f.s.Register(ctx, RegisterRequest{Username: "carol", Password: "pw-carol", DeviceID: "MINE", Auth: &AuthDict{Type: StageDummy}})
+	_, err := f.s.Register(ctx, RegisterRequest{Username: "carol", Password: "password-carol", DeviceID: "MINE", Auth: &AuthDict{Type: StageDummy}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestUIASessionRules(t *testing.T) {
 	_, err = f.s.Register(ctx, RegisterRequest{Username: "zed"})
 	reg := wantChallenge(t, err, "")
 	err = f.s.DeleteDevices(ctx, alice, []string{"OTHER"}, &AuthDict{Type: StagePassword, Session: reg.Session,
-		Identifier: &Identifier{Type: "m.id.user", User: "alice"}, Password: "pw-alice"})
+		Identifier: &Identifier{Type: "m.id.user", User: "alice"}, Password: "password-alice"})
 	wantStatus(t, err, "M_FORBIDDEN", 403)
 
 	// A wrong password keeps the session, with the error in the 401.
@@ -494,15 +494,15 @@ func TestUIASessionRules(t *testing.T) {
 	// no retry would mend that: a plain 403, not a challenge.
 	f.user("bob")
 	err = f.s.DeleteDevices(ctx, alice, []string{"OTHER"}, &AuthDict{Type: StagePassword, Session: ch.Session,
-		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "pw-bob"})
+		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "password-bob"})
 	wantStatus(t, err, "M_FORBIDDEN", 403)
 	// Nor may bob use alice's session.
 	err = f.s.DeleteDevices(ctx, uid("bob"), nil, &AuthDict{Type: StagePassword, Session: ch.Session,
-		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "pw-bob"})
+		Identifier: &Identifier{Type: "m.id.user", User: "bob"}, Password: "password-bob"})
 	wantStatus(t, err, "M_FORBIDDEN", 403)
 
 	err = f.s.DeleteDevices(ctx, alice, []string{"OTHER", "NOT-A-DEVICE"}, &AuthDict{Type: StagePassword, Session: ch.Session,
-		User: "alice", Password: "pw-alice"})
+		User: "alice", Password: "password-alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,44 +557,47 @@ func TestChangePassword(t *testing.T) {
 	alice := f.user("alice")
 	cur, other := f.login("alice", "CUR"), f.login("alice", "OTHER")
 
-	auth := &AuthDict{Type: StagePassword, Identifier: &Identifier{Type: "m.id.user", User: "alice"}, Password: "pw-alice"}
+	auth := &AuthDict{Type: StagePassword, Identifier: &Identifier{Type: "m.id.user", User: "alice"}, Password: "password-alice"}
 	err := f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR", NewPassword: ptr("")})
 	wantCode(t, err, "M_WEAK_PASSWORD")
 	err = f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR"})
 	wantCode(t, err, "M_MISSING_PARAM")
-	err = f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR", NewPassword: ptr("n1")})
+	err = f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR", NewPassword: ptr("new-password-1")})
 	wantChallenge(t, err, "")
-	if err := f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR", NewPassword: ptr("n1"), Auth: auth}); err != nil {
+	if err := f.s.ChangePassword(ctx, ChangePasswordRequest{UserID: alice, DeviceID: "CUR", NewPassword: ptr("new-password-1"), Auth: auth}); err != nil {
 		t.Fatal(err)
 	}
 	if !f.tokenWorks(cur.AccessToken) || f.tokenWorks(other.AccessToken) {
 		t.Fatal("logout_devices default: want the current session kept and the others ended")
 	}
-	old := "pw-alice"
+	old := "password-alice"
 	_, err = f.s.Login(ctx, LoginRequest{Type: LoginTypePassword, User: "alice", Password: &old})
 	wantCode(t, err, "M_FORBIDDEN")
 
 	// logout_devices false keeps everything; no access token works via
 	// the password stage alone.
-	third := f.login2("alice", "n1", "THIRD")
-	auth2 := &AuthDict{Type: StagePassword, User: "alice", Password: "n1"}
-	if err := f.s.ChangePassword(ctx, ChangePasswordRequest{NewPassword: ptr("n2"), LogoutDevices: ptr(false), Auth: auth2}); err != nil {
+	third := f.login2("alice", "new-password-1", "THIRD")
+	auth2 := &AuthDict{Type: StagePassword, User: "alice", Password: "new-password-1"}
+	if err := f.s.ChangePassword(ctx, ChangePasswordRequest{NewPassword: ptr("new-password-2"), LogoutDevices: ptr(false), Auth: auth2}); err != nil {
 		t.Fatal(err)
 	}
 	if !f.tokenWorks(cur.AccessToken) || !f.tokenWorks(third.AccessToken) {
 		t.Fatal("logout_devices=false ended sessions")
 	}
-	f.login2("alice", "n2", "")
+	f.login2("alice", "new-password-2", "")
 
 	// The command-line reset ends every session.
-	if err := f.s.ResetPassword(ctx, alice, "n3"); err != nil {
+	if err := f.s.ResetPassword(ctx, alice, "new-password-3"); err != nil {
 		t.Fatal(err)
 	}
 	if f.tokenWorks(cur.AccessToken) {
 		t.Fatal("reset kept a session")
 	}
-	f.login2("alice", "n3", "")
-	wantCode(t, f.s.ResetPassword(ctx, uid("nobody"), "x"), "M_NOT_FOUND")
+	f.login2("alice", "new-password-3", "")
+	wantCode(t, f.s.ResetPassword(ctx, uid("nobody"), "long-enough"), "M_NOT_FOUND")
+	// Shorter than password_min_length: refused, the password unchanged.
+	wantStatus(t, f.s.ResetPassword(ctx, alice, "short"), "M_WEAK_PASSWORD", 400)
+	f.login2("alice", "new-password-3", "")
 }
 
 func (f *fixture) login2(localpart, pw, deviceID string) *Session {
@@ -637,18 +640,18 @@ func TestSharedSecretRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "pw", true, auth.RegistrationMAC("wrong", nonce, "root", "pw", true, "")))
+	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "root-password", true, auth.RegistrationMAC("wrong", nonce, "root", "root-password", true, "")))
 	wantStatus(t, err, "M_FORBIDDEN", 403)
 	// The nonce was spent by the failed attempt.
-	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "pw", true, auth.RegistrationMAC(secret, nonce, "root", "pw", true, "")))
+	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "root-password", true, auth.RegistrationMAC(secret, nonce, "root", "root-password", true, "")))
 	wantStatus(t, err, "M_UNKNOWN", 400)
 	// The admin flag is covered by the MAC.
 	nonce, _ = f.s.SharedSecretNonce()
-	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "pw", true, auth.RegistrationMAC(secret, nonce, "root", "pw", false, "")))
+	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "root-password", true, auth.RegistrationMAC(secret, nonce, "root", "root-password", false, "")))
 	wantStatus(t, err, "M_FORBIDDEN", 403)
 
 	nonce, _ = f.s.SharedSecretNonce()
-	s, err := f.s.SharedSecretRegister(ctx, req(nonce, "Root", "pw", true, auth.RegistrationMAC(secret, nonce, "Root", "pw", true, "")))
+	s, err := f.s.SharedSecretRegister(ctx, req(nonce, "Root", "root-password", true, auth.RegistrationMAC(secret, nonce, "Root", "root-password", true, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -659,14 +662,14 @@ func TestSharedSecretRegistration(t *testing.T) {
 	if !u.IsAdmin || u.DisplayName != "root" {
 		t.Fatalf("user %+v", u)
 	}
-	f.login2("root", "pw", "")
+	f.login2("root", "root-password", "")
 
 	nonce, _ = f.s.SharedSecretNonce()
-	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "pw", false, auth.RegistrationMAC(secret, nonce, "root", "pw", false, "")))
+	_, err = f.s.SharedSecretRegister(ctx, req(nonce, "root", "root-password", false, auth.RegistrationMAC(secret, nonce, "root", "root-password", false, "")))
 	wantStatus(t, err, "M_USER_IN_USE", 400)
 
 	nonce, _ = f.s.SharedSecretNonce()
-	r := req(nonce, "bot1", "pw", false, auth.RegistrationMAC(secret, nonce, "bot1", "pw", false, "bot"))
+	r := req(nonce, "bot1", "bot1-password", false, auth.RegistrationMAC(secret, nonce, "bot1", "bot1-password", false, "bot"))
 	r.UserType, r.DisplayName = "bot", "Beep"
 	if _, err := f.s.SharedSecretRegister(ctx, r); err != nil {
 		t.Fatal(err)
@@ -836,7 +839,7 @@ func TestDeactivate(t *testing.T) {
 
 	err := f.s.Deactivate(ctx, f.rooms, DeactivateRequest{UserID: bob})
 	ch := wantChallenge(t, err, "")
-	err = f.s.Deactivate(ctx, f.rooms, DeactivateRequest{UserID: bob, Auth: &AuthDict{Type: StagePassword, Session: ch.Session, User: "bob", Password: "pw-bob"}})
+	err = f.s.Deactivate(ctx, f.rooms, DeactivateRequest{UserID: bob, Auth: &AuthDict{Type: StagePassword, Session: ch.Session, User: "bob", Password: "password-bob"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -852,7 +855,7 @@ func TestDeactivate(t *testing.T) {
 	if p.DisplayName != "" {
 		t.Fatalf("profile kept: %+v", p)
 	}
-	pw := "pw-bob"
+	pw := "password-bob"
 	_, err = f.s.Login(ctx, LoginRequest{Type: LoginTypePassword, User: "bob", Password: &pw})
 	wantCode(t, err, "M_USER_DEACTIVATED")
 	wantCode(t, f.s.UsernameAvailable(ctx, "bob"), "M_USER_IN_USE")

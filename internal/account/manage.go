@@ -28,7 +28,7 @@ func (s *Service) ChangePassword(ctx context.Context, req ChangePasswordRequest)
 	if *req.NewPassword == "" {
 		return mxerr.New("M_WEAK_PASSWORD", "The new password may not be empty")
 	}
-	if err := checkPasswordInput(*req.NewPassword); err != nil {
+	if err := s.checkNewPassword(*req.NewPassword); err != nil {
 		return err
 	}
 	op, err := s.passwordOp(ctx, "password", req.UserID)
@@ -72,7 +72,7 @@ func (s *Service) ResetPassword(ctx context.Context, userID, password string) er
 	if password == "" {
 		return mxerr.New("M_WEAK_PASSWORD", "The new password may not be empty")
 	}
-	if err := checkPasswordInput(password); err != nil {
+	if err := s.checkNewPassword(password); err != nil {
 		return err
 	}
 	u, err := s.db.GetUser(ctx, userID)

@@ -2,6 +2,7 @@ package account
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/axon-matrix/axon/internal/auth"
 	"github.com/axon-matrix/axon/internal/mxerr"
@@ -110,6 +111,20 @@ func checkPasswordInput(pw string) error {
 	}
 	if strings.IndexByte(pw, 0) >= 0 {
 		return mxerr.InvalidParam("Password may not contain NUL characters")
+	}
+	return nil
+}
+
+// checkNewPassword validates a password being set: its size, and its
+// length against password_min_length. "" passes: it is an account without
+// a password (application service users, guests, the notices account),
+// which callers that need one refuse themselves.
+func (s *Service) checkNewPassword(pw string) error {
+	if err := checkPasswordInput(pw); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(pw); pw != "" && int64(n) < s.cfg.PasswordMinLength {
+		return mxerr.New("M_WEAK_PASSWORD", "Password too short: it must have at least %d characters (has %d)", s.cfg.PasswordMinLength, n)
 	}
 	return nil
 }

@@ -66,7 +66,7 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (*Registrat
 			return nil, err
 		}
 	}
-	if err := checkPasswordInput(req.Password); err != nil {
+	if err := s.checkNewPassword(req.Password); err != nil {
 		return nil, err
 	}
 	if err := checkDeviceID(req.DeviceID); err != nil {
@@ -242,7 +242,7 @@ func (s *Service) CreateAccount(ctx context.Context, n NewAccount) (string, erro
 	if err != nil {
 		return "", err
 	}
-	if err := checkPasswordInput(n.Password); err != nil {
+	if err := s.checkNewPassword(n.Password); err != nil {
 		return "", err
 	}
 	u := storage.User{
@@ -423,7 +423,7 @@ func (s *Service) upgradeGuest(ctx context.Context, op uiaOp, req RegisterReques
 	} else if userID != owner.UserID {
 		return nil, mxerr.New("M_INVALID_USERNAME", "username must be the guest account's localpart")
 	}
-	if err := checkPasswordInput(req.Password); err != nil {
+	if err := s.checkNewPassword(req.Password); err != nil {
 		return nil, err
 	}
 	if err := checkDeviceID(req.DeviceID); err != nil {

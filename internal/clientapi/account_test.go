@@ -154,13 +154,13 @@ func TestAccountRegisterLoginLogout(t *testing.T) {
 
 func TestAccountRegisterWireFormat(t *testing.T) {
 	r := testrig.Start(t)
-	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "pw"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "bob", "password": "bob-password"})
 	session := acctChallenge(t, "register", status, body, "m.login.dummy")
 	if c, _ := body["completed"].([]any); c == nil || len(c) != 0 {
 		t.Fatalf("completed: %v", body["completed"])
 	}
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{
-		"username": "bob", "password": "pw", "inhibit_login": true,
+		"username": "bob", "password": "bob-password", "inhibit_login": true,
 		"auth": map[string]any{"type": "m.login.dummy", "session": session},
 	})
 	if status != 200 || body["user_id"] != r.UserID("bob").String() || body["access_token"] != nil || body["device_id"] != nil {
@@ -213,18 +213,18 @@ func TestAccountRegistrationToken(t *testing.T) {
 	}
 
 	anon := acctClient(t, r)
-	_, err = anon.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "dave", Password: "pw"})
+	_, err = anon.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "dave", Password: "dave-password"})
 	if err == nil {
 		t.Fatal("dummy registration accepted in token mode")
 	}
-	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "dave-password"})
 	session := acctChallenge(t, "register", status, body, "m.login.registration_token")
-	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "dave-password",
 		"auth": map[string]any{"type": "m.login.registration_token", "token": "wrong", "session": session}})
 	if status != 401 || body["errcode"] == nil || body["session"] != session {
 		t.Fatalf("wrong token: %d %v", status, body)
 	}
-	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "pw",
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{"username": "dave", "password": "dave-password",
 		"auth": map[string]any{"type": "m.login.registration_token", "token": tok.Token, "session": session}})
 	if status != 200 || body["access_token"] == nil {
 		t.Fatalf("token registration: %d %v", status, body)
@@ -232,7 +232,7 @@ func TestAccountRegistrationToken(t *testing.T) {
 	if validity(tok.Token) != false {
 		t.Fatal("a token with one use is still valid after registering")
 	}
-	acctLogin(t, r, "dave", "pw", "")
+	acctLogin(t, r, "dave", "dave-password", "")
 }
 
 // registerNewMatrixUser does what Synapse's register_new_matrix_user
@@ -268,7 +268,7 @@ func TestSharedSecretRegistration(t *testing.T) {
 		c.RegistrationSharedSecret = secret
 		c.Registration = config.RegistrationDisabled
 	})
-	status, body = registerNewMatrixUser(t, r, secret, "admin", "adminpw", true)
+	status, body = registerNewMatrixUser(t, r, secret, "admin", "admin-password", true)
 	if status != 200 || body["user_id"] != r.UserID("admin").String() || body["access_token"] == nil || body["device_id"] == nil || body["home_server"] != r.Server.Cfg.ServerName {
 		t.Fatalf("shared-secret registration: %d %v", status, body)
 	}
@@ -280,11 +280,11 @@ func TestSharedSecretRegistration(t *testing.T) {
 	if err != nil || !u.IsAdmin {
 		t.Fatalf("admin flag: %+v %v", u, err)
 	}
-	acctLogin(t, r, "admin", "adminpw", "")
+	acctLogin(t, r, "admin", "admin-password", "")
 
 	status, body = registerNewMatrixUser(t, r, "wrong secret", "eve", "pw", false)
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "wrong secret")
-	status, body = registerNewMatrixUser(t, r, secret, "admin", "pw", false)
+	status, body = registerNewMatrixUser(t, r, secret, "admin", "admin-password", false)
 	wantAPIError(t, status, body, 400, "M_USER_IN_USE", "taken")
 	status, body = r.JSON(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{"nonce": "made-up", "username": "x", "password": "y", "mac": "00"})
 	wantAPIError(t, status, body, 400, "M_UNKNOWN", "unknown nonce")
@@ -293,12 +293,12 @@ func TestSharedSecretRegistration(t *testing.T) {
 func TestAccountDevices(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
-	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "erin", Password: "pw", DeviceID: "FIRST", InitialDeviceDisplayName: "Phone"}); err != nil {
+	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "erin", Password: "erin-password", DeviceID: "FIRST", InitialDeviceDisplayName: "Phone"}); err != nil {
 		t.Fatal(err)
 	}
-	erin := acctLogin(t, r, "erin", "pw", "SECOND")
-	acctLogin(t, r, "erin", "pw", "THIRD")
-	acctLogin(t, r, "erin", "pw", "FOURTH")
+	erin := acctLogin(t, r, "erin", "erin-password", "SECOND")
+	acctLogin(t, r, "erin", "erin-password", "THIRD")
+	acctLogin(t, r, "erin", "erin-password", "FOURTH")
 
 	list, err := erin.GetDevicesInfo(ctx)
 	if err != nil || len(list.Devices) != 4 {
@@ -326,7 +326,7 @@ func TestAccountDevices(t *testing.T) {
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" || body["session"] != session {
 		t.Fatalf("wrong password: %d %v", status, body)
 	}
-	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, r.UserID("erin").String(), "pw")})
+	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/FIRST", erin.AccessToken, map[string]any{"auth": passwordAuth(session, r.UserID("erin").String(), "erin-password")})
 	if status != 200 {
 		t.Fatalf("delete device: %d %v", status, body)
 	}
@@ -337,7 +337,7 @@ func TestAccountDevices(t *testing.T) {
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{"devices": []string{"THIRD", "FOURTH"}})
 	session = acctChallenge(t, "delete_devices", status, body, "m.login.password")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/delete_devices", erin.AccessToken, map[string]any{
-		"devices": []string{"THIRD", "FOURTH"}, "auth": passwordAuth(session, "erin", "pw")})
+		"devices": []string{"THIRD", "FOURTH"}, "auth": passwordAuth(session, "erin", "erin-password")})
 	if status != 200 {
 		t.Fatalf("delete_devices: %d %v", status, body)
 	}
@@ -360,27 +360,27 @@ func TestDeleteDeviceOtherUsersPassword(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
 	for _, u := range []string{"frank", "grace"} {
-		if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: u, Password: u + "pw"}); err != nil {
+		if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: u, Password: u + "-password"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	frank := acctLogin(t, r, "frank", "frankpw", "KEEP")
-	acctLogin(t, r, "frank", "frankpw", "VICTIM")
+	frank := acctLogin(t, r, "frank", "frank-password", "KEEP")
+	acctLogin(t, r, "frank", "frank-password", "VICTIM")
 
 	status, body := r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken, map[string]any{})
 	session := acctChallenge(t, "delete device", status, body, "m.login.password")
 	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
-		map[string]any{"auth": passwordAuth(session, r.UserID("grace").String(), "gracepw")})
+		map[string]any{"auth": passwordAuth(session, r.UserID("grace").String(), "grace-password")})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "another user's password")
 	// Without a session too.
 	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
-		map[string]any{"auth": passwordAuth("", "grace", "gracepw")})
+		map[string]any{"auth": passwordAuth("", "grace", "grace-password")})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "another user's password, no session")
 	if _, err := frank.GetDeviceInfo(ctx, "VICTIM"); err != nil {
 		t.Fatalf("device deleted: %v", err)
 	}
 	status, body = r.JSON(t, "DELETE", "/_matrix/client/v3/devices/VICTIM", frank.AccessToken,
-		map[string]any{"auth": passwordAuth(session, "frank", "frankpw")})
+		map[string]any{"auth": passwordAuth(session, "frank", "frank-password")})
 	if status != 200 {
 		t.Fatalf("delete with own password: %d %v", status, body)
 	}
@@ -389,16 +389,16 @@ func TestDeleteDeviceOtherUsersPassword(t *testing.T) {
 func TestAccountPasswordAndDeactivation(t *testing.T) {
 	r := testrig.Start(t)
 	ctx := context.Background()
-	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "fay", Password: "old"}); err != nil {
+	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "fay", Password: "fay-old-password"}); err != nil {
 		t.Fatal(err)
 	}
-	fay := acctLogin(t, r, "fay", "old", "MAIN")
-	other := acctLogin(t, r, "fay", "old", "OTHER")
+	fay := acctLogin(t, r, "fay", "fay-old-password", "MAIN")
+	other := acctLogin(t, r, "fay", "fay-old-password", "OTHER")
 
-	status, body := r.JSON(t, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{"new_password": "new"})
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{"new_password": "fay-new-password"})
 	session := acctChallenge(t, "password", status, body, "m.login.password")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/password", fay.AccessToken, map[string]any{
-		"new_password": "new", "auth": passwordAuth(session, "fay", "old")})
+		"new_password": "fay-new-password", "auth": passwordAuth(session, "fay", "fay-old-password")})
 	if status != 200 {
 		t.Fatalf("change password: %d %v", status, body)
 	}
@@ -407,7 +407,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	}
 	_, err := other.Whoami(ctx)
 	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
-	acctLogin(t, r, "fay", "new", "")
+	acctLogin(t, r, "fay", "fay-new-password", "")
 
 	// Fay is in a room with gus; deactivation makes her leave it.
 	gus := r.CreateUser("gus")
@@ -415,7 +415,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{})
 	session = acctChallenge(t, "deactivate", status, body, "m.login.password")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/deactivate", fay.AccessToken, map[string]any{
-		"auth": passwordAuth(session, "fay", "new"), "erase": false})
+		"auth": passwordAuth(session, "fay", "fay-new-password"), "erase": false})
 	if status != 200 || body["id_server_unbind_result"] != "success" {
 		t.Fatalf("deactivate: %d %v", status, body)
 	}
@@ -429,7 +429,7 @@ func TestAccountPasswordAndDeactivation(t *testing.T) {
 	_, err = fay.Whoami(ctx)
 	wantClientError(t, err, 401, "M_UNKNOWN_TOKEN")
 	status, body = r.JSON(t, "POST", "/_matrix/client/v3/login", "", map[string]any{
-		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "fay"}, "password": "new"})
+		"type": "m.login.password", "identifier": map[string]any{"type": "m.id.user", "user": "fay"}, "password": "fay-new-password"})
 	wantAPIError(t, status, body, 403, "M_USER_DEACTIVATED", "login after deactivation")
 }
 
@@ -536,4 +536,36 @@ func FuzzAccountBodies(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWeakPasswordsRefused: registration and password changes refuse a
+// password shorter than password_min_length with 400 M_WEAK_PASSWORD, before
+// any user-interactive auth, and change nothing.
+func TestWeakPasswordsRefused(t *testing.T) {
+	r := testrig.Start(t)
+	ctx := context.Background()
+	wantWeak := func(what string, status int, body map[string]any) {
+		t.Helper()
+		if status != http.StatusBadRequest || body["errcode"] != "M_WEAK_PASSWORD" {
+			t.Fatalf("%s: %d %v, want 400 M_WEAK_PASSWORD", what, status, body)
+		}
+	}
+	status, body := r.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{
+		"username": "gil", "password": "five5", "auth": map[string]any{"type": "m.login.dummy"}})
+	wantWeak("register", status, body)
+	// Eight characters (not bytes: "pässwörd" is 10 bytes) are enough.
+	if _, err := acctClient(t, r).RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "gil", Password: "pässwörd"}); err != nil {
+		t.Fatalf("register after the refusal: %v", err)
+	}
+	gil := acctLogin(t, r, "gil", "pässwörd", "MAIN")
+	status, body = r.JSON(t, "POST", "/_matrix/client/v3/account/password", gil.AccessToken, map[string]any{
+		"new_password": "short", "auth": passwordAuth("", "gil", "pässwörd")})
+	wantWeak("password change", status, body)
+	acctLogin(t, r, "gil", "pässwörd", "AGAIN") // unchanged
+
+	// The setting moves the bar.
+	r2 := testrig.Start(t, func(c *config.Config) { c.PasswordMinLength = 12 })
+	status, body = r2.JSON(t, "POST", "/_matrix/client/v3/register", "", map[string]any{
+		"username": "hal", "password": "elevenchars", "auth": map[string]any{"type": "m.login.dummy"}})
+	wantWeak("register under password_min_length 12", status, body)
 }

@@ -71,9 +71,9 @@ func TestSharedSecretNonceFloodKeepsAdminNonce(t *testing.T) {
 	t.Logf("flood from 100 addresses: %d nonces issued, %d refused", issued, refused)
 
 	mac := hmac.New(sha1.New, []byte(secret))
-	mac.Write([]byte(nonce + "\x00admin2\x00adminpw\x00admin"))
+	mac.Write([]byte(nonce + "\x00admin2\x00admin2-password\x00admin"))
 	status, body = r.JSON(t, "POST", "/_synapse/admin/v1/register", "", map[string]any{
-		"nonce": nonce, "username": "admin2", "password": "adminpw", "mac": hex.EncodeToString(mac.Sum(nil)), "admin": true,
+		"nonce": nonce, "username": "admin2", "password": "admin2-password", "mac": hex.EncodeToString(mac.Sum(nil)), "admin": true,
 	})
 	if status != 200 {
 		t.Fatalf("the admin's nonce after the flood: %d %v", status, body)

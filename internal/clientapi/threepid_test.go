@@ -256,10 +256,10 @@ func TestThreepidPasswordReset(t *testing.T) {
 
 	// A session for adding an address does not reset a password.
 	other := validatedEmail(t, r, smtp, addToken, "spare@example.org", "c-spare")
-	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x", "auth": emailAuth(other, "c-spare", "")})
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x-password", "auth": emailAuth(other, "c-spare", "")})
 	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "reset with an add session")
 	// Dave's token cannot reset carol's password with carol's session.
-	status, body = r.JSON(t, "POST", v3+"/account/password", dave.AccessToken, map[string]any{"new_password": "x", "auth": emailAuth(resetSID, "c-reset", "")})
+	status, body = r.JSON(t, "POST", v3+"/account/password", dave.AccessToken, map[string]any{"new_password": "x-password", "auth": emailAuth(resetSID, "c-reset", "")})
 	wantAPIError(t, status, body, 401, "M_FORBIDDEN", "reset of someone else's account")
 
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
@@ -273,14 +273,14 @@ func TestThreepidPasswordReset(t *testing.T) {
 		"identifier": map[string]any{"type": "m.id.user", "user": "carol"}})
 	wantAPIError(t, status, body, 403, "M_FORBIDDEN", "old password")
 	// The session reset the password once.
-	reset["new_password"] = "again"
+	reset["new_password"] = "again-password"
 	status, body = r.JSON(t, "POST", v3+"/account/password", "", reset)
 	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "session reused")
 
 	// logout_devices: false keeps the devices.
 	carol2 := acctLogin(t, r, "carol", "brand-new", "KEEP")
 	sid2 := validatedEmail(t, r, smtp, resetToken, "carol@example.org", "c-reset-2")
-	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "third", "logout_devices": false,
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "third-password", "logout_devices": false,
 		"auth": emailAuth(sid2, "c-reset-2", "")})
 	if status != 200 {
 		t.Fatalf("reset keeping devices: %d %v", status, body)
@@ -300,17 +300,17 @@ func TestThreepidRegistration(t *testing.T) {
 		t.Fatalf("add: %d %v", status, body)
 	}
 
-	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw"})
+	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw-long-enough"})
 	session := acctChallenge(t, "register", status, body, "m.login.email.identity")
 
 	status, body = r.JSON(t, "POST", regToken, "", map[string]any{"client_secret": "f", "email": "erin@example.org", "send_attempt": 1})
 	wantAPIError(t, status, body, 400, "M_THREEPID_IN_USE", "register with a taken address")
 
 	regSID := validatedEmail(t, r, smtp, regToken, "frank@example.org", "f-reg")
-	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw-long-enough",
 		"auth": emailAuth(regSID, "wrong-secret", session)})
 	wantAPIError(t, status, body, 401, "M_THREEPID_AUTH_FAILED", "register with a wrong client secret")
-	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "frank", "password": "pw-long-enough",
 		"auth": emailAuth(regSID, "f-reg", session)})
 	if status != 200 || body["user_id"] != "@frank:axon.test" {
 		t.Fatalf("register: %d %v", status, body)
@@ -322,7 +322,7 @@ func TestThreepidRegistration(t *testing.T) {
 	}
 
 	// Deactivation frees the address.
-	status, body = r.JSON(t, "POST", v3+"/account/deactivate", token, map[string]any{"auth": passwordAuth("", "frank", "pw")})
+	status, body = r.JSON(t, "POST", v3+"/account/deactivate", token, map[string]any{"auth": passwordAuth("", "frank", "pw-long-enough")})
 	if status != 200 {
 		t.Fatalf("deactivate: %d %v", status, body)
 	}
@@ -335,18 +335,18 @@ func TestThreepidRegistration(t *testing.T) {
 func TestThreepidOptionalAtRegistration(t *testing.T) {
 	smtp := testrig.StartSMTP(t)
 	r := testrig.Start(t, testrig.WithSMTP(smtp))
-	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw"})
+	status, body := r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw-long-enough"})
 	if status != 401 || len(body["flows"].([]any)) != 2 {
 		t.Fatalf("flows: %d %v", status, body)
 	}
-	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw",
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "gina", "password": "pw-long-enough",
 		"auth": map[string]any{"type": "m.login.dummy", "session": body["session"]}})
 	if status != 200 {
 		t.Fatalf("register without email: %d %v", status, body)
 	}
 	// Without an access token, the password can be changed with the
 	// password or with an email address.
-	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x"})
+	status, body = r.JSON(t, "POST", v3+"/account/password", "", map[string]any{"new_password": "x-password"})
 	if status != 401 || len(body["flows"].([]any)) != 2 {
 		t.Fatalf("password flows: %d %v", status, body)
 	}
@@ -354,7 +354,7 @@ func TestThreepidOptionalAtRegistration(t *testing.T) {
 	tokenRig := testrig.Start(t, testrig.WithSMTP(smtp), func(c *config.Config) {
 		c.Registration, c.RegistrationRequiresEmail = config.RegistrationToken, true
 	})
-	status, body = tokenRig.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "hal", "password": "pw"})
+	status, body = tokenRig.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "hal", "password": "pw-long-enough"})
 	acctChallenge(t, "token registration", status, body, "m.login.registration_token", "m.login.email.identity")
 }
 
@@ -378,9 +378,9 @@ func TestThreepidWithoutEmail(t *testing.T) {
 	wantAPIError(t, status, body, 403, "M_THREEPID_AUTH_FAILED", "add")
 
 	// Registration and password change keep their flows.
-	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "zed", "password": "pw"})
+	status, body = r.JSON(t, "POST", v3+"/register", "", map[string]any{"username": "zed", "password": "pw-long-enough"})
 	acctChallenge(t, "register", status, body, "m.login.dummy")
-	status, body = r.JSON(t, "POST", v3+"/account/password", alice.AccessToken, map[string]any{"new_password": "pw"})
+	status, body = r.JSON(t, "POST", v3+"/account/password", alice.AccessToken, map[string]any{"new_password": "pw-long-enough"})
 	acctChallenge(t, "password", status, body, "m.login.password")
 
 	// No identity server is ever used.

@@ -44,6 +44,10 @@ const (
 	DefaultLogLevel        = "info"
 	DefaultMaxUploadBytes  = 50 << 20
 	DefaultTURNTTL         = 86400
+	// DefaultPasswordMinLength is the spec's advice to clients (a
+	// password "at a minimum 8 characters in length") and NIST SP 800-63B's
+	// minimum for passwords a user chooses.
+	DefaultPasswordMinLength = 8
 
 	// DefaultAccessTokenLifetime is how long the access token of a client
 	// that opted into refresh tokens lives (Synapse uses 5 minutes too):
@@ -285,6 +289,7 @@ type Config struct {
 	PublicBaseURL             string                `yaml:"public_baseurl"`
 	Registration              string                `yaml:"registration"`
 	RegistrationSharedSecret  string                `yaml:"registration_shared_secret"`
+	PasswordMinLength         int64                 `yaml:"password_min_length"`
 	GuestAccess               bool                  `yaml:"guest_access"`
 	RateLimits                bool                  `yaml:"rate_limits"`
 	RateLimit                 RateLimitSettings     `yaml:"rate_limit"`
@@ -347,6 +352,7 @@ func staticDefaults() *Config {
 		DataDir:             DefaultDataDir,
 		Listen:              DefaultListen,
 		Registration:        DefaultRegistration,
+		PasswordMinLength:   DefaultPasswordMinLength,
 		DatabaseSynchronous: DefaultDatabaseSynchronous,
 		RateLimits:          true,
 		RateLimit:           DefaultRateLimits(),

@@ -35,6 +35,7 @@ func TestDefaults(t *testing.T) {
 		DatabaseSynchronous: "normal",
 		PublicBaseURL:       "http://127.0.0.1:8008/",
 		Registration:        "disabled",
+		PasswordMinLength:   8,
 		RateLimits:          true,
 		MaxRequestBytes:     1048576,
 		SigningKeyPath:      filepath.Join("axon-data", "signing.key"),

@@ -56,6 +56,9 @@ var settings = []setting{
 	{key: "registration_shared_secret", doc: "Secret that lets administration tools register users " +
 		"even when registration is disabled. Empty turns shared-secret registration off. If you " +
 		"set it, keep this file readable only by Axon."},
+	{key: "password_min_length", doc: "Fewest characters a new password may have: at registration, " +
+		"password changes and resets, and axon user create / reset-password. Shorter ones are refused " +
+		"with M_WEAK_PASSWORD. Existing passwords keep working. At least 1."},
 	{key: "guest_access", doc: "Let anyone create a guest account (POST /register?kind=guest) " +
 		"without registering. Guests may only read and post in rooms that allow guests " +
 		"(m.room.guest_access can_join) and preview world-readable rooms, and may later upgrade " +

@@ -86,6 +86,9 @@ func (c *Config) Validate() error {
 			bad("rate_limit."+rl.name+".burst", "must be at least 1 (got %d)", rl.rl.Burst)
 		}
 	}
+	if c.PasswordMinLength < 1 || c.PasswordMinLength > 512 {
+		bad("password_min_length", "must be between 1 and 512 (got %d)", c.PasswordMinLength)
+	}
 	if c.MaxRequestBytes <= 0 {
 		bad("max_request_bytes", "must be greater than 0 (got %d)", c.MaxRequestBytes)
 	}
