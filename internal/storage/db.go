@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -100,6 +101,9 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	default:
 		return nil, fmt.Errorf("open database: synchronous must be normal or full, not %q", opts.Synchronous)
 	}
+	if err := restrictFiles(path); err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	// The pragmas are in the DSN so that every connection of both pools
 	// gets them, not just the first.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(" + synchronous + ")" +
@@ -128,6 +132,33 @@ func OpenWith(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	db.startIndexer()
 	return db, nil
+}
+
+// restrictFiles makes the database readable by its owner only: it holds
+// password hashes, access tokens and private messages. SQLite creates its
+// files with mode 0644 (less the umask) and gives the -wal and -shm files
+// the mode of the database file, so creating that one 0600 covers all
+// three; files made by older versions are tightened.
+func restrictFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err == nil {
+		return f.Close()
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			continue
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes both pools.
