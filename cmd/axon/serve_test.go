@@ -307,3 +307,14 @@ func TestServerNameChangeRefused(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 }
+
+// TestUnsupportedDefaultRoomVersionRefused: default_room_version must be a
+// version the server can create.
+func TestUnsupportedDefaultRoomVersionRefused(t *testing.T) {
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	out, code := runIn(t, bin, dir, "", []string{"AXON_DATA_DIR=" + dir, "AXON_LISTEN=" + freeAddr(t), "AXON_DEFAULT_ROOM_VERSION=13"}, "serve")
+	if code == 0 || !strings.Contains(out, "default_room_version") || !strings.Contains(out, `"13"`) {
+		t.Fatalf("serve with default_room_version 13: exit %d\n%s", code, out)
+	}
+}

@@ -73,7 +73,7 @@ func (a *API) capabilities(w http.ResponseWriter, r *http.Request) {
 	}
 	caps := map[string]any{
 		"m.change_password": map[string]bool{"enabled": true},
-		"m.room_versions":   map[string]any{"default": string(rooms.DefaultRoomVersion), "available": available},
+		"m.room_versions":   map[string]any{"default": string(a.Rooms.DefaultVersion()), "available": available},
 		"m.set_displayname": map[string]bool{"enabled": true},
 		"m.set_avatar_url":  map[string]bool{"enabled": true},
 		"m.3pid_changes":    map[string]bool{"enabled": a.Threepids.EmailEnabled()},

@@ -48,6 +48,8 @@ const (
 	// password "at a minimum 8 characters in length") and NIST SP 800-63B's
 	// minimum for passwords a user chooses.
 	DefaultPasswordMinLength = 8
+	// DefaultRoomVersion is the spec's recommended room version.
+	DefaultRoomVersion = "12"
 
 	// DefaultAccessTokenLifetime is how long the access token of a client
 	// that opted into refresh tokens lives (Synapse uses 5 minutes too):
@@ -290,6 +292,7 @@ type Config struct {
 	Registration              string                `yaml:"registration"`
 	RegistrationSharedSecret  string                `yaml:"registration_shared_secret"`
 	PasswordMinLength         int64                 `yaml:"password_min_length"`
+	DefaultRoomVersion        string                `yaml:"default_room_version"`
 	GuestAccess               bool                  `yaml:"guest_access"`
 	RateLimits                bool                  `yaml:"rate_limits"`
 	RateLimit                 RateLimitSettings     `yaml:"rate_limit"`
@@ -353,6 +356,7 @@ func staticDefaults() *Config {
 		Listen:              DefaultListen,
 		Registration:        DefaultRegistration,
 		PasswordMinLength:   DefaultPasswordMinLength,
+		DefaultRoomVersion:  DefaultRoomVersion,
 		DatabaseSynchronous: DefaultDatabaseSynchronous,
 		RateLimits:          true,
 		RateLimit:           DefaultRateLimits(),
@@ -382,6 +386,7 @@ func (c *Config) fillDefaults() {
 	def(&c.DataDir, DefaultDataDir)
 	def(&c.Listen, DefaultListen)
 	def(&c.Registration, DefaultRegistration)
+	def(&c.DefaultRoomVersion, DefaultRoomVersion)
 	def(&c.DatabaseSynchronous, DefaultDatabaseSynchronous)
 	def(&c.LogLevel, DefaultLogLevel)
 	def(&c.SigningKeyPath, filepath.Join(c.DataDir, SigningKeyFileName))

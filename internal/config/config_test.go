@@ -36,6 +36,7 @@ func TestDefaults(t *testing.T) {
 		PublicBaseURL:       "http://127.0.0.1:8008/",
 		Registration:        "disabled",
 		PasswordMinLength:   8,
+		DefaultRoomVersion:  "12",
 		RateLimits:          true,
 		MaxRequestBytes:     1048576,
 		SigningKeyPath:      filepath.Join("axon-data", "signing.key"),

@@ -59,6 +59,10 @@ var settings = []setting{
 	{key: "password_min_length", doc: "Fewest characters a new password may have: at registration, " +
 		"password changes and resets, and axon user create / reset-password. Shorter ones are refused " +
 		"with M_WEAK_PASSWORD. Existing passwords keep working. At least 1."},
+	{key: "default_room_version", doc: "Room version of rooms created without one (clients may ask for " +
+		"another). 12, the spec's recommendation, by default; 3 to 12 are supported. Set 11 if your users " +
+		"have clients that cannot handle version 12 rooms, such as Nheko 0.11.3 (Debian 12), which reports " +
+		"\"Room creation failed\" for rooms it did create and hides their create events."},
 	{key: "guest_access", doc: "Let anyone create a guest account (POST /register?kind=guest) " +
 		"without registering. Guests may only read and post in rooms that allow guests " +
 		"(m.room.guest_access can_join) and preview world-readable rooms, and may later upgrade " +

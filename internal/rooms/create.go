@@ -64,7 +64,7 @@ func (s *Service) CreateRoom(ctx context.Context, req CreateRequest) (string, er
 		// invites silently.
 		return "", mxerr.New("M_SERVER_NOT_TRUSTED", "This server trusts no identity server, so it cannot invite by email or phone number")
 	}
-	version := DefaultRoomVersion
+	version := s.defaultVersion
 	if req.RoomVersion != "" {
 		version = id.RoomVersion(req.RoomVersion)
 		if !IsSupported(version) {

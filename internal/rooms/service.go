@@ -23,7 +23,8 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// DefaultRoomVersion is what createRoom uses when the client names none.
+// DefaultRoomVersion is what createRoom uses when the client names none,
+// unless default_room_version says otherwise: the spec's recommendation.
 const DefaultRoomVersion = id.RoomVersion("12")
 
 // SupportedVersions are the room versions this server creates and joins.
@@ -38,6 +39,21 @@ func IsSupported(v id.RoomVersion) bool {
 	}
 	return false
 }
+
+// SetDefaultVersion sets the version of rooms created without one, before
+// the service is used. Some clients still in distributions cannot handle
+// version 12 rooms (Nheko 0.11.3 wants room IDs with :server); a server for
+// them sets 11.
+func (s *Service) SetDefaultVersion(v id.RoomVersion) error {
+	if !IsSupported(v) {
+		return fmt.Errorf("room version %q is not supported (supported: %s to %s)", v, SupportedVersions[0], SupportedVersions[len(SupportedVersions)-1])
+	}
+	s.defaultVersion = v
+	return nil
+}
+
+// DefaultVersion is the version of rooms created without one.
+func (s *Service) DefaultVersion() id.RoomVersion { return s.defaultVersion }
 
 // Event is a stored PDU with its parsed form.
 type Event struct {
@@ -103,6 +119,10 @@ type Service struct {
 
 	writer roomWriter
 
+	// defaultVersion is the version of rooms created without one
+	// (default_room_version); set once before serving.
+	defaultVersion id.RoomVersion
+
 	// resolve is state resolution, for events that fork from the room's
 	// current state (pipeline.go).
 	resolve ResolveFunc
@@ -163,11 +183,12 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 	}
 	s := &Service{
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
-		now:       time.Now,
-		roomsByID: make(map[string]*room),
-		userRooms: loadcache.New[string, map[string]storage.Membership](maxCachedUsers),
-		ignored:   ignoredCache{lists: loadcache.New[string, map[string]bool](maxIgnoredCache)},
-		events:    newLRU[string, *Event](4096),
+		now:            time.Now,
+		defaultVersion: DefaultRoomVersion,
+		roomsByID:      make(map[string]*room),
+		userRooms:      loadcache.New[string, map[string]storage.Membership](maxCachedUsers),
+		ignored:        ignoredCache{lists: loadcache.New[string, map[string]bool](maxIgnoredCache)},
+		events:         newLRU[string, *Event](4096),
 		// State maps weigh their entries: some 256k entries a generation
 		// (tens of MB) hold thousands of small rooms' states or a few big ones.
 		groups: newWeightedLRU[int64, storage.StateMap](256<<10, func(m storage.StateMap) int { return len(m) }),

@@ -115,6 +115,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	rs := rooms.New(db, cfg.ServerName, id.KeyID(key.KeyID), key.Private, log)
+	if err := rs.SetDefaultVersion(id.RoomVersion(cfg.DefaultRoomVersion)); err != nil {
+		db.Close()
+		return nil, &config.SettingError{Setting: "default_room_version", Msg: err.Error()}
+	}
 	accounts := account.New(db, cfg, log)
 	appServices := appservice.New(asRegs, db, rs, accounts, cfg.ServerName, log)
 	appServices.SetQueryTimeout(cfg.AppServiceQueryTimeout)
