@@ -245,7 +245,7 @@ func TestCommandsFromAnotherDirectory(t *testing.T) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Dir = home
 	cmd.Env = append(os.Environ(), env...)
-	var log strings.Builder
+	var log lockedBuffer
 	cmd.Stderr = &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -316,5 +316,63 @@ func TestUnsupportedDefaultRoomVersionRefused(t *testing.T) {
 	out, code := runIn(t, bin, dir, "", []string{"AXON_DATA_DIR=" + dir, "AXON_LISTEN=" + freeAddr(t), "AXON_DEFAULT_ROOM_VERSION=13"}, "serve")
 	if code == 0 || !strings.Contains(out, "default_room_version") || !strings.Contains(out, `"13"`) {
 		t.Fatalf("serve with default_room_version 13: exit %d\n%s", code, out)
+	}
+}
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStartupAndRequestLog: a first start says it created the signing key,
+// and at info level every request is logged with its method, route
+// pattern, status and duration, but never its path, query or token.
+func TestStartupAndRequestLog(t *testing.T) {
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "AXON_DATA_DIR="+dir, "AXON_LISTEN="+addr, "AXON_LOG_LEVEL=info")
+	var log lockedBuffer
+	cmd.Stderr = &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	waitServing(t, addr)
+	if !strings.Contains(log.String(), "created the server's signing key") {
+		t.Errorf("no word of the signing key:\n%s", log.String())
+	}
+	resp, err := http.Get("http://" + addr + "/_matrix/client/v3/rooms/!hidden:room.test/state?access_token=sekrit-token-123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	want := `method=GET route=/_matrix/client/v3/rooms/{roomId}/state status=401 duration=`
+	for !strings.Contains(log.String(), want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := log.String()
+	if !strings.Contains(out, want) {
+		t.Errorf("request log lacks %q:\n%s", want, out)
+	}
+	for _, secret := range []string{"sekrit-token-123", "!hidden", "access_token"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log shows %q:\n%s", secret, out)
+		}
 	}
 }

@@ -98,7 +98,8 @@ var settings = []setting{
 	{key: "signing_key_path", doc: "File holding the ed25519 key that signs this server's events and " +
 		"federation requests; created on first start. Empty: signing.key inside data_dir. Back it " +
 		"up: other servers remember it, and a lost key cannot be recovered."},
-	{key: "log_level", doc: "How much to log: debug, info, warn or error."},
+	{key: "log_level", doc: "How much to log: debug, info, warn or error. info logs every request " +
+		"(method, route pattern, status, duration; never paths, query strings or tokens)."},
 	{key: "well_known_client_base_url", doc: "Homeserver base URL advertised to clients in " +
 		"/.well-known/matrix/client. Empty: the same as public_baseurl."},
 	{key: "push", group: true, doc: "Delivery of push notifications to the push gateways of users' phones."},

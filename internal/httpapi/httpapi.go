@@ -151,6 +151,7 @@ func (m *Mux) Handler() http.Handler {
 	for _, pattern := range m.order {
 		methods := m.patterns[pattern]
 		m.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			noteRoute(r, pattern)
 			rt, ok := methods[r.Method]
 			if !ok {
 				WriteError(w, r, mxerr.New("M_UNRECOGNIZED", "Method not allowed").WithStatus(http.StatusMethodNotAllowed))
@@ -162,7 +163,7 @@ func (m *Mux) Handler() http.Handler {
 	m.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, mxerr.New("M_UNRECOGNIZED", "Unrecognized request"))
 	})
-	return m.cors(m.recoverer(m.bodyDeadline(m.mux)))
+	return m.requestLog(m.cors(m.recoverer(m.bodyDeadline(m.mux))))
 }
 
 func (m *Mux) serveRoute(w http.ResponseWriter, r *http.Request, rt Route) {

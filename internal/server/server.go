@@ -95,9 +95,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
+	_, keyErr := os.Stat(cfg.SigningKeyPath)
 	key, err := config.LoadOrCreateSigningKey(cfg.SigningKeyPath)
 	if err != nil {
 		return nil, err
+	}
+	if errors.Is(keyErr, fs.ErrNotExist) {
+		log.Info("created the server's signing key: back it up, other servers will remember it", "path", cfg.SigningKeyPath, "key_id", key.KeyID)
 	}
 	allowed, err := cfg.Outbound.Networks()
 	if err != nil {
