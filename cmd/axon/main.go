@@ -4,6 +4,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 )
 
 const usage = `axon — a Matrix homeserver
@@ -19,7 +20,7 @@ Usage:
   axon bench [--url URL] [--scenario NAME]...   load benchmark
   axon notify [flags] MESSAGE         post an alert from this machine to a room (axon notify help)
   axon bot --config FILE              answer allow-listed commands from a room (axon bot help)
-  axon version
+  axon version | --version            the release, commit and build tags of this binary
 `
 
 func main() {
@@ -48,8 +49,8 @@ func main() {
 		code = notifyCommand(args)
 	case "bot":
 		code = botCommand(args)
-	case "version":
-		fmt.Println("axon", version)
+	case "version", "--version", "-version", "-v":
+		fmt.Println(versionLine())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:
@@ -59,4 +60,54 @@ func main() {
 	os.Exit(code)
 }
 
-var version = "0.1.0-dev"
+// version is the release, and commit the commit it was built from, for
+// builds without Go's VCS stamping (-buildvcs=false, a source tarball): a
+// release build sets them with -ldflags "-X main.version=... -X main.commit=...".
+var (
+	version = "0.1.0-dev"
+	commit  = ""
+)
+
+// versionLine says which build this is: the release, and from the build
+// information Go records in the binary the commit (with "dirty" for
+// uncommitted changes), its time, the build tags (goolm: whether axon
+// notify and axon bot can encrypt) and the Go version.
+func versionLine() string {
+	line := "axon " + version
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return line
+	}
+	rev, when, tags := commit, "", ""
+	dirty := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			when = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		case "-tags":
+			tags = s.Value
+		}
+	}
+	if rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if dirty {
+			rev += "-dirty"
+		}
+		line += " commit " + rev
+		if when != "" {
+			line += " (" + when + ")"
+		}
+	} else {
+		line += " commit unknown (built without -buildvcs)"
+	}
+	if tags == "" {
+		tags = "none"
+	}
+	return line + ", build tags: " + tags + ", " + info.GoVersion
+}

@@ -376,3 +376,15 @@ func TestStartupAndRequestLog(t *testing.T) {
 		}
 	}
 }
+
+// TestVersion: axon version and axon --version name the release, the
+// commit (when built from a repository) and the build tags.
+func TestVersion(t *testing.T) {
+	bin := buildAxon(t)
+	for _, arg := range []string{"version", "--version"} {
+		out, code := runIn(t, bin, t.TempDir(), "", nil, arg)
+		if code != 0 || !strings.HasPrefix(out, "axon ") || !strings.Contains(out, " commit ") || !strings.Contains(out, "build tags: ") {
+			t.Errorf("axon %s: exit %d: %q", arg, code, out)
+		}
+	}
+}
