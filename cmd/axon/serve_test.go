@@ -388,3 +388,17 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenCreateWarnsWhenUnusable: a token made while registration is not
+// "token" is printed, with a warning that it does not work yet.
+func TestTokenCreateWarnsWhenUnusable(t *testing.T) {
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	openCLIDB(t, dir).Close()
+	for mode, warn := range map[string]bool{"disabled": true, "open": true, "token": false} {
+		out, code := runIn(t, bin, dir, "", []string{"AXON_DATA_DIR=" + dir, "AXON_REGISTRATION=" + mode}, "token", "create")
+		if code != 0 || strings.Contains(out, `warning: registration is "`+mode+`"`) != warn {
+			t.Errorf("registration %s: exit %d, warning expected %v:\n%s", mode, code, warn, out)
+		}
+	}
+}

@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/config"
 )
 
 const tokenUsage = `Usage:
@@ -78,16 +82,23 @@ func tokenCreate(args []string) int {
 			return 2
 		}
 	}
-	acc, closeDB, err := cliAccounts(*cfgPath)
+	cfg, db, err := openForCLI(*cfgPath)
 	if err != nil {
 		return cliError("token create", err)
 	}
-	defer closeDB()
+	defer db.Close()
+	acc := account.New(db, cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	t, err := acc.NewRegistrationToken(context.Background(), *uses, validFor)
 	if err != nil {
 		return cliError("token create", err)
 	}
 	fmt.Println(t.Token)
+	// The token is made either way (registration may be switched to token
+	// next), but whoever hands it out now would see it refused.
+	if cfg.Registration != config.RegistrationToken {
+		fmt.Fprintf(os.Stderr, "axon token create: warning: registration is %q, so this token does not work yet: "+
+			"set registration: token (or AXON_REGISTRATION=token) and restart the server\n", cfg.Registration)
+	}
 	return 0
 }
 
