@@ -636,3 +636,23 @@ func TestPushWorkerReadsOnlyWhatConcernsPushers(t *testing.T) {
 		t.Fatalf("push for room %s, want the invite to %s", x.note.RoomID, roomC)
 	}
 }
+
+// TestPusherURLErrorsNameTheSetting: a refused gateway URL says which
+// setting would allow it, for the user to pass on to the server's admin.
+func TestPusherURLErrorsNameTheSetting(t *testing.T) {
+	r := testrig.Start(t)
+	alice := r.CreateUser("alice")
+	for url, want := range map[string][]string{
+		"http://push.example.org/_matrix/push/v1/notify": {"push.allow_http"},
+		"https://10.1.2.3/_matrix/push/v1/notify":        {"push.allow_private_addresses", "outbound.allowed_networks"},
+	} {
+		status, body := apiCall(t, r, alice, v3, http.MethodPost, "/pushers/set", map[string]any{"kind": "http", "app_id": "a",
+			"pushkey": "k", "app_display_name": "A", "device_display_name": "D", "lang": "en", "data": map[string]any{"url": url}})
+		msg, _ := body["error"].(string)
+		for _, w := range want {
+			if status != 400 || body["errcode"] != "M_INVALID_PARAM" || !strings.Contains(msg, w) {
+				t.Errorf("%s: %d %v, want 400 M_INVALID_PARAM naming %s", url, status, body, w)
+			}
+		}
+	}
+}

@@ -154,7 +154,7 @@ func (s *Service) checkURL(raw string) error {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && s.cfg.AllowHTTP:
 	default:
-		return mxerr.InvalidParam("data.url must be an https:// URL")
+		return mxerr.InvalidParam("data.url must be an https:// URL (the server's admin can allow http:// with push.allow_http)")
 	}
 	if u.Path != NotifyPath || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return mxerr.InvalidParam("data.url must be https://<gateway>%s", NotifyPath)
@@ -163,7 +163,8 @@ func (s *Service) checkURL(raw string) error {
 	// SetRootCAs); this catches literal addresses at registration, with
 	// an error the client can show.
 	if !s.outbound.AllowsHost(u.Hostname()) {
-		return mxerr.InvalidParam("data.url points to a private or loopback address")
+		return mxerr.InvalidParam("data.url points to a private or loopback address (the server's admin can allow " +
+			"such gateways with push.allow_private_addresses, or their networks with outbound.allowed_networks)")
 	}
 	return nil
 }

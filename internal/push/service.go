@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -664,6 +665,12 @@ func (s *Service) deliverOne(ctx context.Context, j storage.PushJob) bool {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		if errors.Is(err, netguard.ErrBlocked) {
+			// A gateway name that resolves into a private network: say
+			// which settings allow it, since retrying will not.
+			s.log.Warn("push: gateway address is not public; allow it with push.allow_private_addresses or outbound.allowed_networks",
+				"url", data.URL, "user", j.UserID)
+		}
 		return s.retry(ctx, j, err)
 	}
 	defer resp.Body.Close()
