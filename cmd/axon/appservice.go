@@ -13,7 +13,9 @@ import (
 )
 
 const appserviceUsage = `Usage:
-  axon appservice check     check the registration files (app_service_config_files)
+  axon appservice check [FILE...]
+                            check the registration files named, or else those
+                            of app_service_config_files
   axon appservice list      the registered services and their transaction queues
 
 Application services (bridges) are registered with their registration files
@@ -41,30 +43,34 @@ func appserviceCommand(args []string) int {
 	return 2
 }
 
-// appserviceCheck loads the registrations as the server would at start.
+// appserviceCheck loads the registrations as the server would at start:
+// the files named (to check one before adding it to the config), or those
+// the config lists. Every problem of every file is printed.
 func appserviceCheck(args []string, out io.Writer) int {
 	fs, cfgPath := newFlags("appservice check", appserviceUsage)
-	pos, err := parseArgs(fs, args)
+	files, err := parseArgs(fs, args)
 	if err != nil {
-		return 2
-	}
-	if len(pos) != 0 {
-		fmt.Fprint(os.Stderr, "axon appservice check: takes no arguments\n\n"+appserviceUsage)
 		return 2
 	}
 	cfg, _, err := cliConfig(*cfgPath)
 	if err != nil {
 		return cliError("appservice check", err)
 	}
-	regs, err := appservice.LoadRegistrations(cfg.AppServiceConfigFiles, cfg.ServerName)
+	if len(files) == 0 {
+		files = cfg.AppServiceConfigFiles
+		if len(files) == 0 {
+			fmt.Fprintln(out, "no application services registered (app_service_config_files is empty); name files to check them")
+			return 0
+		}
+	}
+	regs, err := appservice.LoadRegistrations(files, cfg.ServerName)
 	if err != nil {
-		return cliError("appservice check", err)
+		// One line per problem, as LoadRegistrations joined them.
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	for _, r := range regs {
 		fmt.Fprintf(out, "%s: %s is valid (sender %s)\n", r.File, r.ID, r.Sender)
-	}
-	if len(regs) == 0 {
-		fmt.Fprintln(out, "no application services registered (app_service_config_files is empty)")
 	}
 	return 0
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/axon-matrix/axon/internal/storage"
@@ -70,5 +71,42 @@ namespaces:
 	}
 	if code := appserviceList(nil, &out); code != 1 {
 		t.Fatalf("list with a broken file: exit %d", code)
+	}
+}
+
+// TestAppserviceCheckNamedFiles: `axon appservice check FILE...` checks the
+// files named, before they are in the config, and prints every problem of
+// each, with regular expressions quoted as written.
+func TestAppserviceCheckNamedFiles(t *testing.T) {
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+	write := func(path, body string) {
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(good, "id: good\nurl: null\nas_token: a1\nhs_token: h1\nsender_localpart: good_bot\nnamespaces:\n  users: [{exclusive: true, regex: \"@good_.*\"}]\n")
+	write(bad, "id: bad\nas_token: same\nhs_token: same\nsender_localpart: Bad Bot\nnamespaces:\n  users: [{exclusive: true, regex: \"@bad_(.*\"}]\n")
+	env := []string{"AXON_SERVER_NAME=check.test"}
+	out, code := runIn(t, bin, dir, "", env, "appservice", "check", good)
+	if code != 0 || !strings.Contains(out, "good is valid (sender @good_bot:check.test)") {
+		t.Fatalf("check good.yaml: exit %d\n%s", code, out)
+	}
+	out, code = runIn(t, bin, dir, "", env, "appservice", "check", good, bad)
+	if code != 1 {
+		t.Errorf("check with a bad file: exit %d", code)
+	}
+	for _, want := range []string{bad + ": url: is required", bad + ": hs_token: must differ", bad + ": sender_localpart:",
+		bad + `: namespaces.users[0].regex: invalid regular expression "@bad_(.*": missing closing )`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "(?:") || strings.Contains(out, good+":") {
+		t.Errorf("output shows the wrapped pattern or blames good.yaml:\n%s", out)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("check created files: %v", ents)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -65,37 +66,47 @@ type Registration struct {
 }
 
 // LoadRegistrations reads and validates registration files. IDs and
-// as_tokens must be unique across them, as the spec requires.
+// as_tokens must be unique across them, as the spec requires. Every
+// problem of every file is reported (joined), so one run of `axon
+// appservice check` or one failed start shows all that needs fixing.
 func LoadRegistrations(files []string, serverName string) ([]*Registration, error) {
 	var out []*Registration
+	var errs []error
 	ids, tokens := map[string]string{}, map[string]string{}
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, fmt.Errorf("appservice: %w", err)
+			errs = append(errs, fmt.Errorf("appservice: %w", err))
+			continue
 		}
 		reg, err := ParseRegistration(f, data, serverName)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		if other, dup := ids[reg.ID]; dup {
-			return nil, fmt.Errorf("appservice: %s: id: %q is also the id of %s", f, reg.ID, other)
+			errs = append(errs, fmt.Errorf("appservice: %s: id: %q is also the id of %s", f, reg.ID, other))
 		}
 		if other, dup := tokens[reg.ASToken]; dup {
-			return nil, fmt.Errorf("appservice: %s: as_token: the same token is used by %s", f, other)
+			errs = append(errs, fmt.Errorf("appservice: %s: as_token: the same token is used by %s", f, other))
 		}
 		ids[reg.ID], tokens[reg.ASToken] = f, f
 		out = append(out, reg)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
 }
 
 // ParseRegistration validates one registration file's contents. Errors
-// name the file and the field. Keys it does not know (unstable MSC flags
-// that bridges write) are ignored.
+// name the file and the field; every invalid field is reported (joined),
+// not only the first. Keys it does not know (unstable MSC flags that
+// bridges write) are ignored.
 func ParseRegistration(file string, data []byte, serverName string) (*Registration, error) {
-	bad := func(field, format string, args ...any) error {
-		return fmt.Errorf("appservice: %s: %s: %s", file, field, fmt.Sprintf(format, args...))
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("appservice: %s: %s: %s", file, field, fmt.Sprintf(format, args...)))
 	}
 	var doc map[string]any
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -105,104 +116,100 @@ func ParseRegistration(file string, data []byte, serverName string) (*Registrati
 		return nil, fmt.Errorf("appservice: %s: empty registration", file)
 	}
 	reg := &Registration{File: file, RateLimited: true, server: serverName}
-	str := func(key string, required bool) (string, error) {
+	str := func(key string, required bool) string {
 		v, ok := doc[key]
 		if !ok || v == nil {
 			if required {
-				return "", bad(key, "is required")
+				bad(key, "is required")
 			}
-			return "", nil
+			return ""
 		}
 		s, ok := v.(string)
 		if !ok {
-			return "", bad(key, "must be a string")
+			bad(key, "must be a string")
+			return ""
 		}
 		if required && s == "" {
-			return "", bad(key, "must not be empty")
+			bad(key, "must not be empty")
 		}
-		return s, nil
+		return s
 	}
-	boolean := func(key string, def bool) (bool, error) {
+	boolean := func(key string, def bool) bool {
 		v, ok := doc[key]
 		if !ok || v == nil {
-			return def, nil
+			return def
 		}
 		b, ok := v.(bool)
 		if !ok {
-			return false, bad(key, "must be true or false")
+			bad(key, "must be true or false")
+			return def
 		}
-		return b, nil
+		return b
 	}
-	var err error
-	if reg.ID, err = str("id", true); err != nil {
-		return nil, err
-	}
+	reg.ID = str("id", true)
 	if v, ok := doc["url"]; !ok {
-		return nil, bad("url", "is required (null when the service takes no traffic)")
+		bad("url", "is required (null when the service takes no traffic)")
 	} else if v != nil {
-		s, isStr := v.(string)
-		if !isStr {
-			return nil, bad("url", "must be a string or null")
+		if s, isStr := v.(string); !isStr {
+			bad("url", "must be a string or null")
+		} else if u, perr := url.Parse(s); perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("url", "must be an absolute http:// or https:// URL without query (got %q)", s)
+		} else {
+			reg.URL = strings.TrimSuffix(s, "/")
 		}
-		u, perr := url.Parse(s)
-		if perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
-			return nil, bad("url", "must be an absolute http:// or https:// URL without query (got %q)", s)
-		}
-		reg.URL = strings.TrimSuffix(s, "/")
 	}
-	if reg.ASToken, err = str("as_token", true); err != nil {
-		return nil, err
+	reg.ASToken = str("as_token", true)
+	reg.HSToken = str("hs_token", true)
+	if reg.ASToken != "" && reg.ASToken == reg.HSToken {
+		bad("hs_token", "must differ from as_token")
 	}
-	if reg.HSToken, err = str("hs_token", true); err != nil {
-		return nil, err
-	}
-	if reg.ASToken == reg.HSToken {
-		return nil, bad("hs_token", "must differ from as_token")
-	}
-	if reg.SenderLocalpart, err = str("sender_localpart", true); err != nil {
-		return nil, err
-	}
-	if !validLocalpart(reg.SenderLocalpart) {
-		return nil, bad("sender_localpart", "must be a user ID localpart of a-z, 0-9 and ._=-/+ (got %q)", reg.SenderLocalpart)
+	if reg.SenderLocalpart = str("sender_localpart", true); reg.SenderLocalpart != "" && !validLocalpart(reg.SenderLocalpart) {
+		bad("sender_localpart", "must be a user ID localpart of a-z, 0-9 and ._=-/+ (got %q)", reg.SenderLocalpart)
 	}
 	reg.Sender = "@" + reg.SenderLocalpart + ":" + serverName
-	if reg.RateLimited, err = boolean("rate_limited", true); err != nil {
-		return nil, err
-	}
+	reg.RateLimited = boolean("rate_limited", true)
 	// Bridges built on mautrix write the MSC2409 names; they mean the same.
 	for _, key := range []string{"receive_ephemeral", "de.sorunome.msc2409.push_ephemeral", "push_ephemeral"} {
-		b, err := boolean(key, false)
-		if err != nil {
-			return nil, err
-		}
+		b := boolean(key, false)
 		reg.ReceiveEphemeral = reg.ReceiveEphemeral || b
 		if key == "de.sorunome.msc2409.push_ephemeral" {
 			reg.MSC2409Names = b
 		}
 	}
-	if reg.MSC3202, err = boolean("org.matrix.msc3202", false); err != nil {
-		return nil, err
-	}
+	reg.MSC3202 = boolean("org.matrix.msc3202", false)
 	if v, ok := doc["protocols"]; ok && v != nil {
-		list, isList := v.([]any)
-		if !isList {
-			return nil, bad("protocols", "must be a list of strings")
-		}
-		for i, p := range list {
-			s, isStr := p.(string)
-			if !isStr || s == "" || strings.Contains(s, "/") {
-				return nil, bad(fmt.Sprintf("protocols[%d]", i), "must be a protocol name without '/'")
+		if list, isList := v.([]any); !isList {
+			bad("protocols", "must be a list of strings")
+		} else {
+			for i, p := range list {
+				s, isStr := p.(string)
+				if !isStr || s == "" || strings.Contains(s, "/") {
+					bad(fmt.Sprintf("protocols[%d]", i), "must be a protocol name without '/'")
+					continue
+				}
+				reg.Protocols = append(reg.Protocols, s)
 			}
-			reg.Protocols = append(reg.Protocols, s)
 		}
 	}
-	nsDoc, ok := doc["namespaces"]
-	if !ok || nsDoc == nil {
-		return nil, bad("namespaces", "is required")
+	reg.parseNamespaces(doc["namespaces"], bad)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	reg.tokenHash = sha256.Sum256([]byte(reg.ASToken))
+	return reg, nil
+}
+
+// parseNamespaces reads the namespaces mapping, reporting each problem
+// through bad.
+func (reg *Registration) parseNamespaces(nsDoc any, bad func(field, format string, args ...any)) {
+	if nsDoc == nil {
+		bad("namespaces", "is required")
+		return
 	}
 	nsMap, ok := nsDoc.(map[string]any)
 	if !ok {
-		return nil, bad("namespaces", "must be a mapping with users, aliases and rooms")
+		bad("namespaces", "must be a mapping with users, aliases and rooms")
+		return
 	}
 	for _, kind := range []struct {
 		key string
@@ -214,31 +221,52 @@ func ParseRegistration(file string, data []byte, serverName string) (*Registrati
 		}
 		list, isList := v.([]any)
 		if !isList {
-			return nil, bad("namespaces."+kind.key, "must be a list of {exclusive, regex}")
+			bad("namespaces."+kind.key, "must be a list of {exclusive, regex}")
+			continue
 		}
 		for i, item := range list {
 			field := fmt.Sprintf("namespaces.%s[%d]", kind.key, i)
 			m, isMap := item.(map[string]any)
 			if !isMap {
-				return nil, bad(field, "must be a mapping with exclusive and regex")
+				bad(field, "must be a mapping with exclusive and regex")
+				continue
 			}
 			ex, isBool := m["exclusive"].(bool)
 			if !isBool {
-				return nil, bad(field+".exclusive", "must be true or false")
+				bad(field+".exclusive", "must be true or false")
 			}
 			src, isStr := m["regex"].(string)
 			if !isStr || src == "" {
-				return nil, bad(field+".regex", "must be a non-empty string")
+				bad(field+".regex", "must be a non-empty string")
+				continue
+			}
+			// The pattern is checked on its own first: the error then
+			// quotes what the operator wrote, and a pattern such as
+			// "a)|(b" cannot escape the anchoring group it is put in.
+			if _, err := regexp.Compile(src); err != nil {
+				bad(field+".regex", "invalid regular expression %q: %s", src, regexpProblem(err))
+				continue
 			}
 			re, err := regexp.Compile("^(?:" + src + ")")
 			if err != nil {
-				return nil, bad(field+".regex", "invalid regular expression %q: %v", src, err)
+				bad(field+".regex", "invalid regular expression %q: %s", src, regexpProblem(err))
+				continue
 			}
-			*kind.dst = append(*kind.dst, Namespace{Exclusive: ex, Regex: src, re: re})
+			if isBool {
+				*kind.dst = append(*kind.dst, Namespace{Exclusive: ex, Regex: src, re: re})
+			}
 		}
 	}
-	reg.tokenHash = sha256.Sum256([]byte(reg.ASToken))
-	return reg, nil
+}
+
+// regexpProblem is the reason of a regexp error without the "error
+// parsing regexp:" prefix.
+func regexpProblem(err error) string {
+	var se *syntax.Error
+	if errors.As(err, &se) {
+		return string(se.Code) + ": `" + se.Expr + "`"
+	}
+	return err.Error()
 }
 
 func validLocalpart(s string) bool {
