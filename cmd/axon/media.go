@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -12,13 +13,14 @@ import (
 )
 
 const mediaUsage = `Usage:
-  axon media purge [--before DATE] [--user USER] [--deactivated]
+  axon media purge [--before DATE] [--user USER] [--deactivated] [--dry-run]
 
 purge deletes uploaded media and the files no remaining media uses.
 --before DATE   media uploaded before DATE: 2026-01-31, an RFC 3339 time, or
-                an age such as 90d or 720h
+                an age such as 90d or 720h (0d: everything uploaded until now)
 --user USER     media uploaded by USER (@alice:example.org or alice)
 --deactivated   media uploaded by deactivated users
+--dry-run       say what would be purged and freed, and change nothing
 Given together, the conditions must all hold. At least one is required.
 Every command accepts --config FILE (as for axon serve).
 `
@@ -50,6 +52,11 @@ func parseBefore(s string, now time.Time) (time.Time, error) {
 	if d, err := parseLongDuration(s); err == nil {
 		return now.Add(-d), nil
 	}
+	// An age of zero (0d, 0h) is every upload until now; token lifetimes,
+	// which parseLongDuration also reads, cannot be zero.
+	if n, err := strconv.ParseFloat(strings.TrimRight(s, "dhms"), 64); err == nil && n == 0 && s != strings.TrimRight(s, "dhms") {
+		return now, nil
+	}
 	return time.Time{}, fmt.Errorf("invalid --before %q (use 2026-01-31, an RFC 3339 time, or an age such as 90d)", s)
 }
 
@@ -58,6 +65,7 @@ func mediaPurge(args []string) int {
 	before := fs.String("before", "", "purge media uploaded before this date or age")
 	user := fs.String("user", "", "purge media uploaded by this user")
 	deactivated := fs.Bool("deactivated", false, "purge media of deactivated users")
+	dryRun := fs.Bool("dry-run", false, "report what would be purged, change nothing")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return 2
@@ -91,6 +99,15 @@ func mediaPurge(args []string) int {
 	ms, err := media.New(db, media.Config{ServerName: cfg.ServerName, Dir: cfg.Media.Dir, MaxUploadBytes: cfg.Media.MaxUploadBytes}, log)
 	if err != nil {
 		return cliError("media purge", err)
+	}
+	if *dryRun {
+		res, err := ms.PurgePreview(context.Background(), f)
+		if err != nil {
+			return cliError("media purge", err)
+		}
+		fmt.Printf("Would purge %d media (%d bytes) and remove %d files, freeing %d bytes (dry run: nothing changed)\n",
+			res.Media, res.Bytes, res.Files, res.FreedBytes)
+		return 0
 	}
 	res, err := ms.Purge(context.Background(), f)
 	if err != nil {

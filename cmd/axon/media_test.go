@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -19,13 +20,17 @@ func TestParseBefore(t *testing.T) {
 		"2026-01-31":           time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC),
 		"2026-01-31T10:00:00Z": time.Date(2026, 1, 31, 10, 0, 0, 0, time.UTC),
 		"2d":                   now.Add(-48 * time.Hour),
+		"0d":                   now,
+		"0h":                   now,
 	} {
 		if got, err := parseBefore(in, now); err != nil || !got.Equal(want) {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
 	}
-	if _, err := parseBefore("yesterday", now); err == nil {
-		t.Error("yesterday accepted")
+	for _, bad := range []string{"yesterday", "0", "-1d", "0x"} {
+		if _, err := parseBefore(bad, now); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }
 
@@ -56,6 +61,15 @@ func TestMediaPurgeCommand(t *testing.T) {
 	if err := db.DeactivateUser(ctx, "@bob:cli.test"); err != nil {
 		t.Fatal(err)
 	}
+	// A preview reports what the purge then does, and changes nothing.
+	all := media.PurgeFilter{Before: time.Now().Add(time.Hour).UnixMilli()}
+	preview, err := ms.PurgePreview(ctx, all)
+	if err != nil || preview.Media != 3 || preview.Files != 3 || preview.FreedBytes == 0 {
+		t.Fatalf("preview: %+v %v", preview, err)
+	}
+	if again, _ := ms.PurgePreview(ctx, all); again != preview {
+		t.Fatalf("a second preview differs: %+v, then %+v", preview, again)
+	}
 	db.Close()
 	gone := func(u string) bool {
 		db := openCLIDB(t, dir)
@@ -80,7 +94,22 @@ func TestMediaPurgeCommand(t *testing.T) {
 	if !gone("alice") || !gone("bob") || gone("carol") {
 		t.Fatalf("after purge by user and deactivation: alice %v bob %v carol %v", gone("alice"), gone("bob"), gone("carol"))
 	}
-	if got := mediaCommand([]string{"purge", "--before", time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}); got != 0 || !gone("carol") {
-		t.Fatalf("purge --before: exit %d, carol gone %v", got, gone("carol"))
+	// A dry run changes nothing: carol's media and its file stay.
+	files := func() int {
+		n := 0
+		filepath.WalkDir(filepath.Join(dir, "media"), func(_ string, d fs.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	before := files()
+	if got := mediaCommand([]string{"purge", "--before", "0d", "--dry-run"}); got != 0 || gone("carol") || files() != before || before == 0 {
+		t.Fatalf("purge --before 0d --dry-run: exit %d, carol gone %v, files %d -> %d", got, gone("carol"), before, files())
+	}
+	if got := mediaCommand([]string{"purge", "--before", "0d"}); got != 0 || !gone("carol") || files() != 0 {
+		t.Fatalf("purge --before 0d: exit %d, carol gone %v, %d files left", got, gone("carol"), files())
 	}
 }

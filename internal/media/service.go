@@ -554,6 +554,18 @@ func (s *Service) strayFiles(ctx context.Context, cutoff time.Time) ([]string, e
 // PurgeFilter selects media for Purge; see storage.MediaFilter.
 type PurgeFilter = storage.MediaFilter
 
+// dirSize is the total size of the files directly in dir.
+func dirSize(dir string) int64 {
+	var n int64
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
 // PurgeResult counts what Purge removed.
 type PurgeResult struct {
 	Media      int64 // media IDs deleted
@@ -564,10 +576,19 @@ type PurgeResult struct {
 
 // Purge deletes the selected media and the files no remaining media uses.
 func (s *Service) Purge(ctx context.Context, f PurgeFilter) (PurgeResult, error) {
+	return s.purge(ctx, f, false)
+}
+
+// PurgePreview reports what Purge would delete and free, changing nothing.
+func (s *Service) PurgePreview(ctx context.Context, f PurgeFilter) (PurgeResult, error) {
+	return s.purge(ctx, f, true)
+}
+
+func (s *Service) purge(ctx context.Context, f PurgeFilter, dryRun bool) (PurgeResult, error) {
 	s.refMu.Lock()
 	defer s.refMu.Unlock()
 	var res PurgeResult
-	n, bytes, orphans, err := s.db.DeleteMedia(ctx, f, s.now().UnixMilli())
+	n, bytes, orphans, err := s.db.DeleteMedia(ctx, f, s.now().UnixMilli(), dryRun)
 	if err != nil {
 		return res, fmt.Errorf("purge media: %w", err)
 	}
@@ -583,12 +604,24 @@ func (s *Service) Purge(ctx context.Context, f PurgeFilter) (PurgeResult, error)
 		// `axon media purge` runs in its own process, beside a server whose
 		// uploads refMu does not order: re-check just before removing, so
 		// that only a very narrow race with an identical upload remains.
-		if ref, err := s.db.MediaReferenced(ctx, sha); err != nil || ref {
-			continue
+		// (A dry run's orphans are still referenced: its delete was
+		// rolled back.)
+		if !dryRun {
+			if ref, err := s.db.MediaReferenced(ctx, sha); err != nil || ref {
+				continue
+			}
 		}
 		p := s.contentPath(sha)
-		if fi, err := os.Stat(p); err == nil {
+		fi, statErr := os.Stat(p)
+		if statErr == nil {
 			res.FreedBytes += fi.Size()
+		}
+		if dryRun {
+			if statErr == nil {
+				res.Files++
+			}
+			res.FreedBytes += dirSize(s.thumbDir(sha))
+			continue
 		}
 		if err := os.Remove(p); err == nil {
 			res.Files++

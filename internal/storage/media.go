@@ -121,10 +121,14 @@ type MediaFilter struct {
 	Deactivated bool   // uploaded by deactivated users
 }
 
+// errDryRun rolls back a dry run's transaction.
+var errDryRun = errors.New("dry run")
+
 // DeleteMedia deletes the selected media rows (and expired pending
 // reservations) and returns how many rows and bytes went, and the content
 // hashes that no remaining row refers to, whose files may now be removed.
-func (db *DB) DeleteMedia(ctx context.Context, f MediaFilter, now int64) (n, bytes int64, orphans []string, err error) {
+// With dryRun it works out the same answer and rolls everything back.
+func (db *DB) DeleteMedia(ctx context.Context, f MediaFilter, now int64, dryRun bool) (n, bytes int64, orphans []string, err error) {
 	var conds []string
 	var args []any
 	if f.Before != 0 {
@@ -179,8 +183,14 @@ func (db *DB) DeleteMedia(ctx context.Context, f MediaFilter, now int64) (n, byt
 				orphans = append(orphans, h)
 			}
 		}
+		if dryRun {
+			return errDryRun
+		}
 		return nil
 	})
+	if errors.Is(err, errDryRun) {
+		err = nil
+	}
 	return n, bytes, orphans, err
 }
 
