@@ -159,24 +159,42 @@ func splitSubcommand(fs *flag.FlagSet, args []string) (string, []string) {
 // subcommandArgs parses a subcommand's flags, given before or after it,
 // and refuses arguments it does not take: `axon notify status of backup`
 // is a mistaken alert, not a status query to run silently.
-func subcommandArgs(fs *flag.FlagSet, name string, args []string) bool {
+// --help prints the subcommand's flags with their descriptions.
+func subcommandArgs(fs *flag.FlagSet, name string, args []string) (code int, ok bool) {
 	fs.SetOutput(io.Discard) // the error is printed below, once
 	rest, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(os.Stdout)
+		fmt.Printf("Usage: axon notify %s [flags]\n\nFlags:\n", name)
+		fs.PrintDefaults()
+		return alerts.ExitOK, false
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "axon notify %s: %v\n", name, err)
-		return false
+		return alerts.ExitUsage, false
 	}
 	if len(rest) > 0 {
 		fmt.Fprintf(os.Stderr, "axon notify %s: takes no arguments (got %q); to send a message that starts with %q, put -- before it: axon notify -- %s %s\n",
 			name, rest, name, name, strings.Join(rest, " "))
-		return false
+		return alerts.ExitUsage, false
 	}
-	return true
+	return 0, true
 }
 
-// loadNotifyConfig loads the notify configuration.
+// loadNotifyConfig loads the notify configuration. With no --config, no
+// default file and no AXON_NOTIFY_HOMESERVER there is nothing to work
+// with: say so, and how to make one, rather than fail on (or print) empty
+// fields.
 func loadNotifyConfig(path string) (*alerts.Config, error) {
-	return alerts.LoadConfig(path, os.Getenv)
+	cfg, err := alerts.LoadConfig(path, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" && cfg.Homeserver == "" {
+		return nil, fmt.Errorf("%w: no notify.yaml found (looked for %s) and AXON_NOTIFY_HOMESERVER is not set: run `axon notify setup`, or give --config FILE",
+			alerts.ErrConfig, strings.Join(alerts.DefaultConfigPaths(os.Getenv("HOME")), " and "))
+	}
+	return cfg, nil
 }
 
 func notifyFail(err error) int {
@@ -220,11 +238,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func notifyLogin(args []string) int {
 	fs := flag.NewFlagSet("notify login", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "")
-	pwStdin := fs.Bool("password-stdin", false, "")
-	rkStdin := fs.Bool("recovery-key-stdin", false, "")
-	if !subcommandArgs(fs, "login", args) {
-		return alerts.ExitUsage
+	cfgPath := fs.String("config", "", "configuration `FILE` (default /etc/axon/notify.yaml, ~/.config/axon/notify.yaml)")
+	pwStdin := fs.Bool("password-stdin", false, "read the bot's password from standard input instead of prompting")
+	rkStdin := fs.Bool("recovery-key-stdin", false, "then read the recovery key from standard input, to sign this device")
+	if code, ok := subcommandArgs(fs, "login", args); !ok {
+		return code
 	}
 	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
@@ -289,24 +307,24 @@ func readSecret(in *bufio.Reader, fromStdin bool, prompt string) (string, error)
 
 func notifySetup(args []string) int {
 	fs := flag.NewFlagSet("notify setup", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "")
-	homeserver := fs.String("homeserver", "", "")
-	user := fs.String("user", "", "")
-	register := fs.Bool("register", false, "")
-	token := fs.String("registration-token", "", "")
-	unencrypted := fs.Bool("unencrypted", false, "")
-	roomName := fs.String("room-name", "PushNotifications", "")
-	pwStdin := fs.Bool("password-stdin", false, "")
+	cfgPath := fs.String("config", "", "configuration `FILE` to write (default ~/.config/axon/notify.yaml; as root /etc/axon/notify.yaml)")
+	homeserver := fs.String("homeserver", "", "`URL` of the bot account's homeserver, e.g. https://matrix.example.org")
+	user := fs.String("user", "", "the bot account: a `NAME` (localpart) or full user ID")
+	register := fs.Bool("register", false, "register the bot account first (the server must allow registration)")
+	token := fs.String("registration-token", "", "registration `TOKEN`, for servers with registration: token")
+	unencrypted := fs.Bool("unencrypted", false, "create an unencrypted room (for builds or clients without encryption)")
+	roomName := fs.String("room-name", "PushNotifications", "`NAME` of the room created")
+	pwStdin := fs.Bool("password-stdin", false, "read the bot's password from standard input instead of prompting")
 	var invites []id.UserID
-	fs.Func("invite", "", func(s string) error {
+	fs.Func("invite", "invite `@you:server` to the room (repeat for more people)", func(s string) error {
 		if _, _, err := id.UserID(s).Parse(); err != nil {
 			return fmt.Errorf("--invite %q: want a user ID like @you:example.org", s)
 		}
 		invites = append(invites, id.UserID(s))
 		return nil
 	})
-	if !subcommandArgs(fs, "setup", args) {
-		return alerts.ExitUsage
+	if code, ok := subcommandArgs(fs, "setup", args); !ok {
+		return code
 	}
 	cfg, err := alerts.LoadConfig(optionalConfig(*cfgPath), os.Getenv)
 	if err != nil {
@@ -330,6 +348,9 @@ func notifySetup(args []string) int {
 			write = alerts.DefaultConfigPaths(home)[0]
 		}
 	}
+	if note := rootDefaultsNote(os.Geteuid(), *cfgPath, write, cfg.StateDir); note != "" {
+		fmt.Fprintln(os.Stderr, note)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := alerts.Setup(ctx, cfg, alerts.SetupOptions{Password: pw, Register: *register, RegistrationToken: *token,
@@ -352,6 +373,27 @@ func notifySetup(args []string) int {
 	return alerts.ExitOK
 }
 
+// rootDefaultsNote says, when setup runs as root without naming the
+// places, that it uses the system-wide ones, which a user who just typed
+// sudo may not expect.
+func rootDefaultsNote(euid int, cfgFlag, write, stateDir string) string {
+	if euid != 0 {
+		return ""
+	}
+	var parts []string
+	if cfgFlag == "" {
+		parts = append(parts, "the configuration to "+write)
+	}
+	if strings.HasPrefix(stateDir, "/var/lib/axon") {
+		parts = append(parts, "the session and spool to "+stateDir)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "axon notify setup: running as root, so writing " + strings.Join(parts, " and ") +
+		" (the system-wide places; --config and AXON_NOTIFY_STATE_DIR choose others)"
+}
+
 // optionalConfig lets setup name a config file that does not exist yet.
 func optionalConfig(path string) string {
 	if path == "" {
@@ -365,9 +407,9 @@ func optionalConfig(path string) string {
 
 func notifyFlush(args []string) int {
 	fs := flag.NewFlagSet("notify flush", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "")
-	if !subcommandArgs(fs, "flush", args) {
-		return alerts.ExitUsage
+	cfgPath := fs.String("config", "", "configuration `FILE` (default /etc/axon/notify.yaml, ~/.config/axon/notify.yaml)")
+	if code, ok := subcommandArgs(fs, "flush", args); !ok {
+		return code
 	}
 	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {
@@ -385,9 +427,9 @@ func notifyFlush(args []string) int {
 
 func notifyStatus(args []string) int {
 	fs := flag.NewFlagSet("notify status", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "")
-	if !subcommandArgs(fs, "status", args) {
-		return alerts.ExitUsage
+	cfgPath := fs.String("config", "", "configuration `FILE` (default /etc/axon/notify.yaml, ~/.config/axon/notify.yaml)")
+	if code, ok := subcommandArgs(fs, "status", args); !ok {
+		return code
 	}
 	cfg, err := loadNotifyConfig(*cfgPath)
 	if err != nil {

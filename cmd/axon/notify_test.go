@@ -215,3 +215,36 @@ func TestNotifySubcommandWhereverFlagsAre(t *testing.T) {
 		t.Errorf("-- status: %d spooled, want the alert", n)
 	}
 }
+
+// TestNotifyFirstRunMessages: setup --help describes its flags and exits 0;
+// without any configuration, sending and status say to run setup instead of
+// failing on (or printing) empty fields.
+func TestNotifyFirstRunMessages(t *testing.T) {
+	bin := buildAxon(t)
+	dir := t.TempDir()
+	env := []string{"HOME=" + dir, "AXON_NOTIFY_HOMESERVER=", "AXON_NOTIFY_USER=", "AXON_NOTIFY_ROOM=", "AXON_NOTIFY_TOKEN=",
+		"AXON_NOTIFY_STATE_DIR=" + filepath.Join(dir, "state")}
+	out, code := runIn(t, bin, dir, "", env, "notify", "setup", "--help")
+	if code != 0 || !strings.Contains(out, "of the bot account's homeserver") || !strings.Contains(out, "invite @you:server to the room") {
+		t.Errorf("setup --help: exit %d\n%s", code, out)
+	}
+	for _, args := range [][]string{{"notify", "hi"}, {"notify", "status"}, {"notify", "flush"}} {
+		out, code := runIn(t, bin, dir, "", env, args...)
+		if code != alerts.ExitConfig || !strings.Contains(out, "no notify.yaml found") || !strings.Contains(out, "axon notify setup") {
+			t.Errorf("%q without configuration: exit %d\n%s", args, code, out)
+		}
+	}
+}
+
+func TestRootDefaultsNote(t *testing.T) {
+	note := rootDefaultsNote(0, "", "/etc/axon/notify.yaml", "/var/lib/axon/notify")
+	if !strings.Contains(note, "running as root") || !strings.Contains(note, "/etc/axon/notify.yaml") || !strings.Contains(note, "/var/lib/axon/notify") {
+		t.Errorf("root with the defaults: %q", note)
+	}
+	if note := rootDefaultsNote(1000, "", "/home/a/.config/axon/notify.yaml", "/home/a/.local/state/axon/notify"); note != "" {
+		t.Errorf("not root: %q", note)
+	}
+	if note := rootDefaultsNote(0, "/srv/n.yaml", "/srv/n.yaml", "/srv/state"); note != "" {
+		t.Errorf("root with chosen places: %q", note)
+	}
+}
