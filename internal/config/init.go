@@ -30,7 +30,8 @@ type setting struct {
 var settings = []setting{
 	{key: "server_name", doc: "The Matrix server name: the part after the colon in user IDs such as " +
 		"@alice:example.com. It is built into every user and room ID, so it cannot be changed once " +
-		"the server has users. A hostname, IPv4 address or [IPv6] address, optionally followed by :port."},
+		"the server has users (Axon refuses to start if it was). Axon does not federate yet, but " +
+		"will under this name. A hostname, IPv4 address or [IPv6] address, optionally followed by :port."},
 	{key: "data_dir", doc: "Directory holding the database, the signing key and this file. " +
 		"Created with mode 0700 by axon serve if missing (the other commands never create it). In this " +
 		"file a relative path is taken from the directory of this file; in AXON_DATA_DIR, from the " +
@@ -95,8 +96,8 @@ var settings = []setting{
 		"keep arriving). Protects against clients that send a body a byte at a time."},
 	{key: "connections.request_body_min_rate", doc: "Bytes per second a request body must " +
 		"average after request_body_timeout; see above."},
-	{key: "signing_key_path", doc: "File holding the ed25519 key that signs this server's events and " +
-		"federation requests; created on first start. Empty: signing.key inside data_dir. Back it " +
+	{key: "signing_key_path", doc: "File holding the ed25519 key that signs this server's events (and, " +
+		"once Axon federates, its federation requests); created on first start. Empty: signing.key inside data_dir. Back it " +
 		"up: other servers remember it, and a lost key cannot be recovered."},
 	{key: "log_level", doc: "How much to log: debug, info, warn or error. info logs every request " +
 		"(method, route pattern, status, duration; never paths, query strings or tokens)."},
