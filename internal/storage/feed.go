@@ -1,0 +1,107 @@
+package storage
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Kind says what a Change is about, so that a subscriber can skip what it
+// does not care for with one comparison.
+type Kind uint8
+
+// The kinds of change.
+const (
+	// KindEvent: a room event entered the stream (accepted events only;
+	// rejected and soft-failed ones are not announced). Type is the event
+	// type, EventID its ID; for m.room.member, Users holds the target and
+	// Membership its new membership.
+	KindEvent Kind = iota + 1
+)
+
+// Change is one committed change, as the feed announces it.
+type Change struct {
+	Kind Kind
+	// Stream and Position are where the change sits in the streams, for
+	// changes that have a position (zero otherwise).
+	Stream   Stream
+	Position int64
+	// Room is the room the change is in, if any.
+	Room string
+	// Users are the users the change concerns directly (for an event: the
+	// target of a membership change), beyond the members of Room.
+	Users []string
+	// Type is the event type or account data type.
+	Type string
+	// EventID is the event, for KindEvent.
+	EventID string
+	// Membership is the target's membership after an m.room.member event.
+	Membership string
+}
+
+// Feed carries committed changes to the subscribers registered at start-up,
+// in commit order. It is the seam a multi-node backend fills from its
+// database's notifications instead of from local commits; callers only
+// Subscribe.
+//
+// Subscribers run on the writer's goroutine after the commit (and after
+// the write lock is released, so other writes proceed), one change at a
+// time: they must be quick, must not write to storage themselves (a
+// subscriber that has to write starts a goroutine) and must not wait for
+// anything a writer holds.
+type Feed struct {
+	// deliver orders deliveries: a writer takes it before releasing the
+	// write lock, so changes reach subscribers in commit order.
+	deliver sync.Mutex
+	subs    atomic.Pointer[[]func(Change)]
+}
+
+// Subscribe registers fn for every change from now on. Register at
+// start-up, before writes begin.
+func (f *Feed) Subscribe(fn func(Change)) {
+	for {
+		old := f.subs.Load()
+		var subs []func(Change)
+		if old != nil {
+			subs = append(subs, *old...)
+		}
+		subs = append(subs, fn)
+		if f.subs.CompareAndSwap(old, &subs) {
+			return
+		}
+	}
+}
+
+// Publish announces changes that did not come from a storage write (typing
+// notifications live in memory). Storage writes announce theirs with
+// Tx.Changed.
+func (f *Feed) Publish(changes ...Change) {
+	f.deliver.Lock()
+	defer f.deliver.Unlock()
+	f.deliverLocked(changes)
+}
+
+func (f *Feed) deliverLocked(changes []Change) {
+	subs := f.subs.Load()
+	if subs == nil {
+		return
+	}
+	for _, c := range changes {
+		for _, fn := range *subs {
+			fn(c)
+		}
+	}
+}
+
+// Feed is the database's change feed.
+func (db *DB) Feed() *Feed { return &db.feed }
+
+// Changed records a change this transaction makes, announced on the feed
+// once it has committed (never if it rolls back).
+func (tx *Tx) Changed(c Change) { tx.changes = append(tx.changes, c) }
+
+// OnCommit runs fn right after the commit, before the new positions become
+// visible and before the feed announces the changes: the place for a writer
+// to update in-memory state derived from the rows, so that a reader woken
+// by the feed (or seeing the new position) finds both. fn runs under the
+// write lock and must be quick.
+func (tx *Tx) OnCommit(fn func()) { tx.onCommit = append(tx.onCommit, fn) }
