@@ -189,7 +189,7 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if !accepted {
 			return nil
 		}
-		c := Change{Kind: KindEvent, Stream: StreamEvents, Position: pos, Room: ev.RoomID, Type: ev.Type, EventID: ev.EventID}
+		c := Change{Kind: KindEvent, Stream: StreamEvents, Position: pos, Room: ev.RoomID, Type: ev.Type, EventID: ev.EventID, StateKey: ev.StateKey}
 		if ev.Type == "m.room.member" && ev.StateKey != nil {
 			c.Users, c.Membership = []string{*ev.StateKey}, r.Membership
 		}

@@ -13,8 +13,9 @@ type Kind uint8
 const (
 	// KindEvent: a room event entered the stream (accepted events only;
 	// rejected and soft-failed ones are not announced). Type is the event
-	// type, EventID its ID; for m.room.member, Users holds the target and
-	// Membership its new membership.
+	// type, EventID its ID, StateKey its state key (nil for a message); for
+	// m.room.member, Users holds the target and Membership its new
+	// membership.
 	KindEvent Kind = iota + 1
 )
 
@@ -32,8 +33,9 @@ type Change struct {
 	Users []string
 	// Type is the event type or account data type.
 	Type string
-	// EventID is the event, for KindEvent.
-	EventID string
+	// EventID and StateKey are the event's, for KindEvent.
+	EventID  string
+	StateKey *string
 	// Membership is the target's membership after an m.room.member event.
 	Membership string
 }

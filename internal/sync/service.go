@@ -45,7 +45,6 @@ type Service struct {
 // New creates the sync service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 	n := NewNotifier(db)
-	rs.Subscribe(n.OnEvent)
 	s := &Service{
 		db: db, rooms: rs, Notifier: n, Typing: NewTyping(n), log: log,
 		KeyCounts: func(context.Context, string, string) (map[string]int, []string) {
@@ -55,11 +54,14 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 		counts: map[countsKey]countsEntry{},
 		push:   push.NewEvaluator(rs, nil),
 	}
-	rs.Subscribe(func(ev *rooms.Event) {
-		if ev.Type == "m.room.redaction" {
-			s.invalidateCounts(ev.RoomID)
+	// Counts a redaction changes are dropped before the notifier wakes
+	// anyone to read them.
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindEvent && c.Type == "m.room.redaction" {
+			s.invalidateCounts(c.Room)
 		}
 	})
+	db.Feed().Subscribe(n.onChange)
 	// Events of newly ignored users stop counting (and those of users no
 	// longer ignored count again) from the next sync on.
 	rs.OnIgnoredUsersChange(s.invalidateUserCounts)
