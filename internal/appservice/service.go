@@ -74,7 +74,11 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 		}
 	}
 	if len(s.workers) > 0 {
-		rs.Subscribe(func(*rooms.Event) { s.Kick() })
+		db.Feed().Subscribe(func(c storage.Change) {
+			if c.Kind == storage.KindEvent {
+				s.Kick()
+			}
+		})
 	}
 	return s
 }

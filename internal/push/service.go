@@ -136,7 +136,11 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 		wake: make(chan struct{}, 1), finished: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]*flight{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
-	rs.Subscribe(func(*rooms.Event) { s.Kick() })
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindEvent {
+			s.Kick()
+		}
+	})
 	return s
 }
 
