@@ -54,24 +54,25 @@ type Rules struct {
 	db *storage.DB
 	ad *accountdata.Service
 
-	mu        sync.Mutex
-	cache     map[string]*Ruleset
-	listeners []func(user string)
-}
-
-// OnChange registers fn to be called after a user's rules change.
-func (r *Rules) OnChange(fn func(user string)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.listeners = append(r.listeners, fn)
+	mu    sync.Mutex
+	cache map[string]*Ruleset
 }
 
 // maxCachedRulesets bounds the cache; it refills from storage.
 const maxCachedRulesets = 50000
 
-// NewRules creates the store; w wakes the user's syncs after a change.
-func NewRules(db *storage.DB, w accountdata.Waker) *Rules {
-	return &Rules{db: db, ad: accountdata.New(db, w), cache: map[string]*Ruleset{}}
+// NewRules creates the store. A user's cached rules are dropped when the
+// change feed announces a write of their m.push_rules, whoever made it.
+func NewRules(db *storage.DB) *Rules {
+	r := &Rules{db: db, ad: accountdata.New(db), cache: map[string]*Ruleset{}}
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindAccountData && c.Room == "" && c.Type == AccountDataType {
+			r.mu.Lock()
+			delete(r.cache, c.Users[0])
+			r.mu.Unlock()
+		}
+	})
+	return r
 }
 
 // Get returns the user's rules: the stored set once the user changed
@@ -124,30 +125,16 @@ func DefaultContent(user string) map[string]any {
 }
 
 // update applies fn to a copy of the user's rules and stores the result.
+// The cached copy is dropped by the feed when the write commits.
 func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) error) error {
-	var saved *Ruleset
 	_, err := r.ad.Update(ctx, user, "", AccountDataType, func(old []byte) ([]byte, bool, error) {
 		rs := parseStored(old, user).clone()
 		if err := fn(rs); err != nil {
 			return nil, false, err
 		}
 		b, err := json.Marshal(map[string]any{"global": rs})
-		saved = rs
 		return b, err == nil, err
 	})
-	r.mu.Lock()
-	if err == nil && saved != nil {
-		r.cache[user] = saved
-	} else {
-		delete(r.cache, user)
-	}
-	listeners := r.listeners
-	r.mu.Unlock()
-	if err == nil {
-		for _, fn := range listeners {
-			fn(user)
-		}
-	}
 	return err
 }
 

@@ -40,7 +40,7 @@ type Service struct {
 
 // New creates the service.
 func New(db *storage.DB, rs *rooms.Service, n Notifier) *Service {
-	return &Service{db: db, rooms: rs, notifier: n, accountData: accountdata.New(db, n), now: time.Now}
+	return &Service{db: db, rooms: rs, notifier: n, accountData: accountdata.New(db), now: time.Now}
 }
 
 // Post sets the user's receipt (or, for m.fully_read, the read marker) of

@@ -21,8 +21,7 @@ type ignoredCache struct {
 	users map[string]map[string]bool // nil value: ignores nobody
 	// gen counts invalidations; a load that raced with one is returned but
 	// not cached, so a list read just before a change is never kept.
-	gen       uint64
-	listeners []func(user string)
+	gen uint64
 }
 
 // maxIgnoredCache bounds the cache; it refills from storage.
@@ -70,30 +69,17 @@ func parseIgnored(raw []byte) map[string]bool {
 	return out
 }
 
-// AccountDataWritten is told of every account data write (accountdata's
-// OnWrite hook); a new ignore list takes effect at once, as the spec asks,
-// and whoever registered with OnIgnoredUsersChange hears of it.
-func (s *Service) AccountDataWritten(user, roomID, typ string) {
-	if roomID != "" || typ != IgnoredUsersType {
+// ignoredChanged follows the change feed: a new ignore list takes effect
+// at once, as the spec asks.
+func (s *Service) ignoredChanged(ch storage.Change) {
+	if ch.Kind != storage.KindAccountData || ch.Room != "" || ch.Type != IgnoredUsersType {
 		return
 	}
 	c := &s.ignored
 	c.mu.Lock()
-	delete(c.users, user)
+	delete(c.users, ch.Users[0])
 	c.gen++
-	listeners := c.listeners
 	c.mu.Unlock()
-	for _, fn := range listeners {
-		fn(user)
-	}
-}
-
-// OnIgnoredUsersChange registers fn to be called after a user's ignore
-// list changed (cached unread counts include events it may now hide).
-func (s *Service) OnIgnoredUsersChange(fn func(user string)) {
-	s.ignored.mu.Lock()
-	defer s.ignored.mu.Unlock()
-	s.ignored.listeners = append(s.ignored.listeners, fn)
 }
 
 // HiddenByIgnore reports whether ev is hidden from a user ignoring the

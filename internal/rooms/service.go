@@ -176,6 +176,7 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 	s.resolve = s.resolveState
 	s.writer = processWriter{}
 	db.Feed().Subscribe(s.evictGuests)
+	db.Feed().Subscribe(s.ignoredChanged)
 	return s
 }
 

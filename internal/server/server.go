@@ -93,9 +93,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
+	// Caches follow the change feed ahead of the sync notifier, so that a
+	// sync it wakes reads fresh copies: push rules before sync.New.
+	pushRules := push.NewRules(db)
 	ss := sync.New(db, rs, log)
 	ss.Typing.OnChange = appServices.TypingChanged
-	pushRules := push.NewRules(db, ss.Notifier)
 	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	ss.SetPushEvaluator(pushEval)
@@ -143,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
 		AppServices: appServices, Threepids: tps}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
-	api.AccountData = accountdata.New(db, ss.Notifier).OnWrite(rs.AccountDataWritten)
+	api.AccountData = accountdata.New(db)
 	api.Directory = directory.New(db, rs, cfg.ServerName, log)
 	api.Directory.AppServices = appServices
 	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)

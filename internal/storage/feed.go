@@ -17,6 +17,9 @@ const (
 	// m.room.member, Users holds the target and Membership its new
 	// membership.
 	KindEvent Kind = iota + 1
+	// KindAccountData: an account data entry of Users[0] was written; Room
+	// is "" for a global entry, Type is the entry's type.
+	KindAccountData
 )
 
 // Change is one committed change, as the feed announces it.
@@ -58,7 +61,8 @@ type Feed struct {
 }
 
 // Subscribe registers fn for every change from now on. Register at
-// start-up, before writes begin.
+// start-up, before writes begin. Subscribers are called in the order they
+// registered: caches register before the notifier that wakes their readers.
 func (f *Feed) Subscribe(fn func(Change)) {
 	for {
 		old := f.subs.Load()
@@ -107,3 +111,7 @@ func (tx *Tx) Changed(c Change) { tx.changes = append(tx.changes, c) }
 // by the feed (or seeing the new position) finds both. fn runs under the
 // write lock and must be quick.
 func (tx *Tx) OnCommit(fn func()) { tx.onCommit = append(tx.onCommit, fn) }
+
+func accountDataChange(userID, roomID, typ string, pos int64) Change {
+	return Change{Kind: KindAccountData, Stream: StreamAccountData, Position: pos, Room: roomID, Users: []string{userID}, Type: typ}
+}

@@ -154,9 +154,11 @@ type AccountData struct {
 // PutAccountData stores an account data entry.
 func (db *DB) PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) error {
 	return db.Write(ctx, func(tx *Tx) error {
+		pos := tx.NextPos(StreamAccountData)
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
-			userID, roomID, typ, string(content), tx.NextPos(StreamAccountData))
+			userID, roomID, typ, string(content), pos)
+		tx.Changed(accountDataChange(userID, roomID, typ, pos))
 		return err
 	})
 }

@@ -120,9 +120,12 @@ func (n *Notifier) RoomMembers(ctx context.Context, roomID string) []string {
 
 // onChange is the feed subscriber: for a room event it updates the member
 // cache and wakes everyone the event concerns, including a user who has
-// just left, and the room's peekers.
+// just left, and the room's peekers; for other changes it wakes the users
+// they concern.
 func (n *Notifier) onChange(c storage.Change) {
 	if c.Kind != storage.KindEvent {
+		// Other changes concern their users.
+		n.Wake(c.Users...)
 		return
 	}
 	ctx := context.Background()

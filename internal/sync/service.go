@@ -54,17 +54,18 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 		counts: map[countsKey]countsEntry{},
 		push:   push.NewEvaluator(rs, nil),
 	}
-	// Counts a redaction changes are dropped before the notifier wakes
-	// anyone to read them.
+	// Counts a change affects are dropped before the notifier wakes anyone
+	// to read them: a redaction's room's, and a user's whose push rules or
+	// ignore list changed (events it now hides stop counting).
 	db.Feed().Subscribe(func(c storage.Change) {
-		if c.Kind == storage.KindEvent && c.Type == "m.room.redaction" {
+		switch {
+		case c.Kind == storage.KindEvent && c.Type == "m.room.redaction":
 			s.invalidateCounts(c.Room)
+		case c.Kind == storage.KindAccountData && c.Room == "" && (c.Type == push.AccountDataType || c.Type == rooms.IgnoredUsersType):
+			s.invalidateUserCounts(c.Users[0])
 		}
 	})
 	db.Feed().Subscribe(n.onChange)
-	// Events of newly ignored users stop counting (and those of users no
-	// longer ignored count again) from the next sync on.
-	rs.OnIgnoredUsersChange(s.invalidateUserCounts)
 	return s
 }
 

@@ -149,9 +149,6 @@ func (s *Service) evaluate(ctx context.Context, ev *rooms.Event, user string) (n
 // default is the server-default rules for everyone).
 func (s *Service) SetPushEvaluator(e *push.Evaluator) {
 	s.push = e
-	if r := e.Rules(); r != nil {
-		r.OnChange(s.invalidateUserCounts)
-	}
 }
 
 // invalidateUserCounts drops a user's cached counts (their rules or their
