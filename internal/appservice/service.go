@@ -74,8 +74,11 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 		}
 	}
 	if len(s.workers) > 0 {
+		// Events, and the ephemeral data and to-device messages
+		// services may receive.
 		db.Feed().Subscribe(func(c storage.Change) {
-			if c.Kind == storage.KindEvent {
+			switch c.Kind {
+			case storage.KindEvent, storage.KindReceipt, storage.KindToDevice:
 				s.Kick()
 			}
 		})

@@ -149,7 +149,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.Directory = directory.New(db, rs, cfg.ServerName, log)
 	api.Directory.AppServices = appServices
 	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
-	api.Receipts = receipts.New(db, rs, alsoKick{ss.Notifier, []func(){pusher.Kick, appServices.Kick}})
+	api.Receipts = receipts.New(db, rs)
 	api.Reports = reports.New(db, rs)
 	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
 	if err := api.Notices.Start(ctx, accounts); err != nil {

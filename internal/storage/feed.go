@@ -20,6 +20,10 @@ const (
 	// KindAccountData: an account data entry of Users[0] was written; Room
 	// is "" for a global entry, Type is the entry's type.
 	KindAccountData
+	// KindReceipt: Users[0] moved a receipt of type Type in Room.
+	KindReceipt
+	// KindToDevice: to-device messages were queued for Users.
+	KindToDevice
 )
 
 // Change is one committed change, as the feed announces it.

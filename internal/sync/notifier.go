@@ -123,7 +123,12 @@ func (n *Notifier) RoomMembers(ctx context.Context, roomID string) []string {
 // just left, and the room's peekers; for other changes it wakes the users
 // they concern.
 func (n *Notifier) onChange(c storage.Change) {
-	if c.Kind != storage.KindEvent {
+	switch {
+	case c.Kind == storage.KindReceipt && c.Type != "m.read.private":
+		// A public receipt shows in the room's ephemeral events.
+		n.WakeRoom(context.Background(), c.Room)
+		return
+	case c.Kind != storage.KindEvent:
 		// Other changes concern their users.
 		n.Wake(c.Users...)
 		return
