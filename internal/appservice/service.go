@@ -74,11 +74,11 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 		}
 	}
 	if len(s.workers) > 0 {
-		// Events, and the ephemeral data and to-device messages
-		// services may receive.
+		// Events, and the ephemeral data, to-device messages and device
+		// list changes (MSC3202) services may receive.
 		db.Feed().Subscribe(func(c storage.Change) {
 			switch c.Kind {
-			case storage.KindEvent, storage.KindReceipt, storage.KindToDevice:
+			case storage.KindEvent, storage.KindReceipt, storage.KindToDevice, storage.KindDeviceList:
 				s.Kick()
 			}
 		})

@@ -27,17 +27,10 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// Waker wakes long-polling /sync requests; *sync.Notifier is one.
-type Waker interface {
-	Wake(users ...string)
-	WakeRoom(ctx context.Context, roomID string)
-}
-
 // Service is the key server.
 type Service struct {
 	db         *storage.DB
 	accounts   *account.Service
-	wake       Waker
 	serverName string
 
 	// counts caches each device's key counts for /sync, which asks on
@@ -69,8 +62,14 @@ type keyCounts struct {
 const maxCachedCounts = 100000
 
 // New creates the key server.
-func New(db *storage.DB, accounts *account.Service, wake Waker, serverName string) *Service {
-	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName, counts: map[deviceRef]keyCounts{}}
+func New(db *storage.DB, accounts *account.Service, serverName string) *Service {
+	s := &Service{db: db, accounts: accounts, serverName: serverName, counts: map[deviceRef]keyCounts{}}
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindDeviceList {
+			s.forgetUserCounts(c.Users[0])
+		}
+	})
+	return s
 }
 
 func (s *Service) forgetCounts(refs ...deviceRef) {
@@ -87,11 +86,9 @@ func (s *Service) forgetCounts(refs ...deviceRef) {
 	}
 }
 
-// DeviceListChanged wakes the user and everyone sharing a room with them
-// (including rooms the user is only invited to: their members track
-// invitees), after their devices or keys changed (the change row is
-// already stored).
-func (s *Service) DeviceListChanged(ctx context.Context, user string) {
+// forgetUserCounts drops the cached counts of a user whose devices or keys
+// changed (the change feed announces it; syncs wake from the same change).
+func (s *Service) forgetUserCounts(user string) {
 	s.countsMu.Lock()
 	s.countsGen++
 	for r := range s.counts {
@@ -100,14 +97,6 @@ func (s *Service) DeviceListChanged(ctx context.Context, user string) {
 		}
 	}
 	s.countsMu.Unlock()
-	s.wake.Wake(user)
-	rooms, err := s.db.RoomsSharedBy(ctx, user)
-	if err != nil {
-		return
-	}
-	for _, r := range rooms {
-		s.wake.WakeRoom(ctx, r)
-	}
 }
 
 func (s *Service) isLocal(user string) bool {
@@ -230,9 +219,6 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upload keys: %w", err)
-	}
-	if up.DeviceKeys != nil {
-		s.DeviceListChanged(ctx, user)
 	}
 	if _, ok := counts["signed_curve25519"]; !ok {
 		counts["signed_curve25519"] = 0

@@ -94,8 +94,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return nil, err
 	}
 	// Caches follow the change feed ahead of the sync notifier, so that a
-	// sync it wakes reads fresh copies: push rules before sync.New.
+	// sync it wakes reads fresh copies: push rules and key counts before
+	// sync.New.
 	pushRules := push.NewRules(db)
+	ks := keys.New(db, accounts, cfg.ServerName)
 	ss := sync.New(db, rs, log)
 	ss.Typing.OnChange = appServices.TypingChanged
 	pushRules.FollowUpgrades(rs, log)
@@ -103,18 +105,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal
-	ks := keys.New(db, accounts, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
 	ks.OnCountsChanged = appServices.KeyCountsChanged
 	appServices.KeyCounts = ks.Counts
 	ss.KeyCounts = ks.Counts
-	accounts.OnDevicesDeleted = ks.DeviceListChanged
 	// Pushers of signed-out devices go with them.
-	if onDeleted := accounts.OnDevicesDeleted; onDeleted != nil {
-		accounts.OnDevicesDeleted = func(ctx context.Context, userID string) {
-			onDeleted(ctx, userID)
-			pusher.DevicesDeleted(ctx, userID)
-		}
-	}
+	accounts.OnDevicesDeleted = pusher.DevicesDeleted
 	// Accounts deactivated with the CLI while the server was down still
 	// have memberships: leave those rooms now, through the room writers.
 	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {

@@ -24,6 +24,9 @@ const (
 	KindReceipt
 	// KindToDevice: to-device messages were queued for Users.
 	KindToDevice
+	// KindDeviceList: the devices or keys of Users[0] changed; the users
+	// sharing a room with them see it in device_lists.changed.
+	KindDeviceList
 )
 
 // Change is one committed change, as the feed announces it.

@@ -29,7 +29,9 @@ const MaxOneTimeKeys = 10000
 // markDeviceListChanged records that user's devices or keys changed, so the
 // users sharing a room with them see it in device_lists.changed.
 func markDeviceListChanged(ctx context.Context, tx *Tx, user string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), user)
+	pos := tx.NextPos(StreamDeviceLists)
+	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, pos, user)
+	tx.Changed(Change{Kind: KindDeviceList, Stream: StreamDeviceLists, Position: pos, Users: []string{user}})
 	return err
 }
 

@@ -128,6 +128,19 @@ func (n *Notifier) onChange(c storage.Change) {
 		// A public receipt shows in the room's ephemeral events.
 		n.WakeRoom(context.Background(), c.Room)
 		return
+	case c.Kind == storage.KindDeviceList:
+		// The user and everyone sharing a room with them (including rooms
+		// the user is only invited to: their members track invitees).
+		ctx := context.Background()
+		n.Wake(c.Users...)
+		rooms, err := n.db.RoomsSharedBy(ctx, c.Users[0])
+		if err != nil {
+			return
+		}
+		for _, r := range rooms {
+			n.WakeRoom(ctx, r)
+		}
+		return
 	case c.Kind != storage.KindEvent:
 		// Other changes concern their users.
 		n.Wake(c.Users...)
