@@ -80,6 +80,8 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 			switch c.Kind {
 			case storage.KindEvent, storage.KindReceipt, storage.KindToDevice, storage.KindDeviceList:
 				s.Kick()
+			case storage.KindTyping:
+				s.TypingChanged(c.Room, c.Users)
 			}
 		})
 	}

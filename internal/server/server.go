@@ -99,7 +99,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	pushRules := push.NewRules(db)
 	ks := keys.New(db, accounts, cfg.ServerName)
 	ss := sync.New(db, rs, log)
-	ss.Typing.OnChange = appServices.TypingChanged
 	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	ss.SetPushEvaluator(pushEval)

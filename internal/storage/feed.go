@@ -27,6 +27,9 @@ const (
 	// KindDeviceList: the devices or keys of Users[0] changed; the users
 	// sharing a room with them see it in device_lists.changed.
 	KindDeviceList
+	// KindTyping: the users typing in Room are now Users (in memory, not
+	// stored: published with Feed.Publish, without a position).
+	KindTyping
 )
 
 // Change is one committed change, as the feed announces it.

@@ -124,8 +124,8 @@ func (n *Notifier) RoomMembers(ctx context.Context, roomID string) []string {
 // they concern.
 func (n *Notifier) onChange(c storage.Change) {
 	switch {
-	case c.Kind == storage.KindReceipt && c.Type != "m.read.private":
-		// A public receipt shows in the room's ephemeral events.
+	case c.Kind == storage.KindReceipt && c.Type != "m.read.private", c.Kind == storage.KindTyping:
+		// Public receipts and typing show in the room's ephemeral events.
 		n.WakeRoom(context.Background(), c.Room)
 		return
 	case c.Kind == storage.KindDeviceList:

@@ -46,7 +46,7 @@ type Service struct {
 func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 	n := NewNotifier(db)
 	s := &Service{
-		db: db, rooms: rs, Notifier: n, Typing: NewTyping(n), log: log,
+		db: db, rooms: rs, Notifier: n, Typing: NewTyping(db.Feed()), log: log,
 		KeyCounts: func(context.Context, string, string) (map[string]int, []string) {
 			return map[string]int{"signed_curve25519": 0}, []string{}
 		},
