@@ -73,18 +73,6 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 			s.workers = append(s.workers, &worker{s: s, reg: r, wake: make(chan struct{}, 1)})
 		}
 	}
-	if len(s.workers) > 0 {
-		// Events, and the ephemeral data, to-device messages and device
-		// list changes (MSC3202) services may receive.
-		db.Feed().Subscribe(func(c storage.Change) {
-			switch c.Kind {
-			case storage.KindEvent, storage.KindReceipt, storage.KindToDevice, storage.KindDeviceList:
-				s.Kick()
-			case storage.KindTyping:
-				s.TypingChanged(c.Room, c.Users)
-			}
-		})
-	}
 	return s
 }
 

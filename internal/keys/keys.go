@@ -41,11 +41,6 @@ type Service struct {
 	// from the database before a change are not cached after it.
 	countsGen uint64
 
-	// OnCountsChanged, if set, is told about devices whose one-time or
-	// fallback key counts may have changed (application services with
-	// MSC3202 get them in transactions). Set it before use.
-	OnCountsChanged func(user, device string)
-
 	// ClaimLimit, if set, bounds the one-time keys one claimer takes from
 	// one device (keyed by claimer and device). Set it before use.
 	ClaimLimit *ratelimit.Limiter
@@ -65,8 +60,11 @@ const maxCachedCounts = 100000
 func New(db *storage.DB, accounts *account.Service, serverName string) *Service {
 	s := &Service{db: db, accounts: accounts, serverName: serverName, counts: map[deviceRef]keyCounts{}}
 	db.Feed().Subscribe(func(c storage.Change) {
-		if c.Kind == storage.KindDeviceList {
+		switch c.Kind {
+		case storage.KindDeviceList:
 			s.forgetUserCounts(c.Users[0])
+		case storage.KindKeyCounts:
+			s.forgetCounts(deviceRef{c.Users[0], c.Device})
 		}
 	})
 	return s
@@ -79,11 +77,6 @@ func (s *Service) forgetCounts(refs ...deviceRef) {
 		delete(s.counts, r)
 	}
 	s.countsMu.Unlock()
-	if s.OnCountsChanged != nil {
-		for _, r := range refs {
-			s.OnCountsChanged(r.user, r.device)
-		}
-	}
 }
 
 // forgetUserCounts drops the cached counts of a user whose devices or keys
@@ -209,7 +202,7 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	if up.FallbackKeys, err = checkKeys(req.FallbackKeys, user, device, signingKey, "fallback_keys", true); err != nil {
 		return nil, err
 	}
-	defer s.forgetCounts(deviceRef{user, device})
+	// The change feed drops the cached counts when the upload commits.
 	counts, err := s.db.UploadKeys(ctx, up)
 	if errors.Is(err, storage.ErrKeyConflict) {
 		return nil, mxerr.InvalidParam("One-time key already exists with different content")
@@ -440,11 +433,6 @@ func (s *Service) Claim(ctx context.Context, claimer string, req map[string]map[
 	if err != nil {
 		return nil, fmt.Errorf("claim keys: %w", err)
 	}
-	refs := make([]deviceRef, len(claimed))
-	for i, c := range claimed {
-		refs[i] = deviceRef{c.UserID, c.DeviceID}
-	}
-	s.forgetCounts(refs...)
 	for _, c := range claimed {
 		if resp.OneTimeKeys[c.UserID] == nil {
 			resp.OneTimeKeys[c.UserID] = map[string]map[string]json.RawMessage{}

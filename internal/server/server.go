@@ -104,7 +104,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal
-	ks.OnCountsChanged = appServices.KeyCountsChanged
 	appServices.KeyCounts = ks.Counts
 	ss.KeyCounts = ks.Counts
 	// Pushers of signed-out devices go with them.

@@ -30,6 +30,9 @@ const (
 	// KindTyping: the users typing in Room are now Users (in memory, not
 	// stored: published with Feed.Publish, without a position).
 	KindTyping
+	// KindKeyCounts: the one-time or fallback key counts of device Device
+	// of Users[0] may have changed (no stream: /sync reads them afresh).
+	KindKeyCounts
 )
 
 // Change is one committed change, as the feed announces it.
@@ -51,6 +54,8 @@ type Change struct {
 	StateKey *string
 	// Membership is the target's membership after an m.room.member event.
 	Membership string
+	// Device is the device, for KindKeyCounts.
+	Device string
 }
 
 // Feed carries committed changes to the subscribers registered at start-up,
