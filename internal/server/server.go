@@ -194,11 +194,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		stopPush: stopPush}, nil
 }
 
-// alsoKick passes wake-ups to the sync notifier and then kicks the
-// background senders that carry the same updates elsewhere: the
-// application service senders (bridges get device list changes with
-// MSC3202, presence and receipts as ephemeral data) and, for receipts,
-// push delivery (badge updates when a receipt lowers an unread count).
+// alsoKick passes presence wake-ups to the sync notifier and then kicks
+// the application service senders, which carry presence as ephemeral data.
+// Presence is the one change that does not travel on the storage change
+// feed yet: who must be woken depends on whether others can see the
+// difference, which the presence service decides after the write.
 type alsoKick struct {
 	*sync.Notifier
 	kicks []func()
@@ -206,13 +206,6 @@ type alsoKick struct {
 
 func (k alsoKick) Wake(users ...string) {
 	k.Notifier.Wake(users...)
-	for _, kick := range k.kicks {
-		kick()
-	}
-}
-
-func (k alsoKick) WakeRoom(ctx context.Context, roomID string) {
-	k.Notifier.WakeRoom(ctx, roomID)
 	for _, kick := range k.kicks {
 		kick()
 	}
