@@ -84,8 +84,9 @@ func (s *Service) Get(ctx context.Context, userID, roomID, typ string) (json.Raw
 	return c, nil
 }
 
-// Put stores an entry a client sent. content must be a JSON object.
-func (s *Service) Put(ctx context.Context, userID, roomID, typ string, content []byte) error {
+// checkWritable refuses what clients may not write: bad room IDs, types
+// that could not be event types, and the server-managed types.
+func checkWritable(roomID, typ string) error {
 	if err := checkRoom(roomID); err != nil {
 		return err
 	}
@@ -97,11 +98,42 @@ func (s *Service) Put(ctx context.Context, userID, roomID, typ string, content [
 	if serverManaged[typ] {
 		return mxerr.BadJSON("Cannot set %s through this API", typ).WithStatus(http.StatusMethodNotAllowed)
 	}
+	return nil
+}
+
+// Put stores an entry a client sent. content must be a JSON object; an
+// empty one deletes the entry, as MSC3391 has it, which is also what
+// clients meant by it before deletion existed.
+func (s *Service) Put(ctx context.Context, userID, roomID, typ string, content []byte) error {
+	if err := checkWritable(roomID, typ); err != nil {
+		return err
+	}
 	compact, err := compactObject(content)
 	if err != nil {
 		return err
 	}
+	if string(compact) == storage.DeletedAccountData {
+		return s.delete(ctx, userID, roomID, typ)
+	}
 	return s.PutManaged(ctx, userID, roomID, typ, compact)
+}
+
+// Delete removes an entry a client set (MSC3391). Its syncs then carry
+// the type once with empty content, and reads answer 404. Deleting an
+// absent entry succeeds and changes nothing.
+func (s *Service) Delete(ctx context.Context, userID, roomID, typ string) error {
+	if err := checkWritable(roomID, typ); err != nil {
+		return err
+	}
+	return s.delete(ctx, userID, roomID, typ)
+}
+
+// delete is Delete without the checks.
+func (s *Service) delete(ctx context.Context, userID, roomID, typ string) error {
+	_, err := s.Update(ctx, userID, roomID, typ, func(old []byte) ([]byte, bool, error) {
+		return []byte(storage.DeletedAccountData), old != nil, nil
+	})
+	return err
 }
 
 // PutManaged stores an entry without the client-side restrictions; the

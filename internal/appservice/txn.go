@@ -10,9 +10,9 @@ import (
 	stdsync "sync"
 	"time"
 
+	"github.com/axon-matrix/axon/internal/presence"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
-	"github.com/axon-matrix/axon/internal/sync"
 )
 
 // Transactions. Each service with a URL has one worker goroutine, which
@@ -665,7 +665,7 @@ func (w *worker) presenceEDUs(ctx context.Context, updates []storage.Presence, c
 			return nil, err
 		}
 		if ok {
-			out = append(out, map[string]any{"type": "m.presence", "sender": p.UserID, "content": sync.PresenceContent(p)})
+			out = append(out, map[string]any{"type": "m.presence", "sender": p.UserID, "content": presence.Content(p)})
 		}
 	}
 	return out, nil

@@ -46,6 +46,20 @@ func (a *API) putAccountData(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
 }
 
+// deleteAccountData is MSC3391's DELETE, at its unstable path only (the
+// spec has none yet).
+func (a *API) deleteAccountData(w http.ResponseWriter, r *http.Request) {
+	if err := requireSelf(r, r.PathValue("userId")); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	if err := a.AccountData.Delete(r.Context(), r.PathValue("userId"), r.PathValue("roomId"), r.PathValue("type")); err != nil {
+		httpapi.WriteError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
 func (a *API) getTags(w http.ResponseWriter, r *http.Request) {
 	if err := requireSelf(r, r.PathValue("userId")); err != nil {
 		httpapi.WriteError(w, r, err)

@@ -19,16 +19,17 @@ import (
 	"github.com/axon-matrix/axon/internal/notices"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/search"
 	"github.com/axon-matrix/axon/internal/slidingsync"
-	"github.com/axon-matrix/axon/internal/storage"
+	"github.com/axon-matrix/axon/internal/spaces"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 	"github.com/axon-matrix/axon/internal/threepid"
 )
 
 // API is the set of services the handlers use.
 type API struct {
 	Cfg      *config.Config
-	DB       *storage.DB
 	Rooms    *rooms.Service
 	Accounts *account.Service
 	Sync     *sync.Service
@@ -53,6 +54,10 @@ type API struct {
 	Receipts    *receipts.Service
 	Reports     *reports.Service
 	Notices     *notices.Service
+	Search      *search.Service
+	Spaces      *spaces.Service
+	// ThreadSubs is nil unless experimental.msc4306_thread_subscriptions is on.
+	ThreadSubs *threadsubs.Service
 
 	// Threepids holds users' email addresses and their validation.
 	Threepids *threepid.Service

@@ -33,7 +33,7 @@ func (a *API) getHierarchy(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, mxerr.InvalidParam("limit must be positive"))
 		return
 	}
-	page, err := spaces.New(a.Rooms).Hierarchy(r.Context(), req)
+	page, err := a.Spaces.Hierarchy(r.Context(), req)
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

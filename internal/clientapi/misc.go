@@ -1,6 +1,7 @@
 package clientapi
 
 import (
+	"maps"
 	"net/http"
 	"strings"
 
@@ -32,15 +33,26 @@ var unstableFeatures = map[string]bool{
 	"org.matrix.msc2285.stable":     true, // private read receipts (m.read.private)
 	"org.matrix.msc3771":            true, // threaded read receipts (thread_id)
 	"org.matrix.msc3773":            true, // per-thread unread counts (unread_thread_notifications)
+	"org.matrix.msc3391":            true, // deleting account data: DELETE at the MSC's unstable path (matrix-js-sdk's deleteAccountData uses it only with this flag)
 	"org.matrix.msc3827.stable":     true, // /publicRooms filter.room_types (spec v1.4)
 	"org.matrix.msc3916.stable":     true, // authenticated media at /_matrix/client/v1/media (spec v1.11)
 	"org.matrix.simplified_msc3575": true, // simplified sliding sync (MSC4186) at its unstable path
 }
 
+// threadSubscriptionsFlag is MSC4306's flag, which matrix-rust-sdk (Element
+// X) checks before subscribing to threads; listed only when the server
+// has them on (experimental.msc4306_thread_subscriptions).
+const threadSubscriptionsFlag = "org.matrix.msc4306"
+
 func (a *API) versions(w http.ResponseWriter, r *http.Request) {
+	features := unstableFeatures
+	if a.ThreadSubs != nil {
+		features = maps.Clone(unstableFeatures)
+		features[threadSubscriptionsFlag] = true
+	}
 	httpapi.WriteJSON(w, http.StatusOK, map[string]any{
 		"versions":          specVersions,
-		"unstable_features": unstableFeatures,
+		"unstable_features": features,
 	})
 }
 

@@ -30,6 +30,7 @@ func (a *API) Mounts() []Mount {
 		{[]string{MediaV1Prefix}, a.MediaV1Routes()},
 		{[]string{""}, a.UnversionedRoutes()},
 		{[]string{""}, a.SlidingSyncRoutes()},
+		{[]string{""}, a.UnstableRoutes()},
 	}
 }
 
@@ -310,6 +311,32 @@ func (a *API) SlidingSyncRoutes() []httpapi.Route {
 		{Method: http.MethodPost, Path: "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync", Auth: yes, Handler: a.slidingSync},
 		{Method: http.MethodPost, Path: "/_matrix/client/v4/sync", Auth: yes, Handler: a.slidingSync},
 	}
+}
+
+// UnstableRoutes are endpoints of MSCs the spec has not merged yet, at
+// their unstable paths.
+func (a *API) UnstableRoutes() []httpapi.Route {
+	const (
+		yes     = httpapi.RequireAuth
+		msc3391 = "/_matrix/client/unstable/org.matrix.msc3391"
+	)
+	routes := []httpapi.Route{
+		// account_data.go: deleting account data (MSC3391)
+		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
+		{Method: http.MethodDelete, Path: msc3391 + "/user/{userId}/rooms/{roomId}/account_data/{type}", Auth: yes, Handler: a.deleteAccountData},
+	}
+	if a.Cfg != nil && a.Cfg.Experimental.ThreadSubscriptions {
+		// thread_subscriptions.go (MSC4306)
+		const sub = "/_matrix/client/unstable/io.element.msc4306/rooms/{roomId}/thread/{eventId}/subscription"
+		routes = append(routes,
+			httpapi.Route{Method: http.MethodGet, Path: sub, Auth: yes, Handler: a.getThreadSubscription},
+			httpapi.Route{Method: http.MethodPut, Path: sub, Auth: yes, Handler: a.putThreadSubscription},
+			httpapi.Route{Method: http.MethodDelete, Path: sub, Auth: yes, Handler: a.deleteThreadSubscription},
+			// MSC4308's companion to its sliding sync extension
+			httpapi.Route{Method: http.MethodGet, Path: "/_matrix/client/unstable/io.element.msc4308/thread_subscriptions", Auth: yes, Handler: a.getThreadSubscriptionChanges},
+		)
+	}
+	return routes
 }
 
 // UnversionedRoutes are served at fixed paths.

@@ -14,7 +14,7 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, err)
 		return
 	}
-	res, err := search.New(a.Rooms).Search(r.Context(), viewer(r), body, r.URL.Query().Get("next_batch"))
+	res, err := a.Search.Search(r.Context(), viewer(r), body, r.URL.Query().Get("next_batch"))
 	if err != nil {
 		httpapi.WriteError(w, r, err)
 		return

@@ -731,9 +731,10 @@ var otherUserAccepted = map[string]bool{
 // the spec lets users keep account data and tags for rooms the server does
 // not know (yet), and lists no 404 for them.
 var unknownRoomAccepted = map[string]bool{
-	"/user/{userId}/rooms/{roomId}/account_data/{type}": true,
-	"/user/{userId}/rooms/{roomId}/tags":                true,
-	"/user/{userId}/rooms/{roomId}/tags/{tag}":          true,
+	"/user/{userId}/rooms/{roomId}/account_data/{type}":                                            true,
+	"/_matrix/client/unstable/org.matrix.msc3391/user/{userId}/rooms/{roomId}/account_data/{type}": true,
+	"/user/{userId}/rooms/{roomId}/tags":                                                           true,
+	"/user/{userId}/rooms/{roomId}/tags/{tag}":                                                     true,
 	// A backup holds the keys of any room: one without keys has an empty
 	// sessions object.
 	"/room_keys/keys/{roomId}":             true,

@@ -162,6 +162,17 @@ func TestUnstableFeatures(t *testing.T) {
 				t.Fatalf("replacing the master key without auth: %d %v", status, body)
 			}
 		},
+		"org.matrix.msc3391": func(t *testing.T) {
+			path := "/user/" + esc(bob.UserID.String()) + "/account_data/org.example.probe"
+			if status, body := apiCall(t, r, bob, v3, http.MethodPut, path, map[string]any{"a": 1}); status != 200 {
+				t.Fatalf("set: %d %v", status, body)
+			}
+			if status, body := apiCall(t, r, bob, "/_matrix/client/unstable/org.matrix.msc3391", http.MethodDelete, path, nil); status != 200 {
+				t.Fatalf("delete: %d %v", status, body)
+			}
+			status, body := apiCall(t, r, bob, v3, http.MethodGet, path, nil)
+			wantAPIError(t, status, body, http.StatusNotFound, "M_NOT_FOUND", "get after delete")
+		},
 		"org.matrix.msc3827.stable": func(t *testing.T) {
 			space := testrig.CreateRoom(t, alice, &mautrix.ReqCreateRoom{Preset: "public_chat", Visibility: "public",
 				CreationContent: map[string]any{"type": "m.space"}})
@@ -232,7 +243,7 @@ func TestUnstableFeatures(t *testing.T) {
 		"org.matrix.msc3026.busy_presence":        "presence is online, unavailable or offline",
 		"org.matrix.msc4108":                      "no QR code login rendezvous (and no OAuth 2.0 API)",
 		"org.matrix.msc4140":                      "no delayed events",
-		"org.matrix.msc4306":                      "no thread subscriptions",
+		"org.matrix.msc4306":                      "thread subscriptions are off unless configured (TestThreadSubscriptionsFlag)",
 		"org.matrix.msc4028":                      "no pushing of every encrypted event",
 		"org.matrix.msc4262":                      "no profiles sliding sync extension",
 		"org.matrix.msc3030":                      "jump to date is served at /v1 only, not the MSC's unstable path",

@@ -303,6 +303,16 @@ type Config struct {
 	Email                     EmailSettings         `yaml:"email"`
 	RegistrationRequiresEmail bool                  `yaml:"registration_requires_email"`
 	ServerNotices             ServerNoticesSettings `yaml:"server_notices"`
+	Experimental              ExperimentalSettings  `yaml:"experimental"`
+}
+
+// ExperimentalSettings turns on MSCs whose behaviour would surprise the
+// clients that do not implement them.
+type ExperimentalSettings struct {
+	// ThreadSubscriptions is MSC4306 (with MSC4308's sliding sync
+	// extension): its default push rules silence threads the user has not
+	// subscribed to, which clients without the MSC never do.
+	ThreadSubscriptions bool `yaml:"msc4306_thread_subscriptions"`
 }
 
 // DefaultRateLimits returns the rate limits used when the configuration does

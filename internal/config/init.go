@@ -180,6 +180,13 @@ var settings = []setting{
 		"logs in: a notices room is readable by its sender."},
 	{key: "server_notices.display_name", doc: "Display name of the system account."},
 	{key: "server_notices.room_name", doc: "Name given to each user's server notices room."},
+	{key: "experimental", group: true, doc: "Unstable features (MSCs) that change what users of " +
+		"other clients see, so they are off until you turn them on."},
+	{key: "experimental.msc4306_thread_subscriptions", doc: "Thread subscriptions (MSC4306, and " +
+		"MSC4308's sliding sync extension), which Element X uses when /versions lists " +
+		"org.matrix.msc4306. Messages in threads then notify only users subscribed to the thread " +
+		"(or mentioned): users of clients that cannot subscribe, such as Element Web, stop " +
+		"hearing of thread replies."},
 }
 
 const fileHeader = `# Axon configuration file.

@@ -20,7 +20,7 @@ func leafKeys(t reflect.Type, prefix string) []string {
 			f.Type == reflect.TypeFor[TURNSettings]() || f.Type == reflect.TypeFor[SupportSettings]() ||
 			f.Type == reflect.TypeFor[RefreshTokenSettings]() || f.Type == reflect.TypeFor[EmailSettings]() ||
 			f.Type == reflect.TypeFor[OutboundSettings]() || f.Type == reflect.TypeFor[ConnectionSettings]() ||
-			f.Type == reflect.TypeFor[ServerNoticesSettings]() {
+			f.Type == reflect.TypeFor[ServerNoticesSettings]() || f.Type == reflect.TypeFor[ExperimentalSettings]() {
 			keys = append(keys, key)
 			keys = append(keys, leafKeys(f.Type, key+".")...)
 			continue

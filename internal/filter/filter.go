@@ -4,6 +4,7 @@ package filter
 import (
 	"encoding/json"
 	"path"
+	"slices"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/mxid"
@@ -27,6 +28,12 @@ type RoomEventFilter struct {
 	LazyLoadMembers           bool      `json:"lazy_load_members,omitempty"`
 	IncludeRedundantMembers   bool      `json:"include_redundant_members,omitempty"`
 	UnreadThreadNotifications bool      `json:"unread_thread_notifications,omitempty"`
+	// RelTypes and NotRelTypes select events by the rel_type of their
+	// m.relates_to (MSC3874, under its unstable prefix only: the spec has
+	// no such fields yet). With RelTypes, events without a relation are
+	// left out; NotRelTypes never leaves them out.
+	RelTypes    *[]string `json:"org.matrix.msc3874.rel_types,omitempty"`
+	NotRelTypes []string  `json:"org.matrix.msc3874.not_rel_types,omitempty"`
 }
 
 // RoomFilter is the room part of a sync filter.
@@ -205,7 +212,31 @@ func (f *RoomEventFilter) AllowsEvent(roomID, typ, sender string, content []byte
 			return false
 		}
 	}
+	if f.RelTypes != nil || len(f.NotRelTypes) > 0 {
+		rel := relType(content)
+		if rel != "" && slices.Contains(f.NotRelTypes, rel) {
+			return false
+		}
+		if f.RelTypes != nil && (rel == "" || !slices.Contains(*f.RelTypes, rel)) {
+			return false
+		}
+	}
 	return true
+}
+
+// relType returns the rel_type of an event's m.relates_to, "" when it has
+// none. Relations stay in clear content in encrypted events, so this
+// works for them too.
+func relType(content []byte) string {
+	var c struct {
+		RelatesTo struct {
+			RelType string `json:"rel_type"`
+		} `json:"m.relates_to"`
+	}
+	if json.Unmarshal(content, &c) != nil {
+		return ""
+	}
+	return c.RelatesTo.RelType
 }
 
 // LimitOr returns the filter's limit or def.

@@ -16,12 +16,12 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"maunium.net/go/mautrix/crypto/signatures"
 	"maunium.net/go/mautrix/id"
 
 	"github.com/axon-matrix/axon/internal/account"
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -35,11 +35,7 @@ type Service struct {
 
 	// counts caches each device's key counts for /sync, which asks on
 	// every response; uploads, claims and device deletion drop entries.
-	countsMu sync.Mutex
-	counts   map[deviceRef]keyCounts
-	// countsGen changes whenever entries are dropped, so that counts read
-	// from the database before a change are not cached after it.
-	countsGen uint64
+	counts *loadcache.Map[deviceRef, keyCounts]
 
 	// ClaimLimit, if set, bounds the one-time keys one claimer takes from
 	// one device (keyed by claimer and device). Set it before use.
@@ -58,38 +54,20 @@ const maxCachedCounts = 100000
 
 // New creates the key server.
 func New(db *storage.DB, accounts *account.Service, serverName string) *Service {
-	s := &Service{db: db, accounts: accounts, serverName: serverName, counts: map[deviceRef]keyCounts{}}
+	s := &Service{db: db, accounts: accounts, serverName: serverName, counts: loadcache.New[deviceRef, keyCounts](maxCachedCounts)}
+	// Counts are dropped when the change feed announces that they or the
+	// user's devices changed (syncs wake from the same changes, later).
 	db.Feed().Subscribe(func(c storage.Change) {
 		switch c.Kind {
 		case storage.KindDeviceList:
-			s.forgetUserCounts(c.Users[0])
+			// A deleted device's counts must not linger.
+			user := c.Users[0]
+			s.counts.ForgetFunc(func(r deviceRef) bool { return r.user == user })
 		case storage.KindKeyCounts:
-			s.forgetCounts(deviceRef{c.Users[0], c.Device})
+			s.counts.Forget(deviceRef{c.Users[0], c.Device})
 		}
 	})
 	return s
-}
-
-func (s *Service) forgetCounts(refs ...deviceRef) {
-	s.countsMu.Lock()
-	s.countsGen++
-	for _, r := range refs {
-		delete(s.counts, r)
-	}
-	s.countsMu.Unlock()
-}
-
-// forgetUserCounts drops the cached counts of a user whose devices or keys
-// changed (the change feed announces it; syncs wake from the same change).
-func (s *Service) forgetUserCounts(user string) {
-	s.countsMu.Lock()
-	s.countsGen++
-	for r := range s.counts {
-		if r.user == user {
-			delete(s.counts, r) // a deleted device's counts must not linger
-		}
-	}
-	s.countsMu.Unlock()
 }
 
 func (s *Service) isLocal(user string) bool {
@@ -265,38 +243,22 @@ func checkKeys(in map[string]json.RawMessage, user, device, signingKey, field st
 // types for /sync; errors degrade to "no keys", which makes clients upload
 // more rather than fail.
 func (s *Service) Counts(ctx context.Context, user, device string) (map[string]int, []string) {
-	ref := deviceRef{user, device}
-	s.countsMu.Lock()
-	c, ok := s.counts[ref]
-	gen := s.countsGen
-	s.countsMu.Unlock()
-	if ok {
-		return maps.Clone(c.otks), slices.Clone(c.fallback)
-	}
-	counts, err1 := s.db.OneTimeKeyCounts(ctx, user, device)
-	if err1 != nil || counts == nil {
-		counts = map[string]int{}
-	}
-	if _, ok := counts["signed_curve25519"]; !ok {
-		counts["signed_curve25519"] = 0
-	}
-	types, err2 := s.db.UnusedFallbackKeyTypes(ctx, user, device)
-	if err2 != nil || types == nil {
-		types = []string{}
-	}
-	if err1 == nil && err2 == nil {
-		s.countsMu.Lock()
-		if gen != s.countsGen {
-			s.countsMu.Unlock()
-			return counts, types
+	c, _ := s.counts.Load(deviceRef{user, device}, func() (keyCounts, error) {
+		counts, err1 := s.db.OneTimeKeyCounts(ctx, user, device)
+		if err1 != nil || counts == nil {
+			counts = map[string]int{}
 		}
-		if len(s.counts) >= maxCachedCounts {
-			clear(s.counts)
+		if _, ok := counts["signed_curve25519"]; !ok {
+			counts["signed_curve25519"] = 0
 		}
-		s.counts[ref] = keyCounts{otks: maps.Clone(counts), fallback: slices.Clone(types)}
-		s.countsMu.Unlock()
-	}
-	return counts, types
+		types, err2 := s.db.UnusedFallbackKeyTypes(ctx, user, device)
+		if err2 != nil || types == nil {
+			types = []string{}
+		}
+		// A failed read is answered but not cached.
+		return keyCounts{otks: counts, fallback: types}, errors.Join(err1, err2)
+	})
+	return maps.Clone(c.otks), slices.Clone(c.fallback)
 }
 
 // QueryResponse is the answer of POST /keys/query.

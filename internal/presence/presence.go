@@ -7,12 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	stdsync "sync"
 	"time"
 
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
-	"github.com/axon-matrix/axon/internal/sync"
 )
 
 // Presence states.
@@ -49,11 +48,8 @@ type Service struct {
 	// request calls and which almost always finds nothing to change: the
 	// hit spares a database read per sync (one per room member for each
 	// message in a busy room). Every write goes through store, which
-	// drops the entry; gen, moved by each write, keeps a read that raced
-	// with a write from caching what it read.
-	cacheMu stdsync.Mutex
-	cache   map[string]storage.Presence
-	gen     uint64
+	// drops the entry.
+	cache *loadcache.Map[string, storage.Presence]
 }
 
 // maxCached bounds the cache; past it, it starts over.
@@ -61,7 +57,7 @@ const maxCached = 100000
 
 // New creates the service.
 func New(db *storage.DB, n Notifier, serverName string) *Service {
-	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now, cache: map[string]storage.Presence{}}
+	return &Service{db: db, notifier: n, serverName: serverName, now: time.Now, cache: loadcache.New[string, storage.Presence](maxCached)}
 }
 
 // Set is an explicit presence change by the user: state, and the status
@@ -127,34 +123,12 @@ func (s *Service) current(ctx context.Context, userID string) (storage.Presence,
 
 // cached is current, answered from the cache when it can be.
 func (s *Service) cached(ctx context.Context, userID string) (storage.Presence, error) {
-	s.cacheMu.Lock()
-	p, ok := s.cache[userID]
-	gen := s.gen
-	s.cacheMu.Unlock()
-	if ok {
-		return p, nil
-	}
-	p, err := s.current(ctx, userID)
-	if err != nil {
-		return p, err
-	}
-	s.cacheMu.Lock()
-	if s.gen == gen {
-		if len(s.cache) >= maxCached {
-			s.cache = map[string]storage.Presence{}
-		}
-		s.cache[userID] = p
-	}
-	s.cacheMu.Unlock()
-	return p, nil
+	return s.cache.Load(userID, func() (storage.Presence, error) { return s.current(ctx, userID) })
 }
 
 func (s *Service) store(ctx context.Context, p storage.Presence, bumpOnlyAfter int64) error {
 	prev, changed, err := s.db.SetPresence(ctx, p, bumpOnlyAfter)
-	s.cacheMu.Lock()
-	s.gen++
-	delete(s.cache, p.UserID)
-	s.cacheMu.Unlock()
+	s.cache.Forget(p.UserID)
 	if err != nil {
 		return fmt.Errorf("set presence: %w", err)
 	}
@@ -178,7 +152,7 @@ func (s *Service) visibleChange(prev *storage.Presence, p storage.Presence) bool
 		return true
 	}
 	now := s.now()
-	return sync.CurrentlyActive(*prev, now) != sync.CurrentlyActive(p, now)
+	return CurrentlyActive(*prev, now) != CurrentlyActive(p, now)
 }
 
 // audience is the user and everyone sharing a room with them.
@@ -227,7 +201,7 @@ func (s *Service) Get(ctx context.Context, viewer, target string) (map[string]an
 	if err != nil {
 		return nil, fmt.Errorf("get presence: %w", err)
 	}
-	c := sync.PresenceContent(*p)
+	c := Content(*p)
 	if p.LastActiveTS == 0 {
 		delete(c, "last_active_ago")
 	}
@@ -241,4 +215,28 @@ func (s *Service) isLocal(userID string) bool {
 		}
 	}
 	return false
+}
+
+// CurrentlyActive is the currently_active of a presence at time now: online
+// and active in the last five minutes. Like last_active_ago it is computed
+// when presence is read, not stored.
+func CurrentlyActive(p storage.Presence, now time.Time) bool {
+	return p.State == Online && now.Sub(time.UnixMilli(p.LastActiveTS)) < activeWindow
+}
+
+// activeWindow is how long after its last activity a user stays
+// currently_active.
+const activeWindow = 5 * time.Minute
+
+// Content renders a presence row as m.presence content.
+func Content(p storage.Presence) map[string]any {
+	c := map[string]any{
+		"presence":         p.State,
+		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
+		"currently_active": CurrentlyActive(p, time.Now()),
+	}
+	if p.StatusMsg != nil {
+		c["status_msg"] = *p.StatusMsg
+	}
+	return c
 }

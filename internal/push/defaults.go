@@ -8,11 +8,14 @@ package push
 // Ruleset is a user's rules of one scope ("global"), by kind, in priority
 // order within each kind.
 type Ruleset struct {
-	Override  []Rule `json:"override"`
-	Content   []Rule `json:"content"`
-	Room      []Rule `json:"room"`
-	Sender    []Rule `json:"sender"`
-	Underride []Rule `json:"underride"`
+	Override []Rule `json:"override"`
+	Content  []Rule `json:"content"`
+	// Postcontent is MSC4306's kind between content and room: present only
+	// with thread subscriptions on, and holding only server-default rules.
+	Postcontent []Rule `json:"postcontent,omitempty"`
+	Room        []Rule `json:"room"`
+	Sender      []Rule `json:"sender"`
+	Underride   []Rule `json:"underride"`
 }
 
 // Rule is one push rule as the client-server API shows it.
@@ -34,6 +37,8 @@ type Condition struct {
 	Pattern *string `json:"pattern,omitempty"` // "" is a real pattern (state_key of state events)
 	Value   any     `json:"value,omitzero"`    // false is a real value
 	Is      string  `json:"is,omitempty"`
+	// Subscribed is the argument of MSC4306's thread subscription condition.
+	Subscribed *bool `json:"subscribed,omitempty"`
 }
 
 // Actions and tweaks used by the defaults.
@@ -60,7 +65,8 @@ func rule(id string, enabled bool, conds []Condition, actions ...any) Rule {
 
 // DefaultRuleset is the spec's server-default rule set (client-server API,
 // "Predefined Rules", v1.17: the legacy body-matching mention rules are
-// gone, so the content kind is empty) for userID.
+// gone, so the content kind is empty) for userID, plus MSC3930's rules
+// for polls.
 func DefaultRuleset(userID string) Ruleset {
 	return Ruleset{
 		Override: []Rule{
@@ -83,6 +89,9 @@ func DefaultRuleset(userID string) Ruleset {
 			rule(".m.rule.suppress_edits", true, []Condition{
 				{Kind: "event_property_is", Key: `content.m\.relates_to.rel_type`, Value: "m.replace"},
 			}),
+			// Not in the spec: poll votes never notify (MSC3930, as
+			// Synapse and the clients that show these rules have it).
+			rule(pollRule+"poll_response", true, []Condition{match("type", "org.matrix.msc3381.poll.response")}),
 		},
 		Content: []Rule{},
 		Room:    []Rule{},
@@ -97,6 +106,38 @@ func DefaultRuleset(userID string) Ruleset {
 			}, notify, soundDefault),
 			rule(".m.rule.message", true, []Condition{match("type", "m.room.message")}, notify),
 			rule(".m.rule.encrypted", true, []Condition{match("type", "m.room.encrypted")}, notify),
+			// Not in the spec: polls notify as messages do (MSC3930; the
+			// poll events of MSC3381 carry their unstable types), the
+			// one-to-one rules first.
+			rule(pollRule+"poll_start_one_to_one", true, []Condition{
+				{Kind: "room_member_count", Is: "2"}, match("type", "org.matrix.msc3381.poll.start"),
+			}, notify, soundDefault),
+			rule(pollRule+"poll_start", true, []Condition{match("type", "org.matrix.msc3381.poll.start")}, notify),
+			rule(pollRule+"poll_end_one_to_one", true, []Condition{
+				{Kind: "room_member_count", Is: "2"}, match("type", "org.matrix.msc3381.poll.end"),
+			}, notify, soundDefault),
+			rule(pollRule+"poll_end", true, []Condition{match("type", "org.matrix.msc3381.poll.end")}, notify),
 		},
+	}
+}
+
+// pollRule prefixes the IDs of MSC3930's poll rules, which keep the MSC's
+// unstable prefix until the spec has them.
+const pollRule = ".org.matrix.msc3930.rule."
+
+// ThreadSubscriptionCondition is MSC4306's condition kind, under its
+// unstable name: the event is in a thread the user is (subscribed: true)
+// or is not (false) subscribed to.
+const ThreadSubscriptionCondition = "io.element.msc4306.thread_subscription"
+
+// threadSubscriptionRules are MSC4306's postcontent rules: after content
+// rules (keyword mentions still notify) and before room rules (a muted room
+// still notifies of subscribed threads), messages in threads notify only
+// users subscribed to them.
+func threadSubscriptionRules() []Rule {
+	no, yes := false, true
+	return []Rule{
+		rule(".io.element.msc4306.rule.unsubscribed_thread", true, []Condition{{Kind: ThreadSubscriptionCondition, Subscribed: &no}}),
+		rule(".io.element.msc4306.rule.subscribed_thread", true, []Condition{{Kind: ThreadSubscriptionCondition, Subscribed: &yes}}, notify, soundDefault),
 	}
 }

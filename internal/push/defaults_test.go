@@ -53,6 +53,9 @@ func TestDefaultsMatchSpec(t *testing.T) {
 	for _, kind := range [][]map[string]any{ours.Override, ours.Content, ours.Room, ours.Sender, ours.Underride} {
 		for _, r := range kind {
 			id := r["rule_id"].(string)
+			if strings.HasPrefix(id, pollRule) {
+				continue // MSC3930's, not the spec's: TestPollRules
+			}
 			got = append(got, id)
 			if !reflect.DeepEqual(r, specRules[id]) {
 				a, _ := json.Marshal(r)

@@ -71,6 +71,17 @@ func (ev *Event) value(path []string) (any, bool) {
 	return nil, false
 }
 
+// threadRoot returns the root of the thread the event is in, "" when it
+// is in none.
+func (ev *Event) threadRoot() string {
+	rel, _ := ev.Content["m.relates_to"].(map[string]any)
+	if t, _ := rel["rel_type"].(string); t != "m.thread" {
+		return ""
+	}
+	root, _ := rel["event_id"].(string)
+	return root
+}
+
 // Room answers the questions about the room that some conditions ask. It is
 // only consulted when a rule gets that far, so evaluating a message against
 // the defaults rarely touches it.
@@ -82,6 +93,9 @@ type Room interface {
 	// SenderMayNotify reports whether the event's sender has the power
 	// level the notification key (e.g. "room") requires.
 	SenderMayNotify(ctx context.Context, key string) bool
+	// ThreadSubscribed reports whether the evaluated user is subscribed
+	// to the thread with this root (MSC4306).
+	ThreadSubscribed(ctx context.Context, rootID string) bool
 }
 
 // Outcome is what the first matching rule asks for.
@@ -100,7 +114,7 @@ func (rs *Ruleset) Evaluate(ctx context.Context, ev *Event, user string, room Ro
 	for _, kind := range []struct {
 		name  string
 		rules []Rule
-	}{{"override", rs.Override}, {"content", rs.Content}, {"room", rs.Room}, {"sender", rs.Sender}, {"underride", rs.Underride}} {
+	}{{"override", rs.Override}, {"content", rs.Content}, {"postcontent", rs.Postcontent}, {"room", rs.Room}, {"sender", rs.Sender}, {"underride", rs.Underride}} {
 		for i := range kind.rules {
 			r := &kind.rules[i]
 			if !r.Enabled {
@@ -108,7 +122,7 @@ func (rs *Ruleset) Evaluate(ctx context.Context, ev *Event, user string, room Ro
 			}
 			var ok bool
 			switch kind.name {
-			case "override", "underride":
+			case "override", "postcontent", "underride":
 				ok = conditionsMatch(ctx, r.Conditions, ev, user, room)
 			case "content":
 				ok = ev.Type != "" && bodyMatch(ev, r.Pattern)
@@ -163,7 +177,8 @@ func ActionsOutcome(ruleID string, actions []any) Outcome {
 }
 
 func isRoomCondition(kind string) bool {
-	return kind == "room_member_count" || kind == "sender_notification_permission" || kind == "contains_display_name"
+	return kind == "room_member_count" || kind == "sender_notification_permission" || kind == "contains_display_name" ||
+		kind == ThreadSubscriptionCondition
 }
 
 // conditionsMatch checks every condition, the ones that only read the event
@@ -224,6 +239,12 @@ func conditionMatch(ctx context.Context, c *Condition, ev *Event, user string, r
 		return memberCountMatch(c.Is, room.MemberCount(ctx))
 	case "sender_notification_permission":
 		return room != nil && room.SenderMayNotify(ctx, c.Key)
+	case ThreadSubscriptionCondition:
+		root := ev.threadRoot()
+		if room == nil || c.Subscribed == nil || root == "" {
+			return false
+		}
+		return room.ThreadSubscribed(ctx, root) == *c.Subscribed
 	}
 	// Unknown conditions never match (the spec: the rule then never applies).
 	return false

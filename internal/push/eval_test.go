@@ -11,9 +11,10 @@ type fakeRoom struct {
 	mayNotify bool
 }
 
-func (f fakeRoom) MemberCount(context.Context) int              { return f.members }
-func (f fakeRoom) DisplayName(context.Context) string           { return f.name }
-func (f fakeRoom) SenderMayNotify(context.Context, string) bool { return f.mayNotify }
+func (f fakeRoom) MemberCount(context.Context) int               { return f.members }
+func (f fakeRoom) DisplayName(context.Context) string            { return f.name }
+func (f fakeRoom) SenderMayNotify(context.Context, string) bool  { return f.mayNotify }
+func (f fakeRoom) ThreadSubscribed(context.Context, string) bool { return false }
 
 func strp(s string) *string { return &s }
 

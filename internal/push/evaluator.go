@@ -16,6 +16,10 @@ type Evaluator struct {
 	rooms *rooms.Service
 	rules *Rules // nil: everyone has the server defaults
 
+	// Subscribers, when set, returns the users subscribed to a thread
+	// (MSC4306's thread subscription condition); asked once per event.
+	Subscribers func(ctx context.Context, roomID, rootID string) (map[string]bool, error)
+
 	mu     sync.Mutex
 	recent map[string]*eventFacts
 }
@@ -30,6 +34,7 @@ type eventFacts struct {
 	memberCount int
 	counted     bool
 	mayNotify   map[string]bool
+	subscribers map[string]bool // of the event's thread; nil until asked
 }
 
 // NewEvaluator creates an evaluator; rules may be nil (defaults only).
@@ -58,7 +63,7 @@ func (e *Evaluator) facts(ev *rooms.Event) *eventFacts {
 // RulesetOf returns the user's rules.
 func (e *Evaluator) RulesetOf(ctx context.Context, user string) (*Ruleset, error) {
 	if e.rules == nil {
-		d := DefaultRuleset(user)
+		d := e.rules.Defaults(user)
 		return &d, nil
 	}
 	return e.rules.Get(ctx, user)
@@ -135,4 +140,26 @@ func (v *roomView) SenderMayNotify(ctx context.Context, key string) bool {
 	}
 	v.f.mayNotify[key] = ok
 	return ok
+}
+
+func (v *roomView) ThreadSubscribed(ctx context.Context, rootID string) bool {
+	if v.e.Subscribers == nil {
+		return false
+	}
+	v.f.mu.Lock()
+	defer v.f.mu.Unlock()
+	if v.f.subscribers == nil {
+		subs, err := v.e.Subscribers(ctx, v.f.ev.RoomID, rootID)
+		if err != nil {
+			return false // not cached: a later evaluation may succeed
+		}
+		v.f.subscribers = subs
+	}
+	return v.f.subscribers[v.user]
+}
+
+// DefaultContent is the m.push_rules content of a user who never changed a
+// rule.
+func (e *Evaluator) DefaultContent(user string) map[string]any {
+	return e.rules.DefaultContent(user)
 }

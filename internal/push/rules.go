@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/axon-matrix/axon/internal/accountdata"
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -18,7 +18,7 @@ import (
 const AccountDataType = "m.push_rules"
 
 // Kinds are the rule kinds in priority order.
-var Kinds = []string{"override", "content", "room", "sender", "underride"}
+var Kinds = []string{"override", "content", "postcontent", "room", "sender", "underride"}
 
 // kind returns the slice of a kind, or nil for an unknown kind.
 func (rs *Ruleset) kind(k string) *[]Rule {
@@ -27,6 +27,8 @@ func (rs *Ruleset) kind(k string) *[]Rule {
 		return &rs.Override
 	case "content":
 		return &rs.Content
+	case "postcontent":
+		return &rs.Postcontent
 	case "room":
 		return &rs.Room
 	case "sender":
@@ -54,8 +56,26 @@ type Rules struct {
 	db *storage.DB
 	ad *accountdata.Service
 
-	mu    sync.Mutex
-	cache map[string]*Ruleset
+	cache *loadcache.Map[string, *Ruleset]
+	// threadSubscriptions adds MSC4306's postcontent rules to the defaults.
+	threadSubscriptions bool
+}
+
+// WithThreadSubscriptions makes MSC4306's postcontent rules part of every
+// user's defaults, and returns r. Without it, stored postcontent rules (of
+// a time it was on) are ignored.
+func (r *Rules) WithThreadSubscriptions() *Rules {
+	r.threadSubscriptions = true
+	return r
+}
+
+// Defaults returns the server-default rules of user.
+func (r *Rules) Defaults(user string) Ruleset {
+	d := DefaultRuleset(user)
+	if r != nil && r.threadSubscriptions {
+		d.Postcontent = threadSubscriptionRules()
+	}
+	return d
 }
 
 // maxCachedRulesets bounds the cache; it refills from storage.
@@ -64,12 +84,10 @@ const maxCachedRulesets = 50000
 // NewRules creates the store. A user's cached rules are dropped when the
 // change feed announces a write of their m.push_rules, whoever made it.
 func NewRules(db *storage.DB) *Rules {
-	r := &Rules{db: db, ad: accountdata.New(db), cache: map[string]*Ruleset{}}
+	r := &Rules{db: db, ad: accountdata.New(db), cache: loadcache.New[string, *Ruleset](maxCachedRulesets)}
 	db.Feed().Subscribe(func(c storage.Change) {
 		if c.Kind == storage.KindAccountData && c.Room == "" && c.Type == AccountDataType {
-			r.mu.Lock()
-			delete(r.cache, c.Users[0])
-			r.mu.Unlock()
+			r.cache.Forget(c.Users[0])
 		}
 	})
 	return r
@@ -78,29 +96,19 @@ func NewRules(db *storage.DB) *Rules {
 // Get returns the user's rules: the stored set once the user changed
 // something, else the server defaults. The result is shared: do not modify.
 func (r *Rules) Get(ctx context.Context, user string) (*Ruleset, error) {
-	r.mu.Lock()
-	rs, ok := r.cache[user]
-	r.mu.Unlock()
-	if ok {
-		return rs, nil
-	}
-	raw, err := r.db.GetAccountData(ctx, user, "", AccountDataType)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("push rules of %s: %w", user, err)
-	}
-	rs = parseStored(raw, user)
-	r.mu.Lock()
-	if len(r.cache) >= maxCachedRulesets {
-		r.cache = map[string]*Ruleset{}
-	}
-	r.cache[user] = rs
-	r.mu.Unlock()
-	return rs, nil
+	return r.cache.Load(user, func() (*Ruleset, error) {
+		raw, err := r.db.GetAccountData(ctx, user, "", AccountDataType)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("push rules of %s: %w", user, err)
+		}
+		return r.parseStored(raw, user), nil
+	})
 }
 
 // parseStored reads stored account data, falling back to the defaults when
 // it is absent or unusable.
-func parseStored(raw []byte, user string) *Ruleset {
+func (r *Rules) parseStored(raw []byte, user string) *Ruleset {
+	defaults := r.Defaults(user)
 	if raw != nil {
 		var c struct {
 			Global *Ruleset `json:"global"`
@@ -111,24 +119,66 @@ func parseStored(raw []byte, user string) *Ruleset {
 					*c.Global.kind(k) = []Rule{}
 				}
 			}
+			if defaults.Postcontent == nil {
+				c.Global.Postcontent = nil
+			}
+			addMissingDefaults(c.Global, defaults)
 			return c.Global
 		}
 	}
-	d := DefaultRuleset(user)
-	return &d
+	return &defaults
+}
+
+// addMissingDefaults adds the server-default rules a stored rule set
+// lacks: rules that became defaults after the user first changed a rule
+// (the stored set is a whole copy). Clients cannot delete default rules,
+// so a missing one was never there. Each goes after the default rule it
+// follows in the defaults, or first among them when none does.
+func addMissingDefaults(rs *Ruleset, defaults Ruleset) {
+	for _, k := range Kinds {
+		rules := rs.kind(k)
+		for i, d := range *defaults.kind(k) {
+			if indexOf(*rules, d.RuleID) >= 0 {
+				continue
+			}
+			at := -1
+			for j := i - 1; j >= 0 && at < 0; j-- {
+				if p := indexOf(*rules, (*defaults.kind(k))[j].RuleID); p >= 0 {
+					at = p + 1
+				}
+			}
+			if at < 0 {
+				// No earlier default: before the first default rule, after
+				// the user's own (which outrank defaults), master aside.
+				at = len(*rules)
+				for j, r := range *rules {
+					if r.Default && r.RuleID != ".m.rule.master" {
+						at = j
+						break
+					}
+				}
+			}
+			*rules = slices.Insert(*rules, at, d)
+		}
+	}
+}
+
+// indexOf returns the position of the rule with this ID, or -1.
+func indexOf(rules []Rule, id string) int {
+	return slices.IndexFunc(rules, func(r Rule) bool { return r.RuleID == id })
 }
 
 // DefaultContent is the m.push_rules content of a user who never changed a
 // rule (what an initial sync shows).
-func DefaultContent(user string) map[string]any {
-	return map[string]any{"global": DefaultRuleset(user)}
+func (r *Rules) DefaultContent(user string) map[string]any {
+	return map[string]any{"global": r.Defaults(user)}
 }
 
 // update applies fn to a copy of the user's rules and stores the result.
 // The cached copy is dropped by the feed when the write commits.
 func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) error) error {
 	_, err := r.ad.Update(ctx, user, "", AccountDataType, func(old []byte) ([]byte, bool, error) {
-		rs := parseStored(old, user).clone()
+		rs := r.parseStored(old, user).clone()
 		if err := fn(rs); err != nil {
 			return nil, false, err
 		}
@@ -185,6 +235,10 @@ type NewRule struct {
 func (r *Rules) Put(ctx context.Context, user, kind, ruleID string, nr NewRule, before, after string) error {
 	if err := checkKind(kind); err != nil {
 		return err
+	}
+	if kind == "postcontent" {
+		// MSC4306: only the server's rules live there, for now.
+		return mxerr.InvalidParam("Clients cannot create postcontent rules")
 	}
 	if ruleID == "" || strings.HasPrefix(ruleID, ".") || strings.ContainsAny(ruleID, `/\`) {
 		return mxerr.InvalidParam("Invalid rule ID %q: it must not start with '.' or contain slashes", ruleID)

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -17,11 +17,7 @@ const IgnoredUsersType = "m.ignored_user_list"
 // ignoredCache keeps each user's parsed ignore list: sync, history requests
 // and every push-rule evaluation (unread counts, pushes) ask for it.
 type ignoredCache struct {
-	mu    sync.Mutex
-	users map[string]map[string]bool // nil value: ignores nobody
-	// gen counts invalidations; a load that raced with one is returned but
-	// not cached, so a list read just before a change is never kept.
-	gen uint64
+	lists *loadcache.Map[string, map[string]bool] // nil value: ignores nobody
 }
 
 // maxIgnoredCache bounds the cache; it refills from storage.
@@ -30,28 +26,13 @@ const maxIgnoredCache = 50000
 // IgnoredUsers returns the users in user's m.ignored_user_list account
 // data, or nil when there are none. The result is shared: do not modify.
 func (s *Service) IgnoredUsers(ctx context.Context, user string) (map[string]bool, error) {
-	c := &s.ignored
-	c.mu.Lock()
-	list, ok := c.users[user]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok {
-		return list, nil
-	}
-	raw, err := s.db.GetAccountData(ctx, user, "", IgnoredUsersType)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("ignored users: %w", err)
-	}
-	list = parseIgnored(raw)
-	c.mu.Lock()
-	if c.gen == gen {
-		if c.users == nil || len(c.users) >= maxIgnoredCache {
-			c.users = map[string]map[string]bool{}
+	return s.ignored.lists.Load(user, func() (map[string]bool, error) {
+		raw, err := s.db.GetAccountData(ctx, user, "", IgnoredUsersType)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("ignored users: %w", err)
 		}
-		c.users[user] = list
-	}
-	c.mu.Unlock()
-	return list, nil
+		return parseIgnored(raw), nil
+	})
 }
 
 func parseIgnored(raw []byte) map[string]bool {
@@ -75,11 +56,7 @@ func (s *Service) ignoredChanged(ch storage.Change) {
 	if ch.Kind != storage.KindAccountData || ch.Room != "" || ch.Type != IgnoredUsersType {
 		return
 	}
-	c := &s.ignored
-	c.mu.Lock()
-	delete(c.users, ch.Users[0])
-	c.gen++
-	c.mu.Unlock()
+	s.ignored.lists.Forget(ch.Users[0])
 }
 
 // HiddenByIgnore reports whether ev is hidden from a user ignoring the

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"maunium.net/go/mautrix/federation/pdu"
 	"maunium.net/go/mautrix/id"
 
+	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/mxerr"
 	"github.com/axon-matrix/axon/internal/storage"
 )
@@ -79,13 +81,9 @@ type Service struct {
 	// user in the same millisecond would otherwise collide.
 	lastCreateTS atomic.Int64
 
-	// userRooms caches each user's memberships (loaded on first use, kept
-	// current by sendLocked): every /sync asks for them.
-	userRoomsMu sync.Mutex
-	userRooms   map[string]map[string]storage.Membership
-	// memberGen counts member events applied; a load that raced with one
-	// is returned but not cached.
-	memberGen uint64
+	// userRooms caches each user's memberships by room (loaded on first
+	// use, kept current by sendLocked): every /sync asks for them.
+	userRooms *loadcache.Map[string, map[string]storage.Membership]
 
 	// QueryUnknownUser, if set, is asked before an invite (also one of
 	// createRoom) to a local user that does not exist, and reports whether
@@ -167,7 +165,8 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 		db: db, serverName: serverName, keyID: keyID, key: key, log: log,
 		now:       time.Now,
 		roomsByID: make(map[string]*room),
-		userRooms: make(map[string]map[string]storage.Membership),
+		userRooms: loadcache.New[string, map[string]storage.Membership](maxCachedUsers),
+		ignored:   ignoredCache{lists: loadcache.New[string, map[string]bool](maxIgnoredCache)},
 		events:    newLRU[string, *Event](4096),
 		// State maps weigh their entries: some 256k entries a generation
 		// (tens of MB) hold thousands of small rooms' states or a few big ones.
@@ -222,9 +221,6 @@ func (s *Service) createTS() int64 {
 
 // ServerName is the server's Matrix name.
 func (s *Service) ServerName() string { return s.serverName }
-
-// DB exposes storage for read paths of other services.
-func (s *Service) DB() *storage.DB { return s.db }
 
 // Subscribe registers a listener for new events.
 func (s *Service) Subscribe(l Listener) {
@@ -359,51 +355,42 @@ const maxCachedUsers = 50000
 
 // UserMemberships returns the user's current memberships in every room.
 func (s *Service) UserMemberships(ctx context.Context, user string) ([]storage.Membership, error) {
-	s.userRoomsMu.Lock()
-	m, ok := s.userRooms[user]
-	if ok {
-		out := make([]storage.Membership, 0, len(m))
-		for _, v := range m {
-			out = append(out, v)
+	var list []storage.Membership // what a miss read, returned as it came
+	loaded := false
+	m, err := s.userRooms.Load(user, func() (map[string]storage.Membership, error) {
+		var err error
+		loaded = true
+		if list, err = s.db.UserMemberships(ctx, user); err != nil {
+			return nil, err
 		}
-		s.userRoomsMu.Unlock()
-		return out, nil
+		m := make(map[string]storage.Membership, len(list))
+		for _, v := range list {
+			m[v.RoomID] = v
+		}
+		return m, nil
+	})
+	if err != nil || loaded {
+		return list, err
 	}
-	gen := s.memberGen
-	s.userRoomsMu.Unlock()
-	list, err := s.db.UserMemberships(ctx, user)
-	if err != nil {
-		return nil, err
+	out := make([]storage.Membership, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
 	}
-	s.userRoomsMu.Lock()
-	defer s.userRoomsMu.Unlock()
-	if s.memberGen != gen {
-		// A member event landed while we read: our list may predate it.
-		return list, nil
-	}
-	if len(s.userRooms) >= maxCachedUsers {
-		s.userRooms = make(map[string]map[string]storage.Membership)
-	}
-	m = make(map[string]storage.Membership, len(list))
-	for _, v := range list {
-		m[v.RoomID] = v
-	}
-	s.userRooms[user] = m
-	return list, nil
+	return out, nil
 }
 
-// noteMembership applies a persisted member event to the cache.
+// noteMembership applies a persisted member event to the cache. The cached
+// map is shared with readers, so a changed copy replaces it.
 func (s *Service) noteMembership(user string, mb storage.Membership) {
-	s.userRoomsMu.Lock()
-	defer s.userRoomsMu.Unlock()
-	s.memberGen++
-	if m, ok := s.userRooms[user]; ok {
+	s.userRooms.Update(user, func(m map[string]storage.Membership) map[string]storage.Membership {
+		m = maps.Clone(m)
 		if mb.Membership == "" {
 			delete(m, mb.RoomID)
 		} else {
 			m[mb.RoomID] = mb
 		}
-	}
+		return m
+	})
 }
 
 // MembersByMembership returns the users with each membership in the room now.

@@ -32,9 +32,12 @@ import (
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/ratelimit"
 	"github.com/axon-matrix/axon/internal/rooms"
+	"github.com/axon-matrix/axon/internal/search"
 	"github.com/axon-matrix/axon/internal/slidingsync"
+	"github.com/axon-matrix/axon/internal/spaces"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 	"github.com/axon-matrix/axon/internal/threepid"
 )
 
@@ -101,6 +104,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss := sync.New(db, rs, log)
 	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
+	if cfg.Experimental.ThreadSubscriptions {
+		pushRules.WithThreadSubscriptions()
+		pushEval.Subscribers = db.ThreadSubscribers
+	}
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal
@@ -135,7 +142,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	tps := threepid.New(db, cfg, mailer, accounts, log)
 	accounts.Threepids = tps
-	api := &clientapi.API{Cfg: cfg, DB: db, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
+	api := &clientapi.API{Cfg: cfg, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
 		AppServices: appServices, Threepids: tps}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
 	api.AccountData = accountdata.New(db)
@@ -144,6 +151,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
 	api.Receipts = receipts.New(db, rs)
 	api.Reports = reports.New(db, rs)
+	api.Search = search.New(db, rs)
+	api.Spaces = spaces.New(db, rs)
+	if cfg.Experimental.ThreadSubscriptions {
+		api.ThreadSubs = threadsubs.New(db, rs)
+		api.SlidingSync.ThreadSubs = api.ThreadSubs
+	}
 	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
 	if err := api.Notices.Start(ctx, accounts); err != nil {
 		db.Close()

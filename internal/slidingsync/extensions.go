@@ -9,6 +9,7 @@ import (
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 )
 
 // maxToDevice bounds to-device messages per response.
@@ -107,6 +108,28 @@ func (b *builder) extensions(ctx context.Context, resp *Response, want map[strin
 		}
 		resp.Extensions["receipts"] = out
 		empty = empty && n == 0
+	}
+	if ts := x.ThreadSubscriptions; ts != nil && ts.Enabled != nil && *ts.Enabled && b.s.ThreadSubs != nil {
+		limit := threadsubs.DefaultLimit
+		if ts.Limit != nil {
+			limit = *ts.Limit
+		}
+		page, err := b.s.ThreadSubs.Changes(ctx, b.user, b.since.Pos, b.to.Pos, limit, b.since.Pos == 0)
+		if err != nil {
+			return false, err
+		}
+		out := map[string]any{}
+		if page.Subscribed != nil {
+			out["subscribed"] = page.Subscribed
+		}
+		if page.Unsubscribed != nil {
+			out["unsubscribed"] = page.Unsubscribed
+		}
+		if page.More != "" {
+			out["prev_batch"] = page.More
+		}
+		resp.Extensions["io.element.msc4308.thread_subscriptions"] = out
+		empty = empty && page.Len() == 0
 	}
 	if x.Typing.on() {
 		rs := map[string]any{}
@@ -320,7 +343,7 @@ func (b *builder) accountData(ctx context.Context, roomsInScope map[string]bool)
 			}
 		}
 		if b.since.Pos == 0 && !hasRules {
-			if c, err := json.Marshal(push.DefaultContent(b.user)); err == nil {
+			if c, err := json.Marshal(b.s.sync.DefaultPushRules(b.user)); err == nil {
 				global = append(global, rawEvent{Type: push.AccountDataType, Content: c})
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 	"github.com/axon-matrix/axon/internal/sync"
+	"github.com/axon-matrix/axon/internal/threadsubs"
 )
 
 // bumpTypes are the event types that move a room up the list.
@@ -55,6 +56,9 @@ type Service struct {
 	rooms *rooms.Service
 	sync  *sync.Service
 	now   func() time.Time
+
+	// ThreadSubs serves MSC4308's extension; nil leaves it out.
+	ThreadSubs *threadsubs.Service
 
 	mu sstate
 	// conns holds the connections, at most connLimit in all and

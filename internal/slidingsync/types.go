@@ -129,6 +129,15 @@ type Extensions struct {
 	AccountData *Ext         `json:"account_data"`
 	Receipts    *Ext         `json:"receipts"`
 	Typing      *Ext         `json:"typing"`
+	// ThreadSubscriptions is MSC4308's extension, under its unstable name
+	// (served with thread subscriptions on, ignored otherwise).
+	ThreadSubscriptions *ThreadSubsExt `json:"io.element.msc4308.thread_subscriptions"`
+}
+
+// ThreadSubsExt is the thread subscriptions extension request.
+type ThreadSubsExt struct {
+	Enabled *bool `json:"enabled"`
+	Limit   *int  `json:"limit"`
 }
 
 // Ext is an extension's common request: enabled and its lists/rooms scope.

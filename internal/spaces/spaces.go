@@ -24,8 +24,8 @@ type Service struct {
 	db    *storage.DB
 }
 
-// New returns a service over the rooms service.
-func New(rs *rooms.Service) *Service { return &Service{rooms: rs, db: rs.DB()} }
+// New returns a service over the database and the rooms service.
+func New(db *storage.DB, rs *rooms.Service) *Service { return &Service{rooms: rs, db: db} }
 
 // Request is one page request of a hierarchy.
 type Request struct {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 )
 
 // UpdateAccountData reads one account data entry and replaces it with what
 // fn returns, in one write transaction, so read-modify-write updates (tags,
 // the fully-read marker) cannot lose a concurrent change. fn gets the old
-// content (nil when absent) and reports whether to write. It returns
+// content (nil when absent or deleted) and reports whether to write. It returns
 // whether a new entry was written.
 func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 	fn func(old []byte) (content []byte, write bool, err error)) (bool, error) {
@@ -22,7 +21,9 @@ func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 			userID, roomID, typ).Scan(&c)
 		switch {
 		case err == nil:
-			old = []byte(c)
+			if c != DeletedAccountData {
+				old = []byte(c)
+			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -70,9 +71,12 @@ func (db *DB) JoinedMemberCount(ctx context.Context, roomID string) (int, error)
 // localpart or display name contains term or whose user ID starts with it,
 // ordered by user ID; offset and limit page through the matches.
 func (db *DB) SearchLocalUsers(ctx context.Context, term string, offset, limit int) ([]User, error) {
-	t := escapeLike(strings.ToLower(term))
+	// Both sides are lowered in SQL: SQLite's LIKE ignores ASCII case by
+	// itself, PostgreSQL's does not, and lower() agrees with itself on
+	// either engine (SQLite's lowers ASCII only).
+	t := escapeLike(term)
 	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE deactivated = 0
-		AND (LOWER(localpart) LIKE $1 ESCAPE '\' OR LOWER(COALESCE(displayname, '')) LIKE $1 ESCAPE '\' OR LOWER(user_id) LIKE $2 ESCAPE '\')
+		AND (LOWER(localpart) LIKE LOWER($1) ESCAPE '\' OR LOWER(COALESCE(displayname, '')) LIKE LOWER($1) ESCAPE '\' OR LOWER(user_id) LIKE LOWER($2) ESCAPE '\')
 		ORDER BY user_id LIMIT $3 OFFSET $4`, "%"+t+"%", t+"%", limit, offset)
 	if err != nil {
 		return nil, err

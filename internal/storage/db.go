@@ -260,11 +260,52 @@ func (tx *Tx) NextPos(s Stream) int64 {
 // stream range (pos > since) ever includes it. The single writer makes
 // MIN()-1 safe here; a multi-writer backend allocates from a sequence.
 func (tx *Tx) nextOutsidePos(ctx context.Context) (int64, error) {
-	var pos int64
-	if err := tx.QueryRowContext(ctx, `SELECT MIN(0, COALESCE(MIN(stream_pos), 0)) - 1 FROM events`).Scan(&pos); err != nil {
+	var lowest int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(stream_pos), 0) FROM events`).Scan(&lowest); err != nil {
 		return 0, fmt.Errorf("allocate outside position: %w", err)
 	}
-	return pos, nil
+	return min(lowest, 0) - 1, nil
+}
+
+// A counter is a number a table hands out per scope (a user, a device):
+// filter IDs, backup versions, the upload order of one-time keys. Callers
+// rely on values being unique in their scope and larger than every earlier
+// one, never on them being dense; so a backend with several writers may
+// take them from one sequence, where SQLite's single writer takes the
+// largest in use plus one.
+type counter struct {
+	name  string // table.column, for errors
+	query string // the next value; the scope's columns are $1, $2, ...
+}
+
+// newCounter describes the counter in table.column, scoped by the columns
+// in scope; first is the value of an empty scope.
+func newCounter(table, column string, first int64, scope ...string) counter {
+	where := make([]string, len(scope))
+	for i, col := range scope {
+		where[i] = fmt.Sprintf("%s = $%d", col, i+1)
+	}
+	return counter{
+		name:  table + "." + column,
+		query: fmt.Sprintf(`SELECT COALESCE(MAX(%s) + 1, %d) FROM %s WHERE %s`, column, first, table, strings.Join(where, " AND ")),
+	}
+}
+
+// The counters; nextInScope is the only way their values are allocated.
+var (
+	filterIDs         = newCounter("filters", "filter_id", 0, "user_id")
+	backupVersions    = newCounter("backup_versions", "version", 1, "user_id")
+	oneTimeKeyUploads = newCounter("one_time_keys", "upload_seq", 1, "user_id", "device_id")
+)
+
+// nextInScope allocates the next value of counter c in the scope named by
+// scope (one value per scope column).
+func (tx *Tx) nextInScope(ctx context.Context, c counter, scope ...any) (int64, error) {
+	var v int64
+	if err := tx.QueryRowContext(ctx, c.query, scope...).Scan(&v); err != nil {
+		return 0, fmt.Errorf("allocate %s: %w", c.name, err)
+	}
+	return v, nil
 }
 
 // Write runs fn in a write transaction. Positions allocated with tx.NextPos

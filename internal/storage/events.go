@@ -691,7 +691,7 @@ func (db *DB) UnreadEvents(ctx context.Context, roomID, userID string, after, up
 // UserParticipatedInThread reports whether user sent the root or a reply.
 func (db *DB) UserParticipatedInThread(ctx context.Context, root, user string) (bool, error) {
 	var n int
-	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE (thread_root = $1 OR event_id = $1) AND sender = $2 AND stream_pos > 0 LIMIT 1)`,
+	err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE (thread_root = $1 OR event_id = $1) AND sender = $2 AND stream_pos > 0 LIMIT 1) AS hits`,
 		root, user).Scan(&n)
 	return n > 0, err
 }

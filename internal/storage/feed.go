@@ -33,6 +33,9 @@ const (
 	// KindKeyCounts: the one-time or fallback key counts of device Device
 	// of Users[0] may have changed (no stream: /sync reads them afresh).
 	KindKeyCounts
+	// KindThreadSubscription: Users[0] subscribed to or unsubscribed from
+	// a thread in Room (MSC4306); it rides the account data stream.
+	KindThreadSubscription
 )
 
 // Change is one committed change, as the feed announces it.

@@ -87,8 +87,8 @@ func (db *DB) UploadKeys(ctx context.Context, up KeyUpload) (map[string]int, err
 		}
 		var seq int64
 		if len(up.OneTimeKeys) > 0 {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(upload_seq), 0) + 1 FROM one_time_keys WHERE user_id = $1 AND device_id = $2`,
-				up.UserID, up.DeviceID).Scan(&seq); err != nil {
+			var err error
+			if seq, err = tx.nextInScope(ctx, oneTimeKeyUploads, up.UserID, up.DeviceID); err != nil {
 				return err
 			}
 		}
@@ -413,10 +413,11 @@ func (e *ErrWrongBackupVersion) Error() string {
 func (db *DB) CreateBackupVersion(ctx context.Context, user, algorithm string, authData []byte) (string, error) {
 	var v int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions WHERE user_id = $1`, user).Scan(&v); err != nil {
+		var err error
+		if v, err = tx.nextInScope(ctx, backupVersions, user); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO backup_versions (user_id, version, algorithm, auth_data) VALUES ($1, $2, $3, $4)`,
+		_, err = tx.ExecContext(ctx, `INSERT INTO backup_versions (user_id, version, algorithm, auth_data) VALUES ($1, $2, $3, $4)`,
 			user, v, algorithm, string(authData))
 		return err
 	})

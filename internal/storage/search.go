@@ -231,7 +231,7 @@ func (db *DB) SearchCount(ctx context.Context, q *SearchQuery) (int, error) {
 	}
 	if len(q.Rooms) <= maxRoomTokens {
 		var n int
-		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM event_search WHERE event_search MATCH $1 LIMIT $2)`,
+		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM event_search WHERE event_search MATCH $1 LIMIT $2) AS hits`,
 			q.Match, fewMatches).Scan(&n); err != nil {
 			return 0, fmt.Errorf("search count: %w", err)
 		}

@@ -165,21 +165,30 @@ func (db *DB) PutAccountData(ctx context.Context, userID, roomID, typ string, co
 	})
 }
 
-// GetAccountData returns one entry or ErrNotFound.
+// DeletedAccountData is the content of a deleted account data entry
+// (MSC3391). The row stays, with a new stream position, so incremental
+// syncs tell clients of the deletion with this empty content; reads of the
+// entry and full syncs treat it as absent.
+const DeletedAccountData = "{}"
+
+// GetAccountData returns one entry or ErrNotFound (also for a deleted one).
 func (db *DB) GetAccountData(ctx context.Context, userID, roomID, typ string) ([]byte, error) {
 	var c string
 	err := db.read.QueryRowContext(ctx, `SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3`,
 		userID, roomID, typ).Scan(&c)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && c == DeletedAccountData) {
 		return nil, ErrNotFound
 	}
 	return []byte(c), err
 }
 
-// AccountDataAfter returns a user's entries changed in (from, to].
+// AccountDataAfter returns a user's entries changed in (from, to]. Deleted
+// entries are among them, except from the start (from 0), where there is
+// nothing for a client to forget.
 func (db *DB) AccountDataAfter(ctx context.Context, userID string, from, to int64) ([]AccountData, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT room_id, type, content, stream_pos FROM account_data
-		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 ORDER BY stream_pos`, userID, from, to)
+		WHERE user_id = $1 AND stream_pos > $2 AND stream_pos <= $3 AND ($2 > 0 OR content <> $4) ORDER BY stream_pos`,
+		userID, from, to, DeletedAccountData)
 	if err != nil {
 		return nil, err
 	}
@@ -408,10 +417,11 @@ func (db *DB) PresenceOf(ctx context.Context, users []string) ([]Presence, error
 func (db *DB) CreateFilter(ctx context.Context, userID string, filter []byte) (int64, error) {
 	var id int64
 	err := db.Write(ctx, func(tx *Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(filter_id), -1) + 1 FROM filters WHERE user_id = $1`, userID).Scan(&id); err != nil {
+		var err error
+		if id, err = tx.nextInScope(ctx, filterIDs, userID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO filters (user_id, filter_id, filter) VALUES ($1, $2, $3)`, userID, id, string(filter))
+		_, err = tx.ExecContext(ctx, `INSERT INTO filters (user_id, filter_id, filter) VALUES ($1, $2, $3)`, userID, id, string(filter))
 		return err
 	})
 	return id, err
@@ -430,26 +440,6 @@ func (db *DB) GetFilter(ctx context.Context, userID string, id int64) ([]byte, e
 // DeviceListChangesAfter returns users whose device lists changed in (from, to].
 func (db *DB) DeviceListChangesAfter(ctx context.Context, from, to int64) ([]string, error) {
 	return db.strings(ctx, `SELECT DISTINCT user_id FROM device_list_changes WHERE stream_pos > $1 AND stream_pos <= $2`, from, to)
-}
-
-// SearchUsers finds users whose ID or display name contains term.
-func (db *DB) SearchUsers(ctx context.Context, term string, limit int) ([]User, error) {
-	like := "%" + escapeLike(term) + "%"
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE deactivated = 0
-		AND (user_id LIKE $1 ESCAPE '\' OR displayname LIKE $1 ESCAPE '\') ORDER BY user_id LIMIT $2`, like, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, rows.Err()
 }
 
 func escapeLike(s string) string {

@@ -283,12 +283,39 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 			if err := deleteDeviceKeys(ctx, tx, userID, d); err != nil {
 				return err
 			}
+			if err := deleteDeviceSettings(ctx, tx, userID, d); err != nil {
+				return err
+			}
 		}
 		if len(deviceIDs) > 0 {
 			return markDeviceListChanged(ctx, tx, userID)
 		}
 		return nil
 	})
+}
+
+// LocalNotificationSettingsPrefix starts the type of the global account
+// data entry that holds one device's notification settings (MSC3890); the
+// device ID completes it.
+const LocalNotificationSettingsPrefix = "org.matrix.msc3890.local_notification_settings."
+
+// deleteDeviceSettings deletes a device's notification settings with the
+// device (MSC3890), so that no client shows settings of a device that is
+// gone. It is a deletion as MSC3391 has it: the user's syncs learn of it.
+func deleteDeviceSettings(ctx context.Context, tx *Tx, userID, deviceID string) error {
+	typ := LocalNotificationSettingsPrefix + deviceID
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM account_data WHERE user_id = $1 AND room_id = '' AND type = $2 AND content <> $3`,
+		userID, typ, DeletedAccountData).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE account_data SET content = $4, stream_pos = $3 WHERE user_id = $1 AND room_id = '' AND type = $2`,
+		userID, typ, tx.NextPos(StreamAccountData), DeletedAccountData)
+	return err
 }
 
 // RegistrationToken is an invite-style token for token-gated registration.

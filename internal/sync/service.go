@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/axon-matrix/axon/internal/filter"
+	"github.com/axon-matrix/axon/internal/loadcache"
+	"github.com/axon-matrix/axon/internal/presence"
 	"github.com/axon-matrix/axon/internal/push"
 	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -36,8 +38,8 @@ type Service struct {
 	// skip the query.
 	toDeviceChecked map[string]int64
 
-	countsMu stdsync.Mutex
-	counts   map[countsKey]countsEntry
+	// counts caches unread counts (unread.go).
+	counts *loadcache.Map[countsKey, countsEntry]
 	// push evaluates users' push rules for the counts (unread.go).
 	push *push.Evaluator
 }
@@ -51,7 +53,7 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 			return map[string]int{"signed_curve25519": 0}, []string{}
 		},
 		acked: map[string]int64{}, toDeviceChecked: map[string]int64{},
-		counts: map[countsKey]countsEntry{},
+		counts: loadcache.New[countsKey, countsEntry](maxCountsEntries),
 		push:   push.NewEvaluator(rs, nil),
 	}
 	// Counts a change affects are dropped before the notifier wakes anyone
@@ -454,7 +456,7 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 		}
 		jr.StateAfter = b.stateSection(ctx, state)
 	} else {
-		state, err = b.stateBefore(ctx, roomID, tl, full, limited)
+		state, err = b.stateBefore(ctx, roomID, tl, full, limited, 0)
 		if err != nil {
 			return err
 		}
@@ -509,12 +511,20 @@ func (b *builder) joinedRoom(ctx context.Context, roomID string, newEvents []*ro
 // stateBefore returns the state section: the whole state before the
 // timeline when the room is sent whole, else the state that changed in a
 // gap a limited timeline skipped.
-func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Event, full, limited bool) ([]*rooms.Event, error) {
+//
+// With an empty timeline (a filter's limit 0) the state is where the
+// timeline would end: endGroup's state (a left room's state right after
+// the leave, never what changed after it) or, when endGroup is 0, the
+// room's current state.
+func (b *builder) stateBefore(ctx context.Context, roomID string, tl []*rooms.Event, full, limited bool, endGroup int64) ([]*rooms.Event, error) {
 	sf := &b.f.Room.State
 	var group int64
-	if len(tl) > 0 {
+	switch {
+	case len(tl) > 0:
 		group = tl[0].StateBefore
-	} else {
+	case endGroup != 0:
+		group = endGroup
+	default:
 		cur, err := b.s.rooms.CurrentState(ctx, roomID)
 		if err != nil {
 			return nil, err
@@ -834,7 +844,7 @@ func (b *builder) leftRoom(ctx context.Context, m storage.Membership, newEvents 
 		}
 		lr.StateAfter = b.stateSection(ctx, state)
 	} else {
-		state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited)
+		state, err := b.stateBefore(ctx, m.RoomID, tl, full, limited, leave.StateAfter)
 		if err != nil {
 			return err
 		}
@@ -867,7 +877,7 @@ func (b *builder) accountData(ctx context.Context) error {
 	// Clients read their push rules from the initial sync; a user who never
 	// changed one has the server defaults, stored nowhere.
 	if b.since.Pos == 0 && !pushRules && b.f.AccountData.Allows(push.AccountDataType, "") {
-		if c, err := json.Marshal(push.DefaultContent(b.req.UserID)); err == nil {
+		if c, err := json.Marshal(b.s.DefaultPushRules(b.req.UserID)); err == nil {
 			b.resp.AccountData.Events = append(b.resp.AccountData.Events, rawEvent{Type: push.AccountDataType, Content: c})
 		}
 	}
@@ -983,32 +993,8 @@ func (b *builder) addPresence(p storage.Presence) {
 		return
 	}
 	b.resp.Presence.Events = append(b.resp.Presence.Events, map[string]any{
-		"type": "m.presence", "sender": p.UserID, "content": PresenceContent(p),
+		"type": "m.presence", "sender": p.UserID, "content": presence.Content(p),
 	})
-}
-
-// CurrentlyActive is the currently_active of a presence at time now: online
-// and active in the last five minutes. Like last_active_ago it is computed
-// when presence is read, not stored.
-func CurrentlyActive(p storage.Presence, now time.Time) bool {
-	return p.State == "online" && now.Sub(time.UnixMilli(p.LastActiveTS)) < activeWindow
-}
-
-// activeWindow is how long after its last activity a user stays
-// currently_active.
-const activeWindow = 5 * time.Minute
-
-// PresenceContent renders a presence row as m.presence content.
-func PresenceContent(p storage.Presence) map[string]any {
-	c := map[string]any{
-		"presence":         p.State,
-		"last_active_ago":  time.Since(time.UnixMilli(p.LastActiveTS)).Milliseconds(),
-		"currently_active": CurrentlyActive(p, time.Now()),
-	}
-	if p.StatusMsg != nil {
-		c["status_msg"] = *p.StatusMsg
-	}
-	return c
 }
 
 func (b *builder) deviceLists(ctx context.Context) error {

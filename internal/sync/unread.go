@@ -34,13 +34,7 @@ const maxCountsEntries = 100000
 // invalidateCounts drops a room's cached counts (after a redaction, which
 // can lower them).
 func (s *Service) invalidateCounts(roomID string) {
-	s.countsMu.Lock()
-	defer s.countsMu.Unlock()
-	for k := range s.counts {
-		if k.room == roomID {
-			delete(s.counts, k)
-		}
-	}
+	s.counts.ForgetFunc(func(k countsKey) bool { return k.room == roomID })
 }
 
 // unreadCounts computes the notification and highlight counts of a room for
@@ -60,9 +54,9 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 		readPos = me.StreamPos
 	}
 	key := countsKey{roomID, user, threaded}
-	s.countsMu.Lock()
-	cached, ok := s.counts[key]
-	s.countsMu.Unlock()
+	// An invalidation while this runs (a redaction) keeps what it computes
+	// out of the cache.
+	cached, ok, since := s.counts.Lookup(key)
 	var e countsEntry
 	from := readPos
 	if ok && cached.readPos == readPos && cached.threadStamp == threadStamp && cached.upto <= upto {
@@ -125,12 +119,7 @@ func (s *Service) unreadCounts(ctx context.Context, roomID, user string, threade
 		// (left at 0 it would make the next call rescan the whole room).
 		e.upto = from
 	}
-	s.countsMu.Lock()
-	if len(s.counts) >= maxCountsEntries {
-		s.counts = map[countsKey]countsEntry{}
-	}
-	s.counts[key] = e
-	s.countsMu.Unlock()
+	s.counts.PutUnlessChanged(key, e, since)
 	return e.main, e.threads, nil
 }
 
@@ -145,6 +134,12 @@ func (s *Service) evaluate(ctx context.Context, ev *rooms.Event, user string) (n
 	return o.Notify, o.Highlight
 }
 
+// DefaultPushRules is the m.push_rules content of a user who never changed
+// a rule, which initial syncs show.
+func (s *Service) DefaultPushRules(user string) map[string]any {
+	return s.push.DefaultContent(user)
+}
+
 // SetPushEvaluator makes counts follow each user's own push rules (the
 // default is the server-default rules for everyone).
 func (s *Service) SetPushEvaluator(e *push.Evaluator) {
@@ -154,13 +149,7 @@ func (s *Service) SetPushEvaluator(e *push.Evaluator) {
 // invalidateUserCounts drops a user's cached counts (their rules or their
 // ignore list changed).
 func (s *Service) invalidateUserCounts(user string) {
-	s.countsMu.Lock()
-	defer s.countsMu.Unlock()
-	for k := range s.counts {
-		if k.user == user {
-			delete(s.counts, k)
-		}
-	}
+	s.counts.ForgetFunc(func(k countsKey) bool { return k.user == user })
 }
 
 // UnreadTotal is the user's notification count over all joined rooms, as

@@ -5,7 +5,7 @@
 #   tests/interop/run.sh test/unread.test.js ...   some files (paths relative to tests/interop)
 #
 # Environment: AXON_INTEROP_BINARY=path uses a prebuilt server instead of
-# building one; INTEROP_DEBUG=1 shows SDK logs; AXON_INTEROP_KEEP=1 keeps the
+# building one (axon notify / bot are then built with goolm by their test); INTEROP_DEBUG=1 shows SDK logs; AXON_INTEROP_KEEP=1 keeps the
 # server's data directory and log; INTEROP_WAIT_MS changes how long a test
 # waits for something to arrive through sync (default 20000).
 set -euo pipefail
@@ -36,13 +36,22 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Everything the tests run is built here, once, with goolm (the server does
+# not need it; axon notify / bot and the mautrix-go peer do): the tests use
+# AXON_INTEROP_NOTIFY_BINARY and AXON_INTEROP_GOPEER_BINARY instead of each
+# building their own.
+mkdir -p "$tmp/bin"
 if [[ -n "${AXON_INTEROP_BINARY:-}" ]]; then
-    echo "interop: using prebuilt $AXON_INTEROP_BINARY" >&2
+    echo "interop: using prebuilt $AXON_INTEROP_BINARY; building the mautrix-go peer" >&2
     cp "$AXON_INTEROP_BINARY" "$tmp/axon"
+    (cd "$root" && go build -tags goolm -o "$tmp/bin/" ./tests/interop/gopeer)
 else
-    echo "interop: building axon" >&2
-    (cd "$root" && go build -o "$tmp/axon" ./cmd/axon)
+    echo "interop: building axon and the mautrix-go peer" >&2
+    (cd "$root" && go build -tags goolm -o "$tmp/bin/" ./cmd/axon ./tests/interop/gopeer)
+    cp "$tmp/bin/axon" "$tmp/axon"
+    export AXON_INTEROP_NOTIFY_BINARY="$tmp/bin/axon"
 fi
+export AXON_INTEROP_GOPEER_BINARY="$tmp/bin/gopeer"
 
 port="$(node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')"
 base_url="http://127.0.0.1:$port"

@@ -67,6 +67,23 @@ function recordingFetch(rec) {
     };
 }
 
+/** A raw client-server API call with an access token: status, parsed JSON (null if none) and text. */
+export async function rawApi(token, method, path, body) {
+    const res = await fetch(new URL(path, BASE_URL), {
+        method,
+        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json = null;
+    try {
+        json = JSON.parse(text);
+    } catch {
+        // left null
+    }
+    return { status: res.status, json, text };
+}
+
 export function uniqueName(prefix) {
     return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`.toLowerCase();
 }

@@ -11,26 +11,13 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout } from "../lib/harness.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi } from "../lib/harness.js";
 import { CryptoEvent, VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
 
-async function api(device, method, path, body) {
-    const res = await fetch(new URL(path, BASE_URL), {
-        method,
-        headers: { Authorization: `Bearer ${device.accessToken}`, "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json = null;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        // left null
-    }
-    return { status: res.status, json, text };
-}
+/** A raw API call as one of our devices. */
+const api = (device, method, path, body) => rawApi(device.accessToken, method, path, body);
 
 /** Logs in a device with in-memory Rust crypto and waits until its keys are on the server. */
 async function cryptoDevice(user, label, clientOpts = {}) {

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout } from "../lib/harness.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi } from "../lib/harness.js";
 import { CryptoEvent, VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
@@ -31,21 +31,8 @@ async function cryptoDevice(user, label, clientOpts = {}) {
     return d;
 }
 
-async function api(device, method, path, body) {
-    const res = await fetch(new URL(path, BASE_URL), {
-        method,
-        headers: { Authorization: `Bearer ${device.accessToken}`, "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json = null;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        // left null
-    }
-    return { status: res.status, json, text };
-}
+/** A raw API call as one of our devices. */
+const api = (device, method, path, body) => rawApi(device.accessToken, method, path, body);
 
 /** Creates an encrypted room of owner's with the other devices' users joined. */
 async function encryptedRoom(owner, others) {
@@ -331,10 +318,14 @@ describe("secret storage and recovery (Element's set-up flow)", () => {
 function startGoPeer(user) {
     const root = fileURLToPath(new URL("../../..", import.meta.url));
     const dir = mkdtempSync(join(tmpdir(), "axon-gopeer-"));
-    const bin = join(dir, "gopeer");
-    const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? "go1.27.3" };
-    const build = spawnSync("go", ["build", "-tags", "goolm", "-o", bin, "./tests/interop/gopeer"], { cwd: root, env, encoding: "utf8" });
-    assert.equal(build.status, 0, `go build gopeer: ${build.stderr}`);
+    // run.sh builds the peer once for every test that starts one.
+    let bin = process.env.AXON_INTEROP_GOPEER_BINARY;
+    if (!bin) {
+        bin = join(dir, "gopeer");
+        const env = { ...process.env, GOTOOLCHAIN: process.env.GOTOOLCHAIN ?? "go1.27.3" };
+        const build = spawnSync("go", ["build", "-tags", "goolm", "-o", bin, "./tests/interop/gopeer"], { cwd: root, env, encoding: "utf8" });
+        assert.equal(build.status, 0, `go build gopeer: ${build.stderr}`);
+    }
     const proc = spawn(bin, [BASE_URL, user.localpart, user.password], { stdio: ["pipe", "pipe", "pipe"] });
     const peer = { proc, dir, lines: [], stderr: "" };
     let buf = "";

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { SlidingSync, SlidingSyncEvent, SlidingSyncState } from "matrix-js-sdk/lib/sliding-sync.js";
 import { SyncState } from "matrix-js-sdk";
 
-import { BASE_URL, User, uniqueName, waitUntil } from "../lib/harness.js";
+import { BASE_URL, User, uniqueName, waitUntil, rawApi } from "../lib/harness.js";
 
 const T = { timeout: 90000 };
 const SS_PATH = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
@@ -34,21 +34,7 @@ const LIST = {
 // What Element Web subscribes the open room with.
 const ROOM_SUB = { timeline_limit: 15, required_state: [["*", "*"]] };
 
-async function api(token, method, path, body) {
-    const res = await fetch(new URL(path, BASE_URL), {
-        method,
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let json = null;
-    try {
-        json = JSON.parse(text);
-    } catch {
-        // left null
-    }
-    return { status: res.status, json, text };
-}
+const api = rawApi;
 
 /** A device whose client syncs with SlidingSync instead of /v3/sync. */
 async function slidingDevice(user, label, { crypto = false } = {}) {

@@ -1,5 +1,28 @@
 -- Core schema. Stream positions (stream_pos) everywhere come from one global
 -- counter, so a sync token is a single number plus the in-memory typing serial.
+--
+-- 64-bit columns. SQLite's INTEGER is 64-bit; PostgreSQL's is 32-bit, so these
+-- columns (here and in later migrations) must be BIGINT there:
+--   stream positions: events.stream_pos (negative outside the stream),
+--     current_state.stream_pos, receipts.stream_pos, receipts.event_pos,
+--     account_data.stream_pos, to_device.stream_pos, presence.stream_pos,
+--     device_list_changes.stream_pos, push_cursors.pos, search_position.pos,
+--     appservice_state.events_pos, .receipts_pos, .presence_pos,
+--     .to_device_pos, .device_lists_pos;
+--   milliseconds since the epoch: every *_ts column (users.created_ts,
+--     devices.created_ts, .last_seen_ts, .token_expires_ts,
+--     .prev_token_expires_ts, .refresh_expires_ts, registration_tokens.expiry_ts,
+--     .created_ts, rooms.created_ts, events.origin_ts, receipts.ts,
+--     presence.last_active_ts, pushers.created_ts, push_queue.next_try_ts,
+--     .created_ts, login_tokens.expires_ts, reports.created_ts, .resolved_ts,
+--     user_threepids.validated_ts, .added_ts, threepid_sessions.created_ts,
+--     .validated_ts, .expires_ts, threepid_tokens.expires_ts,
+--     appservice_txns.created_ts, openid_tokens.expires_ts);
+--   also 64-bit, from the PDU or from a sequence: events.depth,
+--     rooms.head_depth, state group IDs (state_groups.group_id, .prev_group,
+--     state_group_entries.group_id, rooms.state_group, events.state_before,
+--     .state_after), push_queue.id, reports.id.
+-- Flags and small counts may stay INTEGER.
 
 CREATE TABLE users (
     user_id       TEXT PRIMARY KEY,
