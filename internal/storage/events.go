@@ -189,6 +189,9 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if !accepted {
 			return nil
 		}
+		// The search indexer starts on the event before the feed wakes
+		// its readers, as it did when wakes came after the writer.
+		tx.OnCommit(db.wakeIndexer)
 		c := Change{Kind: KindEvent, Stream: StreamEvents, Position: pos, Room: ev.RoomID, Type: ev.Type, EventID: ev.EventID, StateKey: ev.StateKey}
 		if ev.Type == "m.room.member" && ev.StateKey != nil {
 			c.Users, c.Membership = []string{*ev.StateKey}, r.Membership
@@ -228,9 +231,6 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		}
 		return nil
 	})
-	if err == nil && pos > 0 {
-		db.wakeIndexer()
-	}
 	return pos, stateAfter, err
 }
 
