@@ -19,36 +19,15 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// Waker wakes the long-polls of users; *sync.Notifier is one.
-type Waker interface {
-	Wake(users ...string)
-}
-
-// Service reads and writes account data.
+// Service reads and writes account data. Its writes reach syncs and
+// caches through the storage change feed.
 type Service struct {
-	db      *storage.DB
-	wake    Waker
-	written func(userID, roomID, typ string)
+	db *storage.DB
 }
 
 // New creates the service.
-func New(db *storage.DB, w Waker) *Service {
-	return &Service{db: db, wake: w}
-}
-
-// OnWrite makes the service call fn after each entry it writes, so that
-// caches of account data (the ignored users) drop their copy. It returns s.
-func (s *Service) OnWrite(fn func(userID, roomID, typ string)) *Service {
-	s.written = fn
-	return s
-}
-
-// changed tells the user's syncs and the OnWrite hook about a write.
-func (s *Service) changed(userID, roomID, typ string) {
-	if s.written != nil {
-		s.written(userID, roomID, typ)
-	}
-	s.wake.Wake(userID)
+func New(db *storage.DB) *Service {
+	return &Service{db: db}
 }
 
 // serverManaged are the types the server maintains itself: the spec has
@@ -163,13 +142,12 @@ func (s *Service) PutManaged(ctx context.Context, userID, roomID, typ string, co
 	if err := s.db.PutAccountData(ctx, userID, roomID, typ, content); err != nil {
 		return fmt.Errorf("put account data: %w", err)
 	}
-	s.changed(userID, roomID, typ)
 	return nil
 }
 
 // Update replaces an entry with what fn makes of the old content (nil when
-// absent), atomically; fn reports whether to write. It wakes the user when
-// something was written and reports whether it was.
+// absent), atomically; fn reports whether to write. It reports whether
+// something was written (the change feed announces it).
 func (s *Service) Update(ctx context.Context, userID, roomID, typ string,
 	fn func(old []byte) ([]byte, bool, error)) (bool, error) {
 	written, err := s.db.UpdateAccountData(ctx, userID, roomID, typ, fn)
@@ -178,9 +156,6 @@ func (s *Service) Update(ctx context.Context, userID, roomID, typ string,
 			return false, err
 		}
 		return false, fmt.Errorf("update account data: %w", err)
-	}
-	if written {
-		s.changed(userID, roomID, typ)
 	}
 	return written, nil
 }

@@ -73,9 +73,6 @@ func New(regs []*Registration, db *storage.DB, rs *rooms.Service, accounts *acco
 			s.workers = append(s.workers, &worker{s: s, reg: r, wake: make(chan struct{}, 1)})
 		}
 	}
-	if len(s.workers) > 0 {
-		rs.Subscribe(func(*rooms.Event) { s.Kick() })
-	}
 	return s
 }
 

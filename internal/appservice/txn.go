@@ -180,6 +180,12 @@ func (w *worker) takeTyping() map[string][]string {
 // starts at the current positions: history is not replayed) and runs them
 // until ctx ends; Wait waits for them.
 func (s *Service) Start(ctx context.Context) error {
+	// The senders follow the change feed from here: subscribed after every
+	// cache (server.New builds them first), so a sender woken by a change
+	// reads fresh counts.
+	if len(s.workers) > 0 {
+		s.db.Feed().Subscribe(s.onChange)
+	}
 	for _, w := range s.workers {
 		c, ok, err := s.db.AppServiceState(ctx, w.reg.ID)
 		if err != nil {
@@ -885,4 +891,18 @@ func (w *worker) send(ctx context.Context, txn *storage.AppServiceTxn) error {
 		return fmt.Errorf("application service answered %d: %s", status, body)
 	}
 	return nil
+}
+
+// onChange wakes the senders for events and for the ephemeral data,
+// to-device messages and device list changes (MSC3202) services may
+// receive, and queues typing and key counts.
+func (s *Service) onChange(c storage.Change) {
+	switch c.Kind {
+	case storage.KindEvent, storage.KindReceipt, storage.KindToDevice, storage.KindDeviceList:
+		s.Kick()
+	case storage.KindTyping:
+		s.TypingChanged(c.Room, c.Users)
+	case storage.KindKeyCounts:
+		s.KeyCountsChanged(c.Users[0], c.Device)
+	}
 }

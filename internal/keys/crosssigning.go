@@ -145,7 +145,6 @@ func (s *Service) UploadCrossSigning(ctx context.Context, user string, req Devic
 		return fmt.Errorf("cross-signing upload: %w", err)
 	}
 	finish()
-	s.DeviceListChanged(ctx, user)
 	return nil
 }
 
@@ -287,15 +286,10 @@ func (s *Service) UploadSignatures(ctx context.Context, caller string, req map[s
 			kept = append(kept, sig)
 		}
 	}
+	// Storage marks the targets' device lists changed, and the change feed
+	// wakes those who see them.
 	if err := s.db.PutKeySignatures(ctx, kept); err != nil {
 		return nil, fmt.Errorf("signatures upload: %w", err)
-	}
-	notified := map[string]bool{}
-	for _, sig := range kept {
-		if !notified[sig.TargetUser] {
-			notified[sig.TargetUser] = true
-			s.DeviceListChanged(ctx, sig.TargetUser)
-		}
 	}
 	return failures, nil
 }

@@ -27,27 +27,15 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// Waker wakes long-polling /sync requests; *sync.Notifier is one.
-type Waker interface {
-	Wake(users ...string)
-	WakeRoom(ctx context.Context, roomID string)
-}
-
 // Service is the key server.
 type Service struct {
 	db         *storage.DB
 	accounts   *account.Service
-	wake       Waker
 	serverName string
 
 	// counts caches each device's key counts for /sync, which asks on
 	// every response; uploads, claims and device deletion drop entries.
 	counts *loadcache.Map[deviceRef, keyCounts]
-
-	// OnCountsChanged, if set, is told about devices whose one-time or
-	// fallback key counts may have changed (application services with
-	// MSC3202 get them in transactions). Set it before use.
-	OnCountsChanged func(user, device string)
 
 	// ClaimLimit, if set, bounds the one-time keys one claimer takes from
 	// one device (keyed by claimer and device). Set it before use.
@@ -65,34 +53,21 @@ type keyCounts struct {
 const maxCachedCounts = 100000
 
 // New creates the key server.
-func New(db *storage.DB, accounts *account.Service, wake Waker, serverName string) *Service {
-	return &Service{db: db, accounts: accounts, wake: wake, serverName: serverName, counts: loadcache.New[deviceRef, keyCounts](maxCachedCounts)}
-}
-
-func (s *Service) forgetCounts(refs ...deviceRef) {
-	s.counts.Forget(refs...)
-	if s.OnCountsChanged != nil {
-		for _, r := range refs {
-			s.OnCountsChanged(r.user, r.device)
+func New(db *storage.DB, accounts *account.Service, serverName string) *Service {
+	s := &Service{db: db, accounts: accounts, serverName: serverName, counts: loadcache.New[deviceRef, keyCounts](maxCachedCounts)}
+	// Counts are dropped when the change feed announces that they or the
+	// user's devices changed (syncs wake from the same changes, later).
+	db.Feed().Subscribe(func(c storage.Change) {
+		switch c.Kind {
+		case storage.KindDeviceList:
+			// A deleted device's counts must not linger.
+			user := c.Users[0]
+			s.counts.ForgetFunc(func(r deviceRef) bool { return r.user == user })
+		case storage.KindKeyCounts:
+			s.counts.Forget(deviceRef{c.Users[0], c.Device})
 		}
-	}
-}
-
-// DeviceListChanged wakes the user and everyone sharing a room with them
-// (including rooms the user is only invited to: their members track
-// invitees), after their devices or keys changed (the change row is
-// already stored).
-func (s *Service) DeviceListChanged(ctx context.Context, user string) {
-	// A deleted device's counts must not linger.
-	s.counts.ForgetFunc(func(r deviceRef) bool { return r.user == user })
-	s.wake.Wake(user)
-	rooms, err := s.db.RoomsSharedBy(ctx, user)
-	if err != nil {
-		return
-	}
-	for _, r := range rooms {
-		s.wake.WakeRoom(ctx, r)
-	}
+	})
+	return s
 }
 
 func (s *Service) isLocal(user string) bool {
@@ -205,7 +180,7 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	if up.FallbackKeys, err = checkKeys(req.FallbackKeys, user, device, signingKey, "fallback_keys", true); err != nil {
 		return nil, err
 	}
-	defer s.forgetCounts(deviceRef{user, device})
+	// The change feed drops the cached counts when the upload commits.
 	counts, err := s.db.UploadKeys(ctx, up)
 	if errors.Is(err, storage.ErrKeyConflict) {
 		return nil, mxerr.InvalidParam("One-time key already exists with different content")
@@ -215,9 +190,6 @@ func (s *Service) Upload(ctx context.Context, user, device string, req UploadReq
 	}
 	if err != nil {
 		return nil, fmt.Errorf("upload keys: %w", err)
-	}
-	if up.DeviceKeys != nil {
-		s.DeviceListChanged(ctx, user)
 	}
 	if _, ok := counts["signed_curve25519"]; !ok {
 		counts["signed_curve25519"] = 0
@@ -423,11 +395,6 @@ func (s *Service) Claim(ctx context.Context, claimer string, req map[string]map[
 	if err != nil {
 		return nil, fmt.Errorf("claim keys: %w", err)
 	}
-	refs := make([]deviceRef, len(claimed))
-	for i, c := range claimed {
-		refs[i] = deviceRef{c.UserID, c.DeviceID}
-	}
-	s.forgetCounts(refs...)
 	for _, c := range claimed {
 		if resp.OneTimeKeys[c.UserID] == nil {
 			resp.OneTimeKeys[c.UserID] = map[string]map[string]json.RawMessage{}

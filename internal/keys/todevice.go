@@ -36,7 +36,6 @@ func (s *Service) SendToDevice(ctx context.Context, td ToDevice) error {
 	sort.Strings(users)
 	suffix := ":" + s.serverName
 	var targets []storage.ToDeviceTarget
-	var wake []string
 	for _, user := range users {
 		if !strings.HasPrefix(user, "@") || !strings.Contains(user, ":") {
 			return mxerr.InvalidParam("%q is not a user ID", user)
@@ -62,24 +61,19 @@ func (s *Service) SendToDevice(ctx context.Context, td ToDevice) error {
 		for _, d := range devices {
 			known[d.DeviceID] = true
 		}
-		queued := false
 		for dev, content := range compact {
 			if dev != "*" && !known[dev] {
 				continue // unknown device: nothing could ever collect it
 			}
 			targets = append(targets, storage.ToDeviceTarget{UserID: user, DeviceID: dev, Content: content})
-			queued = true
-		}
-		if queued {
-			wake = append(wake, user)
 		}
 	}
 	// Queue even an empty set, so the transaction ID is recorded.
 	if err := s.db.QueueToDevice(ctx, td.Sender, td.SenderDevice, td.TxnID, td.Type, targets); err != nil {
 		return fmt.Errorf("queue to-device messages: %w", err)
 	}
-	// The waker also tells the application services, which receive their
-	// users' to-device messages.
-	s.wake.Wake(wake...)
+	// The change feed wakes the recipients' syncs and the application
+	// services, which receive their users' to-device messages; targets
+	// are grouped by user, as QueueToDevice wants them.
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/axon-matrix/axon/internal/accountdata"
 	"github.com/axon-matrix/axon/internal/loadcache"
@@ -60,9 +59,6 @@ type Rules struct {
 	cache *loadcache.Map[string, *Ruleset]
 	// threadSubscriptions adds MSC4306's postcontent rules to the defaults.
 	threadSubscriptions bool
-
-	mu        sync.Mutex
-	listeners []func(user string)
 }
 
 // WithThreadSubscriptions makes MSC4306's postcontent rules part of every
@@ -82,19 +78,19 @@ func (r *Rules) Defaults(user string) Ruleset {
 	return d
 }
 
-// OnChange registers fn to be called after a user's rules change.
-func (r *Rules) OnChange(fn func(user string)) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.listeners = append(r.listeners, fn)
-}
-
 // maxCachedRulesets bounds the cache; it refills from storage.
 const maxCachedRulesets = 50000
 
-// NewRules creates the store; w wakes the user's syncs after a change.
-func NewRules(db *storage.DB, w accountdata.Waker) *Rules {
-	return &Rules{db: db, ad: accountdata.New(db, w), cache: loadcache.New[string, *Ruleset](maxCachedRulesets)}
+// NewRules creates the store. A user's cached rules are dropped when the
+// change feed announces a write of their m.push_rules, whoever made it.
+func NewRules(db *storage.DB) *Rules {
+	r := &Rules{db: db, ad: accountdata.New(db), cache: loadcache.New[string, *Ruleset](maxCachedRulesets)}
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindAccountData && c.Room == "" && c.Type == AccountDataType {
+			r.cache.Forget(c.Users[0])
+		}
+	})
+	return r
 }
 
 // Get returns the user's rules: the stored set once the user changed
@@ -179,30 +175,16 @@ func (r *Rules) DefaultContent(user string) map[string]any {
 }
 
 // update applies fn to a copy of the user's rules and stores the result.
+// The cached copy is dropped by the feed when the write commits.
 func (r *Rules) update(ctx context.Context, user string, fn func(rs *Ruleset) error) error {
-	var saved *Ruleset
 	_, err := r.ad.Update(ctx, user, "", AccountDataType, func(old []byte) ([]byte, bool, error) {
 		rs := r.parseStored(old, user).clone()
 		if err := fn(rs); err != nil {
 			return nil, false, err
 		}
 		b, err := json.Marshal(map[string]any{"global": rs})
-		saved = rs
 		return b, err == nil, err
 	})
-	if err == nil && saved != nil {
-		r.cache.Set(user, saved)
-	} else {
-		r.cache.Forget(user)
-	}
-	r.mu.Lock()
-	listeners := r.listeners
-	r.mu.Unlock()
-	if err == nil {
-		for _, fn := range listeners {
-			fn(user)
-		}
-	}
 	return err
 }
 

@@ -137,7 +137,12 @@ func New(db *storage.DB, rs *rooms.Service, eval *Evaluator, cfg config.PushSett
 		wake: make(chan struct{}, 1), finished: make(chan struct{}, 1), delivered: map[int64]bool{}, inflight: map[string]*flight{}, cursors: map[string]int64{}, pushers: map[string][]storage.Pusher{}, lastUnread: map[string]int{},
 	}
 	s.SetRootCAs(nil)
-	rs.Subscribe(func(*rooms.Event) { s.Kick() })
+	// New events may notify; a receipt may lower a badge.
+	db.Feed().Subscribe(func(c storage.Change) {
+		if c.Kind == storage.KindEvent || c.Kind == storage.KindReceipt {
+			s.Kick()
+		}
+	})
 	return s
 }
 

@@ -23,24 +23,17 @@ const (
 	FullyRead   = "m.fully_read"
 )
 
-// Notifier wakes long-polls; *sync.Notifier is one.
-type Notifier interface {
-	Wake(users ...string)
-	WakeRoom(ctx context.Context, roomID string)
-}
-
 // Service stores receipts and read markers.
 type Service struct {
 	db          *storage.DB
 	rooms       *rooms.Service
-	notifier    Notifier
 	accountData *accountdata.Service
 	now         func() time.Time
 }
 
 // New creates the service.
-func New(db *storage.DB, rs *rooms.Service, n Notifier) *Service {
-	return &Service{db: db, rooms: rs, notifier: n, accountData: accountdata.New(db, n), now: time.Now}
+func New(db *storage.DB, rs *rooms.Service) *Service {
+	return &Service{db: db, rooms: rs, accountData: accountdata.New(db), now: time.Now}
 }
 
 // Post sets the user's receipt (or, for m.fully_read, the read marker) of
@@ -166,20 +159,14 @@ func checkThread(ev *rooms.Event, thread string) error {
 }
 
 func (s *Service) putReceipt(ctx context.Context, userID, roomID, typ, thread string, ev *rooms.Event) error {
-	stored, err := s.db.PutReceipt(ctx, storage.Receipt{
+	// A stored receipt is announced on the change feed, which wakes the
+	// syncs that show it.
+	_, err := s.db.PutReceipt(ctx, storage.Receipt{
 		RoomID: roomID, UserID: userID, Type: typ, ThreadID: thread,
 		EventID: ev.EventID, EventPos: ev.StreamPos, TS: s.now().UnixMilli(),
 	})
 	if err != nil {
 		return fmt.Errorf("store receipt: %w", err)
-	}
-	if !stored {
-		return nil
-	}
-	if typ == ReadPrivate {
-		s.notifier.Wake(userID)
-	} else {
-		s.notifier.WakeRoom(ctx, roomID)
 	}
 	return nil
 }

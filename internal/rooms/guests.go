@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 
 	"github.com/axon-matrix/axon/internal/mxerr"
+	"github.com/axon-matrix/axon/internal/storage"
 )
 
 // Guest accounts (the spec's guest access module) may join only rooms whose
@@ -45,23 +46,27 @@ func guestsCanJoin(ev *Event) bool {
 	return c.GuestAccess == "can_join"
 }
 
-// evictGuests is a listener: when a room's m.room.guest_access stops being
-// can_join, its joined guests leave, as the spec requires. The leaves are
-// sent after the event's own write has finished (listeners run inside it).
-func (s *Service) evictGuests(ev *Event) {
-	if ev.Type != "m.room.guest_access" || ev.StateKey == nil || *ev.StateKey != "" || guestsCanJoin(ev) {
+// evictGuests follows the change feed: when a room's m.room.guest_access
+// stops being can_join, its joined guests leave, as the spec requires. The
+// leaves are sent from a goroutine: feed subscribers must not write.
+func (s *Service) evictGuests(c storage.Change) {
+	if c.Kind != storage.KindEvent || c.Type != "m.room.guest_access" || c.StateKey == nil || *c.StateKey != "" {
 		return
 	}
 	go func() {
 		ctx := context.Background()
-		guests, err := s.db.JoinedGuests(ctx, ev.RoomID)
+		ev, err := s.Event(ctx, c.EventID)
+		if err != nil || guestsCanJoin(ev) {
+			return
+		}
+		guests, err := s.db.JoinedGuests(ctx, c.Room)
 		if err != nil {
-			s.log.Error("listing guests to remove", "room", ev.RoomID, "err", err)
+			s.log.Error("listing guests to remove", "room", c.Room, "err", err)
 			return
 		}
 		for _, g := range guests {
-			if err := s.Leave(ctx, ev.RoomID, g, "Guest access was turned off"); err != nil {
-				s.log.Warn("removing guest", "room", ev.RoomID, "user", g, "err", err)
+			if err := s.Leave(ctx, c.Room, g, "Guest access was turned off"); err != nil {
+				s.log.Warn("removing guest", "room", c.Room, "user", g, "err", err)
 			}
 		}
 	}()

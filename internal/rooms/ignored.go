@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/axon-matrix/axon/internal/loadcache"
 	"github.com/axon-matrix/axon/internal/storage"
@@ -19,9 +18,6 @@ const IgnoredUsersType = "m.ignored_user_list"
 // and every push-rule evaluation (unread counts, pushes) ask for it.
 type ignoredCache struct {
 	lists *loadcache.Map[string, map[string]bool] // nil value: ignores nobody
-
-	mu        sync.Mutex
-	listeners []func(user string)
 }
 
 // maxIgnoredCache bounds the cache; it refills from storage.
@@ -54,29 +50,13 @@ func parseIgnored(raw []byte) map[string]bool {
 	return out
 }
 
-// AccountDataWritten is told of every account data write (accountdata's
-// OnWrite hook); a new ignore list takes effect at once, as the spec asks,
-// and whoever registered with OnIgnoredUsersChange hears of it.
-func (s *Service) AccountDataWritten(user, roomID, typ string) {
-	if roomID != "" || typ != IgnoredUsersType {
+// ignoredChanged follows the change feed: a new ignore list takes effect
+// at once, as the spec asks.
+func (s *Service) ignoredChanged(ch storage.Change) {
+	if ch.Kind != storage.KindAccountData || ch.Room != "" || ch.Type != IgnoredUsersType {
 		return
 	}
-	c := &s.ignored
-	c.lists.Forget(user)
-	c.mu.Lock()
-	listeners := c.listeners
-	c.mu.Unlock()
-	for _, fn := range listeners {
-		fn(user)
-	}
-}
-
-// OnIgnoredUsersChange registers fn to be called after a user's ignore
-// list changed (cached unread counts include events it may now hide).
-func (s *Service) OnIgnoredUsersChange(fn func(user string)) {
-	s.ignored.mu.Lock()
-	defer s.ignored.mu.Unlock()
-	s.ignored.listeners = append(s.ignored.listeners, fn)
+	s.ignored.lists.Forget(ch.Users[0])
 }
 
 // HiddenByIgnore reports whether ev is hidden from a user ignoring the

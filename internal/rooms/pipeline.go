@@ -209,11 +209,25 @@ func (s *Service) persist(ctx context.Context, r *room, c *candidate, v verdict,
 	if p.Type == "m.room.create" && ok {
 		preq.NewRoom = &storage.Room{RoomID: c.roomID, RoomVersion: string(r.v().version), Creator: string(p.Sender), CreatedTS: p.OriginServerTS}
 	}
-	pos, afterGroup, err := s.db.PersistEvent(ctx, preq)
-	if err != nil {
+	// The in-memory room moves on in the commit hook, before the event is
+	// announced on the feed: whoever the feed wakes finds it there too.
+	var ev *Event
+	preq.OnCommit = func(pos, afterGroup int64) {
+		ev = s.applyPersisted(ctx, r, c, v, preq, after, pos, afterGroup)
+	}
+	if _, _, err := s.db.PersistEvent(ctx, preq); err != nil {
 		return nil, err
 	}
-	row = preq.Event
+	return ev, nil
+}
+
+// applyPersisted updates the in-memory room and caches for an event just
+// committed, and returns the event. It runs in the commit hook, under the
+// database's write lock and r.mu: nothing here may wait.
+func (s *Service) applyPersisted(ctx context.Context, r *room, c *candidate, v verdict, preq storage.PersistRequest, after stateSnapshot, pos, afterGroup int64) *Event {
+	p, req := c.p, c.req
+	ok := v.status == storage.Accepted
+	row := preq.Event
 	row.StreamPos, row.StateAfter = pos, afterGroup
 	row.RejectedReason, row.SoftFailed = preq.RejectedReason, v.status == storage.SoftFailed
 	if v.status == storage.Rejected {
@@ -222,7 +236,7 @@ func (s *Service) persist(ctx context.Context, r *room, c *candidate, v verdict,
 	ev := &Event{Event: row, PDU: p, Version: r.v().version}
 	s.events.put(ev.EventID, ev)
 	if !ok {
-		return ev, nil
+		return ev
 	}
 	r.extremities = slices.DeleteFunc(r.extremities, func(x string) bool { return slices.Contains(preq.Extremities, x) })
 	r.extremities = append(r.extremities, c.eventID)
@@ -251,7 +265,7 @@ func (s *Service) persist(ctx context.Context, r *room, c *candidate, v verdict,
 	if req.Redacts != "" {
 		s.events.remove(req.Redacts)
 	}
-	return ev, nil
+	return ev
 }
 
 // mergeCurrent resolves the room's current state with the state after an

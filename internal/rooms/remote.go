@@ -45,8 +45,8 @@ func (s *Service) AcceptRemote(ctx context.Context, roomID string, raw []byte, k
 		return nil, err
 	}
 	if ev.InStream() && ev.fresh {
-		// Listeners (sync, push, application services) hear of accepted
-		// events only, as of local ones.
+		// Listeners hear of accepted events only, as of local ones (the
+		// change feed announced it at its commit).
 		s.publish(ev.Event)
 	}
 	return ev.Event, nil

@@ -65,7 +65,10 @@ type Event struct {
 // IsState reports whether the event is a state event.
 func (e *Event) IsState() bool { return e.StateKey != nil }
 
-// Listener is told about every event after it is durably stored.
+// Listener is told about every accepted event after its room writer let go.
+// Whatever only needs to wake or invalidate follows the storage change feed
+// instead; a listener may write and may take the room writer (push rules
+// following an upgrade copy rules before the join returns).
 type Listener func(ev *Event)
 
 // Service manages rooms.
@@ -195,7 +198,8 @@ func New(db *storage.DB, serverName string, keyID id.KeyID, key ed25519.PrivateK
 	}
 	s.resolve = s.resolveState
 	s.writer = processWriter{}
-	s.Subscribe(s.evictGuests)
+	db.Feed().Subscribe(s.evictGuests)
+	db.Feed().Subscribe(s.ignoredChanged)
 	return s
 }
 
@@ -242,7 +246,7 @@ func (s *Service) createTS() int64 {
 // ServerName is the server's Matrix name.
 func (s *Service) ServerName() string { return s.serverName }
 
-// Subscribe registers a listener for new events.
+// Subscribe registers a listener for new events (see Listener).
 func (s *Service) Subscribe(l Listener) {
 	s.listenersMu.Lock()
 	defer s.listenersMu.Unlock()

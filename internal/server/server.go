@@ -134,9 +134,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		db.Close()
 		return nil, err
 	}
+	// Caches follow the change feed ahead of the sync notifier, so that a
+	// sync it wakes reads fresh copies: push rules and key counts before
+	// sync.New.
+	pushRules := push.NewRules(db)
+	ks := keys.New(db, accounts, cfg.ServerName)
 	ss := sync.New(db, rs, log)
-	ss.Typing.OnChange = appServices.TypingChanged
-	pushRules := push.NewRules(db, ss.Notifier)
 	pushRules.FollowUpgrades(rs, log)
 	pushEval := push.NewEvaluator(rs, pushRules)
 	if cfg.Experimental.ThreadSubscriptions {
@@ -146,18 +149,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ss.SetPushEvaluator(pushEval)
 	pusher := push.New(db, rs, pushEval, cfg.Push, outbound, log)
 	pusher.UnreadTotal = ss.UnreadTotal
-	ks := keys.New(db, accounts, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
-	ks.OnCountsChanged = appServices.KeyCountsChanged
 	appServices.KeyCounts = ks.Counts
 	ss.KeyCounts = ks.Counts
-	accounts.OnDevicesDeleted = ks.DeviceListChanged
 	// Pushers of signed-out devices go with them.
-	if onDeleted := accounts.OnDevicesDeleted; onDeleted != nil {
-		accounts.OnDevicesDeleted = func(ctx context.Context, userID string) {
-			onDeleted(ctx, userID)
-			pusher.DevicesDeleted(ctx, userID)
-		}
-	}
+	accounts.OnDevicesDeleted = pusher.DevicesDeleted
 	// Accounts deactivated with the CLI while the server was down still
 	// have memberships: leave those rooms now, through the room writers.
 	if n, err := accounts.LeaveRoomsOfDeactivated(ctx, rs); err != nil {
@@ -188,16 +183,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	api := &clientapi.API{Cfg: cfg, Rooms: rs, Accounts: accounts, Sync: ss, Push: pusher, PushRules: pushRules, Keys: ks, Media: ms, Log: log,
 		AppServices: appServices, Threepids: tps}
 	api.SlidingSync = slidingsync.New(db, rs, ss)
-	api.AccountData = accountdata.New(db, ss.Notifier).OnWrite(rs.AccountDataWritten)
+	api.AccountData = accountdata.New(db)
 	api.Directory = directory.New(db, rs, cfg.ServerName, log)
 	api.Directory.AppServices = appServices
 	api.Presence = presence.New(db, alsoKick{ss.Notifier, []func(){appServices.Kick}}, cfg.ServerName)
-	api.Receipts = receipts.New(db, rs, alsoKick{ss.Notifier, []func(){pusher.Kick, appServices.Kick}})
+	api.Receipts = receipts.New(db, rs)
 	api.Reports = reports.New(db, rs)
 	api.Search = search.New(db, rs)
 	api.Spaces = spaces.New(db, rs)
 	if cfg.Experimental.ThreadSubscriptions {
-		api.ThreadSubs = threadsubs.New(db, rs, ss.Notifier)
+		api.ThreadSubs = threadsubs.New(db, rs)
 		api.SlidingSync.ThreadSubs = api.ThreadSubs
 	}
 	api.Notices = notices.New(cfg.ServerNotices, cfg.ServerName, db, rs, api.AccountData, log)
@@ -250,11 +245,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		stopPush: stopPush}, nil
 }
 
-// alsoKick passes wake-ups to the sync notifier and then kicks the
-// background senders that carry the same updates elsewhere: the
-// application service senders (bridges get device list changes with
-// MSC3202, presence and receipts as ephemeral data) and, for receipts,
-// push delivery (badge updates when a receipt lowers an unread count).
+// alsoKick passes presence wake-ups to the sync notifier and then kicks
+// the application service senders, which carry presence as ephemeral data.
+// Presence is the one change that does not travel on the storage change
+// feed yet: who must be woken depends on whether others can see the
+// difference, which the presence service decides after the write.
 type alsoKick struct {
 	*sync.Notifier
 	kicks []func()
@@ -262,13 +257,6 @@ type alsoKick struct {
 
 func (k alsoKick) Wake(users ...string) {
 	k.Notifier.Wake(users...)
-	for _, kick := range k.kicks {
-		kick()
-	}
-}
-
-func (k alsoKick) WakeRoom(ctx context.Context, roomID string) {
-	k.Notifier.WakeRoom(ctx, roomID)
 	for _, kick := range k.kicks {
 		kick()
 	}

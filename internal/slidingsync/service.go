@@ -129,12 +129,12 @@ func New(db *storage.DB, rs *rooms.Service, ss *sync.Service) *Service {
 	s.mu.meta = map[string]*roomMeta{}
 	s.mu.metaReady = map[string]bool{}
 	s.mu.removed = map[string]map[string]bool{}
-	rs.Subscribe(s.onEvent)
+	db.Feed().Subscribe(s.onChange)
 	return s
 }
 
-func (s *Service) onEvent(ev *rooms.Event) {
-	if !s.noteEvent(ev) {
+func (s *Service) onChange(c storage.Change) {
+	if c.Kind != storage.KindEvent || !s.noteEvent(c) {
 		return
 	}
 	// The notifier woke the room's users before memberPos moved (it
@@ -147,7 +147,7 @@ func (s *Service) onEvent(ev *rooms.Event) {
 	if n == 0 {
 		return
 	}
-	users := append(s.sync.Notifier.RoomMembers(context.Background(), ev.RoomID), *ev.StateKey)
+	users := append(s.sync.Notifier.RoomMembers(context.Background(), c.Room), c.Users...)
 	s.quietMu.Lock()
 	wake := users[:0]
 	for _, u := range users {
@@ -176,28 +176,28 @@ func (s *Service) waitQuiet(user string) func() {
 
 // noteEvent updates the in-memory activity; it reports whether the event
 // is a membership change.
-func (s *Service) noteEvent(ev *rooms.Event) bool {
+func (s *Service) noteEvent(c storage.Change) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ev.StreamPos > s.mu.latest[ev.RoomID] {
-		s.mu.latest[ev.RoomID] = ev.StreamPos
+	if c.Position > s.mu.latest[c.Room] {
+		s.mu.latest[c.Room] = c.Position
 	}
-	if isBump[ev.Type] && ev.StreamPos > s.mu.bump[ev.RoomID] {
+	if isBump[c.Type] && c.Position > s.mu.bump[c.Room] {
 		// The newest bump event there is, whether or not older ones
 		// were read.
-		s.mu.bump[ev.RoomID] = ev.StreamPos
-		s.mu.bumpKnown[ev.RoomID] = true
+		s.mu.bump[c.Room] = c.Position
+		s.mu.bumpKnown[c.Room] = true
 	}
-	if ev.Type == "m.room.encryption" && ev.StateKey != nil && *ev.StateKey == "" {
-		if m := s.mu.meta[ev.RoomID]; m != nil {
+	if c.Type == "m.room.encryption" && c.StateKey != nil && *c.StateKey == "" {
+		if m := s.mu.meta[c.Room]; m != nil {
 			m.encrypted = true
 		}
 	}
-	if ev.Type == "m.room.member" && ev.StateKey != nil {
+	if c.Type == "m.room.member" && len(c.Users) == 1 {
 		// The user's room set changed: reload its meta on demand.
-		delete(s.mu.metaReady, *ev.StateKey)
-		delete(s.mu.removed, *ev.StateKey)
-		s.mu.memberPos = max(s.mu.memberPos, ev.StreamPos)
+		delete(s.mu.metaReady, c.Users[0])
+		delete(s.mu.removed, c.Users[0])
+		s.mu.memberPos = max(s.mu.memberPos, c.Position)
 		return true
 	}
 	return false

@@ -148,8 +148,7 @@ func (db *DB) CreateDeviceWithoutToken(ctx context.Context, userID, deviceID, di
 			return nil
 		}
 		created = true
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
-		return err
+		return markDeviceListChanged(ctx, tx, userID)
 	})
 	return created, err
 }

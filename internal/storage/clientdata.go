@@ -31,9 +31,11 @@ func (db *DB) UpdateAccountData(ctx context.Context, userID, roomID, typ string,
 		if err != nil || !write {
 			return err
 		}
+		pos := tx.NextPos(StreamAccountData)
 		_, err = tx.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
-			userID, roomID, typ, string(content), tx.NextPos(StreamAccountData))
+			userID, roomID, typ, string(content), pos)
+		tx.Changed(accountDataChange(userID, roomID, typ, pos))
 		written = err == nil
 		return err
 	})

@@ -41,6 +41,8 @@ type DB struct {
 	// streamPos is, per stream, the last committed position of that stream:
 	// sync skips the queries of streams that have not moved since a token.
 	streamPos [numStreams]atomic.Int64
+	// feed announces committed changes (feed.go).
+	feed Feed
 
 	// The search indexer (searchindex.go).
 	indexMu   sync.Mutex
@@ -270,6 +272,10 @@ type Tx struct {
 	next    int64
 	used    bool
 	streams [numStreams]int64
+	// changes and onCommit are what the transaction announces and runs
+	// after its commit (feed.go).
+	changes  []Change
+	onCommit []func()
 }
 
 // NextPos allocates the next global stream position for a row of stream s.
@@ -335,24 +341,42 @@ func (tx *Tx) nextInScope(ctx context.Context, c counter, scope ...any) (int64, 
 
 // Write runs fn in a write transaction. Positions allocated with tx.NextPos
 // become visible through Position only after the commit succeeds, so a
-// reader that sees position p sees every row at or below p.
+// reader that sees position p sees every row at or below p. The changes fn
+// records with tx.Changed are then announced on the feed, in commit order.
 func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 	db.writeMu.Lock()
-	defer db.writeMu.Unlock()
+	tx, err := db.writeLocked(ctx, fn)
+	if err != nil || len(tx.changes) == 0 {
+		db.writeMu.Unlock()
+		return err
+	}
+	// Hand over to the delivery lock before letting the next writer in:
+	// its changes are delivered after these.
+	db.feed.deliver.Lock()
+	db.writeMu.Unlock()
+	defer db.feed.deliver.Unlock()
+	db.feed.deliverLocked(tx.changes)
+	return nil
+}
+
+func (db *DB) writeLocked(ctx context.Context, fn func(tx *Tx) error) (*Tx, error) {
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	tx := &Tx{Tx: sqlTx, cache: db.wcache, next: db.pos.Load()}
 	if err := fn(tx); err != nil {
 		sqlTx.Rollback()
-		return err
+		return nil, err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return nil, fmt.Errorf("commit: %w", err)
 	}
 	for _, q := range tx.misses {
 		db.wcache.prepare(ctx, q) // best effort: a failure just means no cache
+	}
+	for _, fn := range tx.onCommit {
+		fn()
 	}
 	if tx.used {
 		for i, p := range tx.streams {
@@ -362,7 +386,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		db.pos.Store(tx.next)
 	}
-	return nil
+	return tx, nil
 }
 
 // Reader is the read-only pool.

@@ -109,6 +109,10 @@ type PersistRequest struct {
 	Membership string
 	// Redacts is the event a redaction redacts, marked on that row.
 	Redacts string
+	// OnCommit, if set, is called with the event's position and state
+	// group after the commit, before the event is announced on the feed:
+	// the writer updates its in-memory room there (see Tx.OnCommit).
+	OnCommit func(pos, stateAfter int64)
 }
 
 // CurrentStateChange replaces a room's current state with a resolved one.
@@ -179,9 +183,20 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		if err := insertEdges(ctx, tx, ev.EventID, r.PrevEvents, auth); err != nil {
 			return err
 		}
+		if r.OnCommit != nil {
+			tx.OnCommit(func() { r.OnCommit(pos, stateAfter) })
+		}
 		if !accepted {
 			return nil
 		}
+		// The search indexer starts on the event before the feed wakes
+		// its readers, as it did when wakes came after the writer.
+		tx.OnCommit(db.wakeIndexer)
+		c := Change{Kind: KindEvent, Stream: StreamEvents, Position: pos, Room: ev.RoomID, Type: ev.Type, EventID: ev.EventID, StateKey: ev.StateKey}
+		if ev.Type == "m.room.member" && ev.StateKey != nil {
+			c.Users, c.Membership = []string{*ev.StateKey}, r.Membership
+		}
+		tx.Changed(c)
 		if err := moveExtremities(ctx, tx, ev.RoomID, ev.EventID, r.Extremities); err != nil {
 			return err
 		}
@@ -216,9 +231,6 @@ func (db *DB) PersistEvent(ctx context.Context, r PersistRequest) (pos, stateAft
 		}
 		return nil
 	})
-	if err == nil && pos > 0 {
-		db.wakeIndexer()
-	}
 	return pos, stateAfter, err
 }
 

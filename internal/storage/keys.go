@@ -29,7 +29,9 @@ const MaxOneTimeKeys = 10000
 // markDeviceListChanged records that user's devices or keys changed, so the
 // users sharing a room with them see it in device_lists.changed.
 func markDeviceListChanged(ctx context.Context, tx *Tx, user string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), user)
+	pos := tx.NextPos(StreamDeviceLists)
+	_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, pos, user)
+	tx.Changed(Change{Kind: KindDeviceList, Stream: StreamDeviceLists, Position: pos, Users: []string{user}})
 	return err
 }
 
@@ -66,6 +68,7 @@ type KeyUpload struct {
 func (db *DB) UploadKeys(ctx context.Context, up KeyUpload) (map[string]int, error) {
 	var counts map[string]int
 	err := db.Write(ctx, func(tx *Tx) error {
+		tx.Changed(Change{Kind: KindKeyCounts, Users: []string{up.UserID}, Device: up.DeviceID})
 		if up.DeviceKeys != nil {
 			var old string
 			err := tx.QueryRowContext(ctx, `SELECT key_json FROM device_keys WHERE user_id = $1 AND device_id = $2`, up.UserID, up.DeviceID).Scan(&old)
@@ -255,6 +258,9 @@ func (db *DB) ClaimKeys(ctx context.Context, reqs []ClaimRequest) ([]ClaimedKey,
 				return err
 			}
 			out = append(out, ClaimedKey{ClaimRequest: r, KeyID: keyID, KeyJSON: []byte(k), Fallback: true})
+		}
+		for _, c := range out {
+			tx.Changed(Change{Kind: KindKeyCounts, Users: []string{c.UserID}, Device: c.DeviceID})
 		}
 		return nil
 	})

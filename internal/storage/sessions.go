@@ -41,8 +41,7 @@ func (db *DB) UpsertSession(ctx context.Context, s Session, now int64) error {
 			nullStr(s.RefreshHash), nullInt(s.RefreshExpiresTS), now); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), s.UserID)
-		return err
+		return markDeviceListChanged(ctx, tx, s.UserID)
 	})
 }
 

@@ -66,12 +66,14 @@ func (db *DB) PutReceipt(ctx context.Context, r Receipt) (bool, error) {
 		if err == nil && cur >= r.EventPos {
 			return nil
 		}
+		pos := tx.NextPos(StreamReceipts)
 		_, err = tx.ExecContext(ctx, `INSERT INTO receipts (room_id, user_id, receipt_type, thread_id, event_id, event_pos, ts, stream_pos)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (room_id, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
 			event_pos = excluded.event_pos, ts = excluded.ts, stream_pos = excluded.stream_pos`,
-			r.RoomID, r.UserID, r.Type, r.ThreadID, r.EventID, r.EventPos, r.TS, tx.NextPos(StreamReceipts))
+			r.RoomID, r.UserID, r.Type, r.ThreadID, r.EventID, r.EventPos, r.TS, pos)
 		stored = err == nil
+		tx.Changed(Change{Kind: KindReceipt, Stream: StreamReceipts, Position: pos, Room: r.RoomID, Users: []string{r.UserID}, Type: r.Type})
 		return err
 	})
 	return stored, err
@@ -154,9 +156,11 @@ type AccountData struct {
 // PutAccountData stores an account data entry.
 func (db *DB) PutAccountData(ctx context.Context, userID, roomID, typ string, content []byte) error {
 	return db.Write(ctx, func(tx *Tx) error {
+		pos := tx.NextPos(StreamAccountData)
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_data (user_id, room_id, type, content, stream_pos) VALUES ($1, $2, $3, $4, $5)
 			ON CONFLICT (user_id, room_id, type) DO UPDATE SET content = excluded.content, stream_pos = excluded.stream_pos`,
-			userID, roomID, typ, string(content), tx.NextPos(StreamAccountData))
+			userID, roomID, typ, string(content), pos)
+		tx.Changed(accountDataChange(userID, roomID, typ, pos))
 		return err
 	})
 }
@@ -216,7 +220,8 @@ type ToDeviceTarget struct {
 	Content          []byte
 }
 
-// QueueToDevice stores messages for delivery, once per (sender, device, txn).
+// QueueToDevice stores messages for delivery, once per (sender, device, txn);
+// targets come grouped by user.
 func (db *DB) QueueToDevice(ctx context.Context, sender, senderDevice, txnID, typ string, targets []ToDeviceTarget) error {
 	return db.Write(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO to_device_txns (sender, device_id, txn_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
@@ -227,6 +232,7 @@ func (db *DB) QueueToDevice(ctx context.Context, sender, senderDevice, txnID, ty
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil // retried transaction: already queued
 		}
+		c := Change{Kind: KindToDevice, Stream: StreamToDevice}
 		for _, t := range targets {
 			devices := []string{t.DeviceID}
 			if t.DeviceID == "*" {
@@ -246,11 +252,19 @@ func (db *DB) QueueToDevice(ctx context.Context, sender, senderDevice, txnID, ty
 				rows.Close()
 			}
 			for _, d := range devices {
+				c.Position = tx.NextPos(StreamToDevice)
 				if _, err := tx.ExecContext(ctx, `INSERT INTO to_device (stream_pos, user_id, device_id, sender, type, content) VALUES ($1, $2, $3, $4, $5, $6)`,
-					tx.NextPos(StreamToDevice), t.UserID, d, sender, typ, string(t.Content)); err != nil {
+					c.Position, t.UserID, d, sender, typ, string(t.Content)); err != nil {
 					return err
 				}
 			}
+			// Targets come grouped by user; a repeat would only wake twice.
+			if len(devices) > 0 && (len(c.Users) == 0 || c.Users[len(c.Users)-1] != t.UserID) {
+				c.Users = append(c.Users, t.UserID)
+			}
+		}
+		if len(c.Users) > 0 {
+			tx.Changed(c)
 		}
 		return nil
 	})

@@ -55,11 +55,13 @@ func (db *DB) SubscribeThread(ctx context.Context, userID, roomID, rootID string
 		case !automatic && subscribed && !wasAutomatic:
 			return nil
 		}
+		pos := tx.NextPos(StreamAccountData)
 		_, err = tx.ExecContext(ctx, `INSERT INTO thread_subscriptions (user_id, room_id, root_id, subscribed, automatic, stream_pos)
 			VALUES ($1, $2, $3, 1, $4, $5)
 			ON CONFLICT (user_id, room_id, root_id) DO UPDATE SET subscribed = 1, automatic = excluded.automatic, stream_pos = excluded.stream_pos`,
-			userID, roomID, rootID, automatic, tx.NextPos(StreamAccountData))
+			userID, roomID, rootID, automatic, pos)
 		changed = err == nil
+		tx.Changed(threadSubscriptionChange(userID, roomID, pos))
 		return err
 	})
 	return changed, err
@@ -85,9 +87,11 @@ func (db *DB) UnsubscribeThread(ctx context.Context, userID, roomID, rootID stri
 				userID, roomID, rootID, eventsPos)
 			return err
 		}
+		pos := tx.NextPos(StreamAccountData)
 		_, err = tx.ExecContext(ctx, `UPDATE thread_subscriptions SET subscribed = 0, automatic = 0, unsubscribed_at = $4, stream_pos = $5
-			WHERE user_id = $1 AND room_id = $2 AND root_id = $3`, userID, roomID, rootID, eventsPos, tx.NextPos(StreamAccountData))
+			WHERE user_id = $1 AND room_id = $2 AND root_id = $3`, userID, roomID, rootID, eventsPos, pos)
 		removed = err == nil
+		tx.Changed(threadSubscriptionChange(userID, roomID, pos))
 		return err
 	})
 	return removed, err
@@ -130,4 +134,10 @@ func (db *DB) ThreadSubscribers(ctx context.Context, roomID, rootID string) (map
 		out[u] = true
 	}
 	return out, rows.Err()
+}
+
+// threadSubscriptionChange announces a change of a user's thread
+// subscriptions (MSC4308), which rides the account data stream.
+func threadSubscriptionChange(userID, roomID string, pos int64) Change {
+	return Change{Kind: KindThreadSubscription, Stream: StreamAccountData, Position: pos, Room: roomID, Users: []string{userID}}
 }

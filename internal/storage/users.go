@@ -161,8 +161,7 @@ func (db *DB) DeactivateUser(ctx context.Context, userID string) error {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
-		return err
+		return markDeviceListChanged(ctx, tx, userID)
 	})
 }
 
@@ -300,8 +299,7 @@ func (db *DB) DeleteDevices(ctx context.Context, userID string, deviceIDs []stri
 			}
 		}
 		if len(deviceIDs) > 0 {
-			_, err := tx.ExecContext(ctx, `INSERT INTO device_list_changes (stream_pos, user_id) VALUES ($1, $2)`, tx.NextPos(StreamDeviceLists), userID)
-			return err
+			return markDeviceListChanged(ctx, tx, userID)
 		}
 		return nil
 	})

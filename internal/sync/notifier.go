@@ -6,7 +6,6 @@ import (
 	"context"
 	stdsync "sync"
 
-	"github.com/axon-matrix/axon/internal/rooms"
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
@@ -119,27 +118,52 @@ func (n *Notifier) RoomMembers(ctx context.Context, roomID string) []string {
 	return out
 }
 
-// OnEvent is the rooms listener: it updates the member cache and wakes
-// everyone the event concerns, including a user who has just left.
-func (n *Notifier) OnEvent(ev *rooms.Event) {
+// onChange is the feed subscriber: for a room event it updates the member
+// cache and wakes everyone the event concerns, including a user who has
+// just left, and the room's peekers; for other changes it wakes the users
+// they concern.
+func (n *Notifier) onChange(c storage.Change) {
+	switch {
+	case c.Kind == storage.KindReceipt && c.Type != "m.read.private", c.Kind == storage.KindTyping:
+		// Public receipts and typing show in the room's ephemeral events.
+		n.WakeRoom(context.Background(), c.Room)
+		return
+	case c.Kind == storage.KindDeviceList:
+		// The user and everyone sharing a room with them (including rooms
+		// the user is only invited to: their members track invitees).
+		ctx := context.Background()
+		n.Wake(c.Users...)
+		rooms, err := n.db.RoomsSharedBy(ctx, c.Users[0])
+		if err != nil {
+			return
+		}
+		for _, r := range rooms {
+			n.WakeRoom(ctx, r)
+		}
+		return
+	case c.Kind != storage.KindEvent:
+		// Other changes concern their users.
+		n.Wake(c.Users...)
+		return
+	}
 	ctx := context.Background()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if ch, ok := n.peeks[ev.RoomID]; ok {
+	if ch, ok := n.peeks[c.Room]; ok {
 		close(ch)
-		delete(n.peeks, ev.RoomID)
+		delete(n.peeks, c.Room)
 	}
-	m := n.roomMembersLocked(ctx, ev.RoomID)
+	m := n.roomMembersLocked(ctx, c.Room)
 	for u := range m {
 		if ch, ok := n.waiting[u]; ok {
 			close(ch)
 			delete(n.waiting, u)
 		}
 	}
-	if ev.Type == "m.room.member" && ev.StateKey != nil {
-		target := *ev.StateKey
-		n.wakeLocked([]string{target})
-		switch rooms.MembershipOf(ev) {
+	if c.Type == "m.room.member" && len(c.Users) == 1 {
+		target := c.Users[0]
+		n.wakeLocked(c.Users)
+		switch c.Membership {
 		case "join", "invite", "knock":
 			m[target] = struct{}{}
 		default:

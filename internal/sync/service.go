@@ -47,9 +47,8 @@ type Service struct {
 // New creates the sync service and subscribes it to room events.
 func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 	n := NewNotifier(db)
-	rs.Subscribe(n.OnEvent)
 	s := &Service{
-		db: db, rooms: rs, Notifier: n, Typing: NewTyping(n), log: log,
+		db: db, rooms: rs, Notifier: n, Typing: NewTyping(db.Feed()), log: log,
 		KeyCounts: func(context.Context, string, string) (map[string]int, []string) {
 			return map[string]int{"signed_curve25519": 0}, []string{}
 		},
@@ -57,14 +56,18 @@ func New(db *storage.DB, rs *rooms.Service, log *slog.Logger) *Service {
 		counts: loadcache.New[countsKey, countsEntry](maxCountsEntries),
 		push:   push.NewEvaluator(rs, nil),
 	}
-	rs.Subscribe(func(ev *rooms.Event) {
-		if ev.Type == "m.room.redaction" {
-			s.invalidateCounts(ev.RoomID)
+	// Counts a change affects are dropped before the notifier wakes anyone
+	// to read them: a redaction's room's, and a user's whose push rules or
+	// ignore list changed (events it now hides stop counting).
+	db.Feed().Subscribe(func(c storage.Change) {
+		switch {
+		case c.Kind == storage.KindEvent && c.Type == "m.room.redaction":
+			s.invalidateCounts(c.Room)
+		case c.Kind == storage.KindAccountData && c.Room == "" && (c.Type == push.AccountDataType || c.Type == rooms.IgnoredUsersType):
+			s.invalidateUserCounts(c.Users[0])
 		}
 	})
-	// Events of newly ignored users stop counting (and those of users no
-	// longer ignored count again) from the next sync on.
-	rs.OnIgnoredUsersChange(s.invalidateUserCounts)
+	db.Feed().Subscribe(n.onChange)
 	return s
 }
 

@@ -1,21 +1,19 @@
 package sync
 
 import (
-	"context"
 	"sort"
 	stdsync "sync"
 	"time"
+
+	"github.com/axon-matrix/axon/internal/storage"
 )
 
 // Typing keeps typing notifications in memory: they are ephemeral and a
-// restart forgetting them is what users expect.
+// restart forgetting them is what users expect. Each change is published on
+// the change feed (storage.KindTyping), which wakes the room's syncs and
+// tells the application services.
 type Typing struct {
-	notifier *Notifier
-
-	// OnChange, if set, is told the users typing in a room after every
-	// change (application services get typing in their transactions).
-	// Set it before use.
-	OnChange func(roomID string, users []string)
+	feed *storage.Feed
 
 	mu     stdsync.Mutex
 	serial int64
@@ -28,8 +26,13 @@ type roomTyping struct {
 }
 
 // NewTyping creates the typing tracker.
-func NewTyping(n *Notifier) *Typing {
-	return &Typing{notifier: n, rooms: map[string]*roomTyping{}}
+func NewTyping(feed *storage.Feed) *Typing {
+	return &Typing{feed: feed, rooms: map[string]*roomTyping{}}
+}
+
+// changed publishes the users now typing in a room.
+func (t *Typing) changed(roomID string, users []string) {
+	t.feed.Publish(storage.Change{Kind: storage.KindTyping, Room: roomID, Users: users})
 }
 
 // MaxTypingTimeout caps how long a typing notice lasts without renewal.
@@ -63,10 +66,7 @@ func (t *Typing) Set(roomID, user string, typing bool, timeout time.Duration) {
 	}
 	t.mu.Unlock()
 	if changed {
-		t.notifier.WakeRoom(context.Background(), roomID)
-		if t.OnChange != nil {
-			t.OnChange(roomID, users)
-		}
+		t.changed(roomID, users)
 	}
 }
 
@@ -86,10 +86,7 @@ func (t *Typing) expire(roomID, user string) {
 	rt.serial = t.serial
 	users := sortedUsers(rt)
 	t.mu.Unlock()
-	t.notifier.WakeRoom(context.Background(), roomID)
-	if t.OnChange != nil {
-		t.OnChange(roomID, users)
-	}
+	t.changed(roomID, users)
 }
 
 func sortedUsers(rt *roomTyping) []string {

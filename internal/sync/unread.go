@@ -144,9 +144,6 @@ func (s *Service) DefaultPushRules(user string) map[string]any {
 // default is the server-default rules for everyone).
 func (s *Service) SetPushEvaluator(e *push.Evaluator) {
 	s.push = e
-	if r := e.Rules(); r != nil {
-		r.OnChange(s.invalidateUserCounts)
-	}
 }
 
 // invalidateUserCounts drops a user's cached counts (their rules or their

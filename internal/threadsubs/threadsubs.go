@@ -19,21 +19,15 @@ import (
 	"github.com/axon-matrix/axon/internal/storage"
 )
 
-// Waker wakes the long-polls of users; *sync.Notifier is one.
-type Waker interface {
-	Wake(users ...string)
-}
-
 // Service reads and changes thread subscriptions.
 type Service struct {
 	db    *storage.DB
 	rooms *rooms.Service
-	wake  Waker
 }
 
 // New creates the service.
-func New(db *storage.DB, rs *rooms.Service, w Waker) *Service {
-	return &Service{db: db, rooms: rs, wake: w}
+func New(db *storage.DB, rs *rooms.Service) *Service {
+	return &Service{db: db, rooms: rs}
 }
 
 // Errors of thread subscriptions (MSC4306), under the MSC's unstable names.
@@ -95,15 +89,14 @@ func (s *Service) SubscribeThread(ctx context.Context, roomID, rootID, user stri
 		}
 		causePos = ev.StreamPos
 	}
-	changed, err := s.db.SubscribeThread(ctx, user, roomID, rootID, cause != nil, causePos)
+	// A change is announced on the change feed, which wakes the user's
+	// syncs.
+	_, err := s.db.SubscribeThread(ctx, user, roomID, rootID, cause != nil, causePos)
 	if errors.Is(err, storage.ErrConflictingUnsubscription) {
 		return mxerr.New(ErrCodeConflictingUnsubscription, "Unsubscribed from this thread after the cause event").WithStatus(http.StatusConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("subscribe to thread: %w", err)
-	}
-	if changed {
-		s.wake.Wake(user)
 	}
 	return nil
 }
@@ -115,12 +108,10 @@ func (s *Service) UnsubscribeThread(ctx context.Context, roomID, rootID, user st
 	if err := s.threadRoot(ctx, roomID, rootID, user); err != nil {
 		return err
 	}
-	removed, err := s.db.UnsubscribeThread(ctx, user, roomID, rootID, s.db.StreamPosition(storage.StreamEvents))
-	if err != nil {
+	// A removal is announced on the change feed, which wakes the user's
+	// syncs.
+	if _, err := s.db.UnsubscribeThread(ctx, user, roomID, rootID, s.db.StreamPosition(storage.StreamEvents)); err != nil {
 		return fmt.Errorf("unsubscribe from thread: %w", err)
-	}
-	if removed {
-		s.wake.Wake(user)
 	}
 	return nil
 }
