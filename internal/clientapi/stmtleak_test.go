@@ -39,19 +39,26 @@ func TestThreadRootReadsWithLongIgnoreListsDoNotLeak(t *testing.T) {
 		}
 		read()
 	}
+	// A warm-up first: each of the read pool's connections prepares the
+	// statements it serves once, a bounded cost that is not the leak.
+	for range 100 {
+		read()
+	}
 	filled, err := r.Server.DB.StatementMemory(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 100 {
+	for range 200 {
 		read()
 	}
 	after, err := r.Server.DB.StatementMemory(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("statement memory: %d bytes after the ignore lists, %d after 100 more reads", filled, after)
-	if after > filled+filled/10 {
-		t.Fatalf("statement memory grew from %d to %d bytes over 100 reads", filled, after)
+	t.Logf("statement memory: %d bytes after the ignore lists and a warm-up, %d after 200 more reads", filled, after)
+	// The leak kept a statement per read, about 128 KB each: 200 reads
+	// grew it by megabytes. A few statements prepared late stay far below.
+	if after > filled+256<<10 {
+		t.Fatalf("statement memory grew from %d to %d bytes over 200 reads", filled, after)
 	}
 }
