@@ -85,6 +85,22 @@ func startServe(t *testing.T, bin, dataDir, addr string, extraEnv ...string) *pr
 	return nil
 }
 
+// registerOn registers an account on a started server (open registration)
+// and returns a client signed in as it.
+func registerOn(t *testing.T, p *proc, username string) *mautrix.Client {
+	t.Helper()
+	c, err := mautrix.NewClient(p.url, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := c.RegisterDummy(context.Background(), &mautrix.ReqRegister[any]{Username: username, Password: "correct horse battery"})
+	if err != nil {
+		t.Fatalf("register %s: %v", username, err)
+	}
+	c.SetCredentials(reg.UserID, reg.AccessToken)
+	return c
+}
+
 // TestKill9LosesNothing sends messages, kills the server with SIGKILL right
 // after the last acknowledgement, restarts it and finds every message.
 func TestKill9LosesNothing(t *testing.T) {
@@ -93,15 +109,7 @@ func TestKill9LosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	p := startServe(t, bin, dir, addr)
-	c, err := mautrix.NewClient(p.url, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := c.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "durable", Password: "correct horse battery"})
-	if err != nil {
-		t.Fatalf("register: %v", err)
-	}
-	c.SetCredentials(reg.UserID, reg.AccessToken)
+	c := registerOn(t, p, "durable")
 	room := testrig.CreateRoom(t, c, &mautrix.ReqCreateRoom{Preset: "private_chat"})
 	var sent []id.EventID
 	for i := 0; i < 200; i++ {
@@ -280,18 +288,11 @@ func TestCommandsFromAnotherDirectory(t *testing.T) {
 // the admin commands do not run) under another server_name; the message
 // names both.
 func TestServerNameChangeRefused(t *testing.T) {
-	ctx := context.Background()
 	bin := buildAxon(t)
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	p := startServe(t, bin, dir, addr)
-	c, err := mautrix.NewClient(p.url, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.RegisterDummy(ctx, &mautrix.ReqRegister[any]{Username: "alice", Password: "correct horse battery"}); err != nil {
-		t.Fatal(err)
-	}
+	registerOn(t, p, "alice")
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.cmd.Wait()
 

@@ -339,17 +339,6 @@ func (db *DB) ForwardExtremities(ctx context.Context, roomID string) ([]string, 
 	return db.strings(ctx, `SELECT event_id FROM forward_extremities WHERE room_id = $1 ORDER BY event_id`, roomID)
 }
 
-// PrevEvents returns the prev events of an event, as its edges hold them.
-func (db *DB) PrevEvents(ctx context.Context, eventID string) ([]string, error) {
-	return db.strings(ctx, `SELECT prev_event_id FROM event_edges WHERE event_id = $1 ORDER BY prev_event_id`, eventID)
-}
-
-// AuthEventIDs returns the auth events of a state event, as its edges hold
-// them (a message's are only in its PDU: auth chains run through state events).
-func (db *DB) AuthEventIDs(ctx context.Context, eventID string) ([]string, error) {
-	return db.strings(ctx, `SELECT auth_event_id FROM event_auth_edges WHERE event_id = $1 ORDER BY auth_event_id`, eventID)
-}
-
 // GetRoom returns the room row or ErrNotFound.
 func (db *DB) GetRoom(ctx context.Context, roomID string) (*Room, error) {
 	var r Room

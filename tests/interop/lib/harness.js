@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 
 import { ClientEvent, createClient, PendingEventOrdering, SyncState } from "matrix-js-sdk";
+import { VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
 import { logger as sdkGlobalLogger } from "matrix-js-sdk/lib/logger.js";
 
 export const BASE_URL = process.env.AXON_INTEROP_BASE_URL ?? "";
@@ -82,6 +83,22 @@ export async function rawApi(token, method, path, body) {
         // left null
     }
     return { status: res.status, json, text };
+}
+
+/**
+ * Runs an SAS verification on both sides, each confirming the emoji it shows as a user would,
+ * and returns the emoji each side showed (in the order they showed them).
+ */
+export async function verifyBySas(v1, v2) {
+    const emoji = [];
+    for (const v of [v1, v2]) {
+        v.on(VerifierEvent.ShowSas, (sas) => {
+            emoji.push(sas.sas.emoji?.map((e) => e[0]).join(""));
+            sas.confirm();
+        });
+    }
+    await Promise.all([v1.verify(), v2.verify()]);
+    return emoji;
 }
 
 export function uniqueName(prefix) {

@@ -11,8 +11,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi } from "../lib/harness.js";
-import { CryptoEvent, VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas } from "../lib/harness.js";
+import { CryptoEvent, VerificationPhase } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
 
@@ -169,14 +169,7 @@ describe("cross-signing set-up and verifying a new login (Element's flows)", () 
         await waitUntil(() => req2.phase === VerificationPhase.Ready, "the request is ready on frank#2", { device: f2 });
         const v2 = await req2.startVerification("m.sas.v1");
         const v1 = await waitUntil(() => req1.verifier, "frank#1 sees the SAS start", { device: f1 });
-        const emoji = [];
-        for (const v of [v1, v2]) {
-            v.on(VerifierEvent.ShowSas, (sas) => {
-                emoji.push(sas.sas.emoji?.map((e) => e[0]).join(""));
-                sas.confirm();
-            });
-        }
-        await Promise.all([v1.verify(), v2.verify()]);
+        const emoji = await verifyBySas(v1, v2);
         assert.equal(emoji.length, 2);
         assert.equal(emoji[0], emoji[1], "both devices showed the same emoji");
 

@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi } from "../lib/harness.js";
-import { CryptoEvent, VerificationPhase, VerifierEvent } from "matrix-js-sdk/lib/crypto-api/index.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas } from "../lib/harness.js";
+import { CryptoEvent, VerificationPhase } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
 
@@ -218,14 +218,7 @@ describe("device verification over to-device messages (SAS)", () => {
         await waitUntil(() => req1.phase === VerificationPhase.Ready, "the request is ready on erin#1", { device: e1 });
         const v1 = await req1.startVerification("m.sas.v1");
         const v2 = await waitUntil(() => req2.verifier, "erin#2 sees the SAS start", { device: e2 });
-        const emoji = [];
-        for (const v of [v1, v2]) {
-            v.on(VerifierEvent.ShowSas, (sas) => {
-                emoji.push(sas.sas.emoji?.map((e) => e[0]).join(""));
-                sas.confirm();
-            });
-        }
-        await Promise.all([v1.verify(), v2.verify()]);
+        const emoji = await verifyBySas(v1, v2);
         assert.equal(emoji.length, 2);
         assert.equal(emoji[0], emoji[1], "both devices showed the same emoji");
         const status = await e1.client.getCrypto().getDeviceVerificationStatus(erin.userId, e2.deviceId);
