@@ -186,14 +186,7 @@ func TestDefaultSetup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/_matrix/client/versions"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitServing(t, addr)
 	for _, f := range []string{"axon.yaml", "signing.key", "axon.db"} {
 		if _, err := os.Stat(filepath.Join(work, "axon-data", f)); err != nil {
 			t.Fatalf("%s not created: %v", f, err)

@@ -101,6 +101,21 @@ export async function verifyBySas(v1, v2) {
     return emoji;
 }
 
+/**
+ * Logs a user's device in with in-memory Rust crypto, starts it syncing, and waits until its
+ * identity keys are on the server (before others look for them).
+ */
+export async function cryptoDevice(user, label, clientOpts = {}) {
+    const d = await user.login(label, clientOpts);
+    await d.client.initRustCrypto({ useIndexedDB: false });
+    await d.start();
+    await waitUntil(async () => {
+        const res = await rawApi(d.accessToken, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [d.userId]: [d.deviceId] } });
+        return res.json?.device_keys?.[d.userId]?.[d.deviceId];
+    }, `${label} uploaded its device keys`, { device: d });
+    return d;
+}
+
 export function uniqueName(prefix) {
     return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`.toLowerCase();
 }

@@ -11,7 +11,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas } from "../lib/harness.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas, cryptoDevice } from "../lib/harness.js";
 import { CryptoEvent, VerificationPhase } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
@@ -19,17 +19,6 @@ const T = { timeout: 90000 };
 /** A raw API call as one of our devices. */
 const api = (device, method, path, body) => rawApi(device.accessToken, method, path, body);
 
-/** Logs in a device with in-memory Rust crypto and waits until its keys are on the server. */
-async function cryptoDevice(user, label, clientOpts = {}) {
-    const d = await user.login(label, clientOpts);
-    await d.client.initRustCrypto({ useIndexedDB: false });
-    await d.start();
-    await waitUntil(async () => {
-        const res = await api(d, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [d.userId]: [d.deviceId] } });
-        return res.json?.device_keys?.[d.userId]?.[d.deviceId];
-    }, `${label} uploaded its device keys`, { device: d });
-    return d;
-}
 
 /**
  * Waits until the device has fetched its own user's keys after the last

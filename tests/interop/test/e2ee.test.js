@@ -13,23 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas } from "../lib/harness.js";
+import { BASE_URL, User, WAIT_MS, waitUntil, withTimeout, rawApi, verifyBySas, cryptoDevice } from "../lib/harness.js";
 import { CryptoEvent, VerificationPhase } from "matrix-js-sdk/lib/crypto-api/index.js";
 
 const T = { timeout: 90000 };
 
-/** Logs in a device with in-memory Rust crypto and starts syncing. */
-async function cryptoDevice(user, label, clientOpts = {}) {
-    const d = await user.login(label, clientOpts);
-    await d.client.initRustCrypto({ useIndexedDB: false });
-    await d.start();
-    // The device's identity keys must reach the server before others look.
-    await waitUntil(async () => {
-        const res = await api(d, "POST", "/_matrix/client/v3/keys/query", { device_keys: { [d.userId]: [d.deviceId] } });
-        return res.json?.device_keys?.[d.userId]?.[d.deviceId];
-    }, `${label} uploaded its device keys`, { device: d });
-    return d;
-}
 
 /** A raw API call as one of our devices. */
 const api = (device, method, path, body) => rawApi(device.accessToken, method, path, body);
